@@ -1,0 +1,235 @@
+//! Command line: subcommands and wiring only. No TOML, record or format logic lives here.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::records::{self, DomainRecords};
+use crate::render::zonefile;
+use crate::settings::{LoadError, Settings};
+
+/// Exit code when the settings file has problems (`check`, or any command that loads it).
+pub const EXIT_INVALID: u8 = 1;
+
+/// Mail client autoconfiguration from one settings file.
+#[derive(Debug, Parser)]
+#[command(name = "mailconf", version, about)]
+pub struct Cli {
+    /// Log format for `serve`.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the settings file; print every problem with file, line, column and field.
+    Check(ConfigArg),
+    /// Write the DNS records as RFC 1035 zone files (or snippets to paste into your own zone).
+    Zone(ZoneArgs),
+    /// Serve DNS and HTTP for the configured domains; SIGHUP reloads, SIGTERM stops.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// DNS listen address (UDP and TCP), repeatable; overrides `[server] dns_listen`.
+    #[arg(long = "dns-listen", value_name = "ADDR:PORT")]
+    pub dns_listen: Vec<std::net::SocketAddr>,
+    /// HTTP listen address, repeatable; overrides `[server] http_listen`.
+    #[arg(long = "http-listen", value_name = "ADDR:PORT")]
+    pub http_listen: Vec<std::net::SocketAddr>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConfigArg {
+    /// Settings file.
+    #[arg(short, long, env = "MAILCONF_CONFIG", default_value = "/etc/mailconf/mailconf.toml")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ZoneArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Only this mail domain (a primary domain or an alias).
+    #[arg(short, long)]
+    pub domain: Option<String>,
+    /// Write one file per zone into this directory instead of standard output.
+    #[arg(short, long)]
+    pub out: Option<PathBuf>,
+    /// What to write.
+    #[arg(short, long, value_enum, default_value_t = ZoneFormat::Zone)]
+    pub format: ZoneFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ZoneFormat {
+    /// Complete master files (`ZONE.zone`), with SOA and NS.
+    Zone,
+    /// Only the mail records, to paste into a zone you already run (`DOMAIN.snippet`).
+    Snippet,
+    /// What the parent zone needs when mailconf serves delegated sub-zones (`DOMAIN.parent`).
+    Parent,
+}
+
+/// Run one command.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Check(args) => check(&args.config),
+        Command::Zone(args) => zone(&args),
+        Command::Serve(args) => crate::app::serve(&crate::app::ServeOptions {
+            config: args.config.config,
+            dns_listen: args.dns_listen,
+            http_listen: args.http_listen,
+        }),
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` filters (default: info, hickory's per-query lines off).
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,hickory_server=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Load settings; on problems print them all and return the exit code to stop with.
+pub fn load(path: &Path) -> anyhow::Result<Result<Settings, ExitCode>> {
+    match Settings::load(path) {
+        Ok(s) => Ok(Ok(s)),
+        Err(LoadError::Invalid(diags)) => {
+            eprintln!("{diags}");
+            eprintln!("mailconf: {} problem(s) in {}", diags.0.len(), path.display());
+            Ok(Err(ExitCode::from(EXIT_INVALID)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn check(path: &Path) -> anyhow::Result<ExitCode> {
+    let settings = match load(path)? {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let zones: usize = records::all(&settings).iter().map(|d| d.zones.len()).sum();
+    println!(
+        "{}: OK ({} providers, {} domains, {} zones)",
+        path.display(),
+        settings.providers.len(),
+        settings.domains.len(),
+        zones
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn zone(args: &ZoneArgs) -> anyhow::Result<ExitCode> {
+    let settings = match load(&args.config.config)? {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let mut all = records::all(&settings);
+    if let Some(want) = &args.domain {
+        let name = crate::settings::to_ascii_domain(want).map_err(anyhow::Error::msg)?;
+        if settings.domain(&name).is_none() {
+            bail!("domain `{want}` is not in {}", args.config.config.display());
+        }
+        all.retain(|d| d.domain == name);
+        if all.is_empty() {
+            bail!("domain `{want}` has no [domain.dns] table, so it has no records");
+        }
+    }
+    match &args.out {
+        Some(dir) => write_files(dir, &all, args.format)?,
+        None => print!("{}", stdout_text(&all, args.format)?),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn stdout_text(all: &[DomainRecords], format: ZoneFormat) -> anyhow::Result<String> {
+    Ok(match format {
+        ZoneFormat::Snippet => all.iter().map(zonefile::snippet).collect::<Vec<_>>().join("\n"),
+        ZoneFormat::Parent => all
+            .iter()
+            .map(zonefile::parent)
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        ZoneFormat::Zone => {
+            let zones: Vec<_> = all.iter().flat_map(|d| d.zones.iter()).collect();
+            let [zone] = zones.as_slice() else {
+                bail!(
+                    "{} zones selected; a master file holds one: use --out DIR, --domain, or --format snippet",
+                    zones.len()
+                );
+            };
+            if let Some(d) = all.iter().find(|d| !d.parent.is_empty()) {
+                eprintln!(
+                    "mailconf: {} also needs records in its parent zone: see `mailconf zone --format parent --domain {}`",
+                    d.domain, d.domain
+                );
+            }
+            zonefile::zone_file(zone)
+        }
+    })
+}
+
+fn write_files(dir: &Path, all: &[DomainRecords], format: ZoneFormat) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
+    let mut files = Vec::new();
+    for d in all {
+        match format {
+            ZoneFormat::Zone => {
+                for z in &d.zones {
+                    let name = z.origin.to_ascii();
+                    files.push((format!("{}.zone", name.trim_end_matches('.')), zonefile::zone_file(z)));
+                }
+                let parent = zonefile::parent(d);
+                if !parent.is_empty() {
+                    files.push((format!("{}.parent", d.domain), parent));
+                }
+            }
+            ZoneFormat::Snippet => files.push((format!("{}.snippet", d.domain), zonefile::snippet(d))),
+            ZoneFormat::Parent => {
+                let parent = zonefile::parent(d);
+                if !parent.is_empty() {
+                    files.push((format!("{}.parent", d.domain), parent));
+                }
+            }
+        }
+    }
+    for (name, text) in &files {
+        let path = dir.join(name);
+        write_if_changed(&path, text).with_context(|| format!("failed to write `{}`", path.display()))?;
+    }
+    eprintln!("mailconf: wrote {} files to {}", files.len(), dir.display());
+    Ok(())
+}
+
+/// Write atomically (temporary file + rename), and not at all when the bytes are unchanged, so
+/// that file watchers and `make` see only real changes.
+fn write_if_changed(path: &Path, text: &str) -> std::io::Result<()> {
+    if std::fs::read(path).is_ok_and(|old| old == text.as_bytes()) {
+        return Ok(());
+    }
+    let tmp = path.with_extension("tmp~");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,17 @@
+//! mailconf: mail client autoconfiguration from one settings file.
+//!
+//! Data flows one way: file → [`settings`] → [`records`] / [`render`] → servers and CLI.
+//!
+//! - [`settings`]: parse and validate the TOML; every error names file, line and field.
+//! - [`records`]: settings → the DNS record set (pure; the only place that decides records).
+//! - [`render`]: records → zone-file text; (settings, address) → client documents (pure).
+//! - [`dns`], [`http`]: thin servers: wire request → model lookup → wire response.
+//! - [`app`]: `serve` wiring, signals, reload. [`cli`]: subcommands.
+
+pub mod app;
+pub mod cli;
+pub mod dns;
+pub mod http;
+pub mod records;
+pub mod render;
+pub mod settings;

@@ -1,0 +1,14 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = mailconf::cli::Cli::parse();
+    match mailconf::cli::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mailconf: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

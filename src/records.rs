@@ -1,0 +1,420 @@
+//! Settings → the DNS record set. Pure; the only place that decides which records exist.
+//!
+//! Both the authoritative server (`dns`) and the zone-file writer (`render::zonefile`) consume
+//! [`DomainRecords`]; neither adds, drops or changes a record.
+//!
+//! Sources: RFC 6186 §3 and RFC 8314 §5.1 (mail SRV labels and priorities), RFC 2782 (SRV
+//! targets are host names with addresses, never aliases), RFC 7505 (null MX), RFC 7208 (SPF),
+//! RFC 7489 (DMARC), RFC 8461 (MTA-STS), RFC 8460 (TLS-RPT), MS-OXDISCO §3.1.5 (`_autodiscover`).
+
+use std::net::IpAddr;
+
+use hickory_server::proto::rr::rdata::{A, AAAA, CNAME, MX, NS, SOA, SRV, TXT};
+use hickory_server::proto::rr::{Name, RData, Record};
+use sha2::Digest;
+
+use crate::settings::{self, DnsSettings, Domain, MailServer, SRV_LABELS, Settings, WEB_LABELS, WebHost};
+
+/// SOA timers (seconds). RFC 1912 §2.2 ranges; expire two weeks as RIPE-203 recommends.
+const SOA_REFRESH: i32 = 14_400;
+const SOA_RETRY: i32 = 3_600;
+const SOA_EXPIRE: i32 = 1_209_600;
+/// The port Autodiscover clients use for `https://<target>/autodiscover/autodiscover.xml`.
+const AUTODISCOVER_PORT: u16 = 443;
+/// Largest character-string in a TXT record (RFC 1035 §3.3).
+const TXT_CHUNK: usize = 255;
+
+/// What a group of records is for; decides where `mailconf zone --format …` puts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupKind {
+    /// SOA and NS at a zone apex: only in full zone files.
+    Apex,
+    /// NS records that delegate one of mailconf's zones from its parent.
+    Delegation,
+    /// Everything a mail client or sender reads.
+    Data,
+}
+
+/// Records that belong together, with a one-line comment saying what they are for.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub kind: GroupKind,
+    pub comment: String,
+    pub records: Vec<Record>,
+}
+
+/// One zone mailconf is authoritative for.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    pub origin: Name,
+    pub ttl: u32,
+    pub serial: u32,
+    /// The SOA MINIMUM (negative caching TTL).
+    pub negative_ttl: u32,
+    pub groups: Vec<Group>,
+}
+
+impl Zone {
+    /// Every record, in output order.
+    pub fn records(&self) -> impl Iterator<Item = &Record> {
+        self.groups.iter().flat_map(|g| g.records.iter())
+    }
+
+    /// The SOA record (always the first record).
+    pub fn soa(&self) -> &Record {
+        &self.groups[0].records[0]
+    }
+}
+
+/// All records for one mail domain name (a primary domain or one alias).
+#[derive(Debug, Clone)]
+pub struct DomainRecords {
+    /// ASCII, no trailing dot.
+    pub domain: String,
+    pub zones: Vec<Zone>,
+    /// Records that belong in the parent zone the postmaster runs elsewhere: delegations to our
+    /// zones and data outside them (MX, SPF, DMARC when only `_tcp` is delegated).
+    pub parent: Vec<Group>,
+    /// Secondaries allowed to transfer these zones (server list + domain list).
+    pub transfer_to: Vec<IpAddr>,
+}
+
+/// Records for every name of every domain that has a `[domain.dns]` table.
+pub fn all(settings: &Settings) -> Vec<DomainRecords> {
+    settings
+        .domains
+        .iter()
+        .flat_map(|d| d.names().filter_map(move |n| for_name(settings, d, n)))
+        .collect()
+}
+
+/// Records for one name of a domain (its primary name or an alias); `None` without DNS settings.
+pub fn for_name(settings: &Settings, domain: &Domain, name: &str) -> Option<DomainRecords> {
+    let dns = domain.dns.as_ref()?;
+    let b = Builder { dns, domain: name };
+    let groups = b.data_groups(domain);
+    let mut zones = Vec::new();
+    let mut parent = Vec::new();
+    let apex_is_ours = dns.zones.iter().any(String::is_empty);
+    let delegations = b.delegations();
+    for z in &dns.zones {
+        let mut zgroups = vec![b.apex_group(z)];
+        if z.is_empty() && !delegations.records.is_empty() {
+            zgroups.push(delegations.clone());
+        }
+        for g in &groups {
+            let records: Vec<Record> = g
+                .records
+                .iter()
+                .filter(|r| b.zone_of(&r.name) == Some(z))
+                .cloned()
+                .collect();
+            if !records.is_empty() {
+                zgroups.push(Group { records, ..g.clone() });
+            }
+        }
+        zones.push(b.finish_zone(z, zgroups));
+    }
+    if !apex_is_ours && !delegations.records.is_empty() {
+        parent.push(delegations);
+    }
+    for g in &groups {
+        let records: Vec<Record> = g
+            .records
+            .iter()
+            .filter(|r| b.zone_of(&r.name).is_none())
+            .cloned()
+            .collect();
+        if !records.is_empty() {
+            parent.push(Group { records, ..g.clone() });
+        }
+    }
+    let mut transfer_to = settings.server.transfer_to.clone();
+    transfer_to.extend(
+        dns.transfer_to
+            .iter()
+            .copied()
+            .filter(|ip| !settings.server.transfer_to.contains(ip)),
+    );
+    Some(DomainRecords {
+        domain: name.to_string(),
+        zones,
+        parent,
+        transfer_to,
+    })
+}
+
+struct Builder<'a> {
+    dns: &'a DnsSettings,
+    domain: &'a str,
+}
+
+/// An absolute name from an ASCII text that settings already validated.
+fn abs(text: &str) -> Name {
+    let fq = if text.ends_with('.') {
+        text.to_string()
+    } else {
+        format!("{text}.")
+    };
+    Name::from_ascii(&fq).unwrap_or_else(|e| panic!("settings validated `{fq}` as a name: {e}"))
+}
+
+/// Split a TXT value into ≤255-octet character-strings at character boundaries.
+pub fn txt_chunks(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for c in value.chars() {
+        if cur.len() + c.len_utf8() > TXT_CHUNK {
+            out.push(std::mem::take(&mut cur));
+        }
+        cur.push(c);
+    }
+    if !cur.is_empty() || out.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+impl Builder<'_> {
+    /// Absolute name of a label relative to the mail domain (`""` = the domain itself).
+    fn name(&self, rel: &str) -> Name {
+        if rel.is_empty() {
+            abs(self.domain)
+        } else {
+            abs(&format!("{rel}.{}", self.domain))
+        }
+    }
+
+    fn rec(&self, name: Name, data: RData) -> Record {
+        Record::from_rdata(name, self.dns.ttl, data)
+    }
+
+    fn txt(&self, rel: &str, value: &str) -> Record {
+        self.rec(self.name(rel), RData::TXT(TXT::new(txt_chunks(value))))
+    }
+
+    fn zone_of(&self, name: &Name) -> Option<&String> {
+        let text = name.to_ascii().to_ascii_lowercase();
+        let rel = settings::relative_to(text.trim_end_matches('.'), self.domain)?;
+        settings::zone_of(&rel, &self.dns.zones)
+    }
+
+    fn address(&self, name: Name, ip: IpAddr) -> Record {
+        match ip {
+            IpAddr::V4(v4) => self.rec(name, RData::A(A(v4))),
+            IpAddr::V6(v6) => self.rec(name, RData::AAAA(AAAA(v6))),
+        }
+    }
+
+    fn apex_group(&self, zone: &str) -> Group {
+        let origin = self.name(zone);
+        let rname = self.rname();
+        let soa = SOA::new(
+            abs(&self.dns.nameservers[0]),
+            rname,
+            0,
+            SOA_REFRESH,
+            SOA_RETRY,
+            SOA_EXPIRE,
+            self.dns.negative_ttl,
+        );
+        let mut records = vec![self.rec(origin.clone(), RData::SOA(soa))];
+        records.extend(
+            self.dns
+                .nameservers
+                .iter()
+                .map(|ns| self.rec(origin.clone(), RData::NS(NS(abs(ns))))),
+        );
+        Group {
+            kind: GroupKind::Apex,
+            comment: format!("Zone {origin}: start of authority and name servers"),
+            records,
+        }
+    }
+
+    /// SOA RNAME: `host.master@example.com` → `host\.master.example.com.` (RFC 1035 §8).
+    fn rname(&self) -> Name {
+        let default = format!("hostmaster@{}", self.domain);
+        let addr = self.dns.hostmaster.as_deref().unwrap_or(&default);
+        let (local, dom) = addr.rsplit_once('@').unwrap_or(("hostmaster", self.domain));
+        let dom = settings::to_ascii_domain(dom).unwrap_or_else(|_| self.domain.to_string());
+        let labels = std::iter::once(local.as_bytes()).chain(dom.split('.').map(str::as_bytes));
+        Name::from_labels(labels)
+            .map(|mut n| {
+                n.set_fqdn(true);
+                n
+            })
+            .unwrap_or_else(|_| abs(&format!("hostmaster.{}", self.domain)))
+    }
+
+    fn delegations(&self) -> Group {
+        let records = self
+            .dns
+            .zones
+            .iter()
+            .filter(|z| !z.is_empty())
+            .flat_map(|z| {
+                self.dns
+                    .nameservers
+                    .iter()
+                    .map(move |ns| self.rec(self.name(z), RData::NS(NS(abs(ns)))))
+            })
+            .collect();
+        Group {
+            kind: GroupKind::Delegation,
+            comment: "Delegations: these names are served by mailconf's own zones".into(),
+            records,
+        }
+    }
+
+    fn finish_zone(&self, zone: &str, mut groups: Vec<Group>) -> Zone {
+        let serial = self.dns.serial.unwrap_or_else(|| content_serial(&groups));
+        if let RData::SOA(soa) = &mut groups[0].records[0].data {
+            soa.serial = serial;
+        }
+        Zone {
+            origin: self.name(zone),
+            ttl: self.dns.ttl,
+            serial,
+            negative_ttl: self.dns.negative_ttl,
+            groups,
+        }
+    }
+
+    fn data_groups(&self, domain: &Domain) -> Vec<Group> {
+        let mut groups = Vec::new();
+        let mut push = |comment: &str, records: Vec<Record>| {
+            if !records.is_empty() {
+                groups.push(Group {
+                    kind: GroupKind::Data,
+                    comment: comment.into(),
+                    records,
+                });
+            }
+        };
+        let apex = self.name("");
+        push(
+            "Mail exchangers (RFC 5321 §5; `0 .` is the null MX of RFC 7505)",
+            self.dns
+                .mx
+                .iter()
+                .map(|m| self.rec(apex.clone(), RData::MX(MX::new(m.preference, abs(&m.host)))))
+                .collect(),
+        );
+        push(
+            "Sender Policy Framework (RFC 7208)",
+            self.dns.spf.iter().map(|v| self.txt("", v)).collect(),
+        );
+        push(
+            "DMARC policy (RFC 7489)",
+            self.dns.dmarc.iter().map(|v| self.txt("_dmarc", v)).collect(),
+        );
+        push(
+            "Mail client settings (RFC 6186, RFC 8314): lowest priority is preferred; `0 0 0 .` = not offered",
+            self.mail_srv(&domain.provider.servers),
+        );
+        push(
+            "Outlook Autodiscover service (MS-OXDISCO §3.1.5)",
+            self.autodiscover_srv().into_iter().collect(),
+        );
+        push(
+            "Web hosts for Thunderbird autoconfig, Outlook Autodiscover and MTA-STS policies (served by mailconf)",
+            self.web_hosts(domain.mta_sts.is_some()),
+        );
+        if let Some(sts) = &domain.mta_sts {
+            push(
+                "MTA-STS policy id (RFC 8461 §3.1)",
+                vec![self.txt("_mta-sts", &format!("v=STSv1; id={}", sts.policy_id()))],
+            );
+        }
+        push(
+            "SMTP TLS reporting (RFC 8460)",
+            self.dns
+                .tls_rpt
+                .iter()
+                .map(|rua| self.txt("_smtp._tls", &format!("v=TLSRPTv1; rua={rua}")))
+                .collect(),
+        );
+        push(
+            "Host addresses",
+            self.dns
+                .hosts
+                .iter()
+                .flat_map(|(h, ips)| ips.iter().map(|ip| self.address(self.name(h), *ip)))
+                .collect(),
+        );
+        groups
+    }
+
+    /// RFC 6186 §3.4 / RFC 8314 §5.1: servers in configuration order get priorities 0, 10, 20…
+    /// (incoming servers counted among themselves, submission servers likewise), weight 1.
+    /// A label with no server gets the "decidedly not available" record `0 0 0 .`.
+    fn mail_srv(&self, servers: &[MailServer]) -> Vec<Record> {
+        let mut out = Vec::new();
+        for label in SRV_LABELS {
+            let owner = self.name(&format!("{label}._tcp"));
+            let mut any = false;
+            for (prio, s) in srv_priorities(servers) {
+                if s.srv_label() == label {
+                    any = true;
+                    out.push(self.rec(owner.clone(), RData::SRV(SRV::new(prio, 1, s.port, abs(&s.host)))));
+                }
+            }
+            if !any {
+                out.push(self.rec(owner, RData::SRV(SRV::new(0, 0, 0, Name::root()))));
+            }
+        }
+        out
+    }
+
+    /// The host that answers `https://…/autodiscover/autodiscover.xml`: never a CNAME we create.
+    fn autodiscover_srv(&self) -> Option<Record> {
+        let target = match self.dns.autoconfig.as_ref()? {
+            WebHost::Addresses(_) => self.name("autodiscover"),
+            WebHost::Cname(t) => abs(t),
+        };
+        Some(self.rec(
+            self.name("_autodiscover._tcp"),
+            RData::SRV(SRV::new(0, 1, AUTODISCOVER_PORT, target)),
+        ))
+    }
+
+    fn web_hosts(&self, mta_sts: bool) -> Vec<Record> {
+        let Some(web) = &self.dns.autoconfig else {
+            return Vec::new();
+        };
+        let labels = WEB_LABELS.iter().filter(|l| mta_sts || **l != "mta-sts");
+        labels
+            .flat_map(|l| match web {
+                WebHost::Addresses(ips) => ips.iter().map(|ip| self.address(self.name(l), *ip)).collect::<Vec<_>>(),
+                WebHost::Cname(t) => vec![self.rec(self.name(l), RData::CNAME(CNAME(abs(t))))],
+            })
+            .collect()
+    }
+}
+
+/// SRV priority of every server, in configuration order.
+pub fn srv_priorities(servers: &[MailServer]) -> impl Iterator<Item = (u16, &MailServer)> {
+    let mut incoming = 0u16;
+    let mut outgoing = 0u16;
+    servers.iter().map(move |s| {
+        let n = if s.is_incoming() { &mut incoming } else { &mut outgoing };
+        let prio = n.saturating_mul(10);
+        *n += 1;
+        (prio, s)
+    })
+}
+
+/// A serial that changes whenever the zone content changes: 32 bits of a SHA-256 over every
+/// record. Deterministic, but not monotonic: set `serial` in the settings when secondaries
+/// must see increasing numbers (RFC 1982).
+fn content_serial(groups: &[Group]) -> u32 {
+    let mut h = sha2::Sha256::new();
+    for r in groups.iter().flat_map(|g| g.records.iter()) {
+        if !matches!(r.data, RData::SOA(_)) {
+            h.update(format!("{} {} {:?}\n", r.name, r.ttl, r.data).as_bytes());
+        }
+    }
+    let d = h.finalize();
+    u32::from_be_bytes([d[0], d[1], d[2], d[3]]).max(1)
+}

@@ -1,0 +1,254 @@
+//! Parse and validate the settings file into typed, immutable structs.
+//!
+//! Owns: the TOML shape (`raw`), every validation rule (`validate`), and the error report
+//! (`Diagnostic`, always file:line:column plus the field's path). Knows nothing of DNS wire
+//! formats, HTTP or XML: `records` and `render` derive everything else from [`Settings`].
+
+mod diagnostic;
+mod names;
+mod raw;
+mod validate;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use names::{is_hostname, to_ascii_domain};
+pub use validate::{PLACEHOLDERS, WEB_LABELS, relative_to, zone_of};
+
+/// Mail protocol of one server entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Imap,
+    Pop3,
+    Smtp,
+}
+
+/// Transport security of one server entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// Implicit TLS from the first byte (993, 995, 465; RFC 8314).
+    Tls,
+    /// Plaintext greeting, then STARTTLS/STLS (143, 110, 587).
+    Starttls,
+    /// No TLS at all. Needs `allow_cleartext = true` when passwords are sent.
+    None,
+}
+
+/// Authentication methods, named as in Thunderbird's clientConfig `authentication` element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Auth {
+    PasswordCleartext,
+    PasswordEncrypted,
+    Oauth2,
+    Ntlm,
+    Gssapi,
+    ClientIpAddress,
+    TlsClientCert,
+    None,
+}
+
+impl Auth {
+    /// True when the method sends a password the network could read without TLS.
+    pub fn sends_cleartext_password(self) -> bool {
+        matches!(self, Auth::PasswordCleartext)
+    }
+}
+
+/// The validated settings: what every other module reads.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub providers: Vec<Arc<Provider>>,
+    pub domains: Vec<Domain>,
+    /// Every mail domain name (primary and alias, ASCII lowercase) → index into `domains`.
+    by_name: HashMap<String, usize>,
+}
+
+/// `[server]`: listen addresses for `serve` and transfer ACLs.
+#[derive(Debug, Clone, Default)]
+pub struct ServerSettings {
+    pub dns_listen: Vec<SocketAddr>,
+    pub http_listen: Vec<SocketAddr>,
+    pub transfer_to: Vec<IpAddr>,
+}
+
+/// `[provider.NAME]`: a set of servers shared by many domains.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub id: String,
+    pub display_name: String,
+    pub short_name: String,
+    pub servers: Vec<MailServer>,
+}
+
+/// One `[[provider.NAME.server]]` entry. Order in the file is preference order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailServer {
+    pub protocol: Protocol,
+    /// ASCII (IDNA) host name without trailing dot.
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    /// Non-empty, preference order.
+    pub auth: Vec<Auth>,
+    /// Username template: may hold `%EMAILADDRESS%`, `%EMAILLOCALPART%`, `%EMAILDOMAIN%`.
+    pub username: String,
+}
+
+/// RFC 6186 / RFC 8314 SRV service label for (protocol, security).
+///
+/// Implicit TLS gets the `s` label (`_imaps`, `_pop3s`, `_submissions`); STARTTLS and cleartext
+/// share the plain label (RFC 6186 §3: "with or without TLS").
+pub fn srv_label(protocol: Protocol, security: Security) -> &'static str {
+    match (protocol, security) {
+        (Protocol::Imap, Security::Tls) => "_imaps",
+        (Protocol::Imap, _) => "_imap",
+        (Protocol::Pop3, Security::Tls) => "_pop3s",
+        (Protocol::Pop3, _) => "_pop3",
+        (Protocol::Smtp, Security::Tls) => "_submissions",
+        (Protocol::Smtp, _) => "_submission",
+    }
+}
+
+/// All six mail SRV labels in the order zone files list them.
+pub const SRV_LABELS: [&str; 6] = ["_submissions", "_submission", "_imaps", "_imap", "_pop3s", "_pop3"];
+
+impl MailServer {
+    pub fn srv_label(&self) -> &'static str {
+        srv_label(self.protocol, self.security)
+    }
+
+    /// Incoming (IMAP/POP3) as opposed to outgoing (SMTP submission).
+    pub fn is_incoming(&self) -> bool {
+        self.protocol != Protocol::Smtp
+    }
+}
+
+/// One `[[domain]]`.
+#[derive(Debug, Clone)]
+pub struct Domain {
+    /// ASCII lowercase, no trailing dot.
+    pub name: String,
+    pub aliases: Vec<String>,
+    pub provider: Arc<Provider>,
+    pub dns: Option<DnsSettings>,
+    pub mta_sts: Option<MtaSts>,
+}
+
+impl Domain {
+    /// The primary name followed by the aliases.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.name.as_str()).chain(self.aliases.iter().map(String::as_str))
+    }
+}
+
+/// `[domain.dns]`.
+#[derive(Debug, Clone)]
+pub struct DnsSettings {
+    /// Absolute names (trailing dot).
+    pub nameservers: Vec<String>,
+    /// `hostmaster@example.com` as written; `records` turns it into an SOA RNAME.
+    pub hostmaster: Option<String>,
+    pub ttl: u32,
+    pub negative_ttl: u32,
+    pub serial: Option<u32>,
+    /// Zone apexes relative to the domain: `""` is the domain itself, `"_tcp"` is `_tcp.<domain>`.
+    pub zones: Vec<String>,
+    pub autoconfig: Option<WebHost>,
+    pub mx: Vec<MxHost>,
+    pub spf: Option<String>,
+    pub dmarc: Option<String>,
+    /// `rua` value of the TLS-RPT record (`mailto:` / `https:` URIs, comma separated).
+    pub tls_rpt: Option<String>,
+    /// Extra address records: host name relative to the domain (`""` = apex) → addresses.
+    pub hosts: Vec<(String, Vec<IpAddr>)>,
+    pub transfer_to: Vec<IpAddr>,
+}
+
+/// How `autoconfig.`, `autodiscover.` and `mta-sts.` names reach mailconf's web server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebHost {
+    Addresses(Vec<IpAddr>),
+    /// Absolute target name (trailing dot).
+    Cname(String),
+}
+
+/// An MX host; `host == "."` with preference 0 is the RFC 7505 null MX.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MxHost {
+    pub host: String,
+    pub preference: u16,
+}
+
+/// `[domain.mta_sts]` (RFC 8461).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MtaSts {
+    /// `enforce`, `testing` or `none`.
+    pub mode: String,
+    pub max_age: u32,
+    /// `mx:` patterns of the policy; default: the domain's MX hosts.
+    pub mx: Vec<String>,
+}
+
+impl MtaSts {
+    /// The policy file served at `https://mta-sts.<domain>/.well-known/mta-sts.txt` (RFC 8461 §3.2).
+    pub fn policy_text(&self) -> String {
+        let mut out = format!("version: STSv1\r\nmode: {}\r\n", self.mode);
+        for mx in &self.mx {
+            out.push_str(&format!("mx: {mx}\r\n"));
+        }
+        out.push_str(&format!("max_age: {}\r\n", self.max_age));
+        out
+    }
+
+    /// The `id=` of the `_mta-sts` TXT record: changes whenever the policy text changes
+    /// (20 hex digits of its SHA-256; RFC 8461 §3.1 allows 1–32 alphanumerics).
+    pub fn policy_id(&self) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(self.policy_text().as_bytes());
+        digest.iter().take(10).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// A failure to load settings: unreadable file, or a list of problems in it.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("failed to read `{path}`: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(Diagnostics),
+}
+
+impl Settings {
+    /// Read and validate a settings file.
+    pub fn load(path: &Path) -> Result<Settings, LoadError> {
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Settings::from_toml(&text, &path.display().to_string()).map_err(LoadError::Invalid)
+    }
+
+    /// Parse and validate TOML text; `file` is only used in messages.
+    pub fn from_toml(text: &str, file: &str) -> Result<Settings, Diagnostics> {
+        validate::parse(text, file)
+    }
+
+    /// The domain configured under `name` (primary or alias; any case, trailing dot allowed).
+    pub fn domain(&self, name: &str) -> Option<&Domain> {
+        let key = name.trim_end_matches('.').to_ascii_lowercase();
+        self.by_name.get(&key).map(|&i| &self.domains[i])
+    }
+}

@@ -1,0 +1,109 @@
+//! The serde mirror of the TOML file. Private to `settings`: nothing outside reads these types.
+//!
+//! Every table denies unknown keys; values that `validate` checks further keep their span so a
+//! problem can be reported with line and column.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{Auth, Protocol, Security};
+
+pub(super) type S<T> = Spanned<T>;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct File {
+    #[serde(default)]
+    pub server: Server,
+    #[serde(default)]
+    pub provider: BTreeMap<String, S<Provider>>,
+    #[serde(default)]
+    pub domain: Vec<S<Domain>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Server {
+    #[serde(default)]
+    pub dns_listen: Vec<S<String>>,
+    #[serde(default)]
+    pub http_listen: Vec<S<String>>,
+    /// Secondaries allowed to transfer every zone (per-domain lists add to this).
+    #[serde(default)]
+    pub transfer_to: Vec<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Provider {
+    pub display_name: S<String>,
+    pub short_name: Option<S<String>>,
+    pub username: Option<S<String>>,
+    #[serde(default)]
+    pub server: Vec<S<MailServer>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MailServer {
+    pub protocol: S<Protocol>,
+    pub host: S<String>,
+    pub port: S<u16>,
+    pub security: S<Security>,
+    pub auth: Option<S<Vec<Auth>>>,
+    pub username: Option<S<String>>,
+    #[serde(default)]
+    pub allow_cleartext: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Domain {
+    pub name: S<String>,
+    pub provider: S<String>,
+    #[serde(default)]
+    pub aliases: Vec<S<String>>,
+    pub dns: Option<S<Dns>>,
+    pub mta_sts: Option<S<MtaSts>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Dns {
+    pub nameservers: S<Vec<S<String>>>,
+    pub hostmaster: Option<S<String>>,
+    pub ttl: Option<S<u32>>,
+    pub negative_ttl: Option<S<u32>>,
+    pub serial: Option<S<u32>>,
+    #[serde(default)]
+    pub zones: Vec<S<String>>,
+    #[serde(default)]
+    pub autoconfig_addresses: Vec<S<String>>,
+    pub autoconfig_cname: Option<S<String>>,
+    #[serde(default)]
+    pub mx: Vec<S<Mx>>,
+    pub spf: Option<S<String>>,
+    pub dmarc: Option<S<String>>,
+    pub tls_rpt: Option<S<String>>,
+    #[serde(default)]
+    pub hosts: BTreeMap<String, S<Vec<S<String>>>>,
+    #[serde(default)]
+    pub transfer_to: Vec<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Mx {
+    pub host: S<String>,
+    pub preference: u16,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MtaSts {
+    pub mode: S<String>,
+    pub max_age: Option<S<u32>>,
+    pub mx: Option<Vec<S<String>>>,
+}

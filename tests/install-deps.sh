@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the independent tools the test suite runs against mailconf (Debian packages).
+# Used by .ci/run; run it once on a new machine before the README's test command.
+set -euo pipefail
+pkgs=(
+  bind9-utils      # named-checkzone
+  dnsutils         # dig
+  libxml2-utils    # xmllint
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  # Daemons from these packages must not start on the machine's real ports.
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod +x /usr/sbin/policy-rc.d
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
