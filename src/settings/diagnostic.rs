@@ -72,3 +72,37 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     }
     i
 }
+
+/// The dotted path (`domain[1].dns.ttl`) of the deepest key or value whose span holds `offset`.
+/// Used to name the field in errors that come from serde, which only knows a span.
+pub(super) fn path_at(text: &str, offset: usize) -> String {
+    use toml::Spanned;
+    use toml::de::{DeTable, DeValue};
+
+    fn walk(v: &Spanned<DeValue<'_>>, offset: usize, path: &str) -> Option<String> {
+        match v.get_ref() {
+            DeValue::Table(t) => t.iter().find_map(|(k, v)| {
+                let p = if path.is_empty() {
+                    k.get_ref().to_string()
+                } else {
+                    format!("{path}.{}", k.get_ref())
+                };
+                if k.span().contains(&offset) {
+                    return Some(p);
+                }
+                walk(v, offset, &p).or_else(|| v.span().contains(&offset).then_some(p))
+            }),
+            DeValue::Array(a) => a.iter().enumerate().find_map(|(i, el)| {
+                let p = format!("{path}[{i}]");
+                walk(el, offset, &p).or_else(|| el.span().contains(&offset).then_some(p))
+            }),
+            _ => None,
+        }
+    }
+    let Ok(doc) = DeTable::parse(text) else {
+        return String::new();
+    };
+    let span = doc.span();
+    let root = Spanned::new(span, DeValue::Table(doc.into_inner()));
+    walk(&root, offset, "").unwrap_or_default()
+}

@@ -252,3 +252,6 @@ impl Settings {
         self.by_name.get(&key).map(|&i| &self.domains[i])
     }
 }
+
+#[cfg(test)]
+mod tests;

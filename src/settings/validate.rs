@@ -106,7 +106,8 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Settings, Diagnostics> {
         Ok(r) => r,
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
-            return Err(Diagnostics(vec![loc.at(&span, "", e.message().trim().to_string())]));
+            let path = super::diagnostic::path_at(text, span.start);
+            return Err(Diagnostics(vec![loc.at(&span, path, e.message().trim().to_string())]));
         }
     };
     let mut cx = Ctx { loc, diags: Vec::new() };
@@ -121,26 +122,30 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Settings, Diagnostics> {
     let mut by_name: HashMap<String, usize> = HashMap::new();
     let mut first_seen: HashMap<String, String> = HashMap::new();
     for (i, d) in raw.domain.iter().enumerate() {
-        let Some(dom) = domain(&mut cx, i, d, &raw.provider, &providers) else {
-            continue;
-        };
+        let dom = domain(&mut cx, i, d, &raw.provider, &providers);
         let d = d.get_ref();
+        // Duplicates are checked on every name that parses, valid domain or not.
         let spans = std::iter::once(&d.name).chain(d.aliases.iter());
         let paths = std::iter::once(format!("domain[{i}].name"))
             .chain((0..d.aliases.len()).map(|j| format!("domain[{i}].aliases[{j}]")));
-        for ((name, span), path) in dom.names().zip(spans).zip(paths) {
-            if let Some(prev) = first_seen.get(name) {
+        for (span, path) in spans.zip(paths) {
+            let Ok(name) = to_ascii_domain(span.get_ref()) else {
+                continue;
+            };
+            if let Some(prev) = first_seen.get(&name) {
                 cx.err(
                     &span.span(),
                     path,
                     format!("domain `{name}` is configured twice (first at {prev})"),
                 );
             } else {
-                first_seen.insert(name.to_string(), path);
-                by_name.insert(name.to_string(), domains.len());
+                first_seen.insert(name.clone(), path);
+                by_name.insert(name, domains.len());
             }
         }
-        domains.push(dom);
+        if let Some(dom) = dom {
+            domains.push(dom);
+        }
     }
     if cx.diags.is_empty() {
         Ok(Settings {
@@ -213,21 +218,21 @@ fn provider(cx: &mut Ctx, id: &str, p: &S<raw::Provider>) -> Option<Provider> {
             servers.push(ms);
         }
     }
-    if cx.diags.len() == errors_before {
-        if !servers.iter().any(MailServer::is_incoming) {
-            cx.err(
-                &span,
-                format!("{path}.server"),
-                "offers no way to receive mail: add an `imap` or `pop3` server",
-            );
-        }
-        if !servers.iter().any(|s| s.protocol == Protocol::Smtp) {
-            cx.err(
-                &span,
-                format!("{path}.server"),
-                "offers no way to send mail: add an `smtp` server",
-            );
-        }
+    // Judged on what the file lists, so a typo elsewhere does not hide this.
+    let protocols: Vec<Protocol> = p.server.iter().map(|s| *s.get_ref().protocol.get_ref()).collect();
+    if !protocols.iter().any(|p| *p != Protocol::Smtp) {
+        cx.err(
+            &span,
+            format!("{path}.server"),
+            "offers no way to receive mail: add an `imap` or `pop3` server",
+        );
+    }
+    if !protocols.contains(&Protocol::Smtp) {
+        cx.err(
+            &span,
+            format!("{path}.server"),
+            "offers no way to send mail: add an `smtp` server",
+        );
     }
     (cx.diags.len() == errors_before).then(|| Provider {
         id: id.to_string(),
@@ -248,9 +253,10 @@ fn mail_server(cx: &mut Ctx, s: &raw::MailServer, path: &str, default_user: &str
         .as_ref()
         .map_or_else(|| vec![Auth::PasswordCleartext], |a| a.get_ref().clone());
     if let Some(a) = &s.auth
-        && a.get_ref().is_empty() {
-            cx.err(&a.span(), format!("{path}.auth"), "must name at least one method");
-        }
+        && a.get_ref().is_empty()
+    {
+        cx.err(&a.span(), format!("{path}.auth"), "must name at least one method");
+    }
     let security = *s.security.get_ref();
     if security == Security::None && auth.iter().any(|a| a.sends_cleartext_password()) && !s.allow_cleartext {
         cx.err(
@@ -358,8 +364,14 @@ fn relative_name(cx: &mut Ctx, v: &str, span: &Range<usize>, path: &str, domain:
     if let Some(rel) = relative_to(abs, domain) {
         return Some(rel);
     }
-    if t.ends_with('.') {
-        cx.err(span, path, format!("`{v}` is not inside `{domain}`"));
+    // `mail.example.org` is far more likely a foreign absolute name than a two-label relative
+    // one, so multi-label relative names are only accepted as service labels (`_smtp._tls`).
+    if t.ends_with('.') || (abs.contains('.') && !abs.split('.').all(|l| l.starts_with('_'))) {
+        cx.err(
+            span,
+            path,
+            format!("`{v}` is not inside `{domain}` (write names relative to the domain, or in full)"),
+        );
         return None;
     }
     let ok = !abs.is_empty()
@@ -416,25 +428,27 @@ fn dns_settings(
     }
     let ttl = dns.ttl.as_ref().map_or(DEFAULT_TTL, |t| *t.get_ref());
     if let Some(t) = &dns.ttl
-        && (*t.get_ref() == 0 || *t.get_ref() > 2_147_483_647) {
-            cx.err(
-                &t.span(),
-                format!("{path}.ttl"),
-                "must be 1 to 2147483647 seconds (RFC 2181 §8)",
-            );
-        }
+        && (*t.get_ref() == 0 || *t.get_ref() > 2_147_483_647)
+    {
+        cx.err(
+            &t.span(),
+            format!("{path}.ttl"),
+            "must be 1 to 2147483647 seconds (RFC 2181 §8)",
+        );
+    }
     let negative_ttl = dns
         .negative_ttl
         .as_ref()
         .map_or(DEFAULT_NEGATIVE_TTL.min(ttl), |t| *t.get_ref());
     if let Some(t) = &dns.negative_ttl
-        && *t.get_ref() > 86_400 {
-            cx.err(
-                &t.span(),
-                format!("{path}.negative_ttl"),
-                "must be at most 86400 seconds (RFC 2308 §5 recommends 1–3 hours)",
-            );
-        }
+        && *t.get_ref() > 86_400
+    {
+        cx.err(
+            &t.span(),
+            format!("{path}.negative_ttl"),
+            "must be at most 86400 seconds (RFC 2308 §5 recommends 1–3 hours)",
+        );
+    }
     let mut zones: Vec<String> = Vec::new();
     for (i, z) in dns.zones.iter().enumerate() {
         if let Some(rel) = relative_name(cx, z.get_ref(), &z.span(), &format!("{path}.zones[{i}]"), domain) {
@@ -621,6 +635,13 @@ fn txt_field(
     }
     if s.chars().any(char::is_control) {
         cx.err(&v.span(), path, "must not contain control characters");
+    } else if !s.is_ascii() {
+        // SPF, DMARC and TLS-RPT are ASCII protocols: domains in them are A-labels (xn--…).
+        cx.err(
+            &v.span(),
+            path,
+            "must be ASCII: write international domain names in their xn-- form",
+        );
     }
     Some(s.to_string())
 }
@@ -650,13 +671,14 @@ fn mta_sts(cx: &mut Ctx, path: &str, m: &S<raw::MtaSts>, dns: Option<&DnsSetting
     }
     let max_age = m.max_age.as_ref().map_or(DEFAULT_MTA_STS_MAX_AGE, |a| *a.get_ref());
     if let Some(a) = &m.max_age
-        && *a.get_ref() > 31_557_600 {
-            cx.err(
-                &a.span(),
-                format!("{path}.max_age"),
-                "must be at most 31557600 seconds (RFC 8461 §3.2)",
-            );
-        }
+        && *a.get_ref() > 31_557_600
+    {
+        cx.err(
+            &a.span(),
+            format!("{path}.max_age"),
+            "must be at most 31557600 seconds (RFC 8461 §3.2)",
+        );
+    }
     let mx: Vec<String> = match &m.mx {
         Some(list) => list
             .iter()

@@ -1,0 +1,379 @@
+//! Validation rules, each with the exact message a postmaster sees.
+
+use super::*;
+
+const PROVIDER: &str = r#"
+[provider.examplemail]
+display_name = "Example Mail"
+[[provider.examplemail.server]]
+protocol = "imap"
+host = "mail.example.net"
+port = 993
+security = "tls"
+[[provider.examplemail.server]]
+protocol = "smtp"
+host = "mail.example.net"
+port = 465
+security = "tls"
+"#;
+
+const DOMAIN: &str = r#"
+[[domain]]
+name = "example.com"
+provider = "examplemail"
+[domain.dns]
+nameservers = ["ns1.example.net."]
+autoconfig_addresses = ["192.0.2.10"]
+"#;
+
+/// Every diagnostic of `text` as `line:col: path: message`.
+fn errors(text: &str) -> Vec<String> {
+    match Settings::from_toml(text, "t.toml") {
+        Ok(_) => Vec::new(),
+        Err(d) => {
+            d.0.iter()
+                .map(|d| d.to_string().trim_start_matches("t.toml:").to_string())
+                .collect()
+        }
+    }
+}
+
+fn ok(text: &str) -> Settings {
+    Settings::from_toml(text, "t.toml").unwrap_or_else(|e| panic!("expected valid settings, got:\n{e}"))
+}
+
+/// Line number (1-based) of the first line of `text` containing `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.contains(needle)).expect("needle in text") + 1
+}
+
+#[test]
+fn minimal_is_valid() {
+    let s = ok(&format!("{PROVIDER}{DOMAIN}"));
+    let d = s.domain("EXAMPLE.com.").unwrap();
+    assert_eq!(d.provider.short_name, "examplemail");
+    assert_eq!(d.provider.servers[0].username, "%EMAILADDRESS%");
+    assert_eq!(d.provider.servers[0].auth, vec![Auth::PasswordCleartext]);
+    let dns = d.dns.as_ref().unwrap();
+    assert_eq!(
+        (dns.ttl, dns.negative_ttl, dns.zones.clone()),
+        (3600, 300, vec![String::new()])
+    );
+}
+
+#[test]
+fn unknown_provider_suggests_the_closest() {
+    let text = format!(
+        "{PROVIDER}{}",
+        DOMAIN.replace("provider = \"examplemail\"", "provider = \"exmaple\"")
+    );
+    let line = line_of(&text, "exmaple");
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{line}:12: domain[0].provider: unknown provider \"exmaple\"; did you mean \"examplemail\"?"
+        )]
+    );
+}
+
+#[test]
+fn unknown_keys_are_refused_in_every_table() {
+    // Inject a bogus key into every table of the example configuration (hickory's trick).
+    let example = include_str!("../../deploy/mailconf.example.toml");
+    let mut tables = 0;
+    for (i, line) in example.lines().enumerate() {
+        if !line.starts_with('[') {
+            continue;
+        }
+        tables += 1;
+        let mut lines: Vec<&str> = example.lines().collect();
+        lines.insert(i + 1, "bogus_key = 1");
+        let errs = errors(&lines.join("\n"));
+        assert_eq!(errs.len(), 1, "table `{line}`: {errs:?}");
+        assert!(errs[0].starts_with(&format!("{}:1: ", i + 2)), "{errs:?}");
+        assert!(errs[0].contains("bogus_key: unknown field `bogus_key`"), "{errs:?}");
+    }
+    assert!(tables >= 10, "example has {tables} tables");
+}
+
+#[test]
+fn bad_hostnames_ports_and_addresses() {
+    let text = format!(
+        "{}{}",
+        PROVIDER.replace(
+            "host = \"mail.example.net\"\nport = 993",
+            "host = \"mail_example.net\"\nport = 0"
+        ),
+        DOMAIN.replace("192.0.2.10", "192.0.2.300")
+    );
+    let errs = errors(&text);
+    assert_eq!(
+        errs,
+        vec![
+            format!(
+                "{}:8: provider.examplemail.server[0].host: `mail_example.net` is not a valid host name (labels of letters, digits and `-`, at most 63 octets each, 253 in all, at least two labels)",
+                line_of(&text, "mail_example")
+            ),
+            format!(
+                "{}:8: provider.examplemail.server[0].port: port 0 is not a port",
+                line_of(&text, "port = 0")
+            ),
+            format!(
+                "{}:25: domain[0].dns.autoconfig_addresses[0]: `192.0.2.300` is not an IP address",
+                line_of(&text, "192.0.2.300")
+            ),
+        ]
+    );
+}
+
+#[test]
+fn port_out_of_range_is_located() {
+    let text = PROVIDER.replace("port = 993", "port = 70000");
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{}:8: provider.examplemail.server[0].port: invalid value: integer `70000`, expected u16",
+            line_of(&text, "70000")
+        )]
+    );
+}
+
+#[test]
+fn duplicate_domains_also_across_aliases() {
+    let text = format!(
+        "{PROVIDER}{DOMAIN}{}",
+        DOMAIN.replace(
+            "name = \"example.com\"",
+            "name = \"example.org\"\naliases = [\"Example.COM\"]"
+        )
+    );
+    let line = line_of(&text, "Example.COM");
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{line}:12: domain[1].aliases[0]: domain `example.com` is configured twice (first at domain[0].name)"
+        )]
+    );
+}
+
+#[test]
+fn provider_must_offer_sending_and_receiving() {
+    let only_imap = &PROVIDER[..PROVIDER.rfind("[[provider").unwrap()];
+    let errs = errors(only_imap);
+    assert_eq!(
+        errs,
+        vec!["2:1: provider.examplemail.server: offers no way to send mail: add an `smtp` server".to_string()]
+    );
+    let only_smtp = PROVIDER
+        .replacen("protocol = \"imap\"", "protocol = \"smtp\"", 1)
+        .replacen("port = 993", "port = 587", 1);
+    assert_eq!(
+        errors(&only_smtp),
+        vec![
+            "2:1: provider.examplemail.server: offers no way to receive mail: add an `imap` or `pop3` server"
+                .to_string()
+        ]
+    );
+}
+
+#[test]
+fn cleartext_passwords_need_explicit_consent() {
+    let text = PROVIDER.replacen("port = 993\nsecurity = \"tls\"", "port = 143\nsecurity = \"none\"", 1);
+    let line = line_of(&text, "\"none\"");
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{line}:12: provider.examplemail.server[0].security: `none` with password-cleartext auth sends passwords unencrypted; use `tls` or `starttls`, or set `allow_cleartext = true` to publish it anyway"
+        )]
+    );
+    ok(&text.replacen("security = \"none\"", "security = \"none\"\nallow_cleartext = true", 1));
+    // Without a password there is nothing to protect.
+    ok(&text.replacen(
+        "security = \"none\"",
+        "security = \"none\"\nauth = [\"client-ip-address\"]",
+        1,
+    ));
+}
+
+#[test]
+fn unknown_placeholders() {
+    let text = PROVIDER.replace(
+        "display_name = \"Example Mail\"",
+        "display_name = \"Example Mail\"\nusername = \"%EMAILUSER%\"",
+    );
+    assert_eq!(
+        errors(&text),
+        vec![
+            "4:12: provider.examplemail.username: unknown placeholder `%EMAILUSER%` (known: %EMAILADDRESS%, %EMAILLOCALPART%, %EMAILDOMAIN%)"
+                .to_string()
+        ]
+    );
+    let text = PROVIDER.replace("security = \"tls\"\n[[", "security = \"tls\"\nusername = \"50%\"\n[[");
+    assert_eq!(
+        errors(&text),
+        vec!["9:12: provider.examplemail.server[0].username: unmatched `%` in `50%`".to_string()]
+    );
+    ok(&PROVIDER.replace(
+        "display_name = \"Example Mail\"",
+        "display_name = \"X\"\nusername = \"%EMAILLOCALPART%+%EMAILDOMAIN%\"",
+    ));
+}
+
+#[test]
+fn every_problem_is_reported_not_just_the_first() {
+    let text = format!(
+        "{}{}",
+        PROVIDER.replace("port = 465", "port = 0"),
+        DOMAIN
+            .replace("examplemail", "nope")
+            .replace("ns1.example.net.", "ns1..example.net.")
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(errs[0].contains("server[1].port: port 0 is not a port"));
+    assert!(errs[1].contains("domain[0].provider: unknown provider \"nope\""));
+    assert!(errs[2].contains("domain[0].dns.nameservers[0]: `ns1..example.net.` is not a valid host name"));
+}
+
+#[test]
+fn dns_record_rules() {
+    let base = format!("{PROVIDER}{DOMAIN}");
+    let with = |extra: &str| format!("{base}{extra}\n");
+    let cases: &[(&str, &str)] = &[
+        (
+            "spf = \"v=spf2 mx\"",
+            "domain[0].dns.spf: must start with `v=spf1` (RFC 7208 §4.5)",
+        ),
+        (
+            "dmarc = \"p=reject; v=DMARC1\"",
+            "domain[0].dns.dmarc: must start with `v=DMARC1` (RFC 7489 §6.4)",
+        ),
+        (
+            "dmarc = \"v=DMARC1; rua=mailto:d@example.com; p=reject\"",
+            "domain[0].dns.dmarc: `p=none|quarantine|reject` must follow `v=DMARC1` (RFC 7489 §6.4)",
+        ),
+        (
+            "tls_rpt = \"tlsrpt@example.com\"",
+            "domain[0].dns.tls_rpt: must be `mailto:` or `https://` report URIs, comma separated (RFC 8460 §3)",
+        ),
+        (
+            "dmarc = \"v=DMARC1; p=none; rua=mailto:d@bücher.example\"",
+            "domain[0].dns.dmarc: must be ASCII: write international domain names in their xn-- form",
+        ),
+        (
+            "ttl = 0",
+            "domain[0].dns.ttl: must be 1 to 2147483647 seconds (RFC 2181 §8)",
+        ),
+        (
+            "autoconfig_cname = \"web.example.net.\"",
+            "domain[0].dns.autoconfig_cname: give either autoconfig_addresses or autoconfig_cname, not both",
+        ),
+        (
+            "mx = [{ host = \".\", preference = 10 }]",
+            "domain[0].dns.mx[0].host: the null MX `.` (RFC 7505) must be the only MX, with preference 0",
+        ),
+        (
+            "mx = [{ host = \"mx.example.com\", preference = 10 }]",
+            "domain[0].dns.mx[0].host: `mx.example.com` is inside the zone but has no address; add it under `hosts`",
+        ),
+        (
+            "zones = [\"_tcp.example.org\"]",
+            "domain[0].dns.zones[0]: `_tcp.example.org` is not inside `example.com` (write names relative to the domain, or in full)",
+        ),
+        (
+            "zones = [\"a b\"]",
+            "domain[0].dns.zones[0]: `a b` is not a name relative to `example.com` (write `@` for the domain itself)",
+        ),
+        (
+            "hostmaster = \"nobody\"",
+            "domain[0].dns.hostmaster: `nobody` is not a mail address",
+        ),
+        (
+            "transfer_to = [\"ns2.example.net\"]",
+            "domain[0].dns.transfer_to[0]: `ns2.example.net` is not an IP address",
+        ),
+    ];
+    for (extra, want) in cases {
+        let errs = errors(&with(extra));
+        assert_eq!(errs.len(), 1, "{extra}: {errs:?}");
+        assert!(errs[0].ends_with(want), "{extra}:\n got {}\nwant …{want}", errs[0]);
+    }
+    ok(&with(
+        "mx = [{ host = \"mx.example.com\", preference = 10 }]\nhosts = { mx = [\"192.0.2.25\"] }",
+    ));
+    ok(&with("mx = [{ host = \".\", preference = 0 }]"));
+}
+
+#[test]
+fn no_srv_or_mx_target_is_a_cname_we_create() {
+    let text = format!(
+        "{}{}",
+        PROVIDER.replace("mail.example.net", "autoconfig.example.com"),
+        DOMAIN.replace(
+            "autoconfig_addresses = [\"192.0.2.10\"]",
+            "autoconfig_cname = \"web.example.net.\""
+        )
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(errs[0].ends_with("provider.examplemail.server[0].host: `autoconfig.example.com` is a CNAME that domain[0].dns creates; an SRV target must not be an alias (RFC 2782)"), "{errs:?}");
+}
+
+#[test]
+fn delegated_zone_cannot_be_a_cname() {
+    let text = format!(
+        "{PROVIDER}{}",
+        DOMAIN.replace(
+            "autoconfig_addresses = [\"192.0.2.10\"]",
+            "autoconfig_cname = \"web.example.net.\"\nzones = [\"_tcp\", \"autoconfig\"]"
+        )
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].ends_with("domain[0].dns.zones: `autoconfig.example.com` cannot be both a zone apex and a CNAME; use autoconfig_addresses"), "{errs:?}");
+}
+
+#[test]
+fn mta_sts_rules() {
+    let base = format!("{PROVIDER}{DOMAIN}");
+    assert!(
+        errors(&format!(
+            "{base}[domain.mta_sts]\nmode = \"strict\"\nmx = [\"mx.example.net\"]\n"
+        ))[0]
+            .ends_with("domain[0].mta_sts.mode: `strict` is not one of enforce, testing, none (RFC 8461 §3.2)")
+    );
+    assert!(
+        errors(&format!("{base}[domain.mta_sts]\nmode = \"enforce\"\n"))[0]
+            .ends_with("domain[0].mta_sts.mx: no MX hosts: list them here or under dns.mx")
+    );
+    let s = ok(&format!(
+        "{base}mx = [{{ host = \"mx1.example.net.\", preference = 10 }}]\n[domain.mta_sts]\nmode = \"testing\"\n"
+    ));
+    let sts = s.domains[0].mta_sts.as_ref().unwrap();
+    assert_eq!(
+        sts.policy_text(),
+        "version: STSv1\r\nmode: testing\r\nmx: mx1.example.net\r\nmax_age: 604800\r\n"
+    );
+    assert_eq!(sts.policy_id().len(), 20);
+}
+
+#[test]
+fn syntax_errors_are_located() {
+    let errs = errors("[provider.x\ndisplay_name = 1");
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].starts_with("1:"), "{errs:?}");
+}
+
+#[test]
+fn unicode_domains_become_ascii() {
+    let s = ok(&format!(
+        "{PROVIDER}{}",
+        DOMAIN.replace("example.com", "bücher.example")
+    ));
+    assert_eq!(s.domains[0].name, "xn--bcher-kva.example");
+    assert!(
+        s.domain("BÜCHER.example").is_none(),
+        "lookups take ASCII names; the HTTP layer converts"
+    );
+    assert!(s.domain("xn--bcher-kva.example").is_some());
+}
