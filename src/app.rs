@@ -20,6 +20,8 @@ pub struct ServeOptions {
     pub dns_listen: Vec<SocketAddr>,
     /// Overrides `[server] http_listen` when non-empty.
     pub http_listen: Vec<SocketAddr>,
+    /// Reload when the settings file changes on disk (besides SIGHUP).
+    pub watch: bool,
 }
 
 /// Load settings for serving, logging every problem.
@@ -75,19 +77,23 @@ async fn run(opts: &ServeOptions, settings: Arc<Settings>) -> anyhow::Result<Exi
     let mut hup = signal(SignalKind::hangup()).context("failed to install the SIGHUP handler")?;
     let mut term = signal(SignalKind::terminate()).context("failed to install the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("failed to install the SIGINT handler")?;
+    let (_watcher, mut changed) = if opts.watch {
+        watch(&opts.config)?
+    } else {
+        (None, tokio::sync::mpsc::channel(1).1)
+    };
     loop {
         tokio::select! {
             _ = hup.recv() => {
                 info!(config = %opts.config.display(), "SIGHUP: reloading settings");
-                match load_logged(&opts.config) {
-                    Some(new) => {
-                        let new = Arc::new(new);
-                        if let Some(d) = &dns { d.reload(&new).await; }
-                        if let Some(h) = &http { h.reload(&new); }
-                        info!(domains = new.domains.len(), "reload done");
-                    }
-                    None => warn!("reload failed: still serving the previous settings"),
-                }
+                reload(&opts.config, dns.as_ref(), http.as_ref()).await;
+            }
+            Some(()) = changed.recv() => {
+                // Editors write in several steps: let the file settle, then reload once.
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                while changed.try_recv().is_ok() {}
+                info!(config = %opts.config.display(), "settings file changed: reloading");
+                reload(&opts.config, dns.as_ref(), http.as_ref()).await;
             }
             _ = term.recv() => break,
             _ = int.recv() => break,
@@ -101,4 +107,49 @@ async fn run(opts: &ServeOptions, settings: Arc<Settings>) -> anyhow::Result<Exi
         d.shutdown().await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Re-read the settings; swap them in only when they are valid as a whole.
+async fn reload(path: &Path, dns: Option<&crate::dns::DnsServer>, http: Option<&crate::http::HttpServer>) {
+    match load_logged(path) {
+        Some(new) => {
+            let new = Arc::new(new);
+            if let Some(d) = dns {
+                d.reload(&new).await;
+            }
+            if let Some(h) = http {
+                h.reload(&new);
+            }
+            info!(domains = new.domains.len(), "reload done");
+        }
+        None => warn!(config = %path.display(), "reload failed: still serving the previous settings"),
+    }
+}
+
+type Watch = (Option<notify::RecommendedWatcher>, tokio::sync::mpsc::Receiver<()>);
+
+/// Watch the directory of the settings file (editors and config managers replace files by
+/// rename, which a watch on the file itself would miss) and signal changes to that file.
+fn watch(path: &Path) -> anyhow::Result<Watch> {
+    use notify::{RecursiveMode, Watcher};
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let file = path.file_name().map(ToOwned::to_owned);
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| match ev {
+        Ok(ev) if !ev.kind.is_access() && ev.paths.iter().any(|p| p.file_name() == file.as_deref()) => {
+            let _ = tx.try_send(());
+        }
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "settings file watch error"),
+    })
+    .context("failed to start watching the settings file")?;
+    watcher
+        .watch(&dir, RecursiveMode::NonRecursive)
+        .with_context(|| format!("failed to watch `{}`", dir.display()))?;
+    info!(dir = %dir.display(), "watching the settings file for changes");
+    Ok((Some(watcher), rx))
 }

@@ -50,6 +50,9 @@ pub struct ServeArgs {
     /// HTTP listen address, repeatable; overrides `[server] http_listen`.
     #[arg(long = "http-listen", value_name = "ADDR:PORT")]
     pub http_listen: Vec<std::net::SocketAddr>,
+    /// Also reload when the settings file changes on disk (SIGHUP always reloads).
+    #[arg(long)]
+    pub watch: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -94,6 +97,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config: args.config.config,
             dns_listen: args.dns_listen,
             http_listen: args.http_listen,
+            watch: args.watch,
         }),
     }
 }
