@@ -76,7 +76,7 @@ pub struct DomainRecords {
     /// zones and data outside them (MX, SPF, DMARC when only `_tcp` is delegated).
     pub parent: Vec<Group>,
     /// Secondaries allowed to transfer these zones (server list + domain list).
-    pub transfer_to: Vec<IpAddr>,
+    pub transfer_to: Vec<std::net::SocketAddr>,
 }
 
 /// Records for every name of every domain that has a `[domain.dns]` table.

@@ -77,7 +77,8 @@ pub struct Settings {
 pub struct ServerSettings {
     pub dns_listen: Vec<SocketAddr>,
     pub http_listen: Vec<SocketAddr>,
-    pub transfer_to: Vec<IpAddr>,
+    /// Secondaries allowed to transfer every zone; NOTIFY goes to these addresses.
+    pub transfer_to: Vec<SocketAddr>,
 }
 
 /// `[provider.NAME]`: a set of servers shared by many domains.
@@ -170,7 +171,8 @@ pub struct DnsSettings {
     pub tls_rpt: Option<String>,
     /// Extra address records: host name relative to the domain (`""` = apex) → addresses.
     pub hosts: Vec<(String, Vec<IpAddr>)>,
-    pub transfer_to: Vec<IpAddr>,
+    /// Secondaries allowed to transfer this domain's zones (`IP` means port 53 for NOTIFY).
+    pub transfer_to: Vec<SocketAddr>,
 }
 
 /// How `autoconfig.`, `autodiscover.` and `mta-sts.` names reach mailconf's web server.

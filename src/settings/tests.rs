@@ -290,7 +290,7 @@ fn dns_record_rules() {
         ),
         (
             "transfer_to = [\"ns2.example.net\"]",
-            "domain[0].dns.transfer_to[0]: `ns2.example.net` is not an IP address",
+            "domain[0].dns.transfer_to[0]: `ns2.example.net` is not an IP address or IP:port",
         ),
     ];
     for (extra, want) in cases {

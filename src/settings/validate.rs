@@ -58,6 +58,21 @@ impl Ctx<'_> {
             .collect()
     }
 
+    /// Secondaries: `IP` (port 53) or `IP:PORT` (`[v6]:PORT`); the port is where NOTIFY goes.
+    fn secondaries(&mut self, list: &[S<String>], path: &str) -> Vec<SocketAddr> {
+        let mut out: Vec<SocketAddr> = Vec::new();
+        for (i, v) in list.iter().enumerate() {
+            let text = v.get_ref();
+            let parsed = text.parse::<SocketAddr>().ok().or_else(|| text.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)));
+            match parsed {
+                Some(a) if !out.contains(&a) => out.push(a),
+                Some(_) => {}
+                None => self.err(&v.span(), format!("{path}[{i}]"), format!("`{text}` is not an IP address or IP:port")),
+            }
+        }
+        out
+    }
+
     fn socket_addrs(&mut self, list: &[S<String>], path: &str) -> Vec<SocketAddr> {
         let mut out = Vec::new();
         for (i, v) in list.iter().enumerate() {
@@ -164,7 +179,7 @@ fn server(cx: &mut Ctx, s: &raw::Server) -> ServerSettings {
     ServerSettings {
         dns_listen: cx.socket_addrs(&s.dns_listen, "server.dns_listen"),
         http_listen: cx.socket_addrs(&s.http_listen, "server.http_listen"),
-        transfer_to: cx.ips(&s.transfer_to, "server.transfer_to"),
+        transfer_to: cx.secondaries(&s.transfer_to, "server.transfer_to"),
     }
 }
 
@@ -591,8 +606,7 @@ fn dns_settings(
         ok.then_some(())
             .ok_or("must be `mailto:` or `https://` report URIs, comma separated (RFC 8460 §3)".into())
     });
-    let mut transfer_to = cx.ips(&dns.transfer_to, &format!("{path}.transfer_to"));
-    transfer_to.dedup();
+    let transfer_to = cx.secondaries(&dns.transfer_to, &format!("{path}.transfer_to"));
     let serial = dns.serial.as_ref().map(|s| *s.get_ref());
     (cx.diags.len() == errors_before).then(|| DnsSettings {
         nameservers,
