@@ -5,6 +5,8 @@ set -euo pipefail
 pkgs=(
   bind9-utils      # named-checkzone
   dnsutils         # dig
+  knot             # knotd: a real secondary in tests/dns.rs
+  dnsperf          # benches/dns.sh
   libxml2-utils    # xmllint
 )
 missing=()

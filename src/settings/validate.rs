@@ -63,11 +63,18 @@ impl Ctx<'_> {
         let mut out: Vec<SocketAddr> = Vec::new();
         for (i, v) in list.iter().enumerate() {
             let text = v.get_ref();
-            let parsed = text.parse::<SocketAddr>().ok().or_else(|| text.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)));
+            let parsed = text
+                .parse::<SocketAddr>()
+                .ok()
+                .or_else(|| text.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)));
             match parsed {
                 Some(a) if !out.contains(&a) => out.push(a),
                 Some(_) => {}
-                None => self.err(&v.span(), format!("{path}[{i}]"), format!("`{text}` is not an IP address or IP:port")),
+                None => self.err(
+                    &v.span(),
+                    format!("{path}[{i}]"),
+                    format!("`{text}` is not an IP address or IP:port"),
+                ),
             }
         }
         out

@@ -49,3 +49,90 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// A running `mailconf serve`, killed on drop. Its stderr is collected in the background.
+pub struct Server {
+    pub child: std::process::Child,
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    pub config: PathBuf,
+}
+
+impl Server {
+    /// Start `mailconf serve --config CONFIG ARGS…` and wait until every listener logged its
+    /// address (`wait_for` lines containing "listening").
+    pub fn start(config: &Path, args: &[&str], listeners: usize) -> Server {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mailconf"))
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start mailconf serve");
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let server = Server {
+            child,
+            log,
+            config: config.to_path_buf(),
+        };
+        server.wait_log(|l| l.contains("listening"), listeners, "listeners");
+        server
+    }
+
+    /// Wait (≤ 20 s) until `count` log lines match; panics with the log otherwise.
+    pub fn wait_log(&self, pred: impl Fn(&str) -> bool, count: usize, what: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if self.log.lock().unwrap().iter().filter(|l| pred(l)).count() >= count {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}; log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Addresses from "… listening … addr=IP:PORT" log lines whose text contains `kind`.
+    pub fn addrs(&self, kind: &str) -> Vec<std::net::SocketAddr> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(kind) && l.contains("listening"))
+            .filter_map(|l| l.split("addr=").nth(1)?.split_whitespace().next()?.parse().ok())
+            .collect()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

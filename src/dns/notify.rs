@@ -1,0 +1,59 @@
+//! NOTIFY (RFC 1996) to a zone's secondaries after its serial changed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_server::proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_server::proto::rr::{Name, RecordType};
+use tokio::net::UdpSocket;
+use tracing::{info, warn};
+
+use super::authority::Zone;
+
+/// RFC 1996 §3.6: retry a few times until the secondary answers.
+const TRIES: u32 = 5;
+const WAIT: Duration = Duration::from_secs(2);
+
+pub(crate) async fn send(zone: Arc<Zone>) {
+    for target in zone.transfer_to.clone() {
+        let zone = zone.clone();
+        tokio::spawn(async move {
+            let origin = Name::from(&zone.origin);
+            let mut msg = Message::new(rand_id(&zone), MessageType::Query, OpCode::Notify);
+            msg.metadata.authoritative = true;
+            msg.add_query(Query::query(origin.clone(), RecordType::SOA));
+            msg.add_answer(zone.soa().clone());
+            let Ok(bytes) = msg.to_vec() else { return };
+            let bind = if target.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
+            let Ok(sock) = UdpSocket::bind(bind).await else { return };
+            let mut buf = [0u8; 512];
+            for attempt in 1..=TRIES {
+                if sock.send_to(&bytes, target).await.is_err() {
+                    break;
+                }
+                if let Ok(Ok((n, from))) = tokio::time::timeout(WAIT, sock.recv_from(&mut buf)).await
+                    && from == target
+                    && let Ok(resp) = Message::from_vec(&buf[..n])
+                    && resp.metadata.id == msg.metadata.id
+                {
+                    if resp.metadata.response_code == ResponseCode::NoError {
+                        info!(zone = %origin, %target, serial = zone.serial, "NOTIFY acknowledged");
+                    } else {
+                        warn!(zone = %origin, %target, rcode = %resp.metadata.response_code, "NOTIFY refused");
+                    }
+                    return;
+                }
+                let _ = attempt;
+            }
+            warn!(zone = %origin, %target, "NOTIFY not answered after {TRIES} tries");
+        });
+    }
+}
+
+/// A message ID that differs per zone and serial (no RNG needed for a handful of messages).
+fn rand_id(zone: &Zone) -> u16 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    (zone.serial ^ t) as u16
+}

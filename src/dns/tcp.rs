@@ -1,0 +1,86 @@
+//! TCP transport (RFC 7766): length-prefixed messages, several per connection, idle timeout,
+//! a cap on concurrent connections; AXFR answers go out as several frames.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tracing::debug;
+
+use super::authority::{Authority, Reply, Transport};
+
+/// Close a connection that sends nothing for this long (RFC 7766 §6.2.3 suggests seconds).
+const IDLE: Duration = Duration::from_secs(10);
+/// Concurrent TCP connections per listener; more wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 512;
+
+pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let sock = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    sock.set_reuse_address(true)?;
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())
+        .with_context(|| format!("failed to bind TCP {addr}"))?;
+    sock.listen(1024)?;
+    Ok(TcpListener::from_std(sock.into())?)
+}
+
+pub(crate) async fn serve(listener: TcpListener, state: Arc<ArcSwap<Authority>>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                debug!(error = %e, "TCP accept error");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection(stream, peer, &state).await {
+                debug!(%peer, error = %e, "DNS TCP connection ended");
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn connection(mut stream: TcpStream, peer: SocketAddr, state: &ArcSwap<Authority>) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let len = match tokio::time::timeout(IDLE, stream.read_u16()).await {
+            Ok(Ok(n)) => n as usize,
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Ok(()), // idle
+        };
+        match tokio::time::timeout(IDLE, stream.read_exact(&mut buf[..len])).await {
+            Ok(r) => r?,
+            Err(_) => return Ok(()),
+        };
+        let reply = state.load().respond(&buf[..len], Transport::Tcp, peer.ip());
+        let frames = match reply {
+            Reply::Message(m) => vec![m],
+            Reply::Transfer(frames) => frames,
+            Reply::Drop => continue,
+        };
+        for f in frames {
+            let mut framed = Vec::with_capacity(f.len() + 2);
+            framed.extend_from_slice(&(f.len() as u16).to_be_bytes());
+            framed.extend_from_slice(&f);
+            stream.write_all(&framed).await?;
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! The authoritative DNS front, end to end: the real binary on loopback, asked with `dig`.
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Server, root, temp_dir, tool};
+
+fn serve(name: &str) -> (Server, SocketAddr, PathBuf) {
+    let dir = temp_dir(name);
+    let config = dir.join("mailconf.toml");
+    std::fs::copy(root().join("tests/fixtures/dns.toml"), &config).unwrap();
+    let server = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
+    let addr = server.addrs("DNS")[0];
+    (server, addr, config)
+}
+
+/// `dig @addr -p port ARGS +norec` and its output.
+fn dig(addr: SocketAddr, args: &[&str]) -> String {
+    let out = Command::new(tool("dig", "dnsutils"))
+        .arg(format!("@{}", addr.ip()))
+        .args(["-p", &addr.port().to_string(), "+norec", "+time=2", "+tries=1"])
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn status(out: &str) -> &str {
+    out.split("status: ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap_or("?")
+}
+
+fn flags(out: &str) -> Vec<&str> {
+    let f = out
+        .split(";; flags: ")
+        .nth(1)
+        .and_then(|s| s.split(';').next())
+        .unwrap_or("");
+    f.split_whitespace().collect()
+}
+
+/// Records of one section (`ANSWER`, `AUTHORITY`, `ADDITIONAL`) as whitespace-normalised lines.
+fn section(out: &str, name: &str) -> Vec<String> {
+    let Some(start) = out.find(&format!(";; {name} SECTION:")) else {
+        return Vec::new();
+    };
+    out[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+#[test]
+fn srv_answers_are_authoritative_over_udp_and_tcp_with_target_addresses() {
+    let (_s, addr, _) = serve("dns-srv");
+    for transport in ["+notcp", "+tcp"] {
+        let out = dig(addr, &[transport, "_imaps._tcp.mail.test", "SRV"]);
+        assert_eq!(status(&out), "NOERROR", "{out}");
+        assert!(flags(&out).contains(&"aa") && !flags(&out).contains(&"ra"), "{out}");
+        assert_eq!(
+            section(&out, "ANSWER"),
+            ["_imaps._tcp.mail.test. 3600 IN SRV 0 1 993 imap.mail.test."],
+            "{out}"
+        );
+        let additional = section(&out, "ADDITIONAL");
+        assert!(
+            additional.contains(&"imap.mail.test. 3600 IN A 192.0.2.143".to_string()),
+            "{out}"
+        );
+        assert!(
+            additional.contains(&"imap.mail.test. 3600 IN AAAA 2001:db8::143".to_string()),
+            "{out}"
+        );
+    }
+    let out = dig(addr, &["_pop3._tcp.mail.test", "SRV"]);
+    assert_eq!(
+        section(&out, "ANSWER"),
+        ["_pop3._tcp.mail.test. 3600 IN SRV 0 0 0 ."],
+        "{out}"
+    );
+    let out = dig(addr, &["mail.test", "MX"]);
+    assert!(
+        section(&out, "ADDITIONAL").contains(&"mx.mail.test. 3600 IN A 192.0.2.26".to_string()),
+        "{out}"
+    );
+    // The alias is its own zone with the same services.
+    let out = dig(addr, &["_submissions._tcp.alias.test", "SRV"]);
+    assert_eq!(
+        section(&out, "ANSWER"),
+        ["_submissions._tcp.alias.test. 3600 IN SRV 0 1 465 smtp.mail.test."],
+        "{out}"
+    );
+}
+
+#[test]
+fn negative_answers_carry_the_soa_with_the_negative_ttl() {
+    let (_s, addr, _) = serve("dns-neg");
+    let out = dig(addr, &["nothing.mail.test", "A"]);
+    assert_eq!(status(&out), "NXDOMAIN", "{out}");
+    assert!(flags(&out).contains(&"aa"), "{out}");
+    let auth = section(&out, "AUTHORITY");
+    assert_eq!(auth.len(), 1, "{out}");
+    assert!(
+        auth[0].starts_with("mail.test. 120 IN SOA ns1.example.net. hostmaster.mail.test."),
+        "min(3600, 120): {out}"
+    );
+    // NODATA: the name exists, the type does not.
+    let out = dig(addr, &["_imaps._tcp.mail.test", "TXT"]);
+    assert_eq!((status(&out), section(&out, "ANSWER").len()), ("NOERROR", 0), "{out}");
+    assert!(section(&out, "AUTHORITY")[0].contains(" 120 IN SOA "), "{out}");
+    // An empty non-terminal is NODATA, not NXDOMAIN.
+    let out = dig(addr, &["_tcp.mail.test", "A"]);
+    assert_eq!((status(&out), section(&out, "ANSWER").len()), ("NOERROR", 0), "{out}");
+}
+
+#[test]
+fn query_case_is_echoed() {
+    let (_s, addr, _) = serve("dns-case");
+    for transport in ["+notcp", "+tcp"] {
+        let out = dig(addr, &[transport, "_IMAPS._Tcp.Mail.TEST", "SRV"]);
+        assert!(out.contains(";_IMAPS._Tcp.Mail.TEST.\t\tIN\tSRV"), "question: {out}");
+        assert_eq!(
+            section(&out, "ANSWER"),
+            ["_IMAPS._Tcp.Mail.TEST. 3600 IN SRV 0 1 993 imap.mail.test."],
+            "{out}"
+        );
+        let out = dig(addr, &[transport, "NoSuch.Mail.Test", "A"]);
+        assert!(
+            section(&out, "AUTHORITY")[0].starts_with("Mail.Test. 120 IN SOA"),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn not_an_open_resolver() {
+    let (_s, addr, _) = serve("dns-refused");
+    let out = Command::new(tool("dig", "dnsutils"))
+        .args([
+            format!("@{}", addr.ip()),
+            "-p".into(),
+            addr.port().to_string(),
+            "+rec".into(),
+            "example.org".into(),
+            "A".into(),
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(status(&out), "REFUSED", "{out}");
+    assert!(!flags(&out).contains(&"ra") && !flags(&out).contains(&"aa"), "{out}");
+    assert!(out.contains("EDE: 20 (Not Authoritative)"), "{out}");
+}
+
+#[test]
+fn any_is_answered_minimally() {
+    let (_s, addr, _) = serve("dns-any");
+    let out = dig(addr, &["mail.test", "ANY"]);
+    let answer = section(&out, "ANSWER");
+    assert!(!answer.is_empty(), "{out}");
+    let types: std::collections::BTreeSet<&str> = answer.iter().map(|l| l.split(' ').nth(3).unwrap()).collect();
+    assert_eq!(types.len(), 1, "one RRset (RFC 8482): {out}");
+}
+
+#[test]
+fn large_answers_truncate_over_udp_and_come_whole_over_tcp() {
+    let (_s, addr, _) = serve("dns-tc");
+    let out = dig(addr, &["+noedns", "+ignore", "big.mail.test", "AAAA"]);
+    assert!(flags(&out).contains(&"tc"), "{out}");
+    let out = dig(addr, &["+bufsize=600", "+ignore", "big.mail.test", "AAAA"]);
+    assert!(flags(&out).contains(&"tc"), "EDNS buffer 600 < answer: {out}");
+    let out = dig(addr, &["+bufsize=1232", "+ignore", "big.mail.test", "AAAA"]);
+    assert!(
+        !flags(&out).contains(&"tc") && section(&out, "ANSWER").len() == 30,
+        "{out}"
+    );
+    let out = dig(addr, &["+tcp", "+noedns", "big.mail.test", "AAAA"]);
+    assert_eq!(section(&out, "ANSWER").len(), 30, "{out}");
+}
+
+#[test]
+fn edns_is_honoured() {
+    let (_s, addr, _) = serve("dns-edns");
+    let out = dig(addr, &["+dnssec", "_imaps._tcp.mail.test", "SRV"]);
+    assert!(
+        out.contains("; EDNS: version: 0, flags: do; udp: 1232"),
+        "DO echoed: {out}"
+    );
+    let out = dig(addr, &["+edns=1", "+noednsneg", "_imaps._tcp.mail.test", "SRV"]);
+    assert_eq!(status(&out), "BADVERS", "{out}");
+    let out = dig(addr, &["+noedns", "_imaps._tcp.mail.test", "SRV"]);
+    assert!(!out.contains("OPT PSEUDOSECTION") && status(&out) == "NOERROR", "{out}");
+}
+
+#[test]
+fn axfr_only_to_listed_secondaries() {
+    let (_s, addr, _) = serve("dns-axfr");
+    let out = dig(addr, &["mail.test", "AXFR"]);
+    let records: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+        .collect();
+    assert!(
+        records.first().is_some_and(|l| l.contains("\tSOA\t")) && records.last().is_some_and(|l| l.contains("\tSOA\t")),
+        "{out}"
+    );
+    assert!(records.iter().any(|l| l.starts_with("_imaps._tcp.mail.test.")), "{out}");
+    assert!(records.len() > 20, "{out}");
+    // 127.0.0.2 is not in transfer_to.
+    let out = Command::new(tool("dig", "dnsutils"))
+        .args([
+            "-b",
+            "127.0.0.2",
+            &format!("@{}", addr.ip()),
+            "-p",
+            &addr.port().to_string(),
+            "mail.test",
+            "AXFR",
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.contains("Transfer failed") || out.contains("REFUSED"), "{out}");
+    assert!(!out.contains("_imaps._tcp"), "{out}");
+    // Not over UDP either (dig always uses TCP for AXFR, so ask by hand).
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut q = vec![
+        0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 4, b'm', b'a', b'i', b'l', 4, b't', b'e', b's', b't', 0,
+    ];
+    q.extend_from_slice(&[0, 252, 0, 1]);
+    sock.send_to(&q, addr).unwrap();
+    let mut buf = [0u8; 4096];
+    let (n, _) = sock.recv_from(&mut buf).unwrap();
+    assert_eq!(
+        (buf[3] & 0x0f, &buf[6..8]),
+        (5, &[0u8, 0][..]),
+        "REFUSED, no answers: {:?}",
+        &buf[..n]
+    );
+}
+
+#[test]
+fn malformed_packets_never_stop_good_answers() {
+    let (s, addr, _) = serve("dns-garbage");
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    // A header with a question count and no question: FORMERR with the same ID.
+    let mut pkt = vec![0xab, 0xcd, 0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0];
+    pkt.extend_from_slice(&[0x3f, b'x']); // label longer than the packet
+    sock.send_to(&pkt, addr).unwrap();
+    let mut buf = [0u8; 512];
+    let (n, _) = sock.recv_from(&mut buf).expect("FORMERR answer");
+    assert_eq!(
+        (&buf[..2], buf[2] & 0x80, buf[3] & 0x0f, n),
+        (&[0xab, 0xcd][..], 0x80, 1, 12)
+    );
+    // A flood of junk: short packets, responses, compression loops, random bytes.
+    let mut seed = 0x1234_5678u32;
+    for i in 0..20_000u32 {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        let len = (seed % 600) as usize;
+        let mut junk: Vec<u8> = (0..len).map(|j| (seed.rotate_left(j as u32) ^ i) as u8).collect();
+        if i % 3 == 0 && junk.len() > 14 {
+            junk[4..6].copy_from_slice(&[0, 1]);
+            junk[12] = 0xc0; // a compression pointer to itself
+            junk[13] = 12;
+        }
+        let _ = sock.send_to(&junk, addr);
+    }
+    let out = dig(addr, &["_imaps._tcp.mail.test", "SRV"]);
+    assert_eq!(status(&out), "NOERROR", "{out}");
+    // And over TCP: a frame that lies about its length, then a good query on a new connection.
+    use std::io::Write;
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.write_all(&[0xff, 0xff, 1, 2, 3]).unwrap();
+    drop(tcp);
+    let out = dig(addr, &["+tcp", "_imaps._tcp.mail.test", "SRV"]);
+    assert_eq!(status(&out), "NOERROR", "{out}");
+    assert!(
+        s.log_text().lines().all(|l| !l.contains("panicked")),
+        "{}",
+        s.log_text()
+    );
+}
+
+#[test]
+fn sighup_reloads_and_a_broken_file_keeps_the_old_zones() {
+    let (s, addr, config) = serve("dns-reload");
+    let serial = |out: &str| -> u32 { section(out, "ANSWER")[0].split(' ').nth(6).unwrap().parse().unwrap() };
+    let before = serial(&dig(addr, &["mail.test", "SOA"]));
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("port = 993", "port = 994")).unwrap();
+    s.signal("HUP");
+    s.wait_log(|l| l.contains("DNS zones reloaded"), 1, "reload");
+    let out = dig(addr, &["_imaps._tcp.mail.test", "SRV"]);
+    assert_eq!(
+        section(&out, "ANSWER"),
+        ["_imaps._tcp.mail.test. 3600 IN SRV 0 1 994 imap.mail.test."],
+        "{out}"
+    );
+    let after = serial(&dig(addr, &["mail.test", "SOA"]));
+    assert!(
+        after != before && after.wrapping_sub(before) < 0x8000_0000,
+        "serial must grow: {before} → {after}"
+    );
+
+    std::fs::write(&config, text.replace("provider = \"p\"", "provider = \"nope\"")).unwrap();
+    s.signal("HUP");
+    s.wait_log(|l| l.contains("reload failed"), 1, "failed reload");
+    assert!(
+        s.log_text().contains("unknown provider \\\"nope\\\"") || s.log_text().contains("unknown provider \"nope\""),
+        "{}",
+        s.log_text()
+    );
+    let out = dig(addr, &["_imaps._tcp.mail.test", "SRV"]);
+    assert_eq!(
+        section(&out, "ANSWER"),
+        ["_imaps._tcp.mail.test. 3600 IN SRV 0 1 994 imap.mail.test."],
+        "old data kept: {out}"
+    );
+}
+
+/// A real secondary (Knot) transfers the zone from mailconf, answers the same SRV query
+/// identically, and picks up a change after mailconf's NOTIFY.
+#[test]
+fn knot_secondary_transfers_and_follows_notify() {
+    let knotd = tool("knotd", "knot");
+    let dir = temp_dir("dns-knot");
+    let knot_port = free_udp_port();
+    // mailconf NOTIFYs the secondary at its own port; Knot transfers from mailconf.
+    let config = dir.join("mailconf.toml");
+    let text = std::fs::read_to_string(root().join("tests/fixtures/dns.toml")).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(
+            "transfer_to = [\"127.0.0.1\"]",
+            &format!("transfer_to = [\"127.0.0.1:{knot_port}\"]"),
+        ),
+    )
+    .unwrap();
+    let s = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
+    let primary = s.addrs("DNS")[0];
+    let knot_conf = dir.join("knot.conf");
+    std::fs::write(
+        &knot_conf,
+        format!(
+            "server:\n  rundir: {d}\n  listen: 127.0.0.1@{knot_port}\n\ndatabase:\n  storage: {d}\n\nlog:\n  - target: stderr\n    any: info\n\nremote:\n  - id: mailconf\n    address: 127.0.0.1@{p}\n\nacl:\n  - id: notify_from_mailconf\n    address: 127.0.0.1\n    action: notify\n\nzone:\n  - domain: mail.test\n    storage: {d}\n    file: mail.test.zone\n    master: mailconf\n    acl: notify_from_mailconf\n    zonefile-sync: -1\n    journal-content: none\n",
+            d = dir.display(),
+            p = primary.port()
+        ),
+    )
+    .unwrap();
+    let mut knot = Command::new(knotd)
+        .args(["-c", knot_conf.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let knot_addr: SocketAddr = format!("127.0.0.1:{knot_port}").parse().unwrap();
+    let result = std::panic::catch_unwind(|| {
+        let same = |want_port: &str| {
+            for _ in 0..100 {
+                let out = dig(knot_addr, &["_imaps._tcp.mail.test", "SRV"]);
+                if status(&out) == "NOERROR" && section(&out, "ANSWER").first().is_some_and(|l| l.contains(want_port)) {
+                    return out;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            panic!("knot never served port {want_port}");
+        };
+        let from_knot = same(" 993 ");
+        let from_mailconf = dig(primary, &["_imaps._tcp.mail.test", "SRV"]);
+        assert_eq!(section(&from_knot, "ANSWER"), section(&from_mailconf, "ANSWER"));
+        // Change, reload, NOTIFY: Knot refreshes on its own.
+        std::fs::write(
+            &config,
+            std::fs::read_to_string(&config)
+                .unwrap()
+                .replace("port = 993", "port = 995"),
+        )
+        .unwrap();
+        s.signal("HUP");
+        let from_knot = same(" 995 ");
+        assert_eq!(
+            section(&from_knot, "ANSWER"),
+            ["_imaps._tcp.mail.test. 3600 IN SRV 0 1 995 imap.mail.test."]
+        );
+        s.wait_log(|l| l.contains("NOTIFY acknowledged"), 1, "NOTIFY ack");
+    });
+    let _ = knot.kill();
+    let knot_log = knot
+        .wait_with_output()
+        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+        .unwrap_or_default();
+    if let Err(e) = result {
+        eprintln!("knotd log:\n{knot_log}\nmailconf log:\n{}", s.log_text());
+        std::panic::resume_unwind(e);
+    }
+}
+
+fn free_udp_port() -> u16 {
+    // Bind UDP and TCP on the same port to be sure both are free, then release them.
+    loop {
+        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = u.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
