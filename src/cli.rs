@@ -32,6 +32,34 @@ pub enum Command {
     Zone(ZoneArgs),
     /// Serve DNS and HTTP for the configured domains; SIGHUP reloads, SIGTERM stops.
     Serve(ServeArgs),
+    /// Print one client document for an address, exactly as `serve` would answer it.
+    Render(RenderArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Which document.
+    #[arg(value_enum)]
+    pub format: RenderFormat,
+    /// The mail address (its domain must be configured).
+    #[arg(short, long)]
+    pub address: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RenderFormat {
+    /// Thunderbird autoconfig (clientConfig 1.1).
+    Thunderbird,
+    /// Outlook Autodiscover POX response.
+    Autodiscover,
+    /// Autodiscover v2 JSON.
+    AutodiscoverJson,
+    /// Apple configuration profile (unsigned).
+    Mobileconfig,
+    /// MTA-STS policy file.
+    MtaSts,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -93,6 +121,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check(args) => check(&args.config),
         Command::Zone(args) => zone(&args),
+        Command::Render(args) => render(&args),
         Command::Serve(args) => crate::app::serve(&crate::app::ServeOptions {
             config: args.config.config,
             dns_listen: args.dns_listen,
@@ -143,6 +172,37 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
         settings.domains.len(),
         zones
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(args: &RenderArgs) -> anyhow::Result<ExitCode> {
+    use crate::model::{ClientConfig, EmailAddress};
+    use crate::render::{autodiscover, autodiscover_json, mobileconfig, thunderbird};
+    let settings = match load(&args.config.config)? {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let addr = EmailAddress::parse(&args.address).map_err(|e| anyhow::anyhow!("`{}`: {e}", args.address))?;
+    let Some(cfg) = ClientConfig::for_domain(&settings, &addr.domain, Some(&addr)) else {
+        bail!("domain `{}` is not in {}", addr.domain, args.config.config.display());
+    };
+    let bytes = match args.format {
+        RenderFormat::Thunderbird => thunderbird::render(&cfg),
+        RenderFormat::Autodiscover => autodiscover::response(&cfg),
+        RenderFormat::AutodiscoverJson => autodiscover_json::v1(&cfg),
+        RenderFormat::Mobileconfig => {
+            mobileconfig::render(&cfg).context("no server of this domain can be described in an Apple profile")?
+        }
+        RenderFormat::MtaSts => cfg
+            .domain
+            .mta_sts
+            .as_ref()
+            .context("this domain has no [domain.mta_sts]")?
+            .policy_text()
+            .into_bytes(),
+    };
+    use std::io::Write;
+    std::io::stdout().write_all(&bytes)?;
     Ok(ExitCode::SUCCESS)
 }
 

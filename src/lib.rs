@@ -12,6 +12,7 @@ pub mod app;
 pub mod cli;
 pub mod dns;
 pub mod http;
+pub mod model;
 pub mod records;
 pub mod render;
 pub mod settings;

@@ -1,0 +1,254 @@
+//! Request → response for every endpoint, without sockets: method, path, query, Host and body in,
+//! status, headers and bytes out. All document text comes from `render`.
+
+use std::borrow::Cow;
+
+use crate::model::{ClientConfig, EmailAddress};
+use crate::render::{autodiscover, autodiscover_json, mobileconfig, thunderbird};
+use crate::settings::Settings;
+
+/// What the transport needs to answer and to log.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+    /// For the request log: which endpoint answered, and for which domain (never the address).
+    pub endpoint: &'static str,
+    pub domain: Option<String>,
+}
+
+/// The parts of a request the routes read.
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub host: Option<&'a str>,
+    pub body: &'a [u8],
+    /// `hh:mm:ss` now, for Autodiscover error documents (the renderers own no clock).
+    pub time: &'a str,
+}
+
+const XML: &str = "application/xml; charset=utf-8";
+/// POX answers: the Content-Type Exchange sends; Thunderbird accepts text/xml and application/xml.
+const POX: &str = "text/xml; charset=utf-8";
+const TEXT: &str = "text/plain; charset=utf-8";
+const JSON: &str = "application/json";
+const APPLE: &str = "application/x-apple-aspen-config";
+/// Server id in Autodiscover error documents.
+const ERROR_ID: u32 = 0x6d63_6f6e;
+
+fn reply(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>, endpoint: &'static str) -> Reply {
+    Reply {
+        status,
+        content_type,
+        headers: Vec::new(),
+        body: body.into(),
+        endpoint,
+        domain: None,
+    }
+}
+
+fn text(status: u16, msg: &str, endpoint: &'static str) -> Reply {
+    reply(status, TEXT, format!("{msg}\n"), endpoint)
+}
+
+/// The answer for one request.
+pub fn handle(settings: &Settings, req: &Request) -> Reply {
+    let path = req.path.to_ascii_lowercase();
+    let (endpoint, allow): (&'static str, &'static str) = match path.as_str() {
+        "/healthz" => ("healthz", "GET, HEAD"),
+        "/mail/config-v1.1.xml" | "/.well-known/autoconfig/mail/config-v1.1.xml" => ("thunderbird", "GET, HEAD"),
+        "/autodiscover/autodiscover.xml" => ("autodiscover", "GET, HEAD, POST"),
+        "/autodiscover/autodiscover.json" => ("autodiscover-json", "GET, HEAD"),
+        p if p.starts_with("/autodiscover/autodiscover.json/v1.0/") => ("autodiscover-json", "GET, HEAD"),
+        "/apple/profile.mobileconfig" => ("mobileconfig", "GET, HEAD"),
+        "/.well-known/mta-sts.txt" => ("mta-sts", "GET, HEAD"),
+        _ => return text(404, "not found", "unknown"),
+    };
+    let method = if req.method == "HEAD" { "GET" } else { req.method };
+    if !allow.split(", ").any(|m| m == method) {
+        let mut r = text(405, "method not allowed", endpoint);
+        r.headers.push(("allow", allow.to_string()));
+        return r;
+    }
+    let mut r = match (endpoint, method) {
+        ("healthz", _) => text(200, "ok", endpoint),
+        ("thunderbird", _) => thunderbird_get(settings, req),
+        ("autodiscover", "POST") => pox_post(settings, req),
+        ("autodiscover", _) => pox_get(settings, req),
+        ("autodiscover-json", _) => json_get(settings, req, &path),
+        ("mobileconfig", _) => apple_get(settings, req),
+        _ => mta_sts_get(settings, req),
+    };
+    r.endpoint = endpoint;
+    r
+}
+
+/// Query parameter by case-insensitive name, percent-decoded (`%40` and raw `@` alike).
+fn param<'q>(query: Option<&'q str>, name: &str) -> Option<Cow<'q, str>> {
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+/// The mail domain a Host header names: port and trailing dot removed, service label stripped.
+fn host_domain(host: Option<&str>, label: &str) -> Option<String> {
+    let host = host?.trim();
+    let host = if let Some(v6) = host.strip_prefix('[') {
+        v6.split(']').next()?
+    } else {
+        host.rsplit_once(':').map_or(
+            host,
+            |(h, p)| if p.bytes().all(|b| b.is_ascii_digit()) { h } else { host },
+        )
+    };
+    let host = crate::settings::to_ascii_domain(host).ok()?;
+    Some(host.strip_prefix(label).map(str::to_string).unwrap_or(host))
+}
+
+/// Address from the query (if any) and the domain it selects: the address's domain, else Host.
+fn address_and_domain(req: &Request, key: &str, label: &str) -> Result<(Option<EmailAddress>, Option<String>), Reply> {
+    match param(req.query, key) {
+        Some(raw) if !raw.trim().is_empty() => match EmailAddress::parse(&raw) {
+            Ok(a) => {
+                let d = a.domain.clone();
+                Ok((Some(a), Some(d)))
+            }
+            Err(e) => Err(text(400, &format!("bad request: invalid parameter {key}: {e}"), "")),
+        },
+        _ => Ok((None, host_domain(req.host, label))),
+    }
+}
+
+fn unknown_domain(endpoint: &'static str) -> Reply {
+    text(404, "no mail settings for this domain", endpoint)
+}
+
+fn config<'s>(
+    settings: &'s Settings,
+    domain: Option<&str>,
+    address: Option<&EmailAddress>,
+) -> Option<ClientConfig<'s>> {
+    ClientConfig::for_domain(settings, domain?, address)
+}
+
+fn with_domain(mut r: Reply, cfg: &ClientConfig) -> Reply {
+    r.domain = Some(cfg.requested.clone());
+    r
+}
+
+fn thunderbird_get(settings: &Settings, req: &Request) -> Reply {
+    let (addr, domain) = match address_and_domain(req, "emailaddress", "autoconfig.") {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match config(settings, domain.as_deref(), addr.as_ref()) {
+        Some(cfg) => with_domain(reply(200, XML, thunderbird::render(&cfg), ""), &cfg),
+        None => unknown_domain(""),
+    }
+}
+
+fn pox_error(namespace: &str, code: u16, message: &str, req: &Request) -> Reply {
+    reply(
+        200,
+        POX,
+        autodiscover::error(namespace, code, message, req.time, ERROR_ID),
+        "",
+    )
+}
+
+fn pox_post(settings: &Settings, req: &Request) -> Reply {
+    let parsed = match autodiscover::parse_request(req.body) {
+        Ok(p) => p,
+        Err(_) => return pox_error(autodiscover::NS_OUTLOOK, 600, "Invalid Request", req),
+    };
+    if parsed.wants_mobilesync() {
+        return pox_error(autodiscover::NS_MOBILESYNC, 601, "Provider is not available", req);
+    }
+    if parsed.wants_unknown_schema() {
+        return pox_error(autodiscover::NS_OUTLOOK, 601, "Provider is not available", req);
+    }
+    let Some(addr) = parsed.email.as_deref().and_then(|e| EmailAddress::parse(e).ok()) else {
+        return pox_error(autodiscover::NS_OUTLOOK, 600, "Invalid Request", req);
+    };
+    match config(settings, Some(&addr.domain), Some(&addr)) {
+        Some(cfg) => with_domain(reply(200, POX, autodiscover::response(&cfg), ""), &cfg),
+        None => unknown_domain(""),
+    }
+}
+
+/// GET on the POX path (Delta Chat, probes): the Host's settings without a LoginName.
+fn pox_get(settings: &Settings, req: &Request) -> Reply {
+    match config(settings, host_domain(req.host, "autodiscover.").as_deref(), None) {
+        Some(cfg) => with_domain(reply(200, POX, autodiscover::response(&cfg), ""), &cfg),
+        None => unknown_domain(""),
+    }
+}
+
+fn json_get(settings: &Settings, req: &Request, lower_path: &str) -> Reply {
+    let protocol = param(req.query, "Protocol").unwrap_or_default();
+    if !protocol.eq_ignore_ascii_case(autodiscover_json::PROTOCOL_V1) {
+        return reply(400, JSON, autodiscover_json::invalid_protocol(&protocol), "");
+    }
+    // `/autodiscover/autodiscover.json/v1.0/<address>` carries the address in the path.
+    let in_path = lower_path
+        .strip_prefix("/autodiscover/autodiscover.json/v1.0/")
+        .map(|_| {
+            let raw = &req.path["/autodiscover/autodiscover.json/v1.0/".len()..];
+            form_urlencoded::parse(format!("a={raw}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        });
+    let raw = in_path.or_else(|| param(req.query, "Email").map(Cow::into_owned));
+    let domain = match raw {
+        Some(r) => match EmailAddress::parse(&r) {
+            Ok(a) => Some(a.domain),
+            Err(e) => return text(400, &format!("bad request: invalid Email: {e}"), ""),
+        },
+        None => host_domain(req.host, "autodiscover."),
+    };
+    match config(settings, domain.as_deref(), None) {
+        Some(cfg) => with_domain(reply(200, JSON, autodiscover_json::v1(&cfg), ""), &cfg),
+        None => unknown_domain(""),
+    }
+}
+
+fn apple_get(settings: &Settings, req: &Request) -> Reply {
+    let (addr, domain) = match address_and_domain(req, "emailaddress", "autoconfig.") {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(cfg) = config(settings, domain.as_deref(), addr.as_ref()) else {
+        return unknown_domain("");
+    };
+    match mobileconfig::render(&cfg) {
+        Some(body) => {
+            let mut r = reply(200, APPLE, body, "");
+            r.headers.push((
+                "content-disposition",
+                format!("attachment; filename=\"{}\"", mobileconfig::file_name(&cfg)),
+            ));
+            with_domain(r, &cfg)
+        }
+        None => text(404, "no server of this domain can be described in an Apple profile", ""),
+    }
+}
+
+fn mta_sts_get(settings: &Settings, req: &Request) -> Reply {
+    // Only on `mta-sts.<domain>` (RFC 8461 §3.3); senders must not follow redirects.
+    let host = host_domain(req.host, "");
+    let Some(domain) = host.as_deref().and_then(|h| h.strip_prefix("mta-sts.")) else {
+        return unknown_domain("");
+    };
+    match settings.domain(domain).and_then(|d| d.mta_sts.as_ref()) {
+        Some(sts) => {
+            let mut r = reply(200, TEXT, sts.policy_text(), "");
+            r.domain = Some(domain.to_string());
+            r
+        }
+        None => unknown_domain(""),
+    }
+}

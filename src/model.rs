@@ -1,0 +1,245 @@
+//! The small view every client-format renderer consumes: one domain's servers, in preference
+//! order, with usernames resolved for one address (or kept as placeholders without one).
+//!
+//! Also the one place that maps `security` to each format's vocabulary, so Thunderbird, Outlook
+//! and Apple can never disagree about a TLS mode.
+
+use std::fmt;
+
+use crate::settings::{self, Auth, Domain, PLACEHOLDERS, Protocol, Security, Settings};
+
+/// Longest address accepted (RFC 5321 §4.5.3.1.3: a path is at most 256 octets with brackets).
+pub const MAX_ADDRESS: usize = 254;
+const MAX_LOCAL_PART: usize = 64;
+
+/// A syntactically plausible mail address: local part as given, domain as lowercase ASCII.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailAddress {
+    pub local: String,
+    pub domain: String,
+}
+
+/// Why an address was refused (the message is safe to show: it never echoes the input).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadAddress(pub &'static str);
+
+impl fmt::Display for BadAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl EmailAddress {
+    /// Parse hostile input: length caps, no controls or markup characters, IDNA domain.
+    pub fn parse(input: &str) -> Result<EmailAddress, BadAddress> {
+        let input = input.trim();
+        if input.len() > MAX_ADDRESS * 4 {
+            return Err(BadAddress("address too long"));
+        }
+        let (local, domain) = input.rsplit_once('@').ok_or(BadAddress("address has no @"))?;
+        if local.is_empty() || local.len() > MAX_LOCAL_PART {
+            return Err(BadAddress("local part must be 1 to 64 octets"));
+        }
+        if local
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || "<>()[]\\,;:\"@".contains(c))
+        {
+            return Err(BadAddress("local part has characters an address cannot have unquoted"));
+        }
+        let domain = settings::to_ascii_domain(domain).map_err(|_| BadAddress("domain is not a valid host name"))?;
+        if local.len() + 1 + domain.len() > MAX_ADDRESS {
+            return Err(BadAddress("address too long"));
+        }
+        Ok(EmailAddress {
+            local: local.to_string(),
+            domain,
+        })
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.local, self.domain)
+    }
+}
+
+/// One server as a client should see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerView {
+    pub protocol: Protocol,
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub auth: Vec<Auth>,
+    /// Resolved for the address, or the template when the address is unknown.
+    pub username: String,
+}
+
+/// Everything a client document says, for one domain and (maybe) one address.
+#[derive(Debug, Clone)]
+pub struct ClientConfig<'a> {
+    pub domain: &'a Domain,
+    /// The name the client asked for (the primary name or one alias).
+    pub requested: String,
+    pub address: Option<EmailAddress>,
+    pub display_name: &'a str,
+    pub short_name: &'a str,
+    /// Preference order, as configured.
+    pub servers: Vec<ServerView>,
+}
+
+impl<'a> ClientConfig<'a> {
+    /// The view for `domain_name` (primary or alias), or `None` when it is not configured.
+    pub fn for_domain(
+        settings: &'a Settings,
+        domain_name: &str,
+        address: Option<&EmailAddress>,
+    ) -> Option<ClientConfig<'a>> {
+        let domain = settings.domain(domain_name)?;
+        let requested = domain_name.trim_end_matches('.').to_ascii_lowercase();
+        let p = &domain.provider;
+        let servers = p
+            .servers
+            .iter()
+            .map(|s| ServerView {
+                protocol: s.protocol,
+                host: s.host.clone(),
+                port: s.port,
+                security: s.security,
+                auth: s.auth.clone(),
+                username: address.map_or_else(|| s.username.clone(), |a| expand(&s.username, a)),
+            })
+            .collect();
+        Some(ClientConfig {
+            domain,
+            requested,
+            address: address.cloned(),
+            display_name: &p.display_name,
+            short_name: &p.short_name,
+            servers,
+        })
+    }
+
+    pub fn incoming(&self) -> impl Iterator<Item = &ServerView> + Clone {
+        self.servers.iter().filter(|s| s.protocol != Protocol::Smtp)
+    }
+
+    pub fn outgoing(&self) -> impl Iterator<Item = &ServerView> + Clone {
+        self.servers.iter().filter(|s| s.protocol == Protocol::Smtp)
+    }
+
+    /// The host clients reach mailconf's web endpoints under for this domain.
+    pub fn autodiscover_host(&self) -> String {
+        format!("autodiscover.{}", self.requested)
+    }
+}
+
+/// Substitute `%EMAILADDRESS%`, `%EMAILLOCALPART%` and `%EMAILDOMAIN%`.
+pub fn expand(template: &str, a: &EmailAddress) -> String {
+    let [addr, local, dom] = PLACEHOLDERS;
+    template
+        .replace(addr, &a.to_string())
+        .replace(local, &a.local)
+        .replace(dom, &a.domain)
+}
+
+/// Each client format's words for a TLS mode: the one mapping every renderer uses.
+impl Security {
+    /// Thunderbird `socketType`.
+    pub fn thunderbird(self) -> &'static str {
+        match self {
+            Security::Tls => "SSL",
+            Security::Starttls => "STARTTLS",
+            Security::None => "plain",
+        }
+    }
+
+    /// Outlook POX `(SSL, Encryption)`. STARTTLS is `SSL=on` + `Encryption=TLS`: Outlook honours
+    /// Encryption, while Thunderbird and Delta Chat read `SSL=off` as "no TLS at all" and guess
+    /// STARTTLS vs implicit TLS from the port when it is on (spec sheet §3.3; Stalwart#3248 shows
+    /// `TLS` on 993/465 breaking Outlook, hence `SSL` for implicit TLS).
+    pub fn outlook(self) -> (&'static str, &'static str) {
+        match self {
+            Security::Tls => ("on", "SSL"),
+            Security::Starttls => ("on", "TLS"),
+            Security::None => ("off", "None"),
+        }
+    }
+
+    /// Apple `…UseSSL`: true only for implicit TLS. With false the device starts in plaintext
+    /// and upgrades opportunistically; a profile cannot require STARTTLS (mox, Nodemailer).
+    pub fn apple_use_ssl(self) -> bool {
+        self == Security::Tls
+    }
+}
+
+impl Auth {
+    /// Thunderbird `authentication` value (names and case as the clients compare them).
+    pub fn thunderbird(self) -> &'static str {
+        match self {
+            Auth::PasswordCleartext => "password-cleartext",
+            Auth::PasswordEncrypted => "password-encrypted",
+            Auth::Oauth2 => "OAuth2",
+            Auth::Ntlm => "NTLM",
+            Auth::Gssapi => "GSSAPI",
+            Auth::ClientIpAddress => "client-IP-address",
+            Auth::TlsClientCert => "TLS-client-cert",
+            Auth::None => "none",
+        }
+    }
+
+    /// Apple `…Authentication`; `None` for methods a profile cannot express.
+    pub fn apple(self) -> Option<&'static str> {
+        match self {
+            Auth::PasswordCleartext => Some("EmailAuthPassword"),
+            Auth::PasswordEncrypted => Some("EmailAuthCRAMMD5"),
+            Auth::Ntlm => Some("EmailAuthNTLM"),
+            Auth::None | Auth::ClientIpAddress => Some("EmailAuthNone"),
+            Auth::Oauth2 | Auth::Gssapi | Auth::TlsClientCert => None,
+        }
+    }
+
+    /// Does the client have to log in at all?
+    pub fn requires_login(self) -> bool {
+        !matches!(self, Auth::None | Auth::ClientIpAddress)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        let a = EmailAddress::parse("Fred.Bloggs@Example.COM").unwrap();
+        assert_eq!((a.local.as_str(), a.domain.as_str()), ("Fred.Bloggs", "example.com"));
+        assert_eq!(
+            EmailAddress::parse("x@Bücher.example").unwrap().domain,
+            "xn--bcher-kva.example"
+        );
+        for bad in [
+            "",
+            "fred",
+            "@example.com",
+            "a<b@example.com",
+            "a\"b@example.com",
+            "a\r\nb@example.com",
+            "a\0@example.com",
+            "fred@exa mple.com",
+            "fred@localhost",
+        ] {
+            assert!(EmailAddress::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(EmailAddress::parse(&format!("{}@example.com", "a".repeat(65))).is_err());
+        assert!(EmailAddress::parse(&format!("a@{}.example.com", "b".repeat(1_000_000))).is_err());
+    }
+
+    #[test]
+    fn placeholders() {
+        let a = EmailAddress::parse("fred@example.com").unwrap();
+        assert_eq!(
+            expand("%EMAILLOCALPART%+%EMAILDOMAIN%/%EMAILADDRESS%", &a),
+            "fred+example.com/fred@example.com"
+        );
+    }
+}
