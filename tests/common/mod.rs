@@ -136,3 +136,91 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// A parsed HTTP/1.1 response.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Send raw bytes, read the whole answer (the request should say `Connection: close`).
+pub fn http_raw(addr: std::net::SocketAddr, raw: &[u8]) -> HttpResponse {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    let _ = s.write_all(raw);
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    parse_http(&buf)
+}
+
+pub fn parse_http(buf: &[u8]) -> HttpResponse {
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP head in {:?}", String::from_utf8_lossy(buf)));
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    HttpResponse {
+        status,
+        headers,
+        body: buf[split + 4..].to_vec(),
+    }
+}
+
+pub fn http_get(addr: std::net::SocketAddr, path: &str, host: &str) -> HttpResponse {
+    http_raw(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+}
+
+pub fn http_post(
+    addr: std::net::SocketAddr,
+    path: &str,
+    host: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> HttpResponse {
+    let ct = content_type
+        .map(|c| format!("Content-Type: {c}\r\n"))
+        .unwrap_or_default();
+    let mut raw = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\n{ct}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(body);
+    http_raw(addr, &raw)
+}
+
+/// The example config without listen addresses (tests never bind 53/80).
+pub fn example_without_listeners(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("deploy/mailconf.example.toml")).unwrap();
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("dns_listen") && !l.starts_with("http_listen"))
+        .collect();
+    let path = dir.join("mailconf.toml");
+    std::fs::write(&path, kept.join("\n")).unwrap();
+    path
+}

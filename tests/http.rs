@@ -1,0 +1,525 @@
+//! The HTTP front end to end: the real binary on loopback, raw HTTP/1.1 requests, and
+//! independent readers (xmllint, Python's ElementTree and plistlib) for what it answers.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+
+use common::{HttpResponse, Server, example_without_listeners, http_get, http_post, http_raw, root, temp_dir, tool};
+
+fn serve(name: &str) -> (Server, SocketAddr, std::path::PathBuf) {
+    let dir = temp_dir(name);
+    let config = example_without_listeners(&dir);
+    let s = Server::start(&config, &["--http-listen", "127.0.0.1:0"], 1);
+    let addr = s.addrs("HTTP")[0];
+    (s, addr, dir)
+}
+
+fn pox_request(email: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">
+  <Request>
+    <EMailAddress>{email}</EMailAddress>
+    <AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema>
+  </Request>
+</Autodiscover>"#
+    )
+}
+
+/// xmllint says well-formed.
+fn assert_well_formed(dir: &Path, name: &str, body: &[u8]) {
+    let f = dir.join(name);
+    std::fs::write(&f, body).unwrap();
+    let out = Command::new(tool("xmllint", "libxml2-utils"))
+        .args(["--noout", "--nonet"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{name}: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(body)
+    );
+}
+
+/// The independent reader's view of some documents (tests/tools/clientdocs.py).
+fn read_docs(dir: &Path, docs: &[(&str, &[u8])]) -> serde_json::Value {
+    let mut cmd = Command::new("python3");
+    cmd.arg(root().join("tests/tools/clientdocs.py"));
+    for (kind, bytes) in docs {
+        let f = dir.join(format!("doc-{kind}"));
+        std::fs::write(&f, bytes).unwrap();
+        cmd.arg(format!("{kind}={}", f.display()));
+    }
+    let out = cmd.output().expect("python3");
+    assert!(
+        out.status.success(),
+        "clientdocs.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn thunderbird_answers_every_address_form_on_both_urls() {
+    let (_s, addr, dir) = serve("http-tb");
+    for path in ["/mail/config-v1.1.xml", "/.well-known/autoconfig/mail/config-v1.1.xml"] {
+        for (query, host, user) in [
+            (
+                "?emailaddress=fred%40example.com",
+                "autoconfig.example.com",
+                "fred@example.com",
+            ),
+            ("?emailaddress=fred@example.com", "example.com", "fred@example.com"),
+            (
+                "?emailaddress=Fred%40EXAMPLE.org",
+                "autoconfig.example.org",
+                "Fred@example.org",
+            ),
+            (
+                "?emailaddress=EVOLUTIONUSER%40example.com&emailmd5=0123",
+                "autoconfig.example.com",
+                "EVOLUTIONUSER@example.com",
+            ),
+            ("", "autoconfig.example.com", "%EMAILADDRESS%"),
+            ("", "AUTOCONFIG.Example.COM:443", "%EMAILADDRESS%"),
+        ] {
+            let r = http_get(addr, &format!("{path}{query}"), host);
+            assert_eq!(r.status, 200, "{path}{query} {host}: {}", r.text());
+            assert!(
+                r.header("content-type").unwrap().starts_with("application/xml"),
+                "{:?}",
+                r.headers
+            );
+            assert!(r.body.starts_with(b"<?xml version=\"1.0\" encoding=\"utf-8\"?>"));
+            assert_well_formed(&dir, "tb.xml", &r.body);
+            let docs = read_docs(&dir, &[("thunderbird", &r.body)]);
+            assert_eq!(docs["logins"]["thunderbird"][0], user, "{query}");
+            // Only this customer's names, never another domain on the same provider.
+            assert_eq!(docs["checks"][0]["emailProvider"], "example.com");
+            assert_eq!(
+                docs["checks"][0]["domains"],
+                serde_json::json!(["example.com", "example.org"])
+            );
+        }
+    }
+}
+
+#[test]
+fn outlook_pox_on_every_casing_and_content_type() {
+    let (_s, addr, dir) = serve("http-pox");
+    for path in [
+        "/autodiscover/autodiscover.xml",
+        "/Autodiscover/Autodiscover.xml",
+        "/AutoDiscover/AutoDiscover.xml",
+        "/AUTODISCOVER/AUTODISCOVER.XML",
+    ] {
+        for ct in [Some("text/xml; charset=utf-8"), Some("application/xml"), None] {
+            let r = http_post(
+                addr,
+                path,
+                "autodiscover.example.com",
+                ct,
+                pox_request("fred@example.com").as_bytes(),
+            );
+            assert_eq!(r.status, 200, "{path}");
+            assert!(r.header("content-type").unwrap().starts_with("text/xml"));
+            assert!(r.body.starts_with(b"<?xml version=\"1.0\" encoding=\"utf-8\"?>"));
+            assert_well_formed(&dir, "pox.xml", &r.body);
+            let docs = read_docs(&dir, &[("pox", &r.body)]);
+            assert_eq!(docs["logins"]["pox"][0], "fred@example.com");
+            assert_eq!(
+                docs["servers"]["pox"][3],
+                serde_json::json!(["smtp", "mail.example.net", 587, "starttls"])
+            );
+        }
+    }
+    // GET (Delta Chat, probes): the Host's settings, no LoginName.
+    let r = http_get(addr, "/autodiscover/autodiscover.xml", "autodiscover.example.com");
+    assert_eq!(r.status, 200);
+    assert!(
+        !r.text().contains("LoginName") && r.text().contains("<Server>mail.example.net</Server>"),
+        "{}",
+        r.text()
+    );
+}
+
+#[test]
+fn pox_errors_follow_the_spec() {
+    let (_s, addr, dir) = serve("http-pox-err");
+    let mobilesync = r#"<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/mobilesync/requestschema/2006"><Request><EMailAddress>fred@example.com</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006</AcceptableResponseSchema></Request></Autodiscover>"#;
+    let r = http_post(
+        addr,
+        "/autodiscover/autodiscover.xml",
+        "example.com",
+        None,
+        mobilesync.as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+    assert_well_formed(&dir, "601.xml", &r.body);
+    let t = r.text();
+    assert!(
+        t.contains(
+            r#"<Response xmlns="http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006">"#
+        ),
+        "{t}"
+    );
+    assert!(
+        t.contains("<ErrorCode>601</ErrorCode>") && !t.contains("<Protocol>"),
+        "{t}"
+    );
+
+    let xxe = r#"<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd"><!ENTITY y "fred@example.com">]><Autodiscover><Request><EMailAddress>&y;</EMailAddress></Request></Autodiscover>"#;
+    let lol = format!(
+        "<?xml version=\"1.0\"?><!DOCTYPE l [<!ENTITY a \"{}\">]><Autodiscover>&a;</Autodiscover>",
+        "x".repeat(100)
+    );
+    for bad in [
+        xxe.as_bytes(),
+        lol.as_bytes(),
+        b"<Autodiscover><Request>".as_slice(),
+        b"\xff\xfe\x00garbage".as_slice(),
+        b"".as_slice(),
+        pox_request("not an address").as_bytes(),
+    ] {
+        let r = http_post(
+            addr,
+            "/autodiscover/autodiscover.xml",
+            "example.com",
+            Some("text/xml"),
+            bad,
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(r.text().contains("<ErrorCode>600</ErrorCode>"), "{}", r.text());
+        assert!(
+            !r.text().contains("root:") && !r.text().contains("fred@example.com"),
+            "nothing expanded: {}",
+            r.text()
+        );
+        assert_well_formed(&dir, "600.xml", &r.body);
+    }
+    // Too large: 413 before any parsing.
+    let big = vec![b'a'; 200 * 1024];
+    let r = http_post(
+        addr,
+        "/autodiscover/autodiscover.xml",
+        "example.com",
+        Some("text/xml"),
+        &big,
+    );
+    assert_eq!(r.status, 413);
+    // A configured address is required; another domain's data is never given.
+    let r = http_post(
+        addr,
+        "/autodiscover/autodiscover.xml",
+        "example.com",
+        None,
+        pox_request("fred@unknown.example").as_bytes(),
+    );
+    assert_eq!(r.status, 404);
+    assert!(!r.text().contains("mail.example.net"));
+}
+
+#[test]
+fn autodiscover_json_v2() {
+    let (_s, addr, _) = serve("http-json");
+    for q in [
+        "?Email=fred@example.com&Protocol=AutodiscoverV1",
+        "?Email=fred%40example.com&Protocol=Autodiscoverv1&RedirectCount=1",
+        "?email=fred@example.com&protocol=autodiscoverv1",
+    ] {
+        let r = http_get(
+            addr,
+            &format!("/autodiscover/autodiscover.json{q}"),
+            "autodiscover.example.com",
+        );
+        assert_eq!(r.status, 200, "{q}");
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"Protocol": "AutodiscoverV1", "Url": "https://autodiscover.example.com/autodiscover/autodiscover.xml"})
+        );
+    }
+    let r = http_get(
+        addr,
+        "/autodiscover/autodiscover.json/v1.0/fred@example.org?Protocol=AutodiscoverV1",
+        "x",
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("https://autodiscover.example.org/"), "{}", r.text());
+    let r = http_get(
+        addr,
+        "/autodiscover/autodiscover.json?Email=fred@example.com&Protocol=ActiveSync",
+        "x",
+    );
+    assert_eq!(r.status, 400);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["ErrorCode"], "InvalidProtocol");
+    assert_eq!(
+        v["ErrorMessage"],
+        "The given protocol value 'ActiveSync' is invalid. Supported values are 'AutodiscoverV1'"
+    );
+    assert_eq!(
+        http_get(
+            addr,
+            "/autodiscover/autodiscover.json?Email=a@unknown.example&Protocol=AutodiscoverV1",
+            "x"
+        )
+        .status,
+        404
+    );
+}
+
+#[test]
+fn apple_profile_parses_and_keeps_identifiers_per_address() {
+    let (_s, addr, dir) = serve("http-apple");
+    let get = |a: &str| {
+        http_get(
+            addr,
+            &format!("/apple/profile.mobileconfig?emailaddress={a}"),
+            "autoconfig.example.com",
+        )
+    };
+    let r = get("fred@example.com");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/x-apple-aspen-config"));
+    assert_eq!(
+        r.header("content-disposition"),
+        Some("attachment; filename=\"example.com.mobileconfig\"")
+    );
+    let a = read_docs(&dir, &[("mobileconfig", &r.body)]);
+    let again = read_docs(&dir, &[("mobileconfig", &get("fred%40example.com").body)]);
+    let other = read_docs(&dir, &[("mobileconfig", &get("wilma@example.com").body)]);
+    assert_eq!(a["checks"], again["checks"], "stable for one address");
+    assert_ne!(
+        a["checks"][0]["PayloadUUID"], other["checks"][0]["PayloadUUID"],
+        "distinct across addresses"
+    );
+    assert_ne!(
+        a["checks"][0]["PayloadIdentifier"],
+        other["checks"][0]["PayloadIdentifier"]
+    );
+    assert_eq!(
+        a["servers"]["mobileconfig"],
+        serde_json::json!([
+            ["imap", "mail.example.net", 993, "tls"],
+            ["smtp", "mail.example.net", 465, "tls"]
+        ])
+    );
+}
+
+#[test]
+fn mta_sts_policy_only_on_its_host() {
+    let (_s, addr, _) = serve("http-sts");
+    let r = http_get(addr, "/.well-known/mta-sts.txt", "mta-sts.example.com");
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    assert_eq!(
+        r.text(),
+        "version: STSv1\r\nmode: enforce\r\nmx: mx1.example.net\r\nmx: mx2.example.net\r\nmax_age: 604800\r\n"
+    );
+    assert_eq!(http_get(addr, "/.well-known/mta-sts.txt", "example.com").status, 404);
+    assert_eq!(
+        http_get(addr, "/.well-known/mta-sts.txt", "mta-sts.example.info").status,
+        404,
+        "no policy configured"
+    );
+}
+
+#[test]
+fn unknown_domains_paths_and_methods() {
+    let (s, addr, _) = serve("http-errors");
+    for path in [
+        "/mail/config-v1.1.xml",
+        "/.well-known/autoconfig/mail/config-v1.1.xml",
+        "/autodiscover/autodiscover.xml",
+        "/apple/profile.mobileconfig",
+    ] {
+        let r = http_get(addr, path, "autoconfig.unknown.example");
+        assert_eq!(r.status, 404, "{path}");
+        assert!(
+            r.header("content-type").unwrap().starts_with("text/plain") && !r.text().contains("mail.example.net"),
+            "{path}"
+        );
+        let r = http_get(
+            addr,
+            &format!("{path}?emailaddress=a@unknown.example"),
+            "autoconfig.example.com",
+        );
+        assert_eq!(r.status, 404, "the address's domain decides, not the Host: {path}");
+    }
+    assert_eq!(http_get(addr, "/nothing-here", "example.com").status, 404);
+    let r = http_raw(
+        addr,
+        b"DELETE /mail/config-v1.1.xml HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD")));
+    let r = http_raw(addr, b"PUT /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: example.com\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD, POST")));
+    assert_eq!(http_get(addr, "/healthz", "x").status, 200);
+    // The request log names the domain, never the address.
+    let _ = http_get(
+        addr,
+        "/mail/config-v1.1.xml?emailaddress=secret.person%40example.com",
+        "x",
+    );
+    s.wait_log(
+        |l| l.contains("endpoint=\"thunderbird\"") && l.contains("status=200"),
+        1,
+        "request log",
+    );
+    assert!(!s.log_text().contains("secret.person"), "{}", s.log_text());
+}
+
+#[test]
+fn hostile_addresses_are_refused_or_escaped() {
+    let (s, addr, dir) = serve("http-hostile");
+    for a in [
+        "%3Cscript%3E%40example.com",
+        "%22q%22%40example.com",
+        "a%0D%0AX-Injected:%201%40example.com",
+        "a%00b%40example.com",
+        "%40example.com",
+        "fred",
+        "fred%40exa%20mple.com",
+    ] {
+        let r = http_get(addr, &format!("/mail/config-v1.1.xml?emailaddress={a}"), "example.com");
+        assert_eq!(r.status, 400, "{a}: {}", r.text());
+        assert!(r.header("x-injected").is_none());
+        assert!(!r.text().contains('<'), "{a}");
+    }
+    // Legal but unusual local parts come back escaped and well-formed.
+    let r = http_get(
+        addr,
+        "/mail/config-v1.1.xml?emailaddress=o'neil%2Btag%26%40example.com",
+        "example.com",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_well_formed(&dir, "odd.xml", &r.body);
+    assert!(
+        r.text()
+            .contains("<username>o&apos;neil+tag&amp;@example.com</username>"),
+        "{}",
+        r.text()
+    );
+    // Unicode domain: the ASCII form is looked up and written.
+    let r = http_get(
+        addr,
+        "/mail/config-v1.1.xml?emailaddress=fred%40b%C3%BCcher.example",
+        "example.com",
+    );
+    assert_eq!(r.status, 404, "not configured, but parsed: {}", r.text());
+    // 1 MB parameter, huge header: refused without harm.
+    let huge = "a".repeat(1024 * 1024);
+    let r = http_get(
+        addr,
+        &format!("/mail/config-v1.1.xml?emailaddress={huge}%40example.com"),
+        "example.com",
+    );
+    assert!(r.status == 431 || r.status == 414 || r.status == 400, "{}", r.status);
+    let r = http_get(addr, "/healthz", "example.com");
+    assert_eq!(r.status, 200, "still serving");
+    assert!(!s.log_text().contains("panicked"));
+}
+
+#[test]
+fn slow_clients_time_out() {
+    use std::io::{Read, Write};
+    let (_s, addr, _) = serve("http-slow");
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap(); // never finishes the head
+    c.set_read_timeout(Some(std::time::Duration::from_secs(25))).unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let _ = c.read_to_end(&mut buf);
+    let waited = started.elapsed();
+    assert!(waited < std::time::Duration::from_secs(20), "closed after {waited:?}");
+    assert!(
+        buf.is_empty() || String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&buf)
+    );
+}
+
+/// One address: the SRV set (over DNS), the Thunderbird XML, the POX answer, the v2 JSON and
+/// the profile describe the same servers, ports and TLS modes — all read back by a different
+/// implementation than the one that wrote them.
+#[test]
+fn every_source_describes_the_same_servers() {
+    let dir = temp_dir("http-consistency");
+    let config = example_without_listeners(&dir);
+    let s = Server::start(
+        &config,
+        &["--http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0"],
+        2,
+    );
+    let (http, dns) = (s.addrs("HTTP")[0], s.addrs("DNS")[0]);
+    let tb = http_get(
+        http,
+        "/mail/config-v1.1.xml?emailaddress=fred%40example.com",
+        "autoconfig.example.com",
+    );
+    let pox = http_post(
+        http,
+        "/autodiscover/autodiscover.xml",
+        "autodiscover.example.com",
+        None,
+        pox_request("fred@example.com").as_bytes(),
+    );
+    let json = http_get(
+        http,
+        "/autodiscover/autodiscover.json?Email=fred@example.com&Protocol=AutodiscoverV1",
+        "x",
+    );
+    let apple = http_get(http, "/apple/profile.mobileconfig?emailaddress=fred%40example.com", "x");
+    let mut srv = String::new();
+    for label in ["_submissions", "_submission", "_imaps", "_imap", "_pop3s", "_pop3"] {
+        let out = Command::new(tool("dig", "dnsutils"))
+            .args([
+                format!("@{}", dns.ip()),
+                "-p".into(),
+                dns.port().to_string(),
+                "+noall".into(),
+                "+answer".into(),
+                format!("{label}._tcp.example.com"),
+                "SRV".into(),
+            ])
+            .output()
+            .unwrap();
+        srv.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    let docs = read_docs(
+        &dir,
+        &[
+            ("thunderbird", &tb.body),
+            ("pox", &pox.body),
+            ("mobileconfig", &apple.body),
+            ("json", &json.body),
+            ("srv", srv.as_bytes()),
+        ],
+    );
+    let servers = &docs["servers"];
+    let want = serde_json::json!([
+        ["imap", "mail.example.net", 993, "tls"],
+        ["pop3", "mail.example.net", 995, "tls"],
+        ["smtp", "mail.example.net", 465, "tls"],
+        ["smtp", "mail.example.net", 587, "starttls"]
+    ]);
+    assert_eq!(servers["thunderbird"], want);
+    assert_eq!(servers["pox"], want);
+    assert_eq!(servers["srv"], want, "SRV priorities give the same order:\n{srv}");
+    // The profile holds one server per direction: the first implicit-TLS one.
+    assert_eq!(servers["mobileconfig"], serde_json::json!([want[0], want[2]]));
+    assert_eq!(docs["logins"]["thunderbird"], docs["logins"]["pox"]);
+    assert!(
+        docs["checks"]
+            .to_string()
+            .contains("https://autodiscover.example.com/autodiscover/autodiscover.xml")
+    );
+    let _: &HttpResponse = &tb;
+}
