@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# mailconf vs nginx (static bytes: the load tool's ceiling) vs automx2 (gunicorn -w 2), on
+# loopback, with wrk, for the Thunderbird GET and the Outlook POST. Same response bytes for
+# mailconf and nginx. Prints requests/s and p99 per run, medians and ratios.
+# Usage: benches/http.sh [SECONDS] [RUNS]   (defaults 10 3). Needs wrk, nginx (nginx-light),
+# python3 with automx2 + gunicorn (pip install automx2 gunicorn).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}; runs=${2:-3}
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+for t in wrk nginx gunicorn; do command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 1; }; done
+cargo build --release --locked -q
+bin=$PWD/target/release/mailconf
+grep -v -E '^(dns_listen|http_listen)' deploy/mailconf.example.toml > "$work/mailconf.toml"
+port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+mport=$(port); nport=$(port); aport=$(port)
+
+RUST_LOG=warn "$bin" serve --config "$work/mailconf.toml" --http-listen "127.0.0.1:$mport" 2>"$work/mailconf.log" &
+pids+=($!)
+
+# The same bytes mailconf answers, served by nginx.
+mkdir -p "$work/www/mail"
+"$bin" render thunderbird --config "$work/mailconf.toml" --address fred@example.com > "$work/www/mail/config-v1.1.xml"
+mkdir -p "$work/www/autodiscover"
+"$bin" render autodiscover --config "$work/mailconf.toml" --address fred@example.com > "$work/www/autodiscover/autodiscover.xml"
+cat > "$work/nginx.conf" <<NGINX
+worker_processes 2;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work/body;
+  server {
+    listen 127.0.0.1:$nport;
+    root $work/www;
+    location = /mail/config-v1.1.xml { default_type "application/xml; charset=utf-8"; }
+    # The static module refuses POST with 405; turning that into the file is the usual trick.
+    location = /autodiscover/autodiscover.xml { default_type "text/xml; charset=utf-8"; error_page 405 =200 \$uri; }
+  }
+}
+NGINX
+chmod -R a+rX "$work"   # nginx workers run unprivileged
+nginx -c "$work/nginx.conf" -p "$work" -g 'daemon off;' 2>>"$work/nginx-error.log" &
+pids+=($!)
+
+# automx2 with the same servers, seeded once through its /initdb/ endpoint.
+printf '[automx2]\nloglevel = WARNING\ndb_uri = sqlite:///%s/automx2.db\nproxy_count = 0\n' "$work" > "$work/automx2.conf"
+(cd "$work" && AUTOMX2_CONF="$work/automx2.conf" exec gunicorn -w 2 -b "127.0.0.1:$aport" --log-level warning automx2.server:app 2>"$work/automx2.log") &
+pids+=($!)
+
+up() { for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return; sleep 0.2; done; echo "port $1 did not come up" >&2; exit 1; }
+up "$mport"; up "$nport"; up "$aport"
+curl -s -X POST -H 'Content-Type: application/json' "http://127.0.0.1:$aport/initdb/" -d '{"version": 2, "provider": "Example Mail", "domains": [{"name": "example.com"}],
+  "servers": [{"type": "imap", "port": 993, "name": "mail.example.net"}, {"type": "pop", "port": 995, "name": "mail.example.net"},
+              {"type": "smtp", "port": 465, "name": "mail.example.net"}, {"type": "smtp", "port": 587, "name": "mail.example.net"}]}' > /dev/null
+
+cat > "$work/post.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "text/xml; charset=utf-8"
+wrk.body = [[<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>fred@example.com</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>]]
+LUA
+tb="/mail/config-v1.1.xml?emailaddress=fred%40example.com"
+# Sanity: every server answers both requests with 200 before we measure.
+for p in "$mport" "$nport" "$aport"; do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$p$tb")" = 200 ] || { echo "GET failed on $p" >&2; exit 1; }
+done
+
+run() { # port path [script] -> "rps p99ms"
+  local s=()
+  [ -n "${3:-}" ] && s=(-s "$3")
+  wrk -t2 -c32 -d"${secs}s" --latency "${s[@]}" "http://127.0.0.1:$1$2" 2>&1 | awk '
+    /Requests\/sec/ {rps=$2}
+    /^ +99%/ {v=$2; if (v ~ /us$/) {sub("us","",v); v/=1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v*=1000}; p99=v}
+    /Non-2xx/ {bad=$NF}
+    END {printf "%s %s %s\n", rps, p99, (bad==""?0:bad)}'
+}
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+for req in get post; do
+  declare -A r=()
+  for name in mailconf nginx automx2; do r[$name]=""; done
+  for i in $(seq "$runs"); do
+    for name in mailconf nginx automx2; do
+      case $name in mailconf) p=$mport;; nginx) p=$nport;; automx2) p=$aport;; esac
+      if [ "$req" = get ]; then out=$(run "$p" "$tb"); else out=$(run "$p" /autodiscover/autodiscover.xml "$work/post.lua"); fi
+      read -r rps p99 bad <<<"$out"
+      printf '%-4s run %d %-8s %10.0f req/s  p99 %7.2f ms  non-2xx %s\n' "$req" "$i" "$name" "$rps" "$p99" "$bad"
+      r[$name]+="$rps $p99"$'\n'
+    done
+  done
+  m=$(printf '%s' "${r[mailconf]}" | awk '{print $1}' | median); n=$(printf '%s' "${r[nginx]}" | awk '{print $1}' | median)
+  a=$(printf '%s' "${r[automx2]}" | awk '{print $1}' | median); mp=$(printf '%s' "${r[mailconf]}" | awk '{print $2}' | median)
+  printf '%s median: mailconf %.0f req/s (p99 %.2f ms), nginx %.0f, automx2 %.0f; mailconf/nginx %.2f, mailconf/automx2 %.1f\n' \
+    "$req" "$m" "$mp" "$n" "$a" "$(echo "$m/$n" | bc -l)" "$(echo "$m/$a" | bc -l)"
+done
