@@ -13,6 +13,7 @@ pub mod cli;
 pub mod dns;
 pub mod http;
 pub mod model;
+pub mod probe;
 pub mod records;
 pub mod render;
 pub mod settings;

@@ -1,0 +1,183 @@
+//! `mailconf probe DOMAIN`: do what a careful mail client does with what a domain publishes, and
+//! report each step as pass / warn / fail with a one-line reason and what to change.
+//!
+//! 1. DNS: the RFC 6186/8314 SRV names, `_autodiscover._tcp`, MX, SPF, DMARC, MTA-STS, TLS-RPT,
+//!    through the given resolver; with `--config`, a diff against what mailconf would publish.
+//! 2. HTTP: Thunderbird autoconfig (both URLs) and the Outlook POX request, https first, then the
+//!    plain-http fallbacks clients use; disagreement with the SRV view is a finding.
+//! 3. Every advertised server: connect, implicit TLS or STARTTLS as advertised, verify the
+//!    certificate, read greeting and capabilities, flag the classic mistakes.
+
+mod dns;
+mod mail;
+pub mod net;
+pub mod reply;
+mod web;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::settings::{Protocol, Security, Settings};
+
+/// Severity of one finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Level::Pass => "PASS",
+            Level::Warn => "WARN",
+            Level::Fail => "FAIL",
+        })
+    }
+}
+
+/// One checked fact.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub step: &'static str,
+    pub subject: String,
+    pub level: Level,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// What to probe and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub domain: String,
+    pub settings: Option<Settings>,
+    pub resolver: SocketAddr,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Duration,
+    /// Ports for the web step (443 and 80 unless testing against unprivileged ports).
+    pub https_port: u16,
+    pub http_port: u16,
+}
+
+/// A mail server as some source advertises it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Advertised {
+    pub protocol: Protocol,
+    pub host: String,
+    pub port: u16,
+    pub tls: Tls,
+}
+
+/// TLS mode in a form that is ordered and hashable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tls {
+    Implicit,
+    Starttls,
+    None,
+}
+
+impl From<Security> for Tls {
+    fn from(s: Security) -> Tls {
+        match s {
+            Security::Tls => Tls::Implicit,
+            Security::Starttls => Tls::Starttls,
+            Security::None => Tls::None,
+        }
+    }
+}
+
+impl fmt::Display for Advertised {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = match self.protocol {
+            Protocol::Imap => "imap",
+            Protocol::Pop3 => "pop3",
+            Protocol::Smtp => "smtp",
+        };
+        let t = match self.tls {
+            Tls::Implicit => "tls",
+            Tls::Starttls => "starttls",
+            Tls::None => "plain",
+        };
+        write!(f, "{p} {}:{} ({t})", self.host, self.port)
+    }
+}
+
+/// Collected findings.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub domain: String,
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    fn add(
+        &mut self,
+        step: &'static str,
+        subject: impl Into<String>,
+        level: Level,
+        message: impl Into<String>,
+        fix: Option<&str>,
+    ) {
+        self.findings.push(Finding {
+            step,
+            subject: subject.into(),
+            level,
+            message: message.into(),
+            fix: fix.map(str::to_string),
+        });
+    }
+
+    pub fn worst(&self) -> Level {
+        self.findings.iter().map(|f| f.level).max().unwrap_or(Level::Pass)
+    }
+
+    /// Human-readable lines: `LEVEL step subject: message (fix: …)`.
+    pub fn text(&self) -> String {
+        let mut out = format!("mailconf probe {}\n", self.domain);
+        for f in &self.findings {
+            out.push_str(&format!("{} {:<5} {}: {}", f.level, f.step, f.subject, f.message));
+            if let Some(fix) = &f.fix {
+                out.push_str(&format!("\n      fix: {fix}"));
+            }
+            out.push('\n');
+        }
+        let count = |l| self.findings.iter().filter(|f| f.level == l).count();
+        out.push_str(&format!(
+            "{} passed, {} warnings, {} failed\n",
+            count(Level::Pass),
+            count(Level::Warn),
+            count(Level::Fail)
+        ));
+        out
+    }
+}
+
+/// Run every step.
+pub fn run(opts: &Options) -> Result<Report, String> {
+    let resolver = net::Resolver {
+        addr: opts.resolver,
+        timeout: opts.timeout,
+    };
+    let tls = net::tls_config(opts.ca_file.as_deref())?;
+    let mut report = Report {
+        domain: opts.domain.clone(),
+        findings: Vec::new(),
+    };
+    let srv = dns::check(opts, &resolver, &mut report);
+    let web = web::check(opts, &resolver, &tls, &srv, &mut report);
+    // Servers: the SRV view, else what autoconfig advertised.
+    let mut servers = if srv.is_empty() { web } else { srv };
+    servers.sort();
+    servers.dedup();
+    for s in &servers {
+        mail::check(s, &resolver, &tls, opts.timeout, &mut report);
+    }
+    Ok(report)
+}

@@ -1,0 +1,406 @@
+//! Step 2: the documents clients fetch over HTTP(S), parsed and compared with the SRV view.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use quick_xml::events::Event;
+use quick_xml::reader::Reader;
+
+use super::net::{self, Conn, Resolver};
+use super::{Advertised, Level, Options, Report, Tls};
+use crate::settings::Protocol;
+
+struct Fetched {
+    status: u16,
+    content_type: String,
+    body: Vec<u8>,
+}
+
+const MAX_RESPONSE: u64 = 1024 * 1024;
+
+/// One HTTP/1.1 exchange with `host` (resolved through the probe's resolver).
+fn fetch(
+    opts: &Options,
+    resolver: &Resolver,
+    tls: &Arc<rustls::ClientConfig>,
+    https: bool,
+    host: &str,
+    request: &str,
+) -> Result<Fetched, String> {
+    let ip = *resolver.addresses(host)?.first().ok_or("no address")?;
+    let port = if https { opts.https_port } else { opts.http_port };
+    let tcp = net::connect(ip, port, opts.timeout)?;
+    let mut conn = if https {
+        net::tls(tcp, host, tls)?
+    } else {
+        Conn::Plain(tcp)
+    };
+    conn.write_all(request.as_bytes())
+        .map_err(|e| format!("write failed: {e}"))?;
+    let mut buf = Vec::new();
+    conn.take(MAX_RESPONSE)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("read failed: {e}"))?;
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("no HTTP response")?;
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or("bad status line")?;
+    let header = |name: &str| {
+        head.split("\r\n")
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_string())
+    };
+    let mut body = buf[split + 4..].to_vec();
+    if header("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
+        body = dechunk(&body).ok_or("bad chunked body")?;
+    }
+    Ok(Fetched {
+        status,
+        content_type: header("content-type").unwrap_or_default(),
+        body,
+    })
+}
+
+fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let eol = b.windows(2).position(|w| w == b"\r\n")?;
+        let size = usize::from_str_radix(std::str::from_utf8(&b[..eol]).ok()?.split(';').next()?.trim(), 16).ok()?;
+        b = &b[eol + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(b.get(..size)?);
+        b = b.get(size + 2..)?;
+    }
+}
+
+pub(super) fn check(
+    opts: &Options,
+    resolver: &Resolver,
+    tls: &Arc<rustls::ClientConfig>,
+    srv: &[Advertised],
+    report: &mut Report,
+) -> Vec<Advertised> {
+    let d = &opts.domain;
+    let query = format!("emailaddress=probe%40{d}");
+    let tb_urls = [
+        (
+            true,
+            format!("autoconfig.{d}"),
+            format!("/mail/config-v1.1.xml?{query}"),
+        ),
+        (
+            true,
+            d.clone(),
+            format!("/.well-known/autoconfig/mail/config-v1.1.xml?{query}"),
+        ),
+        (
+            false,
+            format!("autoconfig.{d}"),
+            format!("/mail/config-v1.1.xml?{query}"),
+        ),
+        (
+            false,
+            d.clone(),
+            format!("/.well-known/autoconfig/mail/config-v1.1.xml?{query}"),
+        ),
+    ];
+    let mut thunderbird: Option<Vec<Advertised>> = None;
+    for (https, host, path) in &tb_urls {
+        let url = format!("{}://{host}{path}", if *https { "https" } else { "http" });
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: mailconf-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        );
+        match fetch(opts, resolver, tls, *https, host, &req) {
+            Ok(f)
+                if f.status == 200
+                    && (f.content_type.starts_with("application/xml") || f.content_type.starts_with("text/xml")) =>
+            {
+                match parse_thunderbird(&f.body) {
+                    Ok(servers) if !servers.is_empty() => {
+                        let level = if *https { Level::Pass } else { Level::Warn };
+                        let msg = format!(
+                            "{} servers{}",
+                            servers.len(),
+                            if *https {
+                                ""
+                            } else {
+                                " (plain HTTP only: an attacker on the path can change it)"
+                            }
+                        );
+                        report.add(
+                            "http",
+                            format!("thunderbird {url}"),
+                            level,
+                            msg,
+                            (!*https).then_some("serve it over HTTPS with a valid certificate"),
+                        );
+                        thunderbird.get_or_insert(servers);
+                    }
+                    Ok(_) => report.add(
+                        "http",
+                        format!("thunderbird {url}"),
+                        Level::Fail,
+                        "document lists no server",
+                        None,
+                    ),
+                    Err(e) => report.add("http", format!("thunderbird {url}"), Level::Fail, e, None),
+                }
+            }
+            Ok(f) if f.status == 200 => report.add(
+                "http",
+                format!("thunderbird {url}"),
+                Level::Fail,
+                format!(
+                    "Content-Type `{}`: Thunderbird only parses text/xml or application/xml",
+                    f.content_type
+                ),
+                None,
+            ),
+            Ok(f) => report.add(
+                "http",
+                format!("thunderbird {url}"),
+                Level::Warn,
+                format!("HTTP {}", f.status),
+                None,
+            ),
+            Err(e) => report.add("http", format!("thunderbird {url}"), Level::Warn, e, None),
+        }
+    }
+    if let Some(tb) = &thunderbird {
+        compare(report, "thunderbird autoconfig", tb, srv);
+    } else {
+        report.add(
+            "http",
+            "thunderbird autoconfig",
+            Level::Warn,
+            "no URL answered with a usable document",
+            Some("serve /mail/config-v1.1.xml on autoconfig.<domain>"),
+        );
+    }
+
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><Autodiscover xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006\"><Request><EMailAddress>probe@{d}</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>"
+    );
+    let mut outlook = None;
+    for (https, host) in [
+        (true, d.clone()),
+        (true, format!("autodiscover.{d}")),
+        (false, format!("autodiscover.{d}")),
+    ] {
+        let url = format!(
+            "{}://{host}/autodiscover/autodiscover.xml",
+            if https { "https" } else { "http" }
+        );
+        let req = format!(
+            "POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: {host}\r\nUser-Agent: mailconf-probe\r\nContent-Type: text/xml; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        match fetch(opts, resolver, tls, https, &host, &req) {
+            Ok(f) if f.status == 200 => match parse_pox(&f.body) {
+                Ok(servers) if !servers.is_empty() => {
+                    let level = if https { Level::Pass } else { Level::Warn };
+                    report.add(
+                        "http",
+                        format!("outlook {url}"),
+                        level,
+                        format!("{} servers", servers.len()),
+                        None,
+                    );
+                    outlook = Some(servers);
+                    break; // Outlook stops at the first answer.
+                }
+                Ok(_) => report.add(
+                    "http",
+                    format!("outlook {url}"),
+                    Level::Fail,
+                    "answer lists no Protocol",
+                    None,
+                ),
+                Err(e) => report.add("http", format!("outlook {url}"), Level::Fail, e, None),
+            },
+            Ok(f) => report.add(
+                "http",
+                format!("outlook {url}"),
+                Level::Warn,
+                format!("HTTP {}", f.status),
+                None,
+            ),
+            Err(e) => report.add("http", format!("outlook {url}"), Level::Warn, e, None),
+        }
+    }
+    if let Some(ol) = &outlook {
+        compare(report, "outlook autodiscover", ol, srv);
+    }
+    thunderbird.or(outlook).unwrap_or_default()
+}
+
+/// Same servers, ports and TLS modes as the SRV records? (Order is not compared: SRV has its own.)
+fn compare(report: &mut Report, what: &str, doc: &[Advertised], srv: &[Advertised]) {
+    if srv.is_empty() {
+        return;
+    }
+    let a: std::collections::BTreeSet<_> = doc.iter().collect();
+    let b: std::collections::BTreeSet<_> = srv.iter().collect();
+    if a == b {
+        report.add(
+            "http",
+            what,
+            Level::Pass,
+            "same servers, ports and TLS modes as the SRV records",
+            None,
+        );
+    } else {
+        let only_doc: Vec<String> = a.difference(&b).map(|s| s.to_string()).collect();
+        let only_srv: Vec<String> = b.difference(&a).map(|s| s.to_string()).collect();
+        report.add(
+            "http",
+            what,
+            Level::Fail,
+            format!(
+                "disagrees with the SRV records: only here: [{}]; only in SRV: [{}]",
+                only_doc.join(", "),
+                only_srv.join(", ")
+            ),
+            Some("generate both from one source (mailconf serves both from its settings)"),
+        );
+    }
+}
+
+/// Every occurrence of an element named in `names` (case-insensitive) as a list of
+/// (relative path, text) pairs: attributes as `@name`, descendants as `a/b`. Also `errorcode`
+/// text anywhere, so Autodiscover error documents are recognised.
+type Block = Vec<(String, String)>;
+
+fn xml_blocks(body: &[u8], names: &[&str]) -> Result<(Vec<Block>, Option<String>), String> {
+    let text = std::str::from_utf8(body).map_err(|_| "document is not UTF-8")?;
+    let mut r = Reader::from_str(text);
+    r.config_mut().trim_text(true);
+    let mut stack: Vec<String> = Vec::new();
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut open: Option<usize> = None; // depth of the block element being read
+    let mut error = None;
+    loop {
+        match r.read_event().map_err(|e| format!("malformed XML: {e}"))? {
+            Event::DocType(_) => return Err("document has a DTD".into()),
+            Event::Start(e) => {
+                let name = e.local_name().as_ref().to_ascii_lowercase();
+                stack.push(name.clone());
+                if stack.len() > 32 {
+                    return Err("nested too deeply".into());
+                }
+                if open.is_none() && names.contains(&name.as_str()) {
+                    open = Some(stack.len());
+                    blocks.push(Vec::new());
+                }
+                if open == Some(stack.len()) {
+                    for a in e.attributes().flatten() {
+                        let key = format!("@{}", a.key.local_name().as_ref());
+                        let value = a
+                            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                            .map(|v| v.into_owned())
+                            .unwrap_or_default();
+                        blocks.last_mut().expect("opened").push((key, value));
+                    }
+                }
+            }
+            Event::End(_) => {
+                if open == Some(stack.len()) {
+                    open = None;
+                }
+                stack.pop();
+            }
+            Event::Text(t) => {
+                let value = t.xml10_content().into_owned();
+                if stack.last().is_some_and(|n| n == "errorcode") {
+                    error = Some(value.clone());
+                }
+                if let Some(depth) = open {
+                    blocks
+                        .last_mut()
+                        .expect("opened")
+                        .push((stack[depth..].join("/"), value));
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok((blocks, error))
+}
+
+fn parse_thunderbird(body: &[u8]) -> Result<Vec<Advertised>, String> {
+    let (blocks, _) = xml_blocks(body, &["incomingserver", "outgoingserver"])?;
+    let mut servers = Vec::new();
+    for b in blocks {
+        let get = |k: &str| b.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        let protocol = match get("@type") {
+            Some("imap") => Protocol::Imap,
+            Some("pop3") => Protocol::Pop3,
+            Some("smtp") => Protocol::Smtp,
+            _ => continue, // other server types (jmap, ews…) are not ours to check
+        };
+        let tls = match get("sockettype") {
+            Some("SSL") => Tls::Implicit,
+            Some("STARTTLS") => Tls::Starttls,
+            Some("plain") => Tls::None,
+            other => return Err(format!("socketType {other:?} is not SSL, STARTTLS or plain")),
+        };
+        let host = get("hostname").ok_or("server without hostname")?.to_ascii_lowercase();
+        let port = get("port")
+            .and_then(|p| p.parse().ok())
+            .ok_or("server without a valid port")?;
+        servers.push(Advertised {
+            protocol,
+            host,
+            port,
+            tls,
+        });
+    }
+    Ok(servers)
+}
+
+fn parse_pox(body: &[u8]) -> Result<Vec<Advertised>, String> {
+    let (blocks, error) = xml_blocks(body, &["protocol"])?;
+    if let Some(code) = error {
+        return Err(format!("Autodiscover error {code}"));
+    }
+    let mut servers = Vec::new();
+    for b in blocks {
+        let get = |k: &str| b.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        let protocol = match get("type") {
+            Some("IMAP") => Protocol::Imap,
+            Some("POP3") => Protocol::Pop3,
+            Some("SMTP") => Protocol::Smtp,
+            _ => continue,
+        };
+        // MS-OXDSCLI: Encryption overrides SSL; a missing SSL means "on".
+        let tls = match (get("encryption"), get("ssl")) {
+            (Some("SSL"), _) => Tls::Implicit,
+            (Some("TLS"), _) => Tls::Starttls,
+            (Some("None"), _) | (None, Some("off")) => Tls::None,
+            _ => Tls::Implicit,
+        };
+        let host = get("server").ok_or("Protocol without Server")?.to_ascii_lowercase();
+        let port = get("port")
+            .and_then(|p| p.parse().ok())
+            .ok_or("Protocol without a valid Port")?;
+        servers.push(Advertised {
+            protocol,
+            host,
+            port,
+            tls,
+        });
+    }
+    Ok(servers)
+}

@@ -1,0 +1,357 @@
+//! `mailconf probe` against real local peers: mailconf's own DNS and HTTP, and SMTP/IMAP/POP3
+//! peers (tests/peers/mailpeer.py) that are correct or broken in one specific way each. Every
+//! server must get exactly the expected finding and nothing else.
+
+mod common;
+
+use std::io::BufRead;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use common::{Server, mailconf, root, temp_dir};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, date_time_ymd};
+
+const HOST: &str = "mail.probe.test";
+
+struct Peers(Vec<Child>);
+impl Drop for Peers {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A CA, a good leaf for HOST, an expired one and a self-signed one; returns the CA file and
+/// (cert, key) paths by kind.
+fn certs(dir: &Path) -> (PathBuf, Vec<(&'static str, PathBuf, PathBuf)>) {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "mailconf probe test CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let mut out = Vec::new();
+    for kind in ["good", "expired", "selfsigned"] {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec![HOST.to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, format!("{HOST} {kind}"));
+        if kind == "expired" {
+            params.not_before = date_time_ymd(2020, 1, 1);
+            params.not_after = date_time_ymd(2021, 1, 1);
+        }
+        let cert = if kind == "selfsigned" {
+            params.self_signed(&key).unwrap()
+        } else {
+            params.signed_by(&key, &issuer).unwrap()
+        };
+        let (c, k) = (dir.join(format!("{kind}.pem")), dir.join(format!("{kind}.key")));
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        out.push((kind, c, k));
+    }
+    (ca_file, out)
+}
+
+/// Start a peer; wait for its "ready".
+fn peer(proto: &str, mode: &str, port: u16, name: &str, cert: Option<&(&str, PathBuf, PathBuf)>) -> Child {
+    let mut cmd = Command::new("python3");
+    cmd.arg(root().join("tests/peers/mailpeer.py"))
+        .args([proto, mode, &port.to_string(), name]);
+    if let Some((_, c, k)) = cert {
+        cmd.arg(c).arg(k);
+    }
+    let mut child = cmd.stdout(Stdio::piped()).spawn().expect("python3");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready", "{proto} {mode} peer did not start");
+    child
+}
+
+struct Case {
+    proto: &'static str,
+    security: &'static str,
+    mode: &'static str,
+    cert: &'static str,
+    greeting: &'static str,
+    /// Expected (level, text fragment) findings for this server, nothing else.
+    want: &'static [(&'static str, &'static str)],
+}
+
+const CASES: &[Case] = &[
+    Case {
+        proto: "smtp",
+        security: "tls",
+        mode: "implicit",
+        cert: "good",
+        greeting: HOST,
+        want: &[("pass", "AUTH PLAIN LOGIN")],
+    },
+    Case {
+        proto: "smtp",
+        security: "starttls",
+        mode: "starttls",
+        cert: "good",
+        greeting: HOST,
+        want: &[("pass", "STARTTLS, certificate valid")],
+    },
+    Case {
+        proto: "imap",
+        security: "tls",
+        mode: "implicit",
+        cert: "good",
+        greeting: HOST,
+        want: &[("pass", "AUTH PLAIN")],
+    },
+    Case {
+        proto: "imap",
+        security: "starttls",
+        mode: "starttls",
+        cert: "good",
+        greeting: HOST,
+        want: &[("pass", "STARTTLS")],
+    },
+    Case {
+        proto: "pop3",
+        security: "starttls",
+        mode: "starttls",
+        cert: "good",
+        greeting: HOST,
+        want: &[("pass", "CAPA")],
+    },
+    Case {
+        proto: "smtp",
+        security: "starttls",
+        mode: "starttls-last",
+        cert: "good",
+        greeting: HOST,
+        want: &[("warn", "only on the last EHLO line")],
+    },
+    Case {
+        proto: "smtp",
+        security: "starttls",
+        mode: "no-starttls",
+        cert: "good",
+        greeting: HOST,
+        want: &[("fail", "STARTTLS is not offered")],
+    },
+    Case {
+        proto: "smtp",
+        security: "starttls",
+        mode: "auth-before-tls",
+        cert: "good",
+        greeting: HOST,
+        want: &[("fail", "AUTH PLAIN LOGIN is offered before TLS")],
+    },
+    Case {
+        proto: "smtp",
+        security: "starttls",
+        mode: "no-auth",
+        cert: "good",
+        greeting: HOST,
+        want: &[("fail", "no AUTH offered")],
+    },
+    Case {
+        proto: "smtp",
+        security: "tls",
+        mode: "plain",
+        cert: "good",
+        greeting: HOST,
+        want: &[("fail", "does not speak TLS")],
+    },
+    Case {
+        proto: "smtp",
+        security: "tls",
+        mode: "implicit",
+        cert: "expired",
+        greeting: HOST,
+        want: &[("fail", "certificate expired")],
+    },
+    Case {
+        proto: "imap",
+        security: "tls",
+        mode: "implicit",
+        cert: "selfsigned",
+        greeting: HOST,
+        want: &[("fail", "not issued by a trusted CA")],
+    },
+    Case {
+        proto: "imap",
+        security: "starttls",
+        mode: "auth-before-tls",
+        cert: "good",
+        greeting: HOST,
+        want: &[("fail", "allowed before TLS")],
+    },
+    Case {
+        proto: "smtp",
+        security: "tls",
+        mode: "implicit",
+        cert: "good",
+        greeting: "other.example",
+        want: &[("warn", "greets as `other.example`")],
+    },
+    // Published, but nothing listens there.
+    Case {
+        proto: "smtp",
+        security: "starttls",
+        mode: "",
+        cert: "",
+        greeting: HOST,
+        want: &[("fail", "cannot connect")],
+    },
+];
+
+#[test]
+fn probe_reports_exactly_the_expected_findings() {
+    let dir = temp_dir("probe");
+    let (ca, certs) = certs(&dir);
+    let mut peers = Peers(Vec::new());
+    let mut servers = String::new();
+    let mut subjects = Vec::new();
+    for case in CASES {
+        let port = free_port();
+        if !case.mode.is_empty() {
+            let cert = certs.iter().find(|c| c.0 == case.cert);
+            peers.0.push(peer(case.proto, case.mode, port, case.greeting, cert));
+        }
+        servers.push_str(&format!(
+            "[[provider.p.server]]\nprotocol = \"{}\"\nhost = \"{HOST}\"\nport = {port}\nsecurity = \"{}\"\n\n",
+            case.proto, case.security
+        ));
+        let tls = if case.security == "tls" { "tls" } else { "starttls" };
+        subjects.push(format!("{} {HOST}:{port} ({tls})", case.proto));
+    }
+    let config = dir.join("mailconf.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[provider.p]\ndisplay_name = \"Probe Test\"\n\n{servers}[[domain]]\nname = \"probe.test\"\nprovider = \"p\"\n[domain.dns]\nnameservers = [\"ns.probe.test\"]\nautoconfig_addresses = [\"127.0.0.1\"]\nmx = [{{ host = \"{HOST}\", preference = 10 }}]\nspf = \"v=spf1 mx -all\"\ndmarc = \"v=DMARC1; p=reject\"\n[domain.dns.hosts]\nmail = [\"127.0.0.1\"]\nns = [\"127.0.0.1\"]\n"
+        ),
+    )
+    .unwrap();
+    let s = Server::start(
+        &config,
+        &["--dns-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"],
+        2,
+    );
+    let (dns, http) = (s.addrs("DNS")[0], s.addrs("HTTP")[0]);
+    let closed = free_port();
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "probe",
+            "probe.test",
+            "--resolver",
+            &dns.to_string(),
+            "--ca-file",
+            ca.to_str().unwrap(),
+            "--timeout",
+            "3",
+            "--http-port",
+            &http.port().to_string(),
+            "--https-port",
+            &closed.to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let a = args(&["--json", "--config", config.to_str().unwrap()]);
+    let out = mailconf(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(1), "failures present → exit 1");
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let findings = report["findings"].as_array().unwrap();
+    let text = serde_json::to_string_pretty(findings).unwrap();
+    for (case, subject) in CASES.iter().zip(&subjects) {
+        let got: Vec<(String, String)> = findings
+            .iter()
+            .filter(|f| f["step"] == "mail" && f["subject"] == subject.as_str())
+            .map(|f| {
+                (
+                    f["level"].as_str().unwrap().to_string(),
+                    f["message"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(got.len(), case.want.len(), "{subject} ({}): {got:?}", case.mode);
+        for ((level, msg), (want_level, want_text)) in got.iter().zip(case.want) {
+            assert_eq!(level, want_level, "{subject} ({}): {msg}", case.mode);
+            assert!(
+                msg.contains(want_text),
+                "{subject} ({}): `{msg}` lacks `{want_text}`",
+                case.mode
+            );
+        }
+    }
+    // DNS: everything as configured, so no DNS failure and no diff.
+    assert!(
+        findings
+            .iter()
+            .filter(|f| f["step"] == "dns")
+            .all(|f| f["level"] != "fail"),
+        "{text}"
+    );
+    // HTTP: https closed → warnings; http works and agrees with SRV.
+    let http_findings: Vec<_> = findings.iter().filter(|f| f["step"] == "http").collect();
+    assert!(
+        http_findings
+            .iter()
+            .any(|f| f["subject"] == "thunderbird autoconfig" && f["level"] == "pass"),
+        "{text}"
+    );
+    assert!(
+        http_findings
+            .iter()
+            .any(|f| f["subject"] == "outlook autodiscover" && f["level"] == "pass"),
+        "{text}"
+    );
+    assert!(http_findings.iter().all(|f| f["level"] != "fail"), "{text}");
+
+    // A config that differs from what DNS serves is reported as a diff.
+    let changed = dir.join("changed.toml");
+    std::fs::write(
+        &changed,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("v=spf1 mx -all", "v=spf1 -all"),
+    )
+    .unwrap();
+    let a = args(&["--json", "--config", changed.to_str().unwrap()]);
+    let out = mailconf(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let spf = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["subject"] == "probe.test TXT")
+        .unwrap()
+        .clone();
+    assert_eq!(spf["level"], "fail");
+    assert_eq!(
+        spf["message"],
+        "differs from the config: - \"v=spf1 -all\"; + \"v=spf1 mx -all\""
+    );
+
+    // Text output ends with the summary line.
+    let a = args(&[]);
+    let out = mailconf(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().last().unwrap().ends_with("failed"), "{text}");
+}
