@@ -20,6 +20,10 @@ pub struct ServeOptions {
     pub dns_listen: Vec<SocketAddr>,
     /// Overrides `[server] http_listen` when non-empty.
     pub http_listen: Vec<SocketAddr>,
+    /// Overrides `[server] https_listen` when non-empty.
+    pub https_listen: Vec<SocketAddr>,
+    /// Overrides `[server] metrics_listen`.
+    pub metrics_listen: Option<SocketAddr>,
     /// Reload when the settings file changes on disk (besides SIGHUP).
     pub watch: bool,
 }
@@ -59,19 +63,26 @@ async fn run(opts: &ServeOptions, settings: Arc<Settings>) -> anyhow::Result<Exi
     };
     let dns_addrs = pick(&opts.dns_listen, &settings.server.dns_listen);
     let http_addrs = pick(&opts.http_listen, &settings.server.http_listen);
-    if dns_addrs.is_empty() && http_addrs.is_empty() {
-        anyhow::bail!("nothing to serve: give --dns-listen or --http-listen, or set them under [server]");
+    let https_addrs = pick(&opts.https_listen, &settings.server.https_listen);
+    if dns_addrs.is_empty() && http_addrs.is_empty() && https_addrs.is_empty() {
+        anyhow::bail!(
+            "nothing to serve: give --dns-listen, --http-listen or --https-listen, or set them under [server]"
+        );
     }
     let dns = if dns_addrs.is_empty() {
         None
     } else {
         Some(crate::dns::DnsServer::start(&dns_addrs, &settings).await?)
     };
-    let http = if http_addrs.is_empty() {
+    let http = if http_addrs.is_empty() && https_addrs.is_empty() {
         None
     } else {
-        Some(crate::http::HttpServer::start(&http_addrs, &settings).await?)
+        Some(crate::http::HttpServer::start(&http_addrs, &https_addrs, &settings).await?)
     };
+    let (metrics_stop, metrics_rx) = tokio::sync::watch::channel(false);
+    if let Some(addr) = opts.metrics_listen.or(settings.server.metrics_listen) {
+        crate::http::serve_metrics(addr, metrics_rx).await?;
+    }
     info!(config = %opts.config.display(), domains = settings.domains.len(), "mailconf serving");
 
     let mut hup = signal(SignalKind::hangup()).context("failed to install the SIGHUP handler")?;
@@ -100,6 +111,7 @@ async fn run(opts: &ServeOptions, settings: Arc<Settings>) -> anyhow::Result<Exi
         }
     }
     info!("shutting down");
+    let _ = metrics_stop.send(true);
     if let Some(h) = http {
         h.shutdown().await;
     }
@@ -120,9 +132,13 @@ async fn reload(path: &Path, dns: Option<&crate::dns::DnsServer>, http: Option<&
             if let Some(h) = http {
                 h.reload(&new);
             }
+            crate::metrics::METRICS.reload(true);
             info!(domains = new.domains.len(), "reload done");
         }
-        None => warn!(config = %path.display(), "reload failed: still serving the previous settings"),
+        None => {
+            crate::metrics::METRICS.reload(false);
+            warn!(config = %path.display(), "reload failed: still serving the previous settings");
+        }
     }
 }
 

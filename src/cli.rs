@@ -107,6 +107,12 @@ pub struct ServeArgs {
     /// HTTP listen address, repeatable; overrides `[server] http_listen`.
     #[arg(long = "http-listen", value_name = "ADDR:PORT")]
     pub http_listen: Vec<std::net::SocketAddr>,
+    /// HTTPS listen address, repeatable; overrides `[server] https_listen` (needs [server.tls]).
+    #[arg(long = "https-listen", value_name = "ADDR:PORT")]
+    pub https_listen: Vec<std::net::SocketAddr>,
+    /// Prometheus `/metrics` listen address; overrides `[server] metrics_listen`.
+    #[arg(long = "metrics-listen", value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Also reload when the settings file changes on disk (SIGHUP always reloads).
     #[arg(long)]
     pub watch: bool,
@@ -156,6 +162,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config: args.config.config,
             dns_listen: args.dns_listen,
             http_listen: args.http_listen,
+            https_listen: args.https_listen,
+            metrics_listen: args.metrics_listen,
             watch: args.watch,
         }),
     }

@@ -12,6 +12,7 @@ pub mod app;
 pub mod cli;
 pub mod dns;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod probe;
 pub mod records;

@@ -46,6 +46,8 @@ pub(crate) struct Authority {
     zones: HashMap<LowerName, Arc<Zone>>,
     /// In-zone address records, for the additional section of SRV/MX answers.
     addresses: HashMap<LowerName, Vec<Record>>,
+    /// UDP answers per second per client network (0 = unlimited), from the settings.
+    pub rate_limit: u32,
     /// Lower-case wire qname followed by the qtype (big endian) → encoded response with ID 0,
     /// EDNS OPT (no options) last.
     cache: HashMap<Box<[u8]>, Box<[u8]>>,
@@ -90,6 +92,7 @@ impl Authority {
         let mut auth = Authority {
             zones,
             addresses,
+            rate_limit: settings.server.dns_rate_limit,
             cache: HashMap::new(),
         };
         auth.cache = auth.encode_positive_answers();

@@ -70,7 +70,12 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, state: &ArcSwap<Aut
             Ok(r) => r?,
             Err(_) => return Ok(()),
         };
-        let reply = state.load().respond(&buf[..len], Transport::Tcp, peer.ip());
+        let req = &buf[..len];
+        let reply = state.load().respond(req, Transport::Tcp, peer.ip());
+        if let Reply::Message(m) = &reply {
+            let qtype = crate::metrics::qtype_of(req, super::authority::question_name_end(req));
+            crate::metrics::METRICS.dns(qtype, m.get(3).map_or(0, |b| b & 0x0f));
+        }
         let frames = match reply {
             Reply::Message(m) => vec![m],
             Reply::Transfer(frames) => frames,

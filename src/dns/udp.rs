@@ -12,8 +12,9 @@ use arc_swap::ArcSwap;
 use socket2::{Domain, Protocol, Socket, Type};
 use tracing::debug;
 
-use super::authority::{Authority, Reply, Transport};
+use super::authority::{Authority, Reply, Transport, question_name_end};
 use super::wire;
+use crate::metrics::{METRICS, qtype_of};
 
 /// Bind `threads` sockets to `addr` and start one answering thread per socket.
 pub(crate) fn spawn(
@@ -36,7 +37,7 @@ pub(crate) fn spawn(
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name(format!("dns-udp-{i}"))
-                .spawn(move || serve(&sock, &state, &stop))
+                .spawn(move || serve(&sock, &state, &stop, threads))
                 .expect("spawn a thread")
         })
         .collect();
@@ -57,9 +58,10 @@ fn bind(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
     Ok(sock)
 }
 
-fn serve(sock: &UdpSocket, state: &ArcSwap<Authority>, stop: &AtomicBool) {
+fn serve(sock: &UdpSocket, state: &ArcSwap<Authority>, stop: &AtomicBool, threads: usize) {
     let mut buf = [0u8; 4096];
     let mut out = Vec::with_capacity(1500);
+    let mut limiter = RateLimiter::default();
     while !stop.load(Ordering::Relaxed) {
         let (n, peer) = match sock.recv_from(&mut buf) {
             Ok(x) => x,
@@ -71,15 +73,81 @@ fn serve(sock: &UdpSocket, state: &ArcSwap<Authority>, stop: &AtomicBool) {
         };
         let pkt = &buf[..n];
         let auth = state.load();
+        let limit = auth.rate_limit;
+        // Each thread sees its share of the clients' traffic (SO_REUSEPORT hashes flows).
+        if limit > 0 && !limiter.allow(peer.ip(), (limit as f32 / threads as f32).max(1.0)) {
+            METRICS.dns_rate_limited();
+            // Slip: every other limited answer is an empty TC=1 reply, so real clients retry
+            // over TCP (which is not limited) while a spoofed victim gets little.
+            if limiter.slip()
+                && let Some(tc) = truncated(pkt)
+            {
+                let _ = sock.send_to(&tc, peer);
+            }
+            continue;
+        }
         let sent = match wire::plain(pkt) {
-            Some(q) if wire::answer(&auth, pkt, &q, &mut out) => sock.send_to(&out, peer),
+            Some(q) if wire::answer(&auth, pkt, &q, &mut out) => {
+                METRICS.dns(q.qtype(), out[3] & 0x0f);
+                sock.send_to(&out, peer)
+            }
             _ => match auth.respond(pkt, Transport::Udp, peer.ip()) {
-                Reply::Message(bytes) => sock.send_to(&bytes, peer),
+                Reply::Message(bytes) => {
+                    METRICS.dns(
+                        qtype_of(pkt, question_name_end(pkt)),
+                        bytes.get(3).map_or(0, |b| b & 0x0f),
+                    );
+                    sock.send_to(&bytes, peer)
+                }
                 Reply::Transfer(_) | Reply::Drop => continue,
             },
         };
         if let Err(e) = sent {
             debug!(%peer, error = %e, "UDP send error");
         }
+    }
+}
+
+/// An empty answer with TC set: header and question of the query.
+fn truncated(pkt: &[u8]) -> Option<Vec<u8>> {
+    let end = question_name_end(pkt)? + 4;
+    let mut r = pkt.get(..end)?.to_vec();
+    r[2] = (r[2] & 0x79) | 0x80 | 0x02; // QR, opcode and RD kept, TC
+    r[3] = 0;
+    r[4..12].copy_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+    Some(r)
+}
+
+/// Token buckets per client network (/24 for IPv4, /56 for IPv6), one table per thread.
+#[derive(Default)]
+struct RateLimiter {
+    buckets: std::collections::HashMap<u64, (f32, std::time::Instant)>,
+    dropped: u64,
+}
+
+impl RateLimiter {
+    fn allow(&mut self, ip: std::net::IpAddr, rate: f32) -> bool {
+        let key = match ip {
+            std::net::IpAddr::V4(v4) => u64::from(u32::from(v4) >> 8),
+            std::net::IpAddr::V6(v6) => (1 << 63) | (u128::from(v6) >> 72) as u64,
+        };
+        if self.buckets.len() > 100_000 {
+            self.buckets.clear(); // bounded memory under a spoofed flood
+        }
+        let now = std::time::Instant::now();
+        let (tokens, last) = self.buckets.entry(key).or_insert((rate, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f32() * rate).min(rate);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn slip(&mut self) -> bool {
+        self.dropped += 1;
+        self.dropped % 2 == 1
     }
 }

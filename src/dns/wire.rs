@@ -15,6 +15,13 @@ pub(crate) struct Plain {
     do_bit: bool,
 }
 
+impl Plain {
+    /// The question type (the last two octets of the key).
+    pub(crate) fn qtype(&self) -> u16 {
+        u16::from_be_bytes([self.key[self.key_len - 2], self.key[self.key_len - 1]])
+    }
+}
+
 /// Recognise a plain query; `None` means "use the general path".
 pub(crate) fn plain(pkt: &[u8]) -> Option<Plain> {
     if pkt.len() < 17 {

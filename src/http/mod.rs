@@ -40,6 +40,8 @@ const DRAIN: Duration = Duration::from_secs(10);
 /// A running HTTP server.
 pub struct HttpServer {
     state: Arc<ArcSwap<Settings>>,
+    /// The rustls configuration of the HTTPS listeners, rebuilt from the settings on reload.
+    tls: Arc<ArcSwap<Option<Arc<rustls::ServerConfig>>>>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// The addresses actually bound (port 0 resolved).
@@ -47,32 +49,57 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// Bind every address and serve the domains of `settings`.
-    pub async fn start(addrs: &[SocketAddr], settings: &Arc<Settings>) -> anyhow::Result<HttpServer> {
+    /// Bind every address (plain HTTP and HTTPS) and serve the domains of `settings`.
+    pub async fn start(
+        plain: &[SocketAddr],
+        secure: &[SocketAddr],
+        settings: &Arc<Settings>,
+    ) -> anyhow::Result<HttpServer> {
         let state = Arc::new(ArcSwap::new(settings.clone()));
+        let tls = Arc::new(ArcSwap::from_pointee(None));
+        if !secure.is_empty() {
+            let files = settings
+                .server
+                .tls
+                .as_ref()
+                .context("HTTPS needs [server.tls] cert and key")?;
+            tls.store(Arc::new(Some(tls_config(files)?)));
+        }
         let (stop, _) = watch::channel(false);
         let mut server = HttpServer {
             state,
+            tls,
             stop,
             tasks: Vec::new(),
             local_addrs: Vec::new(),
         };
-        for addr in addrs {
+        let https_available = !secure.is_empty();
+        for (addr, is_tls) in plain.iter().map(|a| (a, false)).chain(secure.iter().map(|a| (a, true))) {
             let listener = bind(*addr)?;
             let bound = listener.local_addr()?;
-            info!(addr = %bound, "HTTP listening");
+            info!(addr = %bound, "{} listening", if is_tls { "HTTPS" } else { "HTTP" });
             server.local_addrs.push(bound);
-            server.tasks.push(tokio::spawn(accept_loop(
-                listener,
-                server.state.clone(),
-                server.stop.subscribe(),
-            )));
+            let front = Front {
+                state: server.state.clone(),
+                tls: is_tls.then(|| server.tls.clone()),
+                https_available,
+            };
+            server
+                .tasks
+                .push(tokio::spawn(accept_loop(listener, front, server.stop.subscribe())));
         }
         Ok(server)
     }
 
-    /// Swap in new settings; requests in flight finish with the old ones.
+    /// Swap in new settings (and certificate); requests in flight finish with the old ones.
     pub fn reload(&self, settings: &Arc<Settings>) {
+        if self.tls.load().is_some() {
+            match settings.server.tls.as_ref().map(|f| tls_config(f)) {
+                Some(Ok(cfg)) => self.tls.store(Arc::new(Some(cfg))),
+                Some(Err(e)) => tracing::error!(error = %e, "new certificate unusable: keeping the old one"),
+                None => tracing::error!("[server.tls] removed while HTTPS is listening: keeping the old certificate"),
+            }
+        }
         self.state.store(settings.clone());
     }
 
@@ -98,7 +125,37 @@ fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     Ok(TcpListener::from_std(sock.into())?)
 }
 
-async fn accept_loop(listener: TcpListener, state: Arc<ArcSwap<Settings>>, mut stop: watch::Receiver<bool>) {
+/// What one listener serves.
+#[derive(Clone)]
+struct Front {
+    state: Arc<ArcSwap<Settings>>,
+    /// Present on HTTPS listeners.
+    tls: Option<Arc<ArcSwap<Option<Arc<rustls::ServerConfig>>>>>,
+    https_available: bool,
+}
+
+/// rustls (ring) server configuration from PEM files already checked by `settings`.
+fn tls_config(files: &crate::settings::TlsFiles) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(files.chain.clone(), files.key.clone_key())
+        .with_context(|| format!("certificate `{}` with key `{}`", files.cert_path, files.key_path))?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    if let Some(not_after) = not_after(&files.chain[0]) {
+        crate::metrics::METRICS.set_cert_not_after(not_after);
+    }
+    Ok(Arc::new(cfg))
+}
+
+/// Expiry (unix time) of a certificate, for the metrics.
+fn not_after(cert: &rustls::pki_types::CertificateDer<'_>) -> Option<i64> {
+    let (_, c) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    Some(c.validity().not_after.timestamp())
+}
+
+async fn accept_loop(listener: TcpListener, front: Front, mut stop: watch::Receiver<bool>) {
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
@@ -118,18 +175,47 @@ async fn accept_loop(listener: TcpListener, state: Arc<ArcSwap<Settings>>, mut s
             _ = stop.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let state = state.clone();
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(READ_TIMEOUT)
-            .max_buf_size(64 * 1024)
-            .serve_connection(
-                TokioIo::new(stream),
-                service_fn(move |req| serve(req, state.clone(), peer)),
-            );
-        let conn = graceful.watch(conn);
+        let front = front.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let builder = {
+                let mut b = http1::Builder::new();
+                b.timer(TokioTimer::new())
+                    .header_read_timeout(READ_TIMEOUT)
+                    .max_buf_size(64 * 1024);
+                b
+            };
+            let secure = front.tls.is_some();
+            let service = {
+                let front = front.clone();
+                service_fn(move |req| serve(req, front.clone(), peer, secure))
+            };
+            let result = match &front.tls {
+                None => {
+                    watcher
+                        .watch(builder.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+                Some(cfg) => {
+                    let Some(cfg) = cfg.load_full().as_ref().clone() else {
+                        return;
+                    };
+                    let accept = tokio_rustls::TlsAcceptor::from(cfg).accept(stream);
+                    match tokio::time::timeout(READ_TIMEOUT, accept).await {
+                        Ok(Ok(tls)) => {
+                            watcher
+                                .watch(builder.serve_connection(TokioIo::new(tls), service))
+                                .await
+                        }
+                        Ok(Err(e)) => {
+                            debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    }
+                }
+            };
+            if let Err(e) = result {
                 debug!(%peer, error = %e, "HTTP connection error");
             }
             drop(permit);
@@ -143,8 +229,9 @@ async fn accept_loop(listener: TcpListener, state: Arc<ArcSwap<Settings>>, mut s
 
 async fn serve(
     req: Request<Incoming>,
-    state: Arc<ArcSwap<Settings>>,
+    front: Front,
     peer: SocketAddr,
+    secure: bool,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
@@ -164,7 +251,7 @@ async fn serve(
     };
     let reply = match body {
         Ok(body) => {
-            let settings = state.load();
+            let settings = front.state.load();
             let time = clock();
             routes::handle(
                 &settings,
@@ -175,6 +262,8 @@ async fn serve(
                     host: host.as_deref(),
                     body: &body,
                     time: &time,
+                    secure,
+                    https_available: front.https_available,
                 },
             )
         }
@@ -187,8 +276,10 @@ async fn serve(
             domain: None,
         },
     };
+    crate::metrics::METRICS.http(reply.endpoint, reply.status);
     info!(
         client = %peer.ip(),
+        tls = secure,
         host = host.as_deref().unwrap_or("-"),
         method = %parts.method,
         endpoint = reply.endpoint,
@@ -215,4 +306,39 @@ fn clock() -> String {
         .map_or(0, |d| d.as_secs())
         % 86_400;
     format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// Serve Prometheus text at `/metrics` on its own listener until `stop` fires.
+pub async fn serve_metrics(addr: SocketAddr, mut stop: watch::Receiver<bool>) -> anyhow::Result<SocketAddr> {
+    let listener = bind(addr)?;
+    let bound = listener.local_addr()?;
+    info!(addr = %bound, "metrics listening");
+    tokio::spawn(async move {
+        loop {
+            let stream = tokio::select! {
+                r = listener.accept() => match r { Ok((s, _)) => s, Err(_) => continue },
+                _ = stop.changed() => return,
+            };
+            tokio::spawn(async move {
+                let service = service_fn(|req: Request<Incoming>| async move {
+                    let (status, body) = if req.uri().path() == "/metrics" {
+                        (200, crate::metrics::METRICS.render())
+                    } else {
+                        (404, "not found\n".into())
+                    };
+                    Ok::<_, Infallible>(
+                        Response::builder()
+                            .status(status)
+                            .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                            .body(Full::new(Bytes::from(body)))
+                            .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))),
+                    )
+                });
+                let mut b = http1::Builder::new();
+                b.timer(TokioTimer::new()).header_read_timeout(READ_TIMEOUT);
+                let _ = b.serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    Ok(bound)
 }

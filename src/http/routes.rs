@@ -28,6 +28,10 @@ pub struct Request<'a> {
     pub body: &'a [u8],
     /// `hh:mm:ss` now, for Autodiscover error documents (the renderers own no clock).
     pub time: &'a str,
+    /// Arrived over HTTPS.
+    pub secure: bool,
+    /// An HTTPS listener exists, so plain HTTP may redirect there.
+    pub https_available: bool,
 }
 
 const XML: &str = "application/xml; charset=utf-8";
@@ -73,6 +77,12 @@ pub fn handle(settings: &Settings, req: &Request) -> Reply {
         r.headers.push(("allow", allow.to_string()));
         return r;
     }
+    if !req.secure
+        && req.https_available
+        && let Some(r) = to_https(settings, req, endpoint, method)
+    {
+        return r;
+    }
     let mut r = match (endpoint, method) {
         ("healthz", _) => text(200, "ok", endpoint),
         ("thunderbird", _) => thunderbird_get(settings, req),
@@ -84,6 +94,37 @@ pub fn handle(settings: &Settings, req: &Request) -> Reply {
     };
     r.endpoint = endpoint;
     r
+}
+
+/// With HTTPS available, plain HTTP keeps only what clients need there: Thunderbird's autoconfig
+/// (its http fallback), the POX POST (a redirected POST loses its body) and health checks. The
+/// Autodiscover GET gets Outlook's 302 to `https://autodiscover.<domain>/…` (MS-OXDISCO §3.1.5.4);
+/// everything else is moved to the same URL over HTTPS.
+fn to_https(settings: &Settings, req: &Request, endpoint: &'static str, method: &str) -> Option<Reply> {
+    match (endpoint, method) {
+        ("thunderbird" | "healthz", _) | ("autodiscover", "POST") => None,
+        ("autodiscover", _) => {
+            let Some(cfg) = config(settings, host_domain(req.host, "autodiscover.").as_deref(), None) else {
+                return Some(unknown_domain(endpoint));
+            };
+            let mut r = text(302, "moved to https", endpoint);
+            r.headers.push((
+                "location",
+                format!("https://{}/autodiscover/autodiscover.xml", cfg.autodiscover_host()),
+            ));
+            Some(with_domain(r, &cfg))
+        }
+        _ => {
+            let host = req.host?;
+            let mut r = text(301, "moved to https", endpoint);
+            let query = req.query.map(|q| format!("?{q}")).unwrap_or_default();
+            r.headers.push((
+                "location",
+                format!("https://{}{}{query}", host.split(':').next().unwrap_or(host), req.path),
+            ));
+            Some(r)
+        }
+    }
 }
 
 /// Query parameter by case-insensitive name, percent-decoded (`%40` and raw `@` alike).

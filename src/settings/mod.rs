@@ -79,6 +79,22 @@ pub struct ServerSettings {
     pub http_listen: Vec<SocketAddr>,
     /// Secondaries allowed to transfer every zone; NOTIFY goes to these addresses.
     pub transfer_to: Vec<SocketAddr>,
+    pub https_listen: Vec<SocketAddr>,
+    pub metrics_listen: Option<SocketAddr>,
+    /// UDP answers per second per client network; 0 = unlimited.
+    pub dns_rate_limit: u32,
+    /// Certificate and key for `https_listen` and for signing Apple profiles.
+    pub tls: Option<Arc<TlsFiles>>,
+}
+
+/// `[server.tls]`: a PEM certificate chain and its private key, read and checked at load (and
+/// so again at every reload).
+#[derive(Debug)]
+pub struct TlsFiles {
+    pub cert_path: String,
+    pub key_path: String,
+    pub chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    pub key: rustls::pki_types::PrivateKeyDer<'static>,
 }
 
 /// `[provider.NAME]`: a set of servers shared by many domains.

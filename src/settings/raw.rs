@@ -33,6 +33,21 @@ pub(super) struct Server {
     /// Secondaries allowed to transfer every zone (per-domain lists add to this).
     #[serde(default)]
     pub transfer_to: Vec<S<String>>,
+    #[serde(default)]
+    pub https_listen: Vec<S<String>>,
+    pub metrics_listen: Option<S<String>>,
+    /// UDP answers per second per client network (/24, /56); 0 or absent = no limit.
+    pub dns_rate_limit: Option<S<u32>>,
+    pub tls: Option<S<Tls>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Tls {
+    pub cert: Option<S<String>>,
+    pub key: Option<S<String>>,
+    /// Accepted so that the error can say what is missing, rather than "unknown field".
+    pub acme: Option<S<toml::Value>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -183,11 +183,109 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Settings, Diagnostics> {
 }
 
 fn server(cx: &mut Ctx, s: &raw::Server) -> ServerSettings {
+    let https_listen = cx.socket_addrs(&s.https_listen, "server.https_listen");
+    let metrics_listen = s
+        .metrics_listen
+        .as_ref()
+        .and_then(|m| cx.socket_addrs(std::slice::from_ref(m), "server.metrics_listen").pop());
+    let tls = s.tls.as_ref().and_then(|t| tls_files(cx, t));
+    if !https_listen.is_empty() && tls.is_none() && s.tls.is_none() {
+        cx.err(
+            &s.https_listen[0].span(),
+            "server.https_listen",
+            "needs a certificate: add [server.tls] cert and key",
+        );
+    }
     ServerSettings {
         dns_listen: cx.socket_addrs(&s.dns_listen, "server.dns_listen"),
         http_listen: cx.socket_addrs(&s.http_listen, "server.http_listen"),
         transfer_to: cx.secondaries(&s.transfer_to, "server.transfer_to"),
+        https_listen,
+        metrics_listen,
+        dns_rate_limit: s.dns_rate_limit.as_ref().map_or(0, |r| *r.get_ref()),
+        tls,
     }
+}
+
+/// Read and check the certificate chain and key now, so `check` and a reload catch a broken
+/// or mismatched file with its location instead of failing later at the first TLS handshake.
+fn tls_files(cx: &mut Ctx, t: &S<raw::Tls>) -> Option<std::sync::Arc<super::TlsFiles>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let span = t.span();
+    let t = t.get_ref();
+    if let Some(a) = &t.acme {
+        cx.err(
+            &a.span(),
+            "server.tls.acme",
+            "ACME is not available in this version: give cert and key files (e.g. from certbot or a reverse proxy)",
+        );
+        return None;
+    }
+    let (Some(cert), Some(key)) = (&t.cert, &t.key) else {
+        cx.err(
+            &span,
+            "server.tls",
+            "needs both `cert` (PEM chain) and `key` (PEM private key)",
+        );
+        return None;
+    };
+    let chain: Vec<CertificateDer<'static>> =
+        match CertificateDer::pem_file_iter(cert.get_ref()).map(|it| it.collect::<Result<Vec<_>, _>>()) {
+            Ok(Ok(c)) if !c.is_empty() => c,
+            Ok(Ok(_)) => {
+                cx.err(
+                    &cert.span(),
+                    "server.tls.cert",
+                    format!("`{}` holds no PEM certificate", cert.get_ref()),
+                );
+                return None;
+            }
+            Ok(Err(e)) | Err(e) => {
+                cx.err(
+                    &cert.span(),
+                    "server.tls.cert",
+                    format!("cannot read `{}`: {e}", cert.get_ref()),
+                );
+                return None;
+            }
+        };
+    let key_der = match PrivateKeyDer::from_pem_file(key.get_ref()) {
+        Ok(k) => k,
+        Err(e) => {
+            cx.err(
+                &key.span(),
+                "server.tls.key",
+                format!("cannot read a PEM private key from `{}`: {e}", key.get_ref()),
+            );
+            return None;
+        }
+    };
+    // The key must belong to the first certificate.
+    let provider = rustls::crypto::ring::default_provider();
+    match provider.key_provider.load_private_key(key_der.clone_key()) {
+        Ok(signing) => {
+            let certified = rustls::sign::CertifiedKey::new(chain.clone(), signing);
+            if let Err(e) = certified.keys_match() {
+                cx.err(
+                    &key.span(),
+                    "server.tls.key",
+                    format!("does not belong to the certificate in `{}`: {e}", cert.get_ref()),
+                );
+                return None;
+            }
+        }
+        Err(e) => {
+            cx.err(&key.span(), "server.tls.key", format!("unsupported private key: {e}"));
+            return None;
+        }
+    }
+    Some(std::sync::Arc::new(super::TlsFiles {
+        cert_path: cert.get_ref().clone(),
+        key_path: key.get_ref().clone(),
+        chain,
+        key: key_der,
+    }))
 }
 
 fn provider(cx: &mut Ctx, id: &str, p: &S<raw::Provider>) -> Option<Provider> {
