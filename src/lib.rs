@@ -18,3 +18,4 @@ pub mod probe;
 pub mod records;
 pub mod render;
 pub mod settings;
+pub mod sign;

@@ -8,6 +8,9 @@ pkgs=(
   knot             # knotd: a real secondary in tests/dns.rs
   dnsperf          # benches/dns.sh
   libxml2-utils    # xmllint
+  openssl          # openssl cms -verify of signed profiles
+  libssl-dev       # the openssl crate links the system library
+  pkg-config
 )
 missing=()
 for p in "${pkgs[@]}"; do

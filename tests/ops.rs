@@ -407,3 +407,58 @@ fn sigterm_stops_cleanly() {
     assert!(status.success(), "{status:?}\n{}", s.log_text());
     s.wait_log(|l| l.contains("shutting down"), 1, "shutdown log");
 }
+
+#[test]
+fn apple_profiles_are_signed_with_the_serving_certificate() {
+    let dir = temp_dir("ops-sign");
+    let config = example_without_listeners(&dir);
+    let (ca, cert, key) = make_certs(&dir, &["autoconfig.example.com"], "s");
+    with_tls(&config, &cert, &key, "");
+    let s = Server::start(&config, &["--http-listen", "127.0.0.1:0"], 1);
+    let http = s.addrs("HTTP")[0];
+    let r = http_get(
+        http,
+        "/apple/profile.mobileconfig?emailaddress=fred%40example.com",
+        "autoconfig.example.com",
+    );
+    assert_eq!(
+        (r.status, r.header("content-type")),
+        (200, Some("application/x-apple-aspen-config"))
+    );
+    let signed = dir.join("signed.mobileconfig");
+    std::fs::write(&signed, &r.body).unwrap();
+    let content = dir.join("content.plist");
+    let verify = |file: &Path| {
+        std::process::Command::new(common::tool("openssl", "openssl"))
+            .args(["cms", "-verify", "-inform", "DER", "-purpose", "any", "-CAfile"])
+            .arg(&ca)
+            .arg("-in")
+            .arg(file)
+            .arg("-out")
+            .arg(&content)
+            .output()
+            .unwrap()
+    };
+    let out = verify(&signed);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let unsigned = mailconf(&[
+        "render",
+        "mobileconfig",
+        "--config",
+        config.to_str().unwrap(),
+        "--address",
+        "fred@example.com",
+    ]);
+    assert_eq!(
+        std::fs::read(&content).unwrap(),
+        unsigned.stdout,
+        "the signed content is the profile itself"
+    );
+    // One flipped byte inside the signed content breaks the signature.
+    let mut tampered = r.body.clone();
+    let at = tampered.windows(16).position(|w| w == b"mail.example.net").unwrap();
+    tampered[at] ^= 0x01;
+    let bad = dir.join("tampered.mobileconfig");
+    std::fs::write(&bad, &tampered).unwrap();
+    assert!(!verify(&bad).status.success());
+}

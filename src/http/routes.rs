@@ -266,7 +266,21 @@ fn apple_get(settings: &Settings, req: &Request) -> Reply {
         return unknown_domain("");
     };
     match mobileconfig::render(&cfg) {
-        Some(body) => {
+        Some(unsigned) => {
+            // Signed with the serving certificate when there is one (iOS: "Verified").
+            let body = match settings
+                .server
+                .tls
+                .as_deref()
+                .map(|files| crate::sign::sign(&unsigned, files))
+            {
+                Some(Ok(signed)) => signed,
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "cannot sign the profile: sending it unsigned");
+                    unsigned
+                }
+                None => unsigned,
+            };
             let mut r = reply(200, APPLE, body, "");
             r.headers.push((
                 "content-disposition",
