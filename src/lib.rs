@@ -8,6 +8,7 @@
 //! - [`dns`], [`http`]: thin servers: wire request → model lookup → wire response.
 //! - [`app`]: `serve` wiring, signals, reload. [`cli`]: subcommands.
 
+pub mod acme;
 pub mod app;
 pub mod cli;
 pub mod dns;

@@ -11,6 +11,7 @@ pkgs=(
   openssl          # openssl cms -verify of signed profiles
   libssl-dev       # the openssl crate links the system library
   pkg-config
+  pebble           # ACME test CA for tests/acme.rs
 )
 missing=()
 for p in "${pkgs[@]}"; do

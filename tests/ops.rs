@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{
-    HttpResponse, Server, example_without_listeners, http_get, http_post, mailconf, parse_http, stderr, temp_dir,
-};
+use common::{Server, example_without_listeners, http_get, http_post, https_get, mailconf, stderr, temp_dir};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 
 /// A CA and leaf certificates for the example's web names; returns (ca.pem, cert, key).
@@ -52,34 +50,6 @@ fn with_tls(config: &Path, cert: &Path, key: &Path, extra_server: &str) {
         ),
     )
     .unwrap();
-}
-
-/// GET over TLS with a rustls client that trusts only `ca`, for `sni`.
-fn https_get(addr: SocketAddr, ca: &Path, sni: &str, path: &str) -> Result<HttpResponse, String> {
-    use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let conn = rustls::ClientConnection::new(Arc::new(cfg), ServerName::try_from(sni.to_string()).unwrap())
-        .map_err(|e| e.to_string())?;
-    let tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: {sni}\r\nConnection: close\r\n\r\n").as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut buf = Vec::new();
-    match tls.read_to_end(&mut buf) {
-        Ok(_) => {}
-        Err(e) if !buf.is_empty() && e.kind() == std::io::ErrorKind::UnexpectedEof => {}
-        Err(e) => return Err(e.to_string()),
-    }
-    Ok(parse_http(&buf))
 }
 
 #[test]

@@ -42,6 +42,8 @@ pub struct HttpServer {
     state: Arc<ArcSwap<Settings>>,
     /// The rustls configuration of the HTTPS listeners, rebuilt from the settings on reload.
     tls: Arc<ArcSwap<Option<Arc<rustls::ServerConfig>>>>,
+    /// Present when certificates come from ACME.
+    acme: Option<Arc<crate::acme::Acme>>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// The addresses actually bound (port 0 resolved).
@@ -57,18 +59,27 @@ impl HttpServer {
     ) -> anyhow::Result<HttpServer> {
         let state = Arc::new(ArcSwap::new(settings.clone()));
         let tls = Arc::new(ArcSwap::from_pointee(None));
+        let mut acme = None;
         if !secure.is_empty() {
-            let files = settings
-                .server
-                .tls
-                .as_ref()
-                .context("HTTPS needs [server.tls] cert and key")?;
-            tls.store(Arc::new(Some(tls_config(files)?)));
+            if let Some(cfg) = &settings.server.acme {
+                let a = Arc::new(crate::acme::Acme::default());
+                a.ensure(cfg, crate::acme::names_for(settings));
+                tls.store(Arc::new(Some(crate::acme::server_config(a.clone()))));
+                acme = Some(a);
+            } else {
+                let files = settings
+                    .server
+                    .tls
+                    .as_ref()
+                    .context("HTTPS needs [server.tls] cert and key, or [server.tls.acme]")?;
+                tls.store(Arc::new(Some(tls_config(files)?)));
+            }
         }
         let (stop, _) = watch::channel(false);
         let mut server = HttpServer {
             state,
             tls,
+            acme,
             stop,
             tasks: Vec::new(),
             local_addrs: Vec::new(),
@@ -93,7 +104,15 @@ impl HttpServer {
 
     /// Swap in new settings (and certificate); requests in flight finish with the old ones.
     pub fn reload(&self, settings: &Arc<Settings>) {
-        if self.tls.load().is_some() {
+        if let Some(acme) = &self.acme {
+            // New domains get their certificates ordered; existing ones keep theirs.
+            match &settings.server.acme {
+                Some(cfg) => acme.ensure(cfg, crate::acme::names_for(settings)),
+                None => {
+                    tracing::error!("[server.tls.acme] removed while HTTPS is listening: keeping the ACME certificates")
+                }
+            }
+        } else if self.tls.load().is_some() {
             match settings.server.tls.as_ref().map(|f| tls_config(f)) {
                 Some(Ok(cfg)) => self.tls.store(Arc::new(Some(cfg))),
                 Some(Err(e)) => tracing::error!(error = %e, "new certificate unusable: keeping the old one"),
@@ -202,6 +221,12 @@ async fn accept_loop(listener: TcpListener, front: Front, mut stop: watch::Recei
                     };
                     let accept = tokio_rustls::TlsAcceptor::from(cfg).accept(stream);
                     match tokio::time::timeout(READ_TIMEOUT, accept).await {
+                        // A TLS-ALPN-01 validation connection: the handshake was the answer.
+                        Ok(Ok(tls))
+                            if tls.get_ref().1.alpn_protocol() == Some(rustls_acme::acme::ACME_TLS_ALPN_NAME) =>
+                        {
+                            return;
+                        }
                         Ok(Ok(tls)) => {
                             watcher
                                 .watch(builder.serve_connection(TokioIo::new(tls), service))

@@ -85,6 +85,20 @@ pub struct ServerSettings {
     pub dns_rate_limit: u32,
     /// Certificate and key for `https_listen` and for signing Apple profiles.
     pub tls: Option<Arc<TlsFiles>>,
+    /// Or certificates from an ACME CA, one per mail domain.
+    pub acme: Option<Arc<AcmeSettings>>,
+}
+
+/// `[server.tls.acme]`.
+#[derive(Debug)]
+pub struct AcmeSettings {
+    pub directory: String,
+    pub contact: Vec<String>,
+    pub cache_dir: std::path::PathBuf,
+    /// Extra roots to trust for the ACME server itself (a private CA, pebble in tests).
+    pub ca_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// Names to certify besides every domain's autoconfig./autodiscover./mta-sts. hosts.
+    pub extra_names: Vec<String>,
 }
 
 /// `[server.tls]`: a PEM certificate chain and its private key, read and checked at load (and

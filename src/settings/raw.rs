@@ -46,8 +46,19 @@ pub(super) struct Server {
 pub(super) struct Tls {
     pub cert: Option<S<String>>,
     pub key: Option<S<String>>,
-    /// Accepted so that the error can say what is missing, rather than "unknown field".
-    pub acme: Option<S<toml::Value>>,
+    pub acme: Option<S<Acme>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Acme {
+    pub directory: S<String>,
+    #[serde(default)]
+    pub contact: Vec<S<String>>,
+    pub cache_dir: S<String>,
+    pub ca_roots: Option<S<String>>,
+    #[serde(default)]
+    pub extra_names: Vec<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -188,7 +188,26 @@ fn server(cx: &mut Ctx, s: &raw::Server) -> ServerSettings {
         .metrics_listen
         .as_ref()
         .and_then(|m| cx.socket_addrs(std::slice::from_ref(m), "server.metrics_listen").pop());
-    let tls = s.tls.as_ref().and_then(|t| tls_files(cx, t));
+    let acme = s
+        .tls
+        .as_ref()
+        .and_then(|t| t.get_ref().acme.as_ref())
+        .and_then(|a| acme(cx, a));
+    if let Some(t) = &s.tls
+        && t.get_ref().acme.is_some()
+        && (t.get_ref().cert.is_some() || t.get_ref().key.is_some())
+    {
+        cx.err(
+            &t.span(),
+            "server.tls",
+            "give either cert and key files or [server.tls.acme], not both",
+        );
+    }
+    let tls = s
+        .tls
+        .as_ref()
+        .filter(|t| t.get_ref().acme.is_none())
+        .and_then(|t| tls_files(cx, t));
     if !https_listen.is_empty() && tls.is_none() && s.tls.is_none() {
         cx.err(
             &s.https_listen[0].span(),
@@ -204,7 +223,64 @@ fn server(cx: &mut Ctx, s: &raw::Server) -> ServerSettings {
         metrics_listen,
         dns_rate_limit: s.dns_rate_limit.as_ref().map_or(0, |r| *r.get_ref()),
         tls,
+        acme,
     }
+}
+
+fn acme(cx: &mut Ctx, a: &S<raw::Acme>) -> Option<std::sync::Arc<super::AcmeSettings>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let a = a.get_ref();
+    let errors_before = cx.diags.len();
+    if !a.directory.get_ref().starts_with("https://") {
+        cx.err(
+            &a.directory.span(),
+            "server.tls.acme.directory",
+            "must be an https:// ACME directory URL",
+        );
+    }
+    for (i, c) in a.contact.iter().enumerate() {
+        if !c.get_ref().starts_with("mailto:") {
+            cx.err(
+                &c.span(),
+                format!("server.tls.acme.contact[{i}]"),
+                "must be a mailto: URI",
+            );
+        }
+    }
+    if a.cache_dir.get_ref().trim().is_empty() {
+        cx.err(
+            &a.cache_dir.span(),
+            "server.tls.acme.cache_dir",
+            "must name a directory (certificates must survive restarts)",
+        );
+    }
+    let mut ca_roots = Vec::new();
+    if let Some(path) = &a.ca_roots {
+        match CertificateDer::pem_file_iter(path.get_ref()).map(|it| it.collect::<Result<Vec<_>, _>>()) {
+            Ok(Ok(c)) if !c.is_empty() => ca_roots = c,
+            _ => cx.err(
+                &path.span(),
+                "server.tls.acme.ca_roots",
+                format!("`{}` holds no readable PEM certificate", path.get_ref()),
+            ),
+        }
+    }
+    let extra_names: Vec<String> = a
+        .extra_names
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| cx.host(n, &format!("server.tls.acme.extra_names[{i}]")))
+        .collect();
+    (cx.diags.len() == errors_before).then(|| {
+        std::sync::Arc::new(super::AcmeSettings {
+            directory: a.directory.get_ref().clone(),
+            contact: a.contact.iter().map(|c| c.get_ref().clone()).collect(),
+            cache_dir: a.cache_dir.get_ref().into(),
+            ca_roots,
+            extra_names,
+        })
+    })
 }
 
 /// Read and check the certificate chain and key now, so `check` and a reload catch a broken

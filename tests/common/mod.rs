@@ -224,3 +224,33 @@ pub fn example_without_listeners(dir: &Path) -> PathBuf {
     std::fs::write(&path, kept.join("\n")).unwrap();
     path
 }
+
+/// GET over TLS with a rustls client that trusts only `ca`, for `sni`.
+pub fn https_get(addr: std::net::SocketAddr, ca: &Path, sni: &str, path: &str) -> Result<HttpResponse, String> {
+    use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+    use std::io::{Read, Write};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let cfg =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(cfg), ServerName::try_from(sni.to_string()).unwrap())
+        .map_err(|e| e.to_string())?;
+    let tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: {sni}\r\nConnection: close\r\n\r\n").as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    match tls.read_to_end(&mut buf) {
+        Ok(_) => {}
+        Err(e) if !buf.is_empty() && e.kind() == std::io::ErrorKind::UnexpectedEof => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    Ok(parse_http(&buf))
+}

@@ -1,0 +1,172 @@
+//! ACME for real, offline: Debian's `pebble` (Let's Encrypt's test CA) on loopback validates
+//! mailconf through TLS-ALPN-01, resolving the names through mailconf's own DNS; the issued
+//! certificate then serves HTTPS that verifies against pebble's root, and survives a restart.
+
+mod common;
+
+use std::net::{TcpListener, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Server, https_get, temp_dir, tool};
+use rcgen::{CertificateParams, KeyPair};
+
+fn free_port() -> u16 {
+    loop {
+        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = u.local_addr().unwrap().port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn certificate_from_pebble_via_tls_alpn_01_and_from_cache_after_restart() {
+    let pebble = tool("pebble", "pebble");
+    let dir = temp_dir("acme");
+    // Pebble's own listener certificate (Debian ships none).
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::write(dir.join("pebble.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("pebble.key"), key.serialize_pem()).unwrap();
+    let (acme_port, mgmt_port, http_port, tls_port, dns_port) =
+        (free_port(), free_port(), free_port(), free_port(), free_port());
+    std::fs::write(
+        dir.join("pebble.json"),
+        format!(
+            r#"{{"pebble": {{"listenAddress": "127.0.0.1:{acme_port}", "managementListenAddress": "127.0.0.1:{mgmt_port}",
+              "certificate": "{d}/pebble.pem", "privateKey": "{d}/pebble.key", "httpPort": {http_port}, "tlsPort": {tls_port},
+              "ocspResponderURL": "", "externalAccountBindingRequired": false}}}}"#,
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let mut pebble = Command::new(pebble)
+        .args([
+            "-config",
+            dir.join("pebble.json").to_str().unwrap(),
+            "-dnsserver",
+            &format!("127.0.0.1:{dns_port}"),
+        ])
+        .env("PEBBLE_VA_NOSLEEP", "1")
+        .env("PEBBLE_WFE_NONCEREJECT", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _guard = Kill(std::mem::replace(&mut pebble, Command::new("true").spawn().unwrap()));
+    wait_for("pebble", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", acme_port)).is_ok()
+    });
+
+    // Every name resolves to 127.0.0.1 only (pebble must not dial anything else).
+    let config = dir.join("mailconf.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[server]
+[server.tls.acme]
+directory = "https://127.0.0.1:{acme_port}/dir"
+contact = ["mailto:postmaster@acme.test"]
+cache_dir = "{d}/acme-cache"
+ca_roots = "{d}/pebble.pem"
+
+[provider.p]
+display_name = "ACME Test"
+[[provider.p.server]]
+protocol = "imap"
+host = "mail.acme.test"
+port = 993
+security = "tls"
+[[provider.p.server]]
+protocol = "smtp"
+host = "mail.acme.test"
+port = 465
+security = "tls"
+
+[[domain]]
+name = "acme.test"
+provider = "p"
+[domain.dns]
+nameservers = ["ns.acme.test"]
+autoconfig_addresses = ["127.0.0.1"]
+hosts = {{ mail = ["127.0.0.1"], ns = ["127.0.0.1"] }}
+"#,
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let listen = [
+        "--dns-listen",
+        &format!("127.0.0.1:{dns_port}"),
+        "--https-listen",
+        &format!("127.0.0.1:{tls_port}"),
+    ];
+    let s = Server::start(&config, &listen, 2);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !s.log_text().contains("DeployedNewCert") {
+        assert!(
+            Instant::now() < deadline,
+            "no certificate within 60 s:\n{}",
+            s.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Pebble's root (it makes a new one at every start), from its management interface.
+    let root = https_get(
+        format!("127.0.0.1:{mgmt_port}").parse().unwrap(),
+        &dir.join("pebble.pem"),
+        "localhost",
+        "/roots/0",
+    )
+    .unwrap();
+    assert_eq!(root.status, 200);
+    std::fs::write(dir.join("root.pem"), &root.body).unwrap();
+    let tls_addr = format!("127.0.0.1:{tls_port}").parse().unwrap();
+    let r = https_get(
+        tls_addr,
+        &dir.join("root.pem"),
+        "autoconfig.acme.test",
+        "/mail/config-v1.1.xml?emailaddress=fred%40acme.test",
+    )
+    .unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("<hostname>mail.acme.test</hostname>"));
+    let r = https_get(tls_addr, &dir.join("root.pem"), "autodiscover.acme.test", "/healthz").unwrap();
+    assert_eq!(r.status, 200, "one certificate covers the domain's names");
+    drop(s);
+
+    // A restart deploys the cached certificate and orders nothing.
+    let s = Server::start(&config, &listen, 2);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !s.log_text().contains("DeployedCachedCert") {
+        assert!(
+            Instant::now() < deadline,
+            "cached certificate not used:\n{}",
+            s.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!s.log_text().contains("DeployedNewCert"), "{}", s.log_text());
+    let r = https_get(tls_addr, &dir.join("root.pem"), "autoconfig.acme.test", "/healthz").unwrap();
+    assert_eq!(r.status, 200);
+}
