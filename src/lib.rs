@@ -13,6 +13,7 @@ pub mod app;
 pub mod cli;
 pub mod dns;
 pub mod http;
+pub mod listen;
 pub mod metrics;
 pub mod model;
 pub mod probe;

@@ -432,3 +432,25 @@ fn apple_profiles_are_signed_with_the_serving_certificate() {
     std::fs::write(&bad, &tampered).unwrap();
     assert!(!verify(&bad).status.success());
 }
+
+#[test]
+fn watch_reloads_when_the_file_changes() {
+    let dir = temp_dir("ops-watch");
+    let config = example_without_listeners(&dir);
+    let s = Server::start(&config, &["--http-listen", "127.0.0.1:0", "--watch"], 1);
+    let http = s.addrs("HTTP")[0];
+    let get = || http_get(http, "/mail/config-v1.1.xml?emailaddress=fred%40example.com", "x").text();
+    assert!(get().contains("<port>993</port>"));
+    // Replace the file the way editors and config managers do: write a new one, rename it over.
+    let tmp = dir.join("mailconf.toml.new");
+    std::fs::write(
+        &tmp,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("port     = 993", "port     = 1993"),
+    )
+    .unwrap();
+    std::fs::rename(&tmp, &config).unwrap();
+    s.wait_log(|l| l.contains("reload done"), 1, "reload after the file changed");
+    assert!(get().contains("<port>1993</port>"));
+}

@@ -53,7 +53,7 @@ impl DnsServer {
             let (bound, handles) = udp::spawn(*addr, threads, server.state.clone(), server.stop.clone())?;
             server.udp_threads.extend(handles);
             // TCP on the same port as UDP (matters when the port was 0).
-            let listener = tcp::bind(bound).await?;
+            let listener = crate::listen::tcp(bound, "DNS")?;
             server
                 .tcp_tasks
                 .push(tokio::spawn(tcp::serve(listener, server.state.clone())));

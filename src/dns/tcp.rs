@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use arc_swap::ArcSwap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -18,19 +17,6 @@ use super::authority::{Authority, Reply, Transport};
 const IDLE: Duration = Duration::from_secs(10);
 /// Concurrent TCP connections per listener; more wait in the kernel's backlog.
 const MAX_CONNECTIONS: usize = 512;
-
-pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    let sock = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
-    if addr.is_ipv6() {
-        sock.set_only_v6(true)?;
-    }
-    sock.set_reuse_address(true)?;
-    sock.set_nonblocking(true)?;
-    sock.bind(&addr.into())
-        .with_context(|| format!("failed to bind TCP {addr}"))?;
-    sock.listen(1024)?;
-    Ok(TcpListener::from_std(sock.into())?)
-}
 
 pub(crate) async fn serve(listener: TcpListener, state: Arc<ArcSwap<Authority>>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));

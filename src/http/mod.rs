@@ -86,7 +86,7 @@ impl HttpServer {
         };
         let https_available = !secure.is_empty();
         for (addr, is_tls) in plain.iter().map(|a| (a, false)).chain(secure.iter().map(|a| (a, true))) {
-            let listener = bind(*addr)?;
+            let listener = crate::listen::tcp(*addr, "HTTP")?;
             let bound = listener.local_addr()?;
             info!(addr = %bound, "{} listening", if is_tls { "HTTPS" } else { "HTTP" });
             server.local_addrs.push(bound);
@@ -129,19 +129,6 @@ impl HttpServer {
             let _ = t.await;
         }
     }
-}
-
-fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    let sock = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
-    if addr.is_ipv6() {
-        sock.set_only_v6(true)?;
-    }
-    sock.set_reuse_address(true)?;
-    sock.set_nonblocking(true)?;
-    sock.bind(&addr.into())
-        .with_context(|| format!("failed to bind HTTP {addr}"))?;
-    sock.listen(1024)?;
-    Ok(TcpListener::from_std(sock.into())?)
 }
 
 /// What one listener serves.
@@ -335,7 +322,7 @@ fn clock() -> String {
 
 /// Serve Prometheus text at `/metrics` on its own listener until `stop` fires.
 pub async fn serve_metrics(addr: SocketAddr, mut stop: watch::Receiver<bool>) -> anyhow::Result<SocketAddr> {
-    let listener = bind(addr)?;
+    let listener = crate::listen::tcp(addr, "metrics")?;
     let bound = listener.local_addr()?;
     info!(addr = %bound, "metrics listening");
     tokio::spawn(async move {
