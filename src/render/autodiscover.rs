@@ -112,24 +112,30 @@ fn append(req: &mut PoxRequest, stack: &[String], value: &str) -> Result<(), &'s
 /// The settings document (schema 2006a). `LoginName` only when the address is known (the GET
 /// variant answers without it, as Delta Chat expects).
 pub fn response(cfg: &ClientConfig) -> Vec<u8> {
+    envelope(NS_OUTLOOK, |w| {
+        w.create_element("Account").write_inner_content(|w| {
+            text(w, "AccountType", "email")?;
+            text(w, "Action", "settings")?;
+            let first_login = cfg.incoming().next().map(|s| s.username.as_str());
+            for s in cfg.incoming().chain(cfg.outgoing()) {
+                protocol(w, cfg, s, first_login)?;
+            }
+            Ok(())
+        })?;
+        Ok(())
+    })
+}
+
+/// `<Autodiscover xmlns=…/responseschema/2006><Response xmlns=namespace>…</Response></Autodiscover>`:
+/// the frame every answer (settings or error) shares.
+fn envelope(namespace: &str, body: impl FnOnce(&mut super::xml::W) -> std::io::Result<()>) -> Vec<u8> {
     document(|w| {
         w.create_element("Autodiscover")
             .with_attribute(("xmlns", NS_RESPONSE))
             .write_inner_content(|w| {
                 w.create_element("Response")
-                    .with_attribute(("xmlns", NS_OUTLOOK))
-                    .write_inner_content(|w| {
-                        w.create_element("Account").write_inner_content(|w| {
-                            text(w, "AccountType", "email")?;
-                            text(w, "Action", "settings")?;
-                            let first_login = cfg.incoming().next().map(|s| s.username.as_str());
-                            for s in cfg.incoming().chain(cfg.outgoing()) {
-                                protocol(w, cfg, s, first_login)?;
-                            }
-                            Ok(())
-                        })?;
-                        Ok(())
-                    })?;
+                    .with_attribute(("xmlns", namespace))
+                    .write_inner_content(body)?;
                 Ok(())
             })?;
         Ok(())
@@ -177,24 +183,14 @@ fn protocol(
 /// An error document (MS-OXDSCLI §2.2.4.1.1.3.2): 600 invalid request, 601 no configuration of the
 /// requested type, … `time` is `hh:mm:ss` of the answer, `id` identifies the server.
 pub fn error(namespace: &str, code: u16, message: &str, time: &str, id: u32) -> Vec<u8> {
-    document(|w| {
-        w.create_element("Autodiscover")
-            .with_attribute(("xmlns", NS_RESPONSE))
+    envelope(namespace, |w| {
+        w.create_element("Error")
+            .with_attribute(("Time", time))
+            .with_attribute(("Id", id.to_string().as_str()))
             .write_inner_content(|w| {
-                w.create_element("Response")
-                    .with_attribute(("xmlns", namespace))
-                    .write_inner_content(|w| {
-                        w.create_element("Error")
-                            .with_attribute(("Time", time))
-                            .with_attribute(("Id", id.to_string().as_str()))
-                            .write_inner_content(|w| {
-                                text(w, "ErrorCode", &code.to_string())?;
-                                text(w, "Message", message)?;
-                                w.create_element("DebugData").write_empty()?;
-                                Ok(())
-                            })?;
-                        Ok(())
-                    })?;
+                text(w, "ErrorCode", &code.to_string())?;
+                text(w, "Message", message)?;
+                w.create_element("DebugData").write_empty()?;
                 Ok(())
             })?;
         Ok(())
