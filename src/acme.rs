@@ -9,9 +9,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_acme::caches::DirCache;
@@ -79,10 +82,16 @@ impl Acme {
                 map.insert(n.clone(), resolver.clone());
             }
             let label = names[0].clone();
+            let cache_dir = cfg.cache_dir.clone();
             tokio::spawn(async move {
                 while let Some(event) = state.next().await {
                     match event {
-                        Ok(ok) => info!(certificate = %label, event = ?ok, "ACME"),
+                        Ok(ok) => {
+                            info!(certificate = %label, event = ?ok, "ACME");
+                            if let Some(t) = soonest_expiry(&cache_dir) {
+                                crate::metrics::METRICS.set_cert_not_after(t);
+                            }
+                        }
                         Err(e) => warn!(certificate = %label, error = %e, "ACME (will retry)"),
                     }
                 }
@@ -131,4 +140,49 @@ pub fn server_config(acme: Arc<Acme>) -> Arc<rustls::ServerConfig> {
         .with_cert_resolver(acme);
     cfg.alpn_protocols = vec![b"http/1.1".to_vec(), rustls_acme::acme::ACME_TLS_ALPN_NAME.to_vec()];
     Arc::new(cfg)
+}
+
+/// Certificates rustls-acme's `DirCache` holds: files `cached_cert_*`, each a PKCS #8 key and the
+/// chain in PEM.
+fn cached(cache_dir: &Path) -> impl Iterator<Item = (PathBuf, Vec<u8>)> {
+    std::fs::read_dir(cache_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("cached_cert_"))
+        .filter_map(|e| Some((e.path(), std::fs::read(e.path()).ok()?)))
+}
+
+/// The cached ACME certificate (and key) that covers `name`, to sign Apple profiles with.
+pub fn cached_material(cache_dir: &Path, name: &str) -> Option<crate::settings::TlsFiles> {
+    use x509_parser::extensions::GeneralName;
+    cached(cache_dir).find_map(|(path, pem)| {
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok).collect();
+        let (_, x) = x509_parser::parse_x509_certificate(chain.first()?.as_ref()).ok()?;
+        let san = x.subject_alternative_name().ok().flatten()?;
+        let covers = san
+            .value
+            .general_names
+            .iter()
+            .any(|g| matches!(g, GeneralName::DNSName(d) if d.eq_ignore_ascii_case(name)));
+        let key = PrivateKeyDer::from_pem_slice(&pem).ok()?;
+        let path = path.display().to_string();
+        covers.then(|| crate::settings::TlsFiles {
+            cert_path: path.clone(),
+            key_path: path,
+            chain: chain.clone(),
+            key,
+        })
+    })
+}
+
+/// The earliest expiry (unix time) among cached certificates, for the metrics.
+fn soonest_expiry(cache_dir: &Path) -> Option<i64> {
+    cached(cache_dir)
+        .filter_map(|(_, pem)| {
+            let c = CertificateDer::pem_slice_iter(&pem).next()?.ok()?;
+            let (_, x) = x509_parser::parse_x509_certificate(c.as_ref()).ok()?;
+            Some(x.validity().not_after.timestamp())
+        })
+        .min()
 }

@@ -110,6 +110,12 @@ provider = "p"
 nameservers = ["ns.acme.test"]
 autoconfig_addresses = ["127.0.0.1"]
 hosts = {{ mail = ["127.0.0.1"], ns = ["127.0.0.1"] }}
+
+# No DNS records: its validation fails (pebble asks our DNS, which refuses), and that must not
+# hold up acme.test.
+[[domain]]
+name = "fail.test"
+provider = "p"
 "#,
             d = dir.display()
         ),
@@ -153,6 +159,43 @@ hosts = {{ mail = ["127.0.0.1"], ns = ["127.0.0.1"] }}
     assert!(r.text().contains("<hostname>mail.acme.test</hostname>"));
     let r = https_get(tls_addr, &dir.join("root.pem"), "autodiscover.acme.test", "/healthz").unwrap();
     assert_eq!(r.status, 200, "one certificate covers the domain's names");
+    // The failing domain was tried on its own and failed without affecting acme.test.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !s
+        .log_text()
+        .lines()
+        .any(|l| l.contains("autoconfig.fail.test") && l.contains("will retry"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no failed order for fail.test:\n{}",
+            s.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        https_get(tls_addr, &dir.join("root.pem"), "autoconfig.fail.test", "/healthz").is_err(),
+        "no certificate yet"
+    );
+    // The Apple profile is signed with the ACME certificate; openssl verifies it against pebble's root.
+    let r = https_get(
+        tls_addr,
+        &dir.join("root.pem"),
+        "autoconfig.acme.test",
+        "/apple/profile.mobileconfig?emailaddress=fred%40acme.test",
+    )
+    .unwrap();
+    assert_eq!(r.status, 200);
+    std::fs::write(dir.join("profile.der"), &r.body).unwrap();
+    let out = Command::new(tool("openssl", "openssl"))
+        .args(["cms", "-verify", "-inform", "DER", "-purpose", "any", "-CAfile"])
+        .arg(dir.join("root.pem"))
+        .arg("-in")
+        .arg(dir.join("profile.der"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("<string>fred@acme.test</string>"));
     drop(s);
 
     // A restart deploys the cached certificate and orders nothing.

@@ -268,12 +268,15 @@ fn apple_get(settings: &Settings, req: &Request) -> Reply {
     match mobileconfig::render(&cfg) {
         Some(unsigned) => {
             // Signed with the serving certificate when there is one (iOS: "Verified").
-            let body = match settings
-                .server
-                .tls
-                .as_deref()
-                .map(|files| crate::sign::sign(&unsigned, files))
-            {
+            let acme_material = || {
+                let acme = settings.server.acme.as_ref()?;
+                crate::acme::cached_material(&acme.cache_dir, &format!("autoconfig.{}", cfg.requested))
+            };
+            let signed = match settings.server.tls.as_deref() {
+                Some(files) => Some(crate::sign::sign(&unsigned, files)),
+                None => acme_material().map(|files| crate::sign::sign(&unsigned, &files)),
+            };
+            let body = match signed {
                 Some(Ok(signed)) => signed,
                 Some(Err(e)) => {
                     tracing::error!(error = %e, "cannot sign the profile: sending it unsigned");
