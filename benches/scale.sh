@@ -28,6 +28,12 @@ measure() { # label, command...
   printf '%-28s median %6.2f s   peak RSS %6d KiB   (runs: %s)\n' "$label" "$mt" "$mr" "${times[*]}"
 }
 measure "check" "$bin" check --config "$work/big.toml"
+measure "zone --format snippet" "$bin" zone --config "$work/big.toml" --format snippet
 measure "zone --out (all zones)" "$bin" zone --config "$work/big.toml" --out "$work/out"
+# Again into the same directory: nothing changed, so nothing is written.
+"$bin" zone --config "$work/big.toml" --out "$work/out2" 2>/dev/null
+/usr/bin/time -f '%e %M' -o "$work/t" "$bin" zone --config "$work/big.toml" --out "$work/out2" > /dev/null 2>&1
+read -r t m < "$work/t"
+printf '%-28s        %6.2f s   peak RSS %6d KiB\n' "zone --out (files unchanged)" "$t" "$m"
 "$bin" zone --config "$work/big.toml" --out "$work/out" 2>/dev/null
 echo "zone files written: $(ls "$work/out" | grep -c '\.zone$'), parent snippets: $(ls "$work/out" | grep -c '\.parent$')"
