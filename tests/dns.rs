@@ -418,3 +418,48 @@ fn free_udp_port() -> u16 {
         }
     }
 }
+
+/// With `state_dir`, a restart never serves an older serial than the run before it.
+#[test]
+fn serials_keep_growing_across_restarts_with_a_state_dir() {
+    let dir = temp_dir("dns-state");
+    let state = dir.join("state");
+    let config = dir.join("mailconf.toml");
+    let text = std::fs::read_to_string(root().join("tests/fixtures/dns.toml")).unwrap();
+    std::fs::write(
+        &config,
+        format!("[server]\nstate_dir = \"{}\"\n\n{text}", state.display()),
+    )
+    .unwrap();
+    let serial = |addr: SocketAddr| -> u32 {
+        section(&dig(addr, &["mail.test", "SOA"]), "ANSWER")[0]
+            .split(' ')
+            .nth(6)
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let run = || {
+        let s = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
+        serial(s.addrs("DNS")[0])
+    };
+    let first = run();
+    let file = state.join("serials");
+    let saved = std::fs::read_to_string(&file).unwrap();
+    let line = saved
+        .lines()
+        .find(|l| l.starts_with("mail.test. "))
+        .unwrap_or_else(|| panic!("{saved}"));
+    assert_eq!(line.split(' ').nth(1), Some(first.to_string().as_str()));
+    // As if an earlier run had served a higher serial for other content: the next start must go
+    // above it, not back to the content serial.
+    let ahead = first.wrapping_add(5);
+    std::fs::write(
+        &file,
+        saved.replace(line, &format!("mail.test. {ahead} {}", "0".repeat(64))),
+    )
+    .unwrap();
+    assert_eq!(run(), ahead.wrapping_add(1));
+    // Same content as recorded now: the serial stays.
+    assert_eq!(run(), ahead.wrapping_add(1));
+}

@@ -70,16 +70,16 @@ pub(crate) enum Transport {
 }
 
 impl Authority {
-    /// Build every zone of the settings and encode the positive answers. With the authority
-    /// served so far, serials never go backwards for secondaries (see [`Zone::follow`]).
-    pub fn build(settings: &Settings, previous: Option<&Authority>) -> Authority {
+    /// Build every zone of the settings and encode the positive answers. Given what was served
+    /// so far (in memory, or from the state file), serials never go backwards (see [`Zone::follow`]).
+    pub fn build(settings: &Settings, previous: &Served) -> Authority {
         let mut zones = HashMap::new();
         let mut addresses: HashMap<LowerName, Vec<Record>> = HashMap::new();
         for dr in records::all(settings) {
             for z in &dr.zones {
                 let mut zone = Zone::new(z, &dr.transfer_to);
-                if let Some(prev) = previous.and_then(|p| p.zones.get(&zone.origin)) {
-                    zone.follow(prev);
+                if let Some((serial, content)) = previous.get(&origin_key(&zone.origin)) {
+                    zone.follow(*serial, content);
                 }
                 for r in &zone.all {
                     if matches!(r.record_type(), RecordType::A | RecordType::AAAA) {
@@ -97,6 +97,14 @@ impl Authority {
         };
         auth.cache = auth.encode_positive_answers();
         auth
+    }
+
+    /// The serial and content digest of every zone, to carry across reloads and restarts.
+    pub fn served(&self) -> Served {
+        self.zones
+            .values()
+            .map(|z| (origin_key(&z.origin), (z.serial, z.content)))
+            .collect()
     }
 
     /// Zones by origin (for NOTIFY after a reload).
@@ -399,13 +407,13 @@ impl Zone {
 
     /// Keep serials moving forward across reloads (RFC 1982 arithmetic): unchanged content keeps
     /// the served serial; changed content takes the new serial if it is greater, else old + 1.
-    fn follow(&mut self, prev: &Zone) {
-        let serial = if prev.content == self.content {
-            prev.serial
-        } else if serial_greater(self.serial, prev.serial) {
+    fn follow(&mut self, prev_serial: u32, prev_content: &[u8; 32]) {
+        let serial = if *prev_content == self.content {
+            prev_serial
+        } else if serial_greater(self.serial, prev_serial) {
             self.serial
         } else {
-            prev.serial.wrapping_add(1)
+            prev_serial.wrapping_add(1)
         };
         if serial != self.serial {
             self.serial = serial;
@@ -430,6 +438,13 @@ impl Zone {
     pub fn soa(&self) -> &Record {
         &self.soa
     }
+}
+
+/// Served serial and content digest per zone origin (ASCII, lower case, trailing dot).
+pub(crate) type Served = HashMap<String, (u32, [u8; 32])>;
+
+pub(crate) fn origin_key(origin: &LowerName) -> String {
+    Name::from(origin).to_ascii().to_ascii_lowercase()
 }
 
 /// RFC 1982 §3.2: is `a` greater than `b` in serial number arithmetic?

@@ -8,6 +8,7 @@
 
 mod authority;
 mod notify;
+mod state;
 mod tcp;
 mod udp;
 mod wire;
@@ -37,7 +38,9 @@ impl DnsServer {
     /// Bind every address (UDP and TCP) and answer for the zones of `settings`.
     pub async fn start(addrs: &[SocketAddr], settings: &Arc<Settings>) -> anyhow::Result<DnsServer> {
         let s = settings.clone();
-        let auth = tokio::task::spawn_blocking(move || Authority::build(&s, None)).await?;
+        let saved = state::load(settings.server.state_dir.as_deref());
+        let auth = tokio::task::spawn_blocking(move || Authority::build(&s, &saved)).await?;
+        state::save(settings.server.state_dir.as_deref(), &auth.served());
         info!(zones = auth.zones().count(), "DNS zones loaded");
         let state = Arc::new(ArcSwap::from_pointee(auth));
         let stop = Arc::new(AtomicBool::new(false));
@@ -67,10 +70,11 @@ impl DnsServer {
     pub async fn reload(&self, settings: &Arc<Settings>) {
         let old = self.state.load_full();
         let s = settings.clone();
-        let prev = old.clone();
-        let Ok(new) = tokio::task::spawn_blocking(move || Authority::build(&s, Some(&prev))).await else {
+        let prev = old.served();
+        let Ok(new) = tokio::task::spawn_blocking(move || Authority::build(&s, &prev)).await else {
             return;
         };
+        state::save(settings.server.state_dir.as_deref(), &new.served());
         let changed: Vec<_> = new
             .zones()
             .filter(|z| old.zone(&z.origin).is_none_or(|o| o.serial != z.serial))

@@ -83,6 +83,8 @@ pub struct ServerSettings {
     pub metrics_listen: Option<SocketAddr>,
     /// UDP answers per second per client network; 0 = unlimited.
     pub dns_rate_limit: u32,
+    /// Directory for state kept across restarts (served zone serials).
+    pub state_dir: Option<std::path::PathBuf>,
     /// Certificate and key for `https_listen` and for signing Apple profiles.
     pub tls: Option<Arc<TlsFiles>>,
     /// Or certificates from an ACME CA, one per mail domain.

@@ -38,6 +38,8 @@ pub(super) struct Server {
     pub metrics_listen: Option<S<String>>,
     /// UDP answers per second per client network (/24, /56); 0 or absent = no limit.
     pub dns_rate_limit: Option<S<u32>>,
+    /// Where `serve` keeps state across restarts (the zone serials it served).
+    pub state_dir: Option<S<String>>,
     pub tls: Option<S<Tls>>,
 }
 

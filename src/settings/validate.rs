@@ -222,6 +222,7 @@ fn server(cx: &mut Ctx, s: &raw::Server) -> ServerSettings {
         https_listen,
         metrics_listen,
         dns_rate_limit: s.dns_rate_limit.as_ref().map_or(0, |r| *r.get_ref()),
+        state_dir: s.state_dir.as_ref().map(|d| d.get_ref().into()),
         tls,
         acme,
     }
