@@ -49,6 +49,8 @@ pub struct Zone {
     pub origin: Name,
     pub ttl: u32,
     pub serial: u32,
+    /// Fingerprint of the content, everything but the SOA serial: "did the zone change?"
+    pub content: [u8; 32],
     /// The SOA MINIMUM (negative caching TTL).
     pub negative_ttl: u32,
     pub groups: Vec<Group>,
@@ -268,7 +270,8 @@ impl Builder<'_> {
     }
 
     fn finish_zone(&self, zone: &str, mut groups: Vec<Group>) -> Zone {
-        let serial = self.dns.serial.unwrap_or_else(|| content_serial(&groups));
+        let (content_serial, content) = fingerprint(&groups);
+        let serial = self.dns.serial.unwrap_or(content_serial);
         if let RData::SOA(soa) = &mut groups[0].records[0].data {
             soa.serial = serial;
         }
@@ -276,6 +279,7 @@ impl Builder<'_> {
             origin: self.name(zone),
             ttl: self.dns.ttl,
             serial,
+            content,
             negative_ttl: self.dns.negative_ttl,
             groups,
         }
@@ -405,18 +409,31 @@ pub fn srv_priorities(servers: &[MailServer]) -> impl Iterator<Item = (u16, &Mai
     })
 }
 
-/// A serial that changes whenever the zone content changes: 32 bits of a SHA-256 over every
-/// record. Deterministic, but not monotonic: set `serial` in the settings when secondaries
-/// must see increasing numbers (RFC 1982).
-fn content_serial(groups: &[Group]) -> u32 {
+/// The one fingerprint of a zone: SHA-256 over every record but the SOA, whose first 32 bits
+/// are the default serial (deterministic, but not monotonic: set `serial` in the settings when
+/// secondaries must see increasing numbers, RFC 1982; `dns` keeps served serials growing),
+/// continued over the SOA's fields but the serial for the content fingerprint.
+fn fingerprint(groups: &[Group]) -> (u32, [u8; 32]) {
     let mut h = sha2::Sha256::new();
+    let mut soa = None;
     for r in groups.iter().flat_map(|g| g.records.iter()) {
-        if !matches!(r.data, RData::SOA(_)) {
-            h.update(format!("{} {} {:?}\n", r.name, r.ttl, r.data).as_bytes());
+        match &r.data {
+            RData::SOA(s) => soa = Some((r.ttl, s)),
+            data => h.update(format!("{} {} {:?}\n", r.name, r.ttl, data).as_bytes()),
         }
     }
-    let d = h.finalize();
-    u32::from_be_bytes([d[0], d[1], d[2], d[3]]).max(1)
+    let d = h.clone().finalize();
+    let serial = u32::from_be_bytes([d[0], d[1], d[2], d[3]]).max(1);
+    if let Some((ttl, s)) = soa {
+        h.update(
+            format!(
+                "SOA {ttl} {} {} {} {} {} {}",
+                s.mname, s.rname, s.refresh, s.retry, s.expire, s.minimum
+            )
+            .as_bytes(),
+        );
+    }
+    (serial, h.finalize().into())
 }
 
 #[cfg(test)]

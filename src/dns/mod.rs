@@ -1,17 +1,21 @@
 //! Authoritative DNS front, UDP and TCP: wire request → zones from `records` → wire answer.
 //!
-//! Built on hickory-proto's message types (re-exported by hickory-server). The transports are
-//! our own: hickory-server's generic request path reached 0.42× Knot's UDP rate on this
-//! hardware, so positive answers are encoded once per (re)load and UDP queries are answered by
-//! patching ID, flags and the question's case (see `wire`). Everything else (negative answers,
-//! EDNS versions, AXFR, malformed packets) goes through `Authority::respond`.
+//! Built on hickory-proto's message types (re-exported by hickory-server) where a message is
+//! rare (errors, transfers, NOTIFY). The hot path is our own: hickory-server's generic request
+//! path reached 0.42× Knot's UDP rate on this hardware. `zone` encodes every answer once, with
+//! names under the mail domain as pointers into the question, so one provider's answers are
+//! shared by all its domains; `answer` writes header + question + those bytes; `authority`
+//! indexes the names and builds zones on demand; `transfer` answers AXFR from `records`.
 
+mod answer;
 mod authority;
 mod notify;
 mod state;
 mod tcp;
+mod transfer;
 mod udp;
 mod wire;
+mod zone;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,10 +23,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use arc_swap::ArcSwap;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::settings::Settings;
-use authority::Authority;
+use authority::{Authority, Shared};
 
 /// A running DNS server.
 pub struct DnsServer {
@@ -35,13 +39,17 @@ pub struct DnsServer {
 }
 
 impl DnsServer {
-    /// Bind every address (UDP and TCP) and answer for the zones of `settings`.
+    /// Bind every address (UDP and TCP) and answer for the zones of `settings`. Zones are built
+    /// on their first query and by a background warm-up that starts here.
     pub async fn start(addrs: &[SocketAddr], settings: &Arc<Settings>) -> anyhow::Result<DnsServer> {
+        let previous = state::load(settings.server.state_dir.as_deref());
+        let shared = Arc::new(Shared {
+            previous,
+            ..Shared::default()
+        });
         let s = settings.clone();
-        let saved = state::load(settings.server.state_dir.as_deref());
-        let auth = tokio::task::spawn_blocking(move || Authority::build(&s, &saved)).await?;
-        state::save(settings.server.state_dir.as_deref(), &auth.served());
-        info!(zones = auth.zones().count(), "DNS zones loaded");
+        let auth = tokio::task::spawn_blocking(move || Authority::new(s, shared)).await?;
+        info!(names = auth.counts().0, "DNS names indexed");
         let state = Arc::new(ArcSwap::from_pointee(auth));
         let stop = Arc::new(AtomicBool::new(false));
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
@@ -63,34 +71,59 @@ impl DnsServer {
             info!(addr = %bound, "DNS listening on UDP and TCP");
             server.local_addrs.push(bound);
         }
+        server.warm_up();
         Ok(server)
     }
 
-    /// Swap in the zones of new settings and NOTIFY the secondaries of zones whose serial moved.
-    pub async fn reload(&self, settings: &Arc<Settings>) {
-        let old = self.state.load_full();
-        let s = settings.clone();
-        let prev = old.served();
-        let Ok(new) = tokio::task::spawn_blocking(move || Authority::build(&s, &prev)).await else {
-            return;
-        };
-        state::save(settings.server.state_dir.as_deref(), &new.served());
-        let changed: Vec<_> = new
-            .zones()
-            .filter(|z| old.zone(&z.origin).is_none_or(|o| o.serial != z.serial))
-            .cloned()
-            .collect();
-        info!(
-            zones = new.zones().count(),
-            changed = changed.len(),
-            "DNS zones reloaded"
-        );
-        self.state.store(Arc::new(new));
-        for zone in changed {
-            tokio::spawn(notify::send(zone));
+    /// Build the zones nobody asked for yet in the background, then record the serials in
+    /// `state_dir`. Gives up when a reload replaced the snapshot (the reload starts another).
+    fn warm_up(&self) {
+        let state = self.state.clone();
+        let stop = self.stop.clone();
+        let spawned = std::thread::Builder::new().name("dns-warm-up".into()).spawn(move || {
+            let auth = state.load_full();
+            let started = std::time::Instant::now();
+            let replaced = || stop.load(Ordering::Relaxed) || !Arc::ptr_eq(&state.load(), &auth);
+            if auth.build_all(replaced) {
+                let (names, zones) = auth.counts();
+                let (blobs, bytes) = auth.shared().interner.stats();
+                info!(
+                    names,
+                    zones,
+                    distinct_answers = blobs,
+                    answer_bytes = bytes,
+                    seconds = started.elapsed().as_secs_f32(),
+                    "DNS zones built"
+                );
+                state::save(auth.settings().server.state_dir.as_deref(), &auth.served());
+            }
+        });
+        if let Err(e) = spawned {
+            warn!(error = %e, "cannot start the zone warm-up thread: zones are built on first query");
         }
     }
 
+    /// Swap in the zones of new settings and NOTIFY the secondaries of zones whose serial moved.
+    /// Domains whose settings did not change keep their zones as they are.
+    pub async fn reload(&self, settings: &Arc<Settings>) {
+        let old = self.state.load_full();
+        let s = settings.clone();
+        let Ok((new, changed)) = tokio::task::spawn_blocking(move || old.reload(s)).await else {
+            return;
+        };
+        info!(names = new.counts().0, changed = changed.len(), "DNS zones reloaded");
+        let new = Arc::new(new);
+        self.state.store(new.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            new.shared().interner.purge();
+            state::save(new.settings().server.state_dir.as_deref(), &new.served());
+        })
+        .await;
+        for zone in changed {
+            tokio::spawn(notify::send(zone));
+        }
+        self.warm_up();
+    }
     /// Stop answering.
     pub async fn shutdown(self) {
         self.stop.store(true, Ordering::Relaxed);

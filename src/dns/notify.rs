@@ -4,25 +4,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_server::proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_server::proto::rr::{Name, RecordType};
+use hickory_server::proto::rr::RecordType;
 use tokio::net::UdpSocket;
 use tracing::{info, warn};
 
-use super::authority::Zone;
+use super::authority::Changed;
 
 /// RFC 1996 §3.6: retry a few times until the secondary answers.
 const TRIES: u32 = 5;
 const WAIT: Duration = Duration::from_secs(2);
 
-pub(crate) async fn send(zone: Arc<Zone>) {
-    for target in zone.transfer_to.clone() {
+/// NOTIFY every secondary of a zone (without the optional SOA, RFC 1996 §3.7: the secondary
+/// asks for it).
+pub(crate) async fn send(zone: Changed) {
+    let zone = Arc::new(zone);
+    for target in zone.transfer_to.iter().copied() {
         let zone = zone.clone();
         tokio::spawn(async move {
-            let origin = Name::from(&zone.origin);
-            let mut msg = Message::new(rand_id(&zone), MessageType::Query, OpCode::Notify);
+            let origin = super::wire::name_from_wire(&zone.origin);
+            let mut msg = Message::new(rand_id(zone.serial), MessageType::Query, OpCode::Notify);
             msg.metadata.authoritative = true;
             msg.add_query(Query::query(origin.clone(), RecordType::SOA));
-            msg.add_answer(zone.soa().clone());
             let Ok(bytes) = msg.to_vec() else { return };
             let bind = if target.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
             let Ok(sock) = UdpSocket::bind(bind).await else { return };
@@ -51,9 +53,9 @@ pub(crate) async fn send(zone: Arc<Zone>) {
 }
 
 /// A message ID that differs per zone and serial (no RNG needed for a handful of messages).
-fn rand_id(zone: &Zone) -> u16 {
+fn rand_id(serial: u32) -> u16 {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    (zone.serial ^ t) as u16
+    (serial ^ t) as u16
 }

@@ -25,7 +25,7 @@ pub(crate) fn load(dir: Option<&Path>) -> Served {
             for (i, b) in content.iter_mut().enumerate() {
                 *b = u8::from_str_radix(digest.get(2 * i..2 * i + 2)?, 16).ok()?;
             }
-            Some((origin.to_string(), (serial, content)))
+            Some((super::wire::lower_wire(origin), (serial, content)))
         })
         .collect()
 }
@@ -37,7 +37,8 @@ pub(crate) fn save(dir: Option<&Path>, served: &Served) {
         .iter()
         .map(|(origin, (serial, content))| {
             format!(
-                "{origin} {serial} {}",
+                "{} {serial} {}",
+                super::wire::name_from_wire(origin).to_ascii().to_ascii_lowercase(),
                 content.iter().map(|b| format!("{b:02x}")).collect::<String>()
             )
         })

@@ -59,7 +59,7 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, state: &ArcSwap<Aut
         let req = &buf[..len];
         let reply = state.load().respond(req, Transport::Tcp, peer.ip());
         if let Reply::Message(m) = &reply {
-            let qtype = crate::metrics::qtype_of(req, super::authority::question_name_end(req));
+            let qtype = crate::metrics::qtype_of(req, super::wire::question_name_end(req));
             crate::metrics::METRICS.dns(qtype, m.get(3).map_or(0, |b| b & 0x0f));
         }
         let frames = match reply {

@@ -12,8 +12,9 @@ use arc_swap::ArcSwap;
 use socket2::{Domain, Protocol, Socket, Type};
 use tracing::debug;
 
-use super::authority::{Authority, Reply, Transport, question_name_end};
-use super::wire;
+use super::answer::{Question, udp_limit};
+use super::authority::{Authority, Reply, Transport};
+use super::wire::{self, question_name_end};
 use crate::metrics::{METRICS, qtype_of};
 
 /// Bind `threads` sockets to `addr` and start one answering thread per socket.
@@ -87,8 +88,17 @@ fn serve(sock: &UdpSocket, state: &ArcSwap<Authority>, stop: &AtomicBool, thread
             continue;
         }
         let sent = match wire::plain(pkt) {
-            Some(q) if wire::answer(&auth, pkt, &q, &mut out) => {
-                METRICS.dns(q.qtype(), out[3] & 0x0f);
+            Some(p) if !matches!(p.qtype, 251 | 252) => {
+                let q = Question {
+                    header: pkt[..12].try_into().expect("plain() checked the length"),
+                    question: &pkt[12..p.question_end],
+                    lower: p.lower(),
+                    qtype: p.qtype,
+                    class_in: true,
+                    edns: p.edns,
+                };
+                auth.answer(&q, udp_limit(p.edns), &mut out);
+                METRICS.dns(p.qtype, out[3] & 0x0f);
                 sock.send_to(&out, peer)
             }
             _ => match auth.respond(pkt, Transport::Udp, peer.ip()) {

@@ -1,24 +1,53 @@
-//! The UDP fast path: recognise a plain query without a full parse and answer it from the
-//! pre-encoded responses. Anything unusual returns `None` and takes the general path.
+//! Wire-format helpers: the one DNS name walker, the plain-query recogniser of the fast path,
+//! and conversions between hickory `Name`s and lower-case wire names.
 
-use super::authority::{Authority, udp_limit};
+use hickory_server::proto::rr::Name;
+
+/// Walk an uncompressed name starting at `start`: calls `label` with each label (without its
+/// length octet) and returns the offset just past the root octet. `None` for a compressed,
+/// over-long or cut-off name.
+pub(crate) fn walk_name(pkt: &[u8], start: usize, mut label: impl FnMut(&[u8])) -> Option<usize> {
+    let mut i = start;
+    loop {
+        let len = *pkt.get(i)? as usize;
+        if len > 63 || i + 1 + len - start > 255 {
+            return None;
+        }
+        if len == 0 {
+            return Some(i + 1);
+        }
+        label(pkt.get(i + 1..i + 1 + len)?);
+        i += 1 + len;
+    }
+}
+
+/// End offset of the (uncompressed) question name of a message.
+pub(crate) fn question_name_end(pkt: &[u8]) -> Option<usize> {
+    walk_name(pkt, 12, |_| ())
+}
 
 /// A plain query: one question, class IN, no answer/authority records, at most an OPT record
-/// without options we would have to echo.
+/// without options we would have to echo. The fast path answers these without a full parse.
 pub(crate) struct Plain {
-    /// Lower-case qname + qtype: the cache key.
-    key: [u8; 257],
-    key_len: usize,
-    /// Offset just past the question name.
-    name_end: usize,
-    edns_payload: Option<u16>,
-    do_bit: bool,
+    /// Lower-case wire qname.
+    pub lower: [u8; 255],
+    pub lower_len: usize,
+    /// Offset just past the question (name, type, class).
+    pub question_end: usize,
+    pub qtype: u16,
+    pub edns: Option<Edns>,
+}
+
+/// What a query's OPT record asked for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Edns {
+    pub payload: u16,
+    pub do_bit: bool,
 }
 
 impl Plain {
-    /// The question type (the last two octets of the key).
-    pub(crate) fn qtype(&self) -> u16 {
-        u16::from_be_bytes([self.key[self.key_len - 2], self.key[self.key_len - 1]])
+    pub fn lower(&self) -> &[u8] {
+        &self.lower[..self.lower_len]
     }
 }
 
@@ -32,38 +61,29 @@ pub(crate) fn plain(pkt: &[u8]) -> Option<Plain> {
         return None;
     }
     let mut p = Plain {
-        key: [0; 257],
-        key_len: 0,
-        name_end: 0,
-        edns_payload: None,
-        do_bit: false,
+        lower: [0; 255],
+        lower_len: 0,
+        question_end: 0,
+        qtype: 0,
+        edns: None,
     };
-    let mut i = 12;
-    loop {
-        let len = *pkt.get(i)? as usize;
-        if len > 63 || p.key_len + 1 + len > 255 {
-            return None;
-        }
-        let label = pkt.get(i..i + 1 + len)?;
-        for (k, b) in p.key[p.key_len..p.key_len + 1 + len].iter_mut().zip(label) {
+    let name_end = walk_name(pkt, 12, |label| {
+        p.lower[p.lower_len] = label.len() as u8;
+        for (k, b) in p.lower[p.lower_len + 1..].iter_mut().zip(label) {
             *k = b.to_ascii_lowercase();
         }
-        p.key_len += 1 + len;
-        i += 1 + len;
-        if len == 0 {
-            break;
-        }
-    }
-    p.name_end = i;
-    let qtype = pkt.get(i..i + 2)?;
-    if pkt.get(i + 2..i + 4)? != [0, 1] {
+        p.lower_len += 1 + label.len();
+    })?;
+    p.lower_len += 1; // the root label (already 0)
+    let q = pkt.get(name_end..name_end + 4)?;
+    if q[2..4] != [0, 1] {
         return None; // class IN only
     }
-    p.key[p.key_len..p.key_len + 2].copy_from_slice(qtype);
-    p.key_len += 2;
-    let rest = &pkt[i + 4..];
+    p.qtype = u16::from_be_bytes([q[0], q[1]]);
+    p.question_end = name_end + 4;
+    let rest = &pkt[p.question_end..];
     if pkt[11] == 1 {
-        // OPT: root owner, type 41, payload, ext-rcode 0, version 0, flags, empty-or-any RDATA.
+        // OPT: root owner, type 41, payload, ext-rcode 0, version 0, flags, any RDATA.
         if rest.len() < 11 || rest[0] != 0 || rest[1..3] != [0, 41] || rest[5] != 0 || rest[6] != 0 {
             return None;
         }
@@ -71,41 +91,108 @@ pub(crate) fn plain(pkt: &[u8]) -> Option<Plain> {
         if rest.len() != 11 + rdlen {
             return None;
         }
-        p.edns_payload = Some(u16::from_be_bytes([rest[3], rest[4]]));
-        p.do_bit = rest[7] & 0x80 != 0;
+        p.edns = Some(Edns {
+            payload: u16::from_be_bytes([rest[3], rest[4]]),
+            do_bit: rest[7] & 0x80 != 0,
+        });
     } else if !rest.is_empty() {
         return None;
     }
     Some(p)
 }
 
-/// Write the answer for a plain query into `out`; `false` when there is no pre-encoded answer
-/// or it does not fit the client's buffer (the general path then answers or truncates).
-pub(crate) fn answer(auth: &Authority, pkt: &[u8], q: &Plain, out: &mut Vec<u8>) -> bool {
-    let Some(cached) = auth.cached(&q.key[..q.key_len]) else {
-        return false;
-    };
-    out.clear();
-    match q.edns_payload {
-        Some(_) => out.extend_from_slice(cached),
-        None => {
-            // The pre-encoded OPT (11 octets, no options) is last: drop it and count one less.
-            out.extend_from_slice(&cached[..cached.len() - 11]);
-            let ar = u16::from_be_bytes([out[10], out[11]]) - 1;
-            out[10..12].copy_from_slice(&ar.to_be_bytes());
+/// Lower-case wire form of an ASCII name without trailing dot (`""` = the root).
+pub(crate) fn lower_wire(text: &str) -> Box<[u8]> {
+    let mut out = Vec::with_capacity(text.len() + 2);
+    for label in text.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+        out.push(label.len() as u8);
+        out.extend(label.bytes().map(|b| b.to_ascii_lowercase()));
+    }
+    out.push(0);
+    out.into_boxed_slice()
+}
+
+/// Lower-case wire form of a name.
+pub(crate) fn name_wire(name: &Name) -> Box<[u8]> {
+    let mut out = Vec::with_capacity(name.len() + 1);
+    for label in name.iter() {
+        out.push(label.len() as u8);
+        out.extend(label.iter().map(u8::to_ascii_lowercase));
+    }
+    out.push(0);
+    out.into_boxed_slice()
+}
+
+/// A name from its wire form (as built by this module: uncompressed, valid).
+pub(crate) fn name_from_wire(wire: &[u8]) -> Name {
+    let mut labels = Vec::new();
+    walk_name(wire, 0, |l| labels.push(l.to_vec()));
+    let mut n = Name::from_labels(labels).unwrap_or_else(|_| Name::root());
+    n.set_fqdn(true);
+    n
+}
+
+/// Where `suffix` (a wire name) starts inside `name` at a label boundary, if it is a suffix.
+pub(crate) fn suffix_at(name: &[u8], suffix: &[u8]) -> Option<usize> {
+    if suffix.len() > name.len() {
+        return None;
+    }
+    let mut i = 0;
+    while i < name.len() {
+        if name.len() - i == suffix.len() {
+            return (name[i..] == *suffix).then_some(i);
         }
+        if name.len() - i < suffix.len() {
+            return None;
+        }
+        i += 1 + name[i] as usize;
     }
-    if out.len() > udp_limit(q.edns_payload) {
-        return false;
+    None
+}
+
+/// The suffixes of a wire name at its label boundaries, longest first (the name itself, then
+/// its parent, …, the root).
+pub(crate) fn suffixes(name: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    let mut i = Some(0usize);
+    std::iter::from_fn(move || {
+        let at = i?;
+        let rest = name.get(at..)?;
+        i = match rest.first() {
+            Some(&0) | None => None,
+            Some(&len) => Some(at + 1 + len as usize),
+        };
+        Some((at, rest))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_suffixes() {
+        let w = lower_wire("Mail.Example.COM");
+        assert_eq!(&*w, b"\x04mail\x07example\x03com\x00");
+        assert_eq!(suffix_at(&w, &lower_wire("example.com")), Some(5));
+        assert_eq!(suffix_at(&w, &lower_wire("ample.com")), None);
+        assert_eq!(suffix_at(&w, &w), Some(0));
+        let all: Vec<usize> = suffixes(&w).map(|(i, _)| i).collect();
+        assert_eq!(all, [0, 5, 13, 17]);
+        assert_eq!(name_from_wire(&w).to_ascii(), "mail.example.com.");
+        assert_eq!(&*name_wire(&name_from_wire(&w)), &*w);
     }
-    out[0] = pkt[0];
-    out[1] = pkt[1];
-    out[2] = (out[2] & !0x01) | (pkt[2] & 0x01); // RD copied
-    out[3] = (out[3] & !0x10) | (pkt[3] & 0x10); // CD copied
-    out[12..q.name_end].copy_from_slice(&pkt[12..q.name_end]); // the query's case
-    if q.do_bit {
-        let n = out.len();
-        out[n - 4] |= 0x80; // RFC 3225 §3: DO copied into the OPT flags
+
+    #[test]
+    fn walker_rejects_pointers_and_long_names() {
+        assert_eq!(walk_name(b"\xc0\x0c", 0, |_| ()), None);
+        assert_eq!(walk_name(b"\x03abc", 0, |_| ()), None);
+        let long: Vec<u8> = std::iter::repeat_n(
+            *b"\x3faaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            5,
+        )
+        .flatten()
+        .chain([0])
+        .collect();
+        assert_eq!(walk_name(&long, 0, |_| ()), None);
     }
-    true
 }

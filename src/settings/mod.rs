@@ -114,7 +114,7 @@ pub struct TlsFiles {
 }
 
 /// `[provider.NAME]`: a set of servers shared by many domains.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provider {
     pub id: String,
     pub display_name: String,
@@ -166,7 +166,7 @@ impl MailServer {
 }
 
 /// One `[[domain]]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Domain {
     /// ASCII lowercase, no trailing dot.
     pub name: String,
@@ -184,7 +184,7 @@ impl Domain {
 }
 
 /// `[domain.dns]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsSettings {
     /// Absolute names (trailing dot).
     pub nameservers: Vec<String>,

@@ -1,0 +1,105 @@
+//! Answering: a question → a response message, from the compact zones of `zone`.
+//!
+//! A response is the query's header and question (so the question keeps the client's spelling,
+//! RFC 1034 §3.1, as Knot and NSD do), then the pre-encoded records of one blob with the
+//! compression pointers to the mail domain patched to where it stands in this question, then
+//! our OPT record when the query had one.
+
+use super::authority::Authority;
+use super::wire::Edns;
+use super::zone::Found;
+
+/// UDP payload size we advertise and use at most (the DNS Flag Day 2020 value).
+pub(crate) const EDNS_PAYLOAD: u16 = 1232;
+/// EDE "Not Authoritative" (RFC 8914 §4.21), as Knot and NSD send with REFUSED.
+const EDE_NOT_AUTHORITATIVE: u16 = 20;
+const EDNS_OPTION_EDE: u16 = 15;
+
+const RCODE_NXDOMAIN: u8 = 3;
+const RCODE_REFUSED: u8 = 5;
+
+/// One question to answer.
+pub(crate) struct Question<'a> {
+    /// The query's header (ID, RD and CD are echoed).
+    pub header: &'a [u8; 12],
+    /// The question as sent: uncompressed name, type, class.
+    pub question: &'a [u8],
+    /// Lower-case wire form of the question name.
+    pub lower: &'a [u8],
+    pub qtype: u16,
+    pub class_in: bool,
+    pub edns: Option<Edns>,
+}
+
+/// Largest UDP answer for a client: its EDNS buffer (at least 512, at most ours), or 512.
+pub(crate) fn udp_limit(edns: Option<Edns>) -> usize {
+    match edns {
+        Some(e) => e.payload.clamp(512, EDNS_PAYLOAD) as usize,
+        None => 512,
+    }
+}
+
+impl Authority {
+    /// Write the response to `q` into `out`, truncated (TC, no records) above `limit` octets.
+    pub(crate) fn answer(&self, q: &Question, limit: usize, out: &mut Vec<u8>) {
+        out.clear();
+        out.extend_from_slice(&q.header[..2]);
+        out.push(0x80 | (q.header[2] & 0x01)); // QR, opcode QUERY, RD copied
+        out.push(q.header[3] & 0x10); // CD copied, RCODE 0
+        out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(q.question);
+        let found = if q.class_in { self.find_zone(q.lower) } else { None };
+        let mut counts = [0u16; 3];
+        let mut refused = false;
+        match found {
+            None => {
+                refused = true;
+                out[3] |= RCODE_REFUSED;
+            }
+            Some(zone) => {
+                out[2] |= 0x04; // AA
+                let domain_len = zone.domain_len as usize;
+                let rel = &q.lower[..q.lower.len() - domain_len];
+                let domain_at = 12 + rel.len();
+                let blob = match zone.find(rel, q.qtype) {
+                    Found::Answer(b) => b,
+                    Found::NoData => zone.negative(),
+                    Found::NxDomain => {
+                        out[3] |= RCODE_NXDOMAIN;
+                        zone.negative()
+                    }
+                };
+                blob.write(out, domain_at, zone.serial);
+                counts = blob.counts;
+            }
+        }
+        if out.len() + if q.edns.is_some() { 11 } else { 0 } > limit {
+            out.truncate(12 + q.question.len());
+            out[2] |= 0x02; // TC
+            counts = [0; 3];
+        }
+        if let Some(e) = q.edns {
+            counts[2] += 1;
+            write_opt(out, e.do_bit, refused);
+        }
+        for (i, c) in counts.iter().enumerate() {
+            out[6 + 2 * i..8 + 2 * i].copy_from_slice(&c.to_be_bytes());
+        }
+    }
+}
+
+/// Our OPT record: payload size, DO echoed (RFC 3225 §3), EDE 20 with REFUSED.
+fn write_opt(out: &mut Vec<u8>, do_bit: bool, refused: bool) {
+    out.push(0); // root owner
+    out.extend_from_slice(&41u16.to_be_bytes());
+    out.extend_from_slice(&EDNS_PAYLOAD.to_be_bytes());
+    out.extend_from_slice(&[0, 0, if do_bit { 0x80 } else { 0 }, 0]);
+    if refused {
+        out.extend_from_slice(&6u16.to_be_bytes());
+        out.extend_from_slice(&EDNS_OPTION_EDE.to_be_bytes());
+        out.extend_from_slice(&2u16.to_be_bytes());
+        out.extend_from_slice(&EDE_NOT_AUTHORITATIVE.to_be_bytes());
+    } else {
+        out.extend_from_slice(&[0, 0]);
+    }
+}

@@ -1,0 +1,450 @@
+//! Zone building: one mail domain name's zones (from `records`) → compact, pre-encoded answers.
+//!
+//! Every answer is encoded once, as the resource records that follow the question, with names
+//! under the mail domain written as compression pointers into the question. Those bytes are
+//! then the same for every domain that publishes the same data (the SRV answers of one provider,
+//! the web host addresses, the SOA of one hoster with its serial patched in…), so they are
+//! interned: a domain costs its names, a few indexes and what is really its own (a DMARC
+//! address, say), not a copy of every answer. See `answer` for how they are sent.
+
+use std::collections::HashSet;
+use std::hash::Hash;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use hickory_server::proto::rr::{Name, RData, Record, RecordType};
+use hickory_server::proto::serialize::binary::BinEncodable;
+
+use super::wire;
+use crate::records;
+
+/// Resource records that follow the question of a response, encoded once.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Blob {
+    pub bytes: Box<[u8]>,
+    /// ANCOUNT, NSCOUNT, ARCOUNT.
+    pub counts: [u16; 3],
+    /// Offsets in `bytes` of compression pointers to the mail domain's name in the question.
+    domain_ptrs: Box<[u16]>,
+    /// Offsets in `bytes` of SOA serials: the zone's served serial goes there.
+    serials: Box<[u16]>,
+}
+
+impl Blob {
+    /// Append the records to `out`; `domain_at` is the offset of the mail domain's name in the
+    /// message (inside the question).
+    pub fn write(&self, out: &mut Vec<u8>, domain_at: usize, serial: u32) {
+        let base = out.len();
+        out.extend_from_slice(&self.bytes);
+        let ptr = (0xC000 | domain_at as u16).to_be_bytes();
+        for &p in &*self.domain_ptrs {
+            let p = base + p as usize;
+            out[p..p + 2].copy_from_slice(&ptr);
+        }
+        for &p in &*self.serials {
+            let p = base + p as usize;
+            out[p..p + 4].copy_from_slice(&serial.to_be_bytes());
+        }
+    }
+}
+
+/// The names of a zone and which blob answers which type there; shared by every zone with the
+/// same layout (which is most zones of one provider).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Shape {
+    /// Owner names relative to the mail domain (lower-case wire labels, no root), each with
+    /// (type, index into [`Zone::blobs`]) in zone order; empty for an empty non-terminal.
+    names: Box<[NameEntry]>,
+    /// Index of the negative-answer blob (the SOA in the authority section).
+    pub negative: u16,
+}
+
+/// An owner name relative to the mail domain and its (type, blob index) pairs.
+type NameEntry = (Box<[u8]>, Box<[(u16, u16)]>);
+
+/// What a name holds, for the answering code.
+pub(crate) enum Found<'z> {
+    /// The name has records of this type (or a CNAME); the blob answers the query.
+    Answer(&'z Blob),
+    /// The name exists (perhaps as an empty non-terminal) but not with this type.
+    NoData,
+    NxDomain,
+}
+
+/// One zone, compact.
+#[derive(Debug)]
+pub(crate) struct Zone {
+    /// Lower-case wire origin.
+    pub origin: Box<[u8]>,
+    /// Wire length of the mail domain's name (a suffix of `origin`).
+    pub domain_len: u8,
+    /// The serial served; see [`Zone::follow`].
+    pub serial: u32,
+    /// Fingerprint of everything but the SOA serial (`records::Zone::content`).
+    pub content: [u8; 32],
+    shape: Arc<Shape>,
+    blobs: Box<[Arc<Blob>]>,
+    pub transfer_to: Arc<[SocketAddr]>,
+}
+
+impl Zone {
+    /// Look a query up: `rel` is the query name relative to the mail domain (lower-case wire
+    /// labels without the domain's), `qtype` its type.
+    pub fn find(&self, rel: &[u8], qtype: u16) -> Found<'_> {
+        let Some((_, types)) = self.shape.names.iter().find(|(n, _)| **n == *rel) else {
+            return Found::NxDomain;
+        };
+        let pick = match qtype {
+            // RFC 8482 §4.2: answer ANY with one RRset rather than everything.
+            ANY => types.first(),
+            t => types
+                .iter()
+                .find(|(ty, _)| *ty == t)
+                .or_else(|| types.iter().find(|(ty, _)| *ty == CNAME)),
+        };
+        match pick {
+            Some((_, i)) => Found::Answer(&self.blobs[*i as usize]),
+            None => Found::NoData,
+        }
+    }
+
+    /// The negative-answer blob (SOA with the negative TTL in the authority section).
+    pub fn negative(&self) -> &Blob {
+        &self.blobs[self.shape.negative as usize]
+    }
+
+    /// Keep serials moving forward across reloads and restarts (RFC 1982 arithmetic):
+    /// unchanged content keeps the served serial; changed content takes the new serial if it
+    /// is greater, else old + 1.
+    pub fn follow(&mut self, prev_serial: u32, prev_content: &[u8; 32]) {
+        self.serial = if *prev_content == self.content {
+            prev_serial
+        } else if serial_greater(self.serial, prev_serial) {
+            self.serial
+        } else {
+            prev_serial.wrapping_add(1)
+        };
+    }
+
+    /// Origin as a name (for logs, NOTIFY and transfers).
+    pub fn origin_name(&self) -> Name {
+        wire::name_from_wire(&self.origin)
+    }
+}
+
+const ANY: u16 = 255;
+const CNAME: u16 = 5;
+
+/// RFC 1982 §3.2: is `a` greater than `b` in serial number arithmetic?
+pub(crate) fn serial_greater(a: u32, b: u32) -> bool {
+    a != b && a.wrapping_sub(b) < 0x8000_0000
+}
+
+/// Shared blobs and shapes, across all zones and reloads.
+#[derive(Default)]
+pub(crate) struct Interner {
+    blobs: Mutex<HashSet<Arc<Blob>>>,
+    shapes: Mutex<HashSet<Arc<Shape>>>,
+}
+
+impl Interner {
+    fn blob(&self, b: Blob) -> Arc<Blob> {
+        intern(&self.blobs, b)
+    }
+
+    fn shape(&self, s: Shape) -> Arc<Shape> {
+        intern(&self.shapes, s)
+    }
+
+    /// Forget what no zone uses any more (after a reload dropped the old zones).
+    pub fn purge(&self) {
+        for_each_locked(&self.blobs, |set| set.retain(|b| Arc::strong_count(b) > 1));
+        for_each_locked(&self.shapes, |set| set.retain(|s| Arc::strong_count(s) > 1));
+    }
+
+    /// Distinct blobs and their bytes (for logs and the sizing figures).
+    pub fn stats(&self) -> (usize, usize) {
+        let set = self.blobs.lock().unwrap_or_else(|e| e.into_inner());
+        (set.len(), set.iter().map(|b| b.bytes.len()).sum())
+    }
+}
+
+fn intern<T: Hash + Eq>(set: &Mutex<HashSet<Arc<T>>>, value: T) -> Arc<T> {
+    let mut set = set.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(found) = set.get(&value) {
+        return found.clone();
+    }
+    let arc = Arc::new(value);
+    set.insert(arc.clone());
+    arc
+}
+
+fn for_each_locked<T>(set: &Mutex<HashSet<Arc<T>>>, f: impl FnOnce(&mut HashSet<Arc<T>>)) {
+    f(&mut set.lock().unwrap_or_else(|e| e.into_inner()));
+}
+
+/// Build the compact zones of one mail domain name.
+pub(crate) fn build(dr: &records::DomainRecords, interner: &Interner) -> Vec<Zone> {
+    let domain = wire::lower_wire(&dr.domain);
+    let transfer_to: Arc<[SocketAddr]> = dr.transfer_to.clone().into();
+    // Address records of every zone of this name, for the additional section.
+    let addresses: Vec<(Box<[u8]>, &Record)> = dr
+        .zones
+        .iter()
+        .flat_map(|z| z.records())
+        .filter(|r| matches!(r.record_type(), RecordType::A | RecordType::AAAA))
+        .map(|r| (wire::name_wire(&r.name), r))
+        .collect();
+    dr.zones
+        .iter()
+        .map(|z| {
+            ZoneBuilder {
+                zone: z,
+                domain: &domain,
+                addresses: &addresses,
+                interner,
+                blobs: Vec::new(),
+            }
+            .finish(transfer_to.clone())
+        })
+        .collect()
+}
+
+struct ZoneBuilder<'a> {
+    zone: &'a records::Zone,
+    domain: &'a [u8],
+    addresses: &'a [(Box<[u8]>, &'a Record)],
+    interner: &'a Interner,
+    blobs: Vec<Arc<Blob>>,
+}
+
+impl ZoneBuilder<'_> {
+    fn finish(mut self, transfer_to: Arc<[SocketAddr]>) -> Zone {
+        let z = self.zone;
+        let origin = wire::name_wire(&z.origin);
+        // Owners in zone order, each with its records in order.
+        let mut owners: Vec<(Box<[u8]>, Vec<&Record>)> = Vec::new();
+        for r in z.records() {
+            let w = wire::name_wire(&r.name);
+            match owners.iter_mut().find(|(n, _)| *n == w) {
+                Some((_, v)) => v.push(r),
+                None => owners.push((w, vec![r])),
+            }
+        }
+        let mut names: Vec<NameEntry> = Vec::new();
+        for (owner, recs) in &owners {
+            let mut types: Vec<(u16, u16)> = Vec::new();
+            for r in recs {
+                let t = u16::from(r.record_type());
+                if types.iter().any(|(ty, _)| *ty == t) {
+                    continue;
+                }
+                let rrset: Vec<&Record> = recs
+                    .iter()
+                    .copied()
+                    .filter(|x| u16::from(x.record_type()) == t)
+                    .collect();
+                let i = self.positive(&rrset);
+                types.push((t, i));
+                // A CNAME also answers the types its in-zone target has (one step of chasing).
+                if t == CNAME
+                    && let RData::CNAME(c) = &r.data
+                {
+                    let target = wire::name_wire(&c.0);
+                    if let Some((_, trecs)) = owners.iter().find(|(n, _)| *n == target) {
+                        let mut seen = Vec::new();
+                        for tr in trecs {
+                            let tt = u16::from(tr.record_type());
+                            if seen.contains(&tt) || tt == CNAME {
+                                continue;
+                            }
+                            seen.push(tt);
+                            let chased: Vec<&Record> = trecs
+                                .iter()
+                                .copied()
+                                .filter(|x| u16::from(x.record_type()) == tt)
+                                .collect();
+                            let i = self.cname_chase(r, &target, &chased);
+                            types.push((tt, i));
+                        }
+                    }
+                }
+            }
+            names.push((self.relative(owner), types.into_boxed_slice()));
+        }
+        // Empty non-terminals between owners and the apex exist too (NODATA, not NXDOMAIN).
+        for (owner, _) in &owners {
+            let mut n: &[u8] = owner;
+            while n.len() > origin.len() {
+                n = &n[1 + n[0] as usize..];
+                let rel = self.relative(n);
+                if !names.iter().any(|(x, _)| *x == rel) {
+                    names.push((rel, Box::new([])));
+                }
+            }
+        }
+        let negative = self.negative(&origin);
+        let shape = self.interner.shape(Shape {
+            names: names.into_boxed_slice(),
+            negative,
+        });
+        Zone {
+            domain_len: self.domain.len() as u8,
+            origin,
+            serial: z.serial,
+            content: z.content,
+            shape,
+            blobs: self.blobs.into_boxed_slice(),
+            transfer_to,
+        }
+    }
+
+    /// Owner relative to the mail domain: the labels before it.
+    fn relative(&self, owner: &[u8]) -> Box<[u8]> {
+        owner[..owner.len() - self.domain.len()].into()
+    }
+
+    fn push(&mut self, e: Encoder) -> u16 {
+        let blob = self.interner.blob(e.finish());
+        self.blobs.push(blob);
+        (self.blobs.len() - 1) as u16
+    }
+
+    /// An RRset at the question name, with the addresses of in-domain SRV/MX targets.
+    fn positive(&mut self, rrset: &[&Record]) -> u16 {
+        let mut e = Encoder::new(self.domain);
+        for r in rrset {
+            e.record(None, r, r.ttl);
+        }
+        e.counts[0] = rrset.len() as u16;
+        for r in rrset {
+            let target = match &r.data {
+                RData::SRV(srv) => &srv.target,
+                RData::MX(mx) => &mx.exchange,
+                _ => continue,
+            };
+            let t = wire::name_wire(target);
+            for (n, a) in self.addresses {
+                if *n == t {
+                    e.record(Some(n), a, a.ttl);
+                    e.counts[2] += 1;
+                }
+            }
+        }
+        self.push(e)
+    }
+
+    fn cname_chase(&mut self, cname: &Record, target: &[u8], chased: &[&Record]) -> u16 {
+        let mut e = Encoder::new(self.domain);
+        e.record(None, cname, cname.ttl);
+        for r in chased {
+            e.record(Some(target), r, r.ttl);
+        }
+        e.counts[0] = 1 + chased.len() as u16;
+        self.push(e)
+    }
+
+    /// RFC 2308 §3: the SOA in the authority section with TTL min(SOA TTL, SOA MINIMUM).
+    fn negative(&mut self, origin: &[u8]) -> u16 {
+        let soa = self.zone.soa();
+        let mut e = Encoder::new(self.domain);
+        e.record(Some(origin), soa, soa.ttl.min(self.zone.negative_ttl));
+        e.counts[1] = 1;
+        self.push(e)
+    }
+}
+
+/// Writes records for a blob.
+struct Encoder<'d> {
+    out: Vec<u8>,
+    counts: [u16; 3],
+    domain_ptrs: Vec<u16>,
+    serials: Vec<u16>,
+    domain: &'d [u8],
+}
+
+impl<'d> Encoder<'d> {
+    fn new(domain: &'d [u8]) -> Self {
+        Encoder {
+            out: Vec::with_capacity(128),
+            counts: [0; 3],
+            domain_ptrs: Vec::new(),
+            serials: Vec::new(),
+            domain,
+        }
+    }
+
+    fn finish(self) -> Blob {
+        Blob {
+            bytes: self.out.into_boxed_slice(),
+            counts: self.counts,
+            domain_ptrs: self.domain_ptrs.into_boxed_slice(),
+            serials: self.serials.into_boxed_slice(),
+        }
+    }
+
+    /// A name: under the mail domain, its own labels and a pointer to the domain in the
+    /// question; else in full. `compress = false` for SRV targets (RFC 2782).
+    fn name(&mut self, wire_name: &[u8], compress: bool) {
+        if compress && let Some(i) = wire::suffix_at(wire_name, self.domain) {
+            self.out.extend_from_slice(&wire_name[..i]);
+            self.domain_ptrs.push(self.out.len() as u16);
+            self.out.extend_from_slice(&[0xC0, 0]);
+        } else {
+            self.out.extend_from_slice(wire_name);
+        }
+    }
+
+    /// One record; `owner = None` means "the question name" (pointer to offset 12).
+    fn record(&mut self, owner: Option<&[u8]>, r: &Record, ttl: u32) {
+        match owner {
+            None => self.out.extend_from_slice(&[0xC0, 12]),
+            Some(o) => self.name(o, true),
+        }
+        self.out.extend_from_slice(&u16::from(r.record_type()).to_be_bytes());
+        self.out.extend_from_slice(&1u16.to_be_bytes()); // class IN
+        self.out.extend_from_slice(&ttl.to_be_bytes());
+        let len_at = self.out.len();
+        self.out.extend_from_slice(&[0, 0]);
+        match &r.data {
+            RData::A(a) => self.out.extend_from_slice(&a.0.octets()),
+            RData::AAAA(a) => self.out.extend_from_slice(&a.0.octets()),
+            RData::CNAME(c) => self.name(&wire::name_wire(&c.0), true),
+            RData::NS(ns) => self.name(&wire::name_wire(&ns.0), true),
+            RData::MX(mx) => {
+                self.out.extend_from_slice(&mx.preference.to_be_bytes());
+                self.name(&wire::name_wire(&mx.exchange), true);
+            }
+            RData::SRV(srv) => {
+                for v in [srv.priority, srv.weight, srv.port] {
+                    self.out.extend_from_slice(&v.to_be_bytes());
+                }
+                self.name(&wire::name_wire(&srv.target), false);
+            }
+            RData::SOA(soa) => {
+                self.name(&wire::name_wire(&soa.mname), true);
+                self.name(&wire::name_wire(&soa.rname), true);
+                self.serials.push(self.out.len() as u16);
+                self.out.extend_from_slice(&soa.serial.to_be_bytes());
+                for v in [soa.refresh, soa.retry, soa.expire] {
+                    self.out.extend_from_slice(&v.to_be_bytes());
+                }
+                self.out.extend_from_slice(&soa.minimum.to_be_bytes());
+            }
+            RData::TXT(txt) => {
+                for s in txt.txt_data.iter() {
+                    self.out.push(s.len() as u8);
+                    self.out.extend_from_slice(s);
+                }
+            }
+            other => {
+                // `records` makes none of these; encode them plainly all the same.
+                if let Ok(bytes) = other.to_bytes() {
+                    self.out.extend_from_slice(&bytes);
+                }
+            }
+        }
+        let len = (self.out.len() - len_at - 2) as u16;
+        self.out[len_at..len_at + 2].copy_from_slice(&len.to_be_bytes());
+    }
+}
