@@ -202,7 +202,13 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
-    let zones: usize = records::all(&settings).iter().map(|d| d.zones.len()).sum();
+    // Counted from the settings: building every record only to count zones cost most of the
+    // time at 100,000 domains, and records cannot fail for validated settings.
+    let zones: usize = settings
+        .domains
+        .iter()
+        .filter_map(|d| d.dns.as_ref().map(|dns| dns.zones.len() * d.names().count()))
+        .sum();
     println!(
         "{}: OK ({} providers, {} domains, {} zones)",
         path.display(),

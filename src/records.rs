@@ -93,7 +93,18 @@ pub fn all(settings: &Settings) -> Vec<DomainRecords> {
 /// Records for one name of a domain (its primary name or an alias); `None` without DNS settings.
 pub fn for_name(settings: &Settings, domain: &Domain, name: &str) -> Option<DomainRecords> {
     let dns = domain.dns.as_ref()?;
-    let b = Builder { dns, domain: name };
+    let apex = abs(name);
+    let zone_names = dns
+        .zones
+        .iter()
+        .map(|z| (relative(z, &apex), z))
+        .collect();
+    let b = Builder {
+        dns,
+        domain: name,
+        apex,
+        zone_names,
+    };
     let groups = b.data_groups(domain);
     let mut zones = Vec::new();
     let mut parent = Vec::new();
@@ -149,16 +160,27 @@ pub fn for_name(settings: &Settings, domain: &Domain, name: &str) -> Option<Doma
 struct Builder<'a> {
     dns: &'a DnsSettings,
     domain: &'a str,
+    /// The mail domain as a name.
+    apex: Name,
+    /// The zone origins with their settings (`""`, `"_tcp"`…).
+    zone_names: Vec<(Name, &'a String)>,
 }
 
 /// An absolute name from an ASCII text that settings already validated.
 fn abs(text: &str) -> Name {
-    let fq = if text.ends_with('.') {
-        text.to_string()
-    } else {
-        format!("{text}.")
-    };
-    Name::from_ascii(&fq).unwrap_or_else(|e| panic!("settings validated `{fq}` as a name: {e}"))
+    let mut n = Name::from_ascii(text).unwrap_or_else(|e| panic!("settings validated `{text}` as a name: {e}"));
+    n.set_fqdn(true);
+    n
+}
+
+/// `rel` (`""` = the apex itself, `"_imaps._tcp"`…) under `apex`.
+fn relative(rel: &str, apex: &Name) -> Name {
+    if rel.is_empty() {
+        return apex.clone();
+    }
+    Name::from_ascii(rel)
+        .and_then(|n| n.append_domain(apex))
+        .unwrap_or_else(|e| panic!("settings validated `{rel}.{apex}` as a name: {e}"))
 }
 
 /// Split a TXT value into ≤255-octet character-strings at character boundaries.
@@ -180,11 +202,7 @@ pub fn txt_chunks(value: &str) -> Vec<String> {
 impl Builder<'_> {
     /// Absolute name of a label relative to the mail domain (`""` = the domain itself).
     fn name(&self, rel: &str) -> Name {
-        if rel.is_empty() {
-            abs(self.domain)
-        } else {
-            abs(&format!("{rel}.{}", self.domain))
-        }
+        relative(rel, &self.apex)
     }
 
     fn rec(&self, name: Name, data: RData) -> Record {
@@ -195,10 +213,13 @@ impl Builder<'_> {
         self.rec(self.name(rel), RData::TXT(TXT::new(txt_chunks(value))))
     }
 
+    /// The zone (of this domain's) that holds `name`: the one with the longest origin.
     fn zone_of(&self, name: &Name) -> Option<&String> {
-        let text = name.to_ascii().to_ascii_lowercase();
-        let rel = settings::relative_to(text.trim_end_matches('.'), self.domain)?;
-        settings::zone_of(&rel, &self.dns.zones)
+        self.zone_names
+            .iter()
+            .filter(|(origin, _)| origin.zone_of(name))
+            .max_by_key(|(origin, _)| origin.num_labels())
+            .map(|(_, z)| *z)
     }
 
     fn address(&self, name: Name, ip: IpAddr) -> Record {
