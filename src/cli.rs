@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::records::{self, DomainRecords};
 use crate::render::zonefile;
-use crate::settings::{LoadError, Settings};
+use crate::settings::{Diagnostics, LoadError, Settings};
 
 /// Exit code when the settings file has problems (`check`, or any command that loads it).
 pub const EXIT_INVALID: u8 = 1;
@@ -184,24 +184,30 @@ fn init_logging(format: LogFormat) {
     };
 }
 
-/// Load settings; on problems print them all and return the exit code to stop with.
+/// Load settings; on problems print them all and return the exit code to stop with. Reads no
+/// certificate: `check` adds that step ([`Settings::read_files`]).
 pub fn load(path: &Path) -> anyhow::Result<Result<Settings, ExitCode>> {
     match Settings::load(path) {
         Ok(s) => Ok(Ok(s)),
-        Err(LoadError::Invalid(diags)) => {
-            eprintln!("{diags}");
-            eprintln!("mailconf: {} problem(s) in {}", diags.0.len(), path.display());
-            Ok(Err(ExitCode::from(EXIT_INVALID)))
-        }
+        Err(LoadError::Invalid(diags)) => Ok(Err(invalid(path, &diags))),
         Err(e) => Err(e.into()),
     }
 }
 
+fn invalid(path: &Path, diags: &Diagnostics) -> ExitCode {
+    eprintln!("{diags}");
+    eprintln!("mailconf: {} problem(s) in {}", diags.0.len(), path.display());
+    ExitCode::from(EXIT_INVALID)
+}
+
 fn check(path: &Path) -> anyhow::Result<ExitCode> {
-    let settings = match load(path)? {
+    let mut settings = match load(path)? {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
+    if let Err(diags) = settings.read_files() {
+        return Ok(invalid(path, &diags));
+    }
     let zones: usize = records::all(&settings).iter().map(|d| d.zones.len()).sum();
     println!(
         "{}: OK ({} providers, {} domains, {} zones)",
@@ -262,13 +268,13 @@ fn render(args: &RenderArgs) -> anyhow::Result<ExitCode> {
         RenderFormat::Mobileconfig => {
             mobileconfig::render(&cfg).context("no server of this domain can be described in an Apple profile")?
         }
-        RenderFormat::MtaSts => cfg
-            .domain
-            .mta_sts
-            .as_ref()
-            .context("this domain has no [domain.mta_sts]")?
-            .policy_text()
-            .into_bytes(),
+        RenderFormat::MtaSts => crate::render::mta_sts::policy(
+            cfg.domain
+                .mta_sts
+                .as_ref()
+                .context("this domain has no [domain.mta_sts]")?,
+        )
+        .into_bytes(),
     };
     use std::io::Write;
     std::io::stdout().write_all(&bytes)?;

@@ -9,9 +9,10 @@ use super::diagnostic::{Diagnostic, Diagnostics, Locator};
 use super::names::to_ascii_domain;
 use super::raw::{self, S};
 use super::{
-    Auth, DnsSettings, Domain, MailServer, MtaSts, MxHost, Protocol, Provider, Security, ServerSettings, Settings,
-    WebHost,
+    Auth, DnsSettings, Domain, FileRef, MailServer, MtaSts, MxHost, Protocol, Provider, Security, ServerSettings,
+    Settings, TlsSource, WebHost,
 };
+use crate::records::{relative_to, zone_of};
 
 /// Placeholders a username template may use (Thunderbird autoconfig, §2.4 of the spec sheet).
 pub const PLACEHOLDERS: [&str; 3] = ["%EMAILADDRESS%", "%EMAILLOCALPART%", "%EMAILDOMAIN%"];
@@ -93,6 +94,11 @@ impl Ctx<'_> {
             }
         }
         out
+    }
+
+    /// A file named by the setting `v` at `path`, to be read by [`super::files`].
+    fn file(&self, v: &S<String>, path: &str) -> FileRef {
+        FileRef::new(v.get_ref().clone(), self.loc.at(&v.span(), path, ""))
     }
 
     fn template(&mut self, v: &S<String>, path: &str) {
@@ -203,12 +209,12 @@ fn server(cx: &mut Ctx, s: &raw::Server) -> ServerSettings {
             "give either cert and key files or [server.tls.acme], not both",
         );
     }
-    let tls = s
+    let tls_source = s
         .tls
         .as_ref()
         .filter(|t| t.get_ref().acme.is_none())
-        .and_then(|t| tls_files(cx, t));
-    if !https_listen.is_empty() && tls.is_none() && s.tls.is_none() {
+        .and_then(|t| tls_source(cx, t));
+    if !https_listen.is_empty() && s.tls.is_none() {
         cx.err(
             &s.https_listen[0].span(),
             "server.https_listen",
@@ -223,14 +229,13 @@ fn server(cx: &mut Ctx, s: &raw::Server) -> ServerSettings {
         metrics_listen,
         dns_rate_limit: s.dns_rate_limit.as_ref().map_or(0, |r| *r.get_ref()),
         state_dir: s.state_dir.as_ref().map(|d| d.get_ref().into()),
-        tls,
+        tls: None,
+        tls_source,
         acme,
     }
 }
 
 fn acme(cx: &mut Ctx, a: &S<raw::Acme>) -> Option<std::sync::Arc<super::AcmeSettings>> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
     let a = a.get_ref();
     let errors_before = cx.diags.len();
     if !a.directory.get_ref().starts_with("https://") {
@@ -256,17 +261,7 @@ fn acme(cx: &mut Ctx, a: &S<raw::Acme>) -> Option<std::sync::Arc<super::AcmeSett
             "must name a directory (certificates must survive restarts)",
         );
     }
-    let mut ca_roots = Vec::new();
-    if let Some(path) = &a.ca_roots {
-        match CertificateDer::pem_file_iter(path.get_ref()).map(|it| it.collect::<Result<Vec<_>, _>>()) {
-            Ok(Ok(c)) if !c.is_empty() => ca_roots = c,
-            _ => cx.err(
-                &path.span(),
-                "server.tls.acme.ca_roots",
-                format!("`{}` holds no readable PEM certificate", path.get_ref()),
-            ),
-        }
-    }
+    let ca_roots_file = a.ca_roots.as_ref().map(|f| cx.file(f, "server.tls.acme.ca_roots"));
     let extra_names: Vec<String> = a
         .extra_names
         .iter()
@@ -278,27 +273,17 @@ fn acme(cx: &mut Ctx, a: &S<raw::Acme>) -> Option<std::sync::Arc<super::AcmeSett
             directory: a.directory.get_ref().clone(),
             contact: a.contact.iter().map(|c| c.get_ref().clone()).collect(),
             cache_dir: a.cache_dir.get_ref().into(),
-            ca_roots,
+            ca_roots: Vec::new(),
+            ca_roots_file,
             extra_names,
         })
     })
 }
 
-/// Read and check the certificate chain and key now, so `check` and a reload catch a broken
-/// or mismatched file with its location instead of failing later at the first TLS handshake.
-fn tls_files(cx: &mut Ctx, t: &S<raw::Tls>) -> Option<std::sync::Arc<super::TlsFiles>> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+/// `[server.tls]` cert and key: only where they are; [`super::files`] reads them.
+fn tls_source(cx: &mut Ctx, t: &S<raw::Tls>) -> Option<TlsSource> {
     let span = t.span();
     let t = t.get_ref();
-    if let Some(a) = &t.acme {
-        cx.err(
-            &a.span(),
-            "server.tls.acme",
-            "ACME is not available in this version: give cert and key files (e.g. from certbot or a reverse proxy)",
-        );
-        return None;
-    }
     let (Some(cert), Some(key)) = (&t.cert, &t.key) else {
         cx.err(
             &span,
@@ -307,62 +292,10 @@ fn tls_files(cx: &mut Ctx, t: &S<raw::Tls>) -> Option<std::sync::Arc<super::TlsF
         );
         return None;
     };
-    let chain: Vec<CertificateDer<'static>> =
-        match CertificateDer::pem_file_iter(cert.get_ref()).map(|it| it.collect::<Result<Vec<_>, _>>()) {
-            Ok(Ok(c)) if !c.is_empty() => c,
-            Ok(Ok(_)) => {
-                cx.err(
-                    &cert.span(),
-                    "server.tls.cert",
-                    format!("`{}` holds no PEM certificate", cert.get_ref()),
-                );
-                return None;
-            }
-            Ok(Err(e)) | Err(e) => {
-                cx.err(
-                    &cert.span(),
-                    "server.tls.cert",
-                    format!("cannot read `{}`: {e}", cert.get_ref()),
-                );
-                return None;
-            }
-        };
-    let key_der = match PrivateKeyDer::from_pem_file(key.get_ref()) {
-        Ok(k) => k,
-        Err(e) => {
-            cx.err(
-                &key.span(),
-                "server.tls.key",
-                format!("cannot read a PEM private key from `{}`: {e}", key.get_ref()),
-            );
-            return None;
-        }
-    };
-    // The key must belong to the first certificate.
-    let provider = rustls::crypto::ring::default_provider();
-    match provider.key_provider.load_private_key(key_der.clone_key()) {
-        Ok(signing) => {
-            let certified = rustls::sign::CertifiedKey::new(chain.clone(), signing);
-            if let Err(e) = certified.keys_match() {
-                cx.err(
-                    &key.span(),
-                    "server.tls.key",
-                    format!("does not belong to the certificate in `{}`: {e}", cert.get_ref()),
-                );
-                return None;
-            }
-        }
-        Err(e) => {
-            cx.err(&key.span(), "server.tls.key", format!("unsupported private key: {e}"));
-            return None;
-        }
-    }
-    Some(std::sync::Arc::new(super::TlsFiles {
-        cert_path: cert.get_ref().clone(),
-        key_path: key.get_ref().clone(),
-        chain,
-        key: key_der,
-    }))
+    Some(TlsSource {
+        cert: cx.file(cert, "server.tls.cert"),
+        key: cx.file(key, "server.tls.key"),
+    })
 }
 
 fn provider(cx: &mut Ctx, id: &str, p: &S<raw::Provider>) -> Option<Provider> {
@@ -538,17 +471,6 @@ fn strsim_best<'a>(needle: &str, candidates: impl Iterator<Item = &'a String>) -
         .filter(|(score, _)| *score > 0.7)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
-}
-
-/// Name relative to `domain`: `""` for the apex, `"_tcp"` for `_tcp.<domain>`; `None` if outside.
-pub fn relative_to(name: &str, domain: &str) -> Option<String> {
-    if name == domain {
-        Some(String::new())
-    } else {
-        name.strip_suffix(domain)
-            .and_then(|p| p.strip_suffix('.'))
-            .map(str::to_string)
-    }
 }
 
 /// Parse a name written relative to the domain (`_tcp`, `@`, `autoconfig`) or absolute under it.
@@ -809,14 +731,6 @@ fn dns_settings(
 
 /// Host labels that point at mailconf's web server (autoconfig, Autodiscover, MTA-STS policy).
 pub const WEB_LABELS: [&str; 3] = ["autoconfig", "autodiscover", "mta-sts"];
-
-/// The zone (relative apex) a relative name falls in: the longest configured apex that is a suffix.
-pub fn zone_of<'z>(rel: &str, zones: &'z [String]) -> Option<&'z String> {
-    zones
-        .iter()
-        .filter(|z| z.is_empty() || rel == z.as_str() || rel.ends_with(&format!(".{z}")))
-        .max_by_key(|z| if z.is_empty() { 0 } else { z.split('.').count() })
-}
 
 fn txt_field(
     cx: &mut Ctx,
