@@ -50,7 +50,7 @@ fn load_logged(path: &Path) -> Option<Settings> {
 /// Run the servers until SIGTERM or SIGINT.
 pub fn serve(opts: &ServeOptions) -> anyhow::Result<ExitCode> {
     let Some(settings) = load_logged(&opts.config) else {
-        return Ok(ExitCode::from(crate::cli::EXIT_INVALID));
+        return Ok(crate::exit::invalid());
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

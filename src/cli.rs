@@ -9,9 +9,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::records::{self, DomainRecords};
 use crate::render::zonefile;
 use crate::settings::{Diagnostics, LoadError, Settings};
-
-/// Exit code when the settings file has problems (`check`, or any command that loads it).
-pub const EXIT_INVALID: u8 = 1;
+pub use crate::zonefiles::ZoneFormat;
+use crate::{exit, zonefiles};
 
 /// Mail client autoconfiguration from one settings file.
 #[derive(Debug, Parser)]
@@ -140,16 +139,6 @@ pub struct ZoneArgs {
     pub format: ZoneFormat,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ZoneFormat {
-    /// Complete master files (`ZONE.zone`), with SOA and NS.
-    Zone,
-    /// Only the mail records, to paste into a zone you already run (`DOMAIN.snippet`).
-    Snippet,
-    /// What the parent zone needs when mailconf serves delegated sub-zones (`DOMAIN.parent`).
-    Parent,
-}
-
 /// Run one command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     init_logging(cli.log_format);
@@ -197,7 +186,7 @@ pub fn load(path: &Path) -> anyhow::Result<Result<Settings, ExitCode>> {
 fn invalid(path: &Path, diags: &Diagnostics) -> ExitCode {
     eprintln!("{diags}");
     eprintln!("mailconf: {} problem(s) in {}", diags.0.len(), path.display());
-    ExitCode::from(EXIT_INVALID)
+    exit::invalid()
 }
 
 fn check(path: &Path) -> anyhow::Result<ExitCode> {
@@ -244,7 +233,7 @@ fn probe(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
         print!("{}", report.text());
     }
     Ok(if report.worst() == crate::probe::Level::Fail {
-        ExitCode::from(EXIT_INVALID)
+        exit::invalid()
     } else {
         ExitCode::SUCCESS
     })
@@ -298,7 +287,10 @@ fn zone(args: &ZoneArgs) -> anyhow::Result<ExitCode> {
         }
     }
     match &args.out {
-        Some(dir) => write_files(dir, &all, args.format)?,
+        Some(dir) => {
+            let n = zonefiles::write_dir(dir, &all, args.format)?;
+            eprintln!("mailconf: wrote {n} files to {}", dir.display());
+        }
         None => print!("{}", stdout_text(&all, args.format)?),
     }
     Ok(ExitCode::SUCCESS)
@@ -330,47 +322,4 @@ fn stdout_text(all: &[DomainRecords], format: ZoneFormat) -> anyhow::Result<Stri
             zonefile::zone_file(zone)
         }
     })
-}
-
-fn write_files(dir: &Path, all: &[DomainRecords], format: ZoneFormat) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
-    let mut files = Vec::new();
-    for d in all {
-        match format {
-            ZoneFormat::Zone => {
-                for z in &d.zones {
-                    let name = z.origin.to_ascii();
-                    files.push((format!("{}.zone", name.trim_end_matches('.')), zonefile::zone_file(z)));
-                }
-                let parent = zonefile::parent(d);
-                if !parent.is_empty() {
-                    files.push((format!("{}.parent", d.domain), parent));
-                }
-            }
-            ZoneFormat::Snippet => files.push((format!("{}.snippet", d.domain), zonefile::snippet(d))),
-            ZoneFormat::Parent => {
-                let parent = zonefile::parent(d);
-                if !parent.is_empty() {
-                    files.push((format!("{}.parent", d.domain), parent));
-                }
-            }
-        }
-    }
-    for (name, text) in &files {
-        let path = dir.join(name);
-        write_if_changed(&path, text).with_context(|| format!("failed to write `{}`", path.display()))?;
-    }
-    eprintln!("mailconf: wrote {} files to {}", files.len(), dir.display());
-    Ok(())
-}
-
-/// Write atomically (temporary file + rename), and not at all when the bytes are unchanged, so
-/// that file watchers and `make` see only real changes.
-fn write_if_changed(path: &Path, text: &str) -> std::io::Result<()> {
-    if std::fs::read(path).is_ok_and(|old| old == text.as_bytes()) {
-        return Ok(());
-    }
-    let tmp = path.with_extension("tmp~");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
 }
