@@ -1,8 +1,10 @@
 //! Parse and validate the settings file into typed, immutable structs.
 //!
-//! Owns: the TOML shape (`raw`), every validation rule (`validate`), and the error report
-//! (`Diagnostic`, always file:line:column plus the field's path). Knows nothing of DNS wire
-//! formats, HTTP or XML: `records` and `render` derive everything else from [`Settings`].
+//! Owns: the TOML shape (`raw`), every validation rule (`validate`, one file per table), and the
+//! error report (`Diagnostic`, always file:line:column plus the field's path). Parsing reads no
+//! file but the settings text; the certificate files the settings name are read by a separate
+//! step, [`Settings::read_files`] (`files`). Knows nothing of DNS wire formats, HTTP or XML:
+//! `records` and `render` derive everything else from [`Settings`].
 
 mod diagnostic;
 mod files;
