@@ -97,3 +97,54 @@ fn tls_files(source: &TlsSource) -> Result<TlsFiles, Diagnostic> {
         key: key_der,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::settings::Settings;
+
+    const PROVIDER: &str = "[provider.p]\ndisplay_name = \"P\"\n\
+        [[provider.p.server]]\nprotocol = \"imap\"\nhost = \"imap.example.net\"\nport = 993\nsecurity = \"tls\"\n\
+        [[provider.p.server]]\nprotocol = \"smtp\"\nhost = \"smtp.example.net\"\nport = 465\nsecurity = \"tls\"\n";
+
+    /// Parse `server` (a `[server.tls…]` table) after a valid provider; the line of `needle`.
+    fn parse(server: &str, needle: &str) -> (Settings, usize) {
+        let text = format!("{PROVIDER}{server}");
+        let line = text.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
+        let s = Settings::from_toml(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+        (s, line)
+    }
+
+    #[test]
+    fn parsing_reads_no_file_and_reading_locates_the_setting() {
+        let (mut s, line) = parse(
+            "[server.tls]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n",
+            "cert = ",
+        );
+        assert!(s.server.tls.is_none(), "nothing read yet");
+        assert_eq!(s.server.tls_source.as_ref().unwrap().cert.path, "/nonexistent/cert.pem");
+        let errs = s.read_files().unwrap_err();
+        assert_eq!(errs.0.len(), 1, "{errs}");
+        assert!(
+            errs.to_string().starts_with(&format!(
+                "t.toml:{line}:8: server.tls.cert: cannot read `/nonexistent/cert.pem`"
+            )),
+            "{errs}"
+        );
+    }
+
+    #[test]
+    fn acme_ca_roots_are_read_in_the_file_step() {
+        let (mut s, line) = parse(
+            "[server.tls.acme]\ndirectory = \"https://acme.test/dir\"\ncache_dir = \"/tmp/x\"\n\
+             ca_roots = \"/nonexistent/roots.pem\"\n",
+            "ca_roots = ",
+        );
+        let errs = s.read_files().unwrap_err();
+        assert_eq!(
+            errs.to_string(),
+            format!(
+                "t.toml:{line}:12: server.tls.acme.ca_roots: `/nonexistent/roots.pem` holds no readable PEM certificate"
+            )
+        );
+    }
+}

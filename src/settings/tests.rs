@@ -376,37 +376,3 @@ fn unicode_domains_become_ascii() {
     );
     assert!(s.domain("xn--bcher-kva.example").is_some());
 }
-
-#[test]
-fn parsing_reads_no_file_and_reading_locates_the_setting() {
-    let text =
-        format!("{PROVIDER}{DOMAIN}[server.tls]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n");
-    let mut s = ok(&text);
-    assert!(s.server.tls.is_none(), "nothing read yet");
-    assert_eq!(s.server.tls_source.as_ref().unwrap().cert.path, "/nonexistent/cert.pem");
-    let errs = s.read_files().unwrap_err();
-    assert_eq!(errs.0.len(), 1, "{errs}");
-    let line = line_of(&text, "cert = ");
-    assert!(
-        errs.to_string().starts_with(&format!(
-            "t.toml:{line}:8: server.tls.cert: cannot read `/nonexistent/cert.pem`"
-        )),
-        "{errs}"
-    );
-}
-
-#[test]
-fn acme_ca_roots_are_read_in_the_file_step() {
-    let text = format!(
-        "{PROVIDER}{DOMAIN}[server.tls.acme]\ndirectory = \"https://acme.test/dir\"\ncache_dir = \"/tmp/x\"\nca_roots = \"/nonexistent/roots.pem\"\n"
-    );
-    let mut s = ok(&text);
-    let errs = s.read_files().unwrap_err();
-    let line = line_of(&text, "ca_roots = ");
-    assert_eq!(
-        errs.to_string(),
-        format!(
-            "t.toml:{line}:12: server.tls.acme.ca_roots: `/nonexistent/roots.pem` holds no readable PEM certificate"
-        )
-    );
-}
