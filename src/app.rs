@@ -28,9 +28,11 @@ pub struct ServeOptions {
     pub watch: bool,
 }
 
-/// Load settings for serving, logging every problem.
+/// Load settings and the certificate files they name ([`Settings::read_files`]) for serving,
+/// logging every problem.
 fn load_logged(path: &Path) -> Option<Settings> {
-    match Settings::load(path) {
+    let loaded = Settings::load(path).and_then(|mut s| s.read_files().map(|()| s).map_err(LoadError::Invalid));
+    match loaded {
         Ok(s) => Some(s),
         Err(LoadError::Invalid(diags)) => {
             for d in &diags.0 {
@@ -48,7 +50,7 @@ fn load_logged(path: &Path) -> Option<Settings> {
 /// Run the servers until SIGTERM or SIGINT.
 pub fn serve(opts: &ServeOptions) -> anyhow::Result<ExitCode> {
     let Some(settings) = load_logged(&opts.config) else {
-        return Ok(ExitCode::from(crate::cli::EXIT_INVALID));
+        return Ok(crate::exit::invalid());
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -8,10 +8,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::records::{self, DomainRecords};
 use crate::render::zonefile;
-use crate::settings::{LoadError, Settings};
-
-/// Exit code when the settings file has problems (`check`, or any command that loads it).
-pub const EXIT_INVALID: u8 = 1;
+use crate::settings::{Diagnostics, LoadError, Settings};
+pub use crate::zonefiles::ZoneFormat;
+use crate::{exit, zonefiles};
 
 /// Mail client autoconfiguration from one settings file.
 #[derive(Debug, Parser)]
@@ -140,16 +139,6 @@ pub struct ZoneArgs {
     pub format: ZoneFormat,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ZoneFormat {
-    /// Complete master files (`ZONE.zone`), with SOA and NS.
-    Zone,
-    /// Only the mail records, to paste into a zone you already run (`DOMAIN.snippet`).
-    Snippet,
-    /// What the parent zone needs when mailconf serves delegated sub-zones (`DOMAIN.parent`).
-    Parent,
-}
-
 /// Run one command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     init_logging(cli.log_format);
@@ -184,24 +173,30 @@ fn init_logging(format: LogFormat) {
     };
 }
 
-/// Load settings; on problems print them all and return the exit code to stop with.
+/// Load settings; on problems print them all and return the exit code to stop with. Reads no
+/// certificate: `check` adds that step ([`Settings::read_files`]).
 pub fn load(path: &Path) -> anyhow::Result<Result<Settings, ExitCode>> {
     match Settings::load(path) {
         Ok(s) => Ok(Ok(s)),
-        Err(LoadError::Invalid(diags)) => {
-            eprintln!("{diags}");
-            eprintln!("mailconf: {} problem(s) in {}", diags.0.len(), path.display());
-            Ok(Err(ExitCode::from(EXIT_INVALID)))
-        }
+        Err(LoadError::Invalid(diags)) => Ok(Err(invalid(path, &diags))),
         Err(e) => Err(e.into()),
     }
 }
 
+fn invalid(path: &Path, diags: &Diagnostics) -> ExitCode {
+    eprintln!("{diags}");
+    eprintln!("mailconf: {} problem(s) in {}", diags.0.len(), path.display());
+    exit::invalid()
+}
+
 fn check(path: &Path) -> anyhow::Result<ExitCode> {
-    let settings = match load(path)? {
+    let mut settings = match load(path)? {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
+    if let Err(diags) = settings.read_files() {
+        return Ok(invalid(path, &diags));
+    }
     // Counted from the settings: building every record only to count zones cost most of the
     // time at 100,000 domains, and records cannot fail for validated settings.
     let zones: usize = settings
@@ -244,7 +239,7 @@ fn probe(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
         print!("{}", report.text());
     }
     Ok(if report.worst() == crate::probe::Level::Fail {
-        ExitCode::from(EXIT_INVALID)
+        exit::invalid()
     } else {
         ExitCode::SUCCESS
     })
@@ -268,13 +263,13 @@ fn render(args: &RenderArgs) -> anyhow::Result<ExitCode> {
         RenderFormat::Mobileconfig => {
             mobileconfig::render(&cfg).context("no server of this domain can be described in an Apple profile")?
         }
-        RenderFormat::MtaSts => cfg
-            .domain
-            .mta_sts
-            .as_ref()
-            .context("this domain has no [domain.mta_sts]")?
-            .policy_text()
-            .into_bytes(),
+        RenderFormat::MtaSts => crate::render::mta_sts::policy(
+            cfg.domain
+                .mta_sts
+                .as_ref()
+                .context("this domain has no [domain.mta_sts]")?,
+        )
+        .into_bytes(),
     };
     use std::io::Write;
     std::io::stdout().write_all(&bytes)?;
@@ -298,7 +293,10 @@ fn zone(args: &ZoneArgs) -> anyhow::Result<ExitCode> {
         }
     }
     match &args.out {
-        Some(dir) => write_files(dir, &all, args.format)?,
+        Some(dir) => {
+            let n = zonefiles::write_dir(dir, &all, args.format)?;
+            eprintln!("mailconf: wrote {n} files to {}", dir.display());
+        }
         None => print!("{}", stdout_text(&all, args.format)?),
     }
     Ok(ExitCode::SUCCESS)
@@ -330,47 +328,4 @@ fn stdout_text(all: &[DomainRecords], format: ZoneFormat) -> anyhow::Result<Stri
             zonefile::zone_file(zone)
         }
     })
-}
-
-fn write_files(dir: &Path, all: &[DomainRecords], format: ZoneFormat) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
-    let mut files = Vec::new();
-    for d in all {
-        match format {
-            ZoneFormat::Zone => {
-                for z in &d.zones {
-                    let name = z.origin.to_ascii();
-                    files.push((format!("{}.zone", name.trim_end_matches('.')), zonefile::zone_file(z)));
-                }
-                let parent = zonefile::parent(d);
-                if !parent.is_empty() {
-                    files.push((format!("{}.parent", d.domain), parent));
-                }
-            }
-            ZoneFormat::Snippet => files.push((format!("{}.snippet", d.domain), zonefile::snippet(d))),
-            ZoneFormat::Parent => {
-                let parent = zonefile::parent(d);
-                if !parent.is_empty() {
-                    files.push((format!("{}.parent", d.domain), parent));
-                }
-            }
-        }
-    }
-    for (name, text) in &files {
-        let path = dir.join(name);
-        write_if_changed(&path, text).with_context(|| format!("failed to write `{}`", path.display()))?;
-    }
-    eprintln!("mailconf: wrote {} files to {}", files.len(), dir.display());
-    Ok(())
-}
-
-/// Write atomically (temporary file + rename), and not at all when the bytes are unchanged, so
-/// that file watchers and `make` see only real changes.
-fn write_if_changed(path: &Path, text: &str) -> std::io::Result<()> {
-    if std::fs::read(path).is_ok_and(|old| old == text.as_bytes()) {
-        return Ok(());
-    }
-    let tmp = path.with_extension("tmp~");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
 }

@@ -6,12 +6,14 @@
 //! - [`records`]: settings → the DNS record set (pure; the only place that decides records).
 //! - [`render`]: records → zone-file text; (settings, address) → client documents (pure).
 //! - [`dns`], [`http`]: thin servers: wire request → model lookup → wire response.
-//! - [`app`]: `serve` wiring, signals, reload. [`cli`]: subcommands.
+//! - [`app`]: `serve` wiring, signals, reload. [`cli`]: subcommands. [`zonefiles`]: `zone --out`.
+//!   [`exit`]: exit codes.
 
 pub mod acme;
 pub mod app;
 pub mod cli;
 pub mod dns;
+pub mod exit;
 pub mod http;
 pub mod listen;
 pub mod metrics;
@@ -21,3 +23,4 @@ pub mod records;
 pub mod render;
 pub mod settings;
 pub mod sign;
+pub mod zonefiles;

@@ -8,7 +8,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("mailconf: error: {e:#}");
-            ExitCode::from(2)
+            ExitCode::from(mailconf::exit::ERROR)
         }
     }
 }

@@ -318,11 +318,7 @@ fn sighup_reloads_and_a_broken_file_keeps_the_old_zones() {
     std::fs::write(&config, text.replace("provider = \"p\"", "provider = \"nope\"")).unwrap();
     s.signal("HUP");
     s.wait_log(|l| l.contains("reload failed"), 1, "failed reload");
-    assert!(
-        s.log_text().contains("unknown provider \\\"nope\\\"") || s.log_text().contains("unknown provider \"nope\""),
-        "{}",
-        s.log_text()
-    );
+    assert!(s.log_text().contains("unknown provider \"nope\""), "{}", s.log_text());
     let out = dig(addr, &["_imaps._tcp.mail.test", "SRV"]);
     assert_eq!(
         section(&out, "ANSWER"),
@@ -335,38 +331,10 @@ fn sighup_reloads_and_a_broken_file_keeps_the_old_zones() {
 /// identically, and picks up a change after mailconf's NOTIFY.
 #[test]
 fn knot_secondary_transfers_and_follows_notify() {
-    let knotd = tool("knotd", "knot");
     let dir = temp_dir("dns-knot");
-    let knot_port = free_udp_port();
-    // mailconf NOTIFYs the secondary at its own port; Knot transfers from mailconf.
     let config = dir.join("mailconf.toml");
-    let text = std::fs::read_to_string(root().join("tests/fixtures/dns.toml")).unwrap();
-    std::fs::write(
-        &config,
-        text.replace(
-            "transfer_to = [\"127.0.0.1\"]",
-            &format!("transfer_to = [\"127.0.0.1:{knot_port}\"]"),
-        ),
-    )
-    .unwrap();
-    let s = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
+    let (s, mut knot, knot_addr) = start_with_knot(&dir, &config);
     let primary = s.addrs("DNS")[0];
-    let knot_conf = dir.join("knot.conf");
-    std::fs::write(
-        &knot_conf,
-        format!(
-            "server:\n  rundir: {d}\n  listen: 127.0.0.1@{knot_port}\n\ndatabase:\n  storage: {d}\n\nlog:\n  - target: stderr\n    any: info\n\nremote:\n  - id: mailconf\n    address: 127.0.0.1@{p}\n\nacl:\n  - id: notify_from_mailconf\n    address: 127.0.0.1\n    action: notify\n\nzone:\n  - domain: mail.test\n    storage: {d}\n    file: mail.test.zone\n    master: mailconf\n    acl: notify_from_mailconf\n    zonefile-sync: -1\n    journal-content: none\n",
-            d = dir.display(),
-            p = primary.port()
-        ),
-    )
-    .unwrap();
-    let mut knot = Command::new(knotd)
-        .args(["-c", knot_conf.to_str().unwrap()])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let knot_addr: SocketAddr = format!("127.0.0.1:{knot_port}").parse().unwrap();
     let result = std::panic::catch_unwind(|| {
         let same = |want_port: &str| {
             for _ in 0..100 {
@@ -397,15 +365,92 @@ fn knot_secondary_transfers_and_follows_notify() {
         );
         s.wait_log(|l| l.contains("NOTIFY acknowledged"), 1, "NOTIFY ack");
     });
-    let _ = knot.kill();
-    let knot_log = knot
-        .wait_with_output()
-        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
-        .unwrap_or_default();
+    let _ = knot.child.kill();
+    let _ = knot.child.wait();
     if let Err(e) = result {
-        eprintln!("knotd log:\n{knot_log}\nmailconf log:\n{}", s.log_text());
+        eprintln!("knotd log:\n{}\nmailconf log:\n{}", knot.log_text(), s.log_text());
         std::panic::resume_unwind(e);
     }
+}
+
+/// `knotd` with its stderr collected.
+struct Knot {
+    child: std::process::Child,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Knot {
+    fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+/// Start mailconf (NOTIFY to Knot's port) and a Knot secondary of `mail.test` transferring from
+/// it. Knot needs a fixed port, known before it starts: a port found free can be taken by
+/// another test before Knot binds it, so when Knot cannot bind, both start again on a new port.
+fn start_with_knot(dir: &std::path::Path, config: &std::path::Path) -> (Server, Knot, SocketAddr) {
+    use std::io::BufRead;
+    let knotd = tool("knotd", "knot");
+    let text = std::fs::read_to_string(root().join("tests/fixtures/dns.toml")).unwrap();
+    for _attempt in 0..5 {
+        let knot_port = free_udp_port();
+        std::fs::write(
+            config,
+            text.replace(
+                "transfer_to = [\"127.0.0.1\"]",
+                &format!("transfer_to = [\"127.0.0.1:{knot_port}\"]"),
+            ),
+        )
+        .unwrap();
+        let s = Server::start(config, &["--dns-listen", "127.0.0.1:0"], 1);
+        let primary = s.addrs("DNS")[0];
+        let knot_conf = dir.join("knot.conf");
+        std::fs::write(
+            &knot_conf,
+            format!(
+                "server:\n  rundir: {d}\n  listen: 127.0.0.1@{knot_port}\n\ndatabase:\n  storage: {d}\n\nlog:\n  - target: stderr\n    any: info\n\nremote:\n  - id: mailconf\n    address: 127.0.0.1@{p}\n\nacl:\n  - id: notify_from_mailconf\n    address: 127.0.0.1\n    action: notify\n\nzone:\n  - domain: mail.test\n    storage: {d}\n    file: mail.test.zone\n    master: mailconf\n    acl: notify_from_mailconf\n    zonefile-sync: -1\n    journal-content: none\n",
+                d = dir.display(),
+                p = primary.port()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(&knotd)
+            .args(["-c", knot_conf.to_str().unwrap()])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut knot = Knot { child, log };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if knot.log.lock().unwrap().iter().any(|l| l.contains("server started")) {
+                return (s, knot, SocketAddr::from(([127, 0, 0, 1], knot_port)));
+            }
+            if knot.child.try_wait().unwrap().is_some() {
+                let log = knot.log_text();
+                assert!(
+                    log.contains("cannot bind address"),
+                    "knotd stopped for another reason than its port:\n{log}"
+                );
+                eprintln!("knotd could not bind port {knot_port}: trying another");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "knotd did not start:\n{}",
+                knot.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    panic!("knotd found no free port in 5 attempts");
 }
 
 fn free_udp_port() -> u16 {

@@ -290,11 +290,15 @@ fn dns_rate_limit_drops_and_slips_over_udp_but_tcp_answers() {
 }
 
 /// Change the settings file again and again while clients keep asking: no request may fail and
-/// every answer is either the old or the new one.
+/// every answer is either the old or the new content (IMAP port 993 or 994), over HTTP and DNS;
+/// once a reload is done, DNS answers with the new content only.
 #[test]
 fn reload_under_load_fails_no_request() {
     let dir = temp_dir("ops-reload-load");
     let config = example_without_listeners(&dir);
+    let original = std::fs::read_to_string(&config).unwrap();
+    let changed = original.replace("port     = 993", "port     = 994");
+    assert_ne!(changed, original, "the example's IMAP port line moved: fix this test");
     let s = Server::start(
         &config,
         &["--http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0"],
@@ -302,58 +306,119 @@ fn reload_under_load_fails_no_request() {
     );
     let (http, dns) = (s.addrs("HTTP")[0], s.addrs("DNS")[0]);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Each client counts answers with port 993 and with 994, and keeps every other answer.
     let mut clients = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..3 {
         let stop = stop.clone();
         clients.push(std::thread::spawn(move || {
-            let (mut ok, mut bad) = (0, Vec::new());
+            let (mut seen, mut bad) = ([0usize; 2], Vec::new());
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let r = http_get(http, "/mail/config-v1.1.xml?emailaddress=fred%40example.com", "x");
                 let t = r.text();
-                if r.status == 200 && (t.contains("<port>993</port>") || t.contains("<port>994</port>")) {
-                    ok += 1;
-                } else {
-                    bad.push(format!("{} {t}", r.status));
+                match (r.status, t.contains("<port>993</port>"), t.contains("<port>994</port>")) {
+                    (200, true, false) => seen[0] += 1,
+                    (200, false, true) => seen[1] += 1,
+                    _ => bad.push(format!("HTTP {} {t}", r.status)),
                 }
             }
-            (ok, bad)
+            (seen, bad)
+        }));
+    }
+    {
+        let stop = stop.clone();
+        clients.push(std::thread::spawn(move || {
+            let (mut seen, mut bad) = ([0usize; 2], Vec::new());
+            let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+            udp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let mut id = 0u16;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                id = id.wrapping_add(1);
+                match imaps_srv_ports(&udp, dns, id) {
+                    Ok(p) if p == [993] => seen[0] += 1,
+                    Ok(p) if p == [994] => seen[1] += 1,
+                    other => bad.push(format!("DNS {other:?}")),
+                }
+            }
+            (seen, bad)
         }));
     }
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     udp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    let original = std::fs::read_to_string(&config).unwrap();
-    let mut dns_ok = 0;
     for i in 0..10 {
-        let text = if i % 2 == 0 {
-            original.replace("port     = 993", "port     = 994")
-        } else {
-            original.clone()
-        };
+        let (text, port) = if i % 2 == 0 { (&changed, 994) } else { (&original, 993) };
         std::fs::write(&config, text).unwrap();
         s.signal("HUP");
         s.wait_log(|l| l.contains("reload done"), i + 1, "reload");
-        let mut q = vec![0, i as u8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-        q.extend_from_slice(b"\x06_imaps\x04_tcp\x07example\x03com\x00\x00\x21\x00\x01");
-        udp.send_to(&q, dns).unwrap();
-        let mut buf = [0u8; 1500];
-        let (n, _) = udp.recv_from(&mut buf).expect("DNS answer during reloads");
-        if buf[3] & 0x0f == 0 && n > 40 {
-            dns_ok += 1;
-        }
+        assert_eq!(
+            imaps_srv_ports(&udp, dns, 0x8000 + i as u16),
+            Ok(vec![port]),
+            "after reload {i}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let mut total = 0;
-    for c in clients {
-        let (ok, bad) = c.join().unwrap();
+    for (n, c) in clients.into_iter().enumerate() {
+        let (seen, bad) = c.join().unwrap();
         assert!(
             bad.is_empty(),
-            "failed requests during reload: {:?}",
+            "client {n}: {} wrong answers during reloads, e.g. {:?}",
+            bad.len(),
             &bad[..bad.len().min(3)]
         );
-        total += ok;
+        assert!(
+            seen[0] > 0 && seen[1] > 0,
+            "client {n} saw old and new content ({seen:?} answers with 993, 994)"
+        );
     }
-    assert!(total > 20, "only {total} requests made");
-    assert_eq!(dns_ok, 10);
+}
+
+/// Ask `_imaps._tcp.example.com SRV` over UDP; the ports of the SRV answers, or what was wrong.
+fn imaps_srv_ports(udp: &UdpSocket, dns: SocketAddr, id: u16) -> Result<Vec<u16>, String> {
+    let mut q = id.to_be_bytes().to_vec();
+    q.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    q.extend_from_slice(b"\x06_imaps\x04_tcp\x07example\x03com\x00\x00\x21\x00\x01");
+    udp.send_to(&q, dns).map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 1500];
+    let n = loop {
+        let (n, _) = udp.recv_from(&mut buf).map_err(|e| format!("no answer: {e}"))?;
+        // A late answer to an earlier, timed-out query is not this one's.
+        if n >= 12 && buf[..2] == id.to_be_bytes() {
+            break n;
+        }
+    };
+    let msg = &buf[..n];
+    if msg[3] & 0x0f != 0 || msg[2] & 0x02 != 0 {
+        return Err(format!("rcode {} flags {:02x}{:02x}", msg[3] & 0x0f, msg[2], msg[3]));
+    }
+    let count = |at: usize| u16::from_be_bytes([msg[at], msg[at + 1]]) as usize;
+    let (qd, an) = (count(4), count(6));
+    // Skips a (possibly compressed) name; returns the offset after it.
+    let skip_name = |mut at: usize| -> Option<usize> {
+        loop {
+            let len = *msg.get(at)? as usize;
+            match len {
+                0 => return Some(at + 1),
+                l if l & 0xc0 == 0xc0 => return Some(at + 2),
+                l => at += 1 + l,
+            }
+        }
+    };
+    let mut at = 12;
+    for _ in 0..qd {
+        at = skip_name(at).ok_or("short question")? + 4;
+    }
+    let mut ports = Vec::new();
+    for _ in 0..an {
+        at = skip_name(at).ok_or("short answer")?;
+        let head = msg.get(at..at + 10).ok_or("short answer")?;
+        let rdlen = u16::from_be_bytes([head[8], head[9]]) as usize;
+        let rdata = msg.get(at + 10..at + 10 + rdlen).ok_or("short rdata")?;
+        if head[..2] == [0, 33] {
+            ports.push(u16::from_be_bytes([rdata[4], rdata[5]]));
+        }
+        at += 10 + rdlen;
+    }
+    Ok(ports)
 }
 
 #[test]

@@ -1,10 +1,13 @@
 //! Parse and validate the settings file into typed, immutable structs.
 //!
-//! Owns: the TOML shape (`raw`), every validation rule (`validate`), and the error report
-//! (`Diagnostic`, always file:line:column plus the field's path). Knows nothing of DNS wire
-//! formats, HTTP or XML: `records` and `render` derive everything else from [`Settings`].
+//! Owns: the TOML shape (`raw`), every validation rule (`validate`, one file per table), and the
+//! error report (`Diagnostic`, always file:line:column plus the field's path). Parsing reads no
+//! file but the settings text; the certificate files the settings name are read by a separate
+//! step, [`Settings::read_files`] (`files`). Knows nothing of DNS wire formats, HTTP or XML:
+//! `records` and `render` derive everything else from [`Settings`].
 
 mod diagnostic;
+mod files;
 mod names;
 mod raw;
 mod validate;
@@ -17,8 +20,9 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
+pub use files::{FileRef, TlsSource};
 pub use names::{is_hostname, to_ascii_domain};
-pub use validate::{PLACEHOLDERS, WEB_LABELS, relative_to, zone_of};
+pub use validate::{PLACEHOLDERS, WEB_LABELS};
 
 /// Mail protocol of one server entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
@@ -85,26 +89,31 @@ pub struct ServerSettings {
     pub dns_rate_limit: u32,
     /// Directory for state kept across restarts (served zone serials).
     pub state_dir: Option<std::path::PathBuf>,
-    /// Certificate and key for `https_listen` and for signing Apple profiles.
+    /// Certificate and key for `https_listen` and for signing Apple profiles, read from
+    /// `tls_source` by [`Settings::read_files`] (`None` until then).
     pub tls: Option<Arc<TlsFiles>>,
+    /// `[server.tls]` `cert` and `key` as written.
+    pub tls_source: Option<TlsSource>,
     /// Or certificates from an ACME CA, one per mail domain.
     pub acme: Option<Arc<AcmeSettings>>,
 }
 
 /// `[server.tls.acme]`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct AcmeSettings {
     pub directory: String,
     pub contact: Vec<String>,
     pub cache_dir: std::path::PathBuf,
-    /// Extra roots to trust for the ACME server itself (a private CA, pebble in tests).
+    /// Extra roots to trust for the ACME server itself (a private CA, pebble in tests), read
+    /// from `ca_roots_file` by [`Settings::read_files`] (empty until then).
     pub ca_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    pub ca_roots_file: Option<FileRef>,
     /// Names to certify besides every domain's autoconfig./autodiscover./mta-sts. hosts.
     pub extra_names: Vec<String>,
 }
 
-/// `[server.tls]`: a PEM certificate chain and its private key, read and checked at load (and
-/// so again at every reload).
+/// `[server.tls]`: a PEM certificate chain and its private key, read and checked by
+/// [`Settings::read_files`] (at `check`, at the start of `serve` and at every reload).
 #[derive(Debug)]
 pub struct TlsFiles {
     pub cert_path: String,
@@ -232,26 +241,6 @@ pub struct MtaSts {
     pub mx: Vec<String>,
 }
 
-impl MtaSts {
-    /// The policy file served at `https://mta-sts.<domain>/.well-known/mta-sts.txt` (RFC 8461 §3.2).
-    pub fn policy_text(&self) -> String {
-        let mut out = format!("version: STSv1\r\nmode: {}\r\n", self.mode);
-        for mx in &self.mx {
-            out.push_str(&format!("mx: {mx}\r\n"));
-        }
-        out.push_str(&format!("max_age: {}\r\n", self.max_age));
-        out
-    }
-
-    /// The `id=` of the `_mta-sts` TXT record: changes whenever the policy text changes
-    /// (20 hex digits of its SHA-256; RFC 8461 §3.1 allows 1–32 alphanumerics).
-    pub fn policy_id(&self) -> String {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(self.policy_text().as_bytes());
-        digest.iter().take(10).map(|b| format!("{b:02x}")).collect()
-    }
-}
-
 /// A failure to load settings: unreadable file, or a list of problems in it.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -275,9 +264,16 @@ impl Settings {
         Settings::from_toml(&text, &path.display().to_string()).map_err(LoadError::Invalid)
     }
 
-    /// Parse and validate TOML text; `file` is only used in messages.
+    /// Parse and validate TOML text; `file` is only used in messages. Reads no file: see
+    /// [`Settings::read_files`].
     pub fn from_toml(text: &str, file: &str) -> Result<Settings, Diagnostics> {
         validate::parse(text, file)
+    }
+
+    /// Read the certificate and key files the settings name (`[server.tls]`, ACME `ca_roots`)
+    /// and check them; a problem is located at the setting that names the file.
+    pub fn read_files(&mut self) -> Result<(), Diagnostics> {
+        files::read(&mut self.server)
     }
 
     /// The domain configured under `name` (primary or alias; any case, trailing dot allowed).

@@ -54,12 +54,13 @@ pub fn stderr(o: &Output) -> String {
 pub struct Server {
     pub child: std::process::Child,
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    pub config: PathBuf,
 }
 
 impl Server {
-    /// Start `mailconf serve --config CONFIG ARGS…` and wait until every listener logged its
-    /// address (`wait_for` lines containing "listening").
+    /// Start `mailconf serve --config CONFIG ARGS…` and wait until `listeners` log lines say
+    /// "listening". Listeners are given as port 0 and their addresses read from the log
+    /// ([`Server::addrs`]), so no test races another for a port; if the server stops before it
+    /// listens, this fails at once with its log.
     pub fn start(config: &Path, args: &[&str], listeners: usize) -> Server {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_mailconf"))
@@ -80,12 +81,32 @@ impl Server {
                 sink.lock().unwrap().push(line);
             }
         });
-        let server = Server {
-            child,
-            log,
-            config: config.to_path_buf(),
-        };
-        server.wait_log(|l| l.contains("listening"), listeners, "listeners");
+        let mut server = Server { child, log };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while server
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("listening"))
+            .count()
+            < listeners
+        {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                // Let the reader thread catch the last lines.
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                panic!(
+                    "mailconf serve exited ({status}) before listening; log:\n{}",
+                    server.log_text()
+                );
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for listeners; log:\n{}",
+                server.log_text()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         server
     }
 

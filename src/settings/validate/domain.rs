@@ -1,0 +1,129 @@
+//! `[[domain]]` and its `[domain.mta_sts]`.
+
+use std::sync::Arc;
+
+use super::{Ctx, dns};
+use crate::settings::names::to_ascii_domain;
+use crate::settings::raw::{self, S};
+use crate::settings::{DnsSettings, Domain, MtaSts, Provider};
+
+const DEFAULT_MTA_STS_MAX_AGE: u32 = 604_800;
+
+pub(super) fn domain(
+    cx: &mut Ctx,
+    i: usize,
+    d: &S<raw::Domain>,
+    raw_providers: &std::collections::BTreeMap<String, S<raw::Provider>>,
+    providers: &[Arc<Provider>],
+) -> Option<Domain> {
+    let d = d.get_ref();
+    let path = format!("domain[{i}]");
+    let errors_before = cx.diags.len();
+    let name = cx.host(&d.name, &format!("{path}.name"));
+    let aliases: Vec<String> = d
+        .aliases
+        .iter()
+        .enumerate()
+        .filter_map(|(j, a)| cx.host(a, &format!("{path}.aliases[{j}]")))
+        .collect();
+    let pname = d.provider.get_ref();
+    let provider = providers.iter().find(|p| &p.id == pname).cloned();
+    if provider.is_none() {
+        if raw_providers.contains_key(pname) {
+            // The provider exists but is invalid; its own diagnostics say why.
+        } else {
+            let hint = strsim_best(pname, raw_providers.keys())
+                .map(|b| format!("; did you mean \"{b}\"?"))
+                .unwrap_or_default();
+            cx.err(
+                &d.provider.span(),
+                format!("{path}.provider"),
+                format!("unknown provider \"{pname}\"{hint}"),
+            );
+        }
+    }
+    let name = name?;
+    let dns = d
+        .dns
+        .as_ref()
+        .and_then(|dns| dns::dns_settings(cx, &format!("{path}.dns"), &name, dns, provider.as_deref()));
+    let mta_sts = d
+        .mta_sts
+        .as_ref()
+        .and_then(|m| mta_sts(cx, &format!("{path}.mta_sts"), m, dns.as_ref()));
+    if cx.diags.len() != errors_before {
+        return None;
+    }
+    Some(Domain {
+        name,
+        aliases,
+        provider: provider?,
+        dns,
+        mta_sts,
+    })
+}
+
+fn strsim_best<'a>(needle: &str, candidates: impl Iterator<Item = &'a String>) -> Option<&'a String> {
+    candidates
+        .map(|c| (strsim::jaro_winkler(needle, c), c))
+        .filter(|(score, _)| *score > 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+fn mta_sts(cx: &mut Ctx, path: &str, m: &S<raw::MtaSts>, dns: Option<&DnsSettings>) -> Option<MtaSts> {
+    let span = m.span();
+    let m = m.get_ref();
+    let errors_before = cx.diags.len();
+    let mode = m.mode.get_ref().clone();
+    if !["enforce", "testing", "none"].contains(&mode.as_str()) {
+        cx.err(
+            &m.mode.span(),
+            format!("{path}.mode"),
+            format!("`{mode}` is not one of enforce, testing, none (RFC 8461 §3.2)"),
+        );
+    }
+    let max_age = m.max_age.as_ref().map_or(DEFAULT_MTA_STS_MAX_AGE, |a| *a.get_ref());
+    if let Some(a) = &m.max_age
+        && *a.get_ref() > 31_557_600
+    {
+        cx.err(
+            &a.span(),
+            format!("{path}.max_age"),
+            "must be at most 31557600 seconds (RFC 8461 §3.2)",
+        );
+    }
+    let mx: Vec<String> = match &m.mx {
+        Some(list) => list
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                let v = p.get_ref();
+                let (wild, rest) = v.strip_prefix("*.").map_or((false, v.as_str()), |r| (true, r));
+                match to_ascii_domain(rest) {
+                    Ok(h) => Some(if wild { format!("*.{h}") } else { h }),
+                    Err(e) => {
+                        cx.err(&p.span(), format!("{path}.mx[{i}]"), e);
+                        None
+                    }
+                }
+            })
+            .collect(),
+        None => dns
+            .map(|d| {
+                d.mx.iter()
+                    .filter(|m| m.host != ".")
+                    .map(|m| m.host.trim_end_matches('.').to_string())
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    if mx.is_empty() && cx.diags.len() == errors_before {
+        cx.err(
+            &span,
+            format!("{path}.mx"),
+            "no MX hosts: list them here or under dns.mx",
+        );
+    }
+    (cx.diags.len() == errors_before).then_some(MtaSts { mode, max_age, mx })
+}
