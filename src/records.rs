@@ -94,11 +94,7 @@ pub fn all(settings: &Settings) -> Vec<DomainRecords> {
 pub fn for_name(settings: &Settings, domain: &Domain, name: &str) -> Option<DomainRecords> {
     let dns = domain.dns.as_ref()?;
     let apex = abs(name);
-    let zone_names = dns
-        .zones
-        .iter()
-        .map(|z| (relative(z, &apex), z))
-        .collect();
+    let zone_names = dns.zones.iter().map(|z| (relative(z, &apex), z)).collect();
     let b = Builder {
         dns,
         domain: name,

@@ -45,14 +45,17 @@ impl fmt::Display for Diagnostics {
 impl std::error::Error for Diagnostics {}
 
 /// Converts byte offsets of one source text into 1-based line and column.
+#[derive(Clone, Copy)]
 pub(super) struct Locator<'a> {
     pub file: &'a str,
     pub text: &'a str,
+    /// Added to every span: where the piece that was parsed on its own starts in `text`.
+    pub base: usize,
 }
 
 impl Locator<'_> {
     pub fn at(&self, span: &Range<usize>, path: impl Into<String>, message: impl Into<String>) -> Diagnostic {
-        let offset = span.start.min(self.text.len());
+        let offset = (self.base + span.start).min(self.text.len());
         let before = &self.text[..floor_char_boundary(self.text, offset)];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;

@@ -10,6 +10,7 @@ mod diagnostic;
 mod files;
 mod names;
 mod raw;
+mod split;
 mod validate;
 
 use std::collections::HashMap;

@@ -112,7 +112,14 @@ impl Ctx<'_> {
 }
 
 pub(super) fn parse(text: &str, file: &str) -> Result<Settings, Diagnostics> {
-    let loc = Locator { file, text };
+    super::split::split(text)
+        .and_then(|split| parse_split(text, file, &split))
+        .unwrap_or_else(|| parse_whole(text, file))
+}
+
+/// The whole file as one document.
+fn parse_whole(text: &str, file: &str) -> Result<Settings, Diagnostics> {
+    let loc = Locator { file, text, base: 0 };
     let raw: raw::File = match toml::from_str(text) {
         Ok(r) => r,
         Err(e) => {
@@ -123,29 +130,125 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Settings, Diagnostics> {
     };
     let mut cx = Ctx { loc, diags: Vec::new() };
     let server = server::server(&mut cx, &raw.server);
-    let providers: Vec<Arc<Provider>> = raw
-        .provider
+    let providers = providers(&mut cx, &raw);
+    let checked = raw
+        .domain
         .iter()
-        .filter_map(|(id, p)| provider::provider(&mut cx, id, p))
-        .map(Arc::new)
+        .enumerate()
+        .map(|(i, d)| check_domain(loc, i, d, &raw.provider, &providers))
         .collect();
-    let mut domains = Vec::new();
-    let mut by_name: HashMap<String, usize> = HashMap::new();
+    assemble(cx, server, providers, checked)
+}
+
+/// Every `[[domain]]` on its own (see `split`), on all cores. `None` when a piece does not
+/// parse or does not hold exactly one domain: the caller then parses the whole file, so
+/// syntax errors read exactly as they always did.
+fn parse_split(text: &str, file: &str, split: &super::split::Split) -> Option<Result<Settings, Diagnostics>> {
+    let raw: raw::File = toml::from_str(&split.rest).ok()?;
+    if !raw.domain.is_empty() {
+        return None;
+    }
+    let loc = Locator { file, text, base: 0 };
+    let mut cx = Ctx { loc, diags: Vec::new() };
+    let server = server::server(&mut cx, &raw.server);
+    let providers = providers(&mut cx, &raw);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let per = split.domains.len().div_ceil(threads);
+    let parts: Vec<Option<Vec<Checked>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = split
+            .domains
+            .chunks(per)
+            .enumerate()
+            .map(|(t, ranges)| {
+                let (raw_providers, providers) = (&raw.provider, &providers);
+                scope.spawn(move || {
+                    ranges
+                        .iter()
+                        .enumerate()
+                        .map(|(k, r)| {
+                            let piece: raw::File = toml::from_str(&text[r.clone()]).ok()?;
+                            let [d] = <[_; 1]>::try_from(piece.domain).ok()?;
+                            let loc = Locator {
+                                file,
+                                text,
+                                base: r.start,
+                            };
+                            Some(check_domain(loc, t * per + k, &d, raw_providers, providers))
+                        })
+                        .collect::<Option<Vec<Checked>>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().ok().flatten()).collect()
+    });
+    let mut checked = Vec::with_capacity(split.domains.len());
+    for part in parts {
+        checked.extend(part?);
+    }
+    Some(assemble(cx, server, providers, checked))
+}
+
+fn providers(cx: &mut Ctx, raw: &raw::File) -> Vec<Arc<Provider>> {
+    raw.provider
+        .iter()
+        .filter_map(|(id, p)| provider::provider(cx, id, p))
+        .map(Arc::new)
+        .collect()
+}
+
+/// One `[[domain]]`, checked: the domain if valid, its names (for the duplicate check across
+/// domains) and its problems.
+struct Checked {
+    domain: Option<super::Domain>,
+    /// ASCII name, span (absolute in the file), field path.
+    names: Vec<(String, Range<usize>, String)>,
+    diags: Vec<Diagnostic>,
+}
+
+fn check_domain(
+    loc: Locator,
+    i: usize,
+    d: &S<raw::Domain>,
+    raw_providers: &std::collections::BTreeMap<String, S<raw::Provider>>,
+    providers: &[Arc<Provider>],
+) -> Checked {
+    let mut cx = Ctx { loc, diags: Vec::new() };
+    let domain = domain::domain(&mut cx, i, d, raw_providers, providers);
+    let d = d.get_ref();
+    // Duplicates are checked on every name that parses, valid domain or not.
+    let spans = std::iter::once(&d.name).chain(d.aliases.iter());
+    let paths = std::iter::once(format!("domain[{i}].name"))
+        .chain((0..d.aliases.len()).map(|j| format!("domain[{i}].aliases[{j}]")));
+    let names = spans
+        .zip(paths)
+        .filter_map(|(span, path)| {
+            let name = to_ascii_domain(span.get_ref()).ok()?;
+            let s = span.span();
+            Some((name, loc.base + s.start..loc.base + s.end, path))
+        })
+        .collect();
+    Checked {
+        domain,
+        names,
+        diags: cx.diags,
+    }
+}
+
+fn assemble(
+    mut cx: Ctx,
+    server: super::ServerSettings,
+    providers: Vec<Arc<Provider>>,
+    checked: Vec<Checked>,
+) -> Result<Settings, Diagnostics> {
+    let mut domains = Vec::with_capacity(checked.len());
+    let mut by_name: HashMap<String, usize> = HashMap::with_capacity(checked.len());
     let mut first_seen: HashMap<String, String> = HashMap::new();
-    for (i, d) in raw.domain.iter().enumerate() {
-        let dom = domain::domain(&mut cx, i, d, &raw.provider, &providers);
-        let d = d.get_ref();
-        // Duplicates are checked on every name that parses, valid domain or not.
-        let spans = std::iter::once(&d.name).chain(d.aliases.iter());
-        let paths = std::iter::once(format!("domain[{i}].name"))
-            .chain((0..d.aliases.len()).map(|j| format!("domain[{i}].aliases[{j}]")));
-        for (span, path) in spans.zip(paths) {
-            let Ok(name) = to_ascii_domain(span.get_ref()) else {
-                continue;
-            };
+    for c in checked {
+        cx.diags.extend(c.diags);
+        for (name, span, path) in c.names {
             if let Some(prev) = first_seen.get(&name) {
                 cx.err(
-                    &span.span(),
+                    &span,
                     path,
                     format!("domain `{name}` is configured twice (first at {prev})"),
                 );
@@ -154,7 +257,7 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Settings, Diagnostics> {
                 by_name.insert(name, domains.len());
             }
         }
-        if let Some(dom) = dom {
+        if let Some(dom) = c.domain {
             domains.push(dom);
         }
     }
@@ -168,5 +271,82 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Settings, Diagnostics> {
     } else {
         cx.diags.sort_by_key(|d| (d.line, d.column));
         Err(Diagnostics(cx.diags))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A provider, then `n` domains; `edit` may change domain `i`'s text.
+    fn config(n: usize, edit: impl Fn(usize, String) -> String) -> String {
+        let mut text = String::from(
+            "[server]\ntransfer_to = [\"192.0.2.53\"]\n[provider.p]\ndisplay_name = \"P\"\n\
+             [[provider.p.server]]\nprotocol = \"imap\"\nhost = \"mail.example.net\"\nport = 993\nsecurity = \"tls\"\n\
+             [[provider.p.server]]\nprotocol = \"smtp\"\nhost = \"mail.example.net\"\nport = 465\nsecurity = \"tls\"\n",
+        );
+        for i in 0..n {
+            let d = format!(
+                "\n[[domain]] # number {i}\nname = \"d{i}.example\"\nprovider = \"p\"\naliases = [\"a{i}.example\"]\n\
+                 [domain.dns]\nnameservers = [\"ns1.example.net.\"]\nautoconfig_addresses = [\"192.0.2.10\"]\n\
+                 spf = \"v=spf1 -all\"\n[domain.mta_sts]\nmode = \"enforce\"\nmx = [\"mail.example.net\"]\n"
+            );
+            text.push_str(&edit(i, d));
+        }
+        text
+    }
+
+    fn both(text: &str) -> (Result<Settings, Diagnostics>, Option<Result<Settings, Diagnostics>>) {
+        let split = super::super::split::split(text).expect("large enough to split");
+        (parse_whole(text, "t.toml"), parse_split(text, "t.toml", &split))
+    }
+
+    #[test]
+    fn split_parse_equals_whole_parse() {
+        let text = config(100, |_, d| d);
+        let (whole, split) = both(&text);
+        let (whole, split) = (whole.expect("valid"), split.expect("split parse").expect("valid"));
+        assert_eq!(whole.domains, split.domains);
+        assert_eq!(whole.by_name, split.by_name);
+        assert_eq!(split.domains.len(), 100);
+        assert_eq!(
+            split.domain("A57.example.").map(|d| d.name.as_str()),
+            Some("d57.example")
+        );
+    }
+
+    #[test]
+    fn split_parse_reports_what_whole_parse_reports() {
+        let text = config(100, |i, d| match i {
+            10 => d.replace("provider = \"p\"", "provider = \"q\""),
+            20 => d.replace("192.0.2.10", "192.0.2.300"),
+            30 => d.replace("name = \"d30.example\"", "name = \"d5.example\""),
+            99 => d.replace("a99.example", "d0.example"),
+            _ => d,
+        });
+        let (whole, split) = both(&text);
+        let (whole, split) = (whole.unwrap_err(), split.expect("split parse").unwrap_err());
+        assert_eq!(whole, split);
+        assert_eq!(split.0.len(), 4, "{split}");
+        assert!(split.0[0].to_string().starts_with("t.toml:"), "{split}");
+        assert!(
+            split
+                .to_string()
+                .contains("domain[30].name: domain `d5.example` is configured twice (first at domain[5].name)")
+        );
+    }
+
+    #[test]
+    fn syntax_errors_come_from_the_whole_file_parser() {
+        let text = config(100, |i, d| {
+            if i == 50 {
+                d.replace("mode = \"enforce\"", "mode = 7")
+            } else {
+                d
+            }
+        });
+        let (whole, split) = both(&text);
+        assert!(split.is_none(), "a piece that does not parse gives up");
+        assert_eq!(parse(&text, "t.toml").unwrap_err(), whole.unwrap_err());
     }
 }

@@ -1,0 +1,150 @@
+//! A large settings file split at its `[[domain]]` headers, so that each domain is parsed and
+//! validated on its own, on every core, and never as one document tree.
+//!
+//! At 100,000 domains the whole-file parse held a tree of the entire file (~0.9 GB for 38 MB
+//! of TOML) and ran on one core. Split, a domain's tree lives only while it is checked. The
+//! split is deliberately strict: a layout it does not recognise (a `[domain.…]` table outside
+//! a `[[domain]]`, a line that looks like a header inside a multi-line value) gives `None` or a
+//! piece that does not parse, and the caller then parses the whole file as before, so every
+//! error message is the whole-file parser's own.
+
+use std::ops::Range;
+
+/// Files with fewer domains are parsed whole: splitting only pays off for large ones.
+const MIN_DOMAINS: usize = 64;
+
+/// The pieces of a settings file.
+pub(super) struct Split {
+    /// Everything but the domains: the text up to the first `[[domain]]`, or, when other tables
+    /// follow domains, the whole text with the domains blanked out (offsets stay valid).
+    pub rest: String,
+    /// Byte range of every `[[domain]]` table with its sub-tables, in file order.
+    pub domains: Vec<Range<usize>>,
+}
+
+#[derive(PartialEq)]
+enum Section {
+    Rest,
+    Domain,
+}
+
+/// Split `text`, or `None` when it should be parsed whole.
+pub(super) fn split(text: &str) -> Option<Split> {
+    let mut domains: Vec<Range<usize>> = Vec::new();
+    let mut rest: Vec<Range<usize>> = Vec::new();
+    let mut section = Section::Rest;
+    let mut section_start = 0;
+    let mut in_string: Option<&str> = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let at = offset;
+        offset += line.len();
+        if let Some(delim) = in_string {
+            if line.matches(delim).count() % 2 == 1 {
+                in_string = None;
+            }
+            continue;
+        }
+        let trimmed = line.trim_start();
+        if !trimmed.starts_with('[') {
+            for delim in ["\"\"\"", "'''"] {
+                if line.matches(delim).count() % 2 == 1 {
+                    in_string = Some(delim);
+                }
+            }
+            continue;
+        }
+        let header: String = trimmed
+            .split('#')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let next = if header == "[[domain]]" {
+            Section::Domain
+        } else if header.starts_with("[domain.") || header.starts_with("[[domain.") {
+            if section != Section::Domain {
+                return None;
+            }
+            continue;
+        } else {
+            Section::Rest
+        };
+        if section == Section::Rest && next == Section::Rest {
+            continue;
+        }
+        let piece = section_start..at;
+        match section {
+            Section::Domain => domains.push(piece),
+            Section::Rest => rest.push(piece),
+        }
+        section = next;
+        section_start = at;
+    }
+    let last = section_start..text.len();
+    match section {
+        Section::Domain => domains.push(last),
+        Section::Rest => rest.push(last),
+    }
+    if in_string.is_some() || domains.len() < MIN_DOMAINS {
+        return None;
+    }
+    let first = domains[0].start;
+    let rest = if rest.iter().all(|r| r.end <= first) {
+        text[..first].to_string()
+    } else {
+        let mut blanked = text.as_bytes().to_vec();
+        for d in &domains {
+            for b in &mut blanked[d.clone()] {
+                if *b != b'\n' {
+                    *b = b' ';
+                }
+            }
+        }
+        String::from_utf8(blanked).ok()?
+    };
+    Some(Split { rest, domains })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn domains(n: usize) -> String {
+        (0..n)
+            .map(|i| format!("[[domain]]\nname = \"d{i}.example\"\nprovider = \"p\"\n[domain.dns]\nttl = 60\n\n"))
+            .collect()
+    }
+
+    #[test]
+    fn splits_at_domain_headers() {
+        let text = format!("[server]\n[provider.p]\ndisplay_name = \"P\"\n{}", domains(70));
+        let s = split(&text).expect("split");
+        assert_eq!(s.domains.len(), 70);
+        assert!(s.rest.ends_with("display_name = \"P\"\n"));
+        assert!(text[s.domains[3].clone()].starts_with("[[domain]]\nname = \"d3.example\""));
+        assert!(text[s.domains[3].clone()].contains("[domain.dns]\nttl = 60"));
+    }
+
+    #[test]
+    fn tables_after_domains_stay_in_place() {
+        let text = format!("{}[provider.p]\ndisplay_name = \"P\"\n", domains(70));
+        let s = split(&text).expect("split");
+        assert_eq!(s.rest.len(), text.len());
+        assert!(s.rest.trim_start().starts_with("[provider.p]"));
+        assert_eq!(s.rest.find("[provider.p]"), text.find("[provider.p]"));
+    }
+
+    #[test]
+    fn odd_layouts_are_parsed_whole() {
+        assert!(split(&domains(10)).is_none(), "small files");
+        let stray = format!("[domain.dns]\n{}", domains(70));
+        assert!(split(&stray).is_none(), "a domain sub-table outside a [[domain]]");
+        let open = format!("{}x = \"\"\"\n[[domain]]\n", domains(70));
+        assert!(split(&open).is_none(), "an unterminated multi-line string");
+        // A header-like line inside a multi-line string does not split.
+        let inside = format!("{}[[domain]]\nname = \"\"\"\n[[domain]]\n\"\"\"\n", domains(70));
+        assert_eq!(split(&inside).expect("split").domains.len(), 71);
+    }
+}
