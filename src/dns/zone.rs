@@ -424,8 +424,10 @@ impl<'d> Encoder<'d> {
             RData::SOA(soa) => {
                 self.name(&wire::name_wire(&soa.mname), true);
                 self.name(&wire::name_wire(&soa.rname), true);
+                // The zone's served serial is written in when the blob is sent, so one SOA blob
+                // serves every zone with the same SOA fields.
                 self.serials.push(self.out.len() as u16);
-                self.out.extend_from_slice(&soa.serial.to_be_bytes());
+                self.out.extend_from_slice(&[0; 4]);
                 for v in [soa.refresh, soa.retry, soa.expire] {
                     self.out.extend_from_slice(&v.to_be_bytes());
                 }
