@@ -21,7 +21,8 @@ use rustls_acme::caches::DirCache;
 use rustls_acme::{AcmeConfig, ResolvesServerCertAcme};
 use tracing::{info, warn};
 
-use crate::settings::{AcmeSettings, Settings, WEB_LABELS};
+use crate::settings::{AcmeSettings, Settings};
+use crate::vocab::WEB_LABELS;
 
 /// The names of one certificate: the web hosts of one mail domain.
 pub fn names_for(settings: &Settings) -> Vec<Vec<String>> {

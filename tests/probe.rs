@@ -216,6 +216,58 @@ const CASES: &[Case] = &[
     },
 ];
 
+/// Write a config for `probe.test` with `servers` (TOML `[[provider.p.server]]` tables) and
+/// serve its DNS and plain HTTP on loopback.
+fn serve(dir: &Path, servers: &str) -> (PathBuf, Server) {
+    let config = dir.join("mailconf.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[provider.p]\ndisplay_name = \"Probe Test\"\n\n{servers}[[domain]]\nname = \"probe.test\"\nprovider = \"p\"\n[domain.dns]\nnameservers = [\"ns.probe.test\"]\nautoconfig_addresses = [\"127.0.0.1\"]\nmx = [{{ host = \"{HOST}\", preference = 10 }}]\nspf = \"v=spf1 mx -all\"\ndmarc = \"v=DMARC1; p=reject\"\n[domain.dns.hosts]\nmail = [\"127.0.0.1\"]\nns = [\"127.0.0.1\"]\n"
+        ),
+    )
+    .unwrap();
+    let s = Server::start(
+        &config,
+        &["--dns-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"],
+        2,
+    );
+    (config, s)
+}
+
+/// `mailconf probe probe.test` arguments against `s` (HTTPS pointed at a closed port).
+fn probe_args(s: &Server, ca: &Path, extra: &[&str]) -> Vec<String> {
+    let (dns, http) = (s.addrs("DNS")[0], s.addrs("HTTP")[0]);
+    let closed = free_port();
+    let mut v: Vec<String> = [
+        "probe",
+        "probe.test",
+        "--resolver",
+        &dns.to_string(),
+        "--ca-file",
+        ca.to_str().unwrap(),
+        "--timeout",
+        "3",
+        "--http-port",
+        &http.port().to_string(),
+        "--https-port",
+        &closed.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+/// Run the probe; the JSON report's findings.
+fn probe_json(args: &[String]) -> (Option<i32>, Vec<serde_json::Value>) {
+    let out = mailconf(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    (out.status.code(), report["findings"].as_array().unwrap().clone())
+}
+
 #[test]
 fn probe_reports_exactly_the_expected_findings() {
     let dir = temp_dir("probe");
@@ -236,49 +288,11 @@ fn probe_reports_exactly_the_expected_findings() {
         let tls = if case.security == "tls" { "tls" } else { "starttls" };
         subjects.push(format!("{} {HOST}:{port} ({tls})", case.proto));
     }
-    let config = dir.join("mailconf.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[provider.p]\ndisplay_name = \"Probe Test\"\n\n{servers}[[domain]]\nname = \"probe.test\"\nprovider = \"p\"\n[domain.dns]\nnameservers = [\"ns.probe.test\"]\nautoconfig_addresses = [\"127.0.0.1\"]\nmx = [{{ host = \"{HOST}\", preference = 10 }}]\nspf = \"v=spf1 mx -all\"\ndmarc = \"v=DMARC1; p=reject\"\n[domain.dns.hosts]\nmail = [\"127.0.0.1\"]\nns = [\"127.0.0.1\"]\n"
-        ),
-    )
-    .unwrap();
-    let s = Server::start(
-        &config,
-        &["--dns-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"],
-        2,
-    );
-    let (dns, http) = (s.addrs("DNS")[0], s.addrs("HTTP")[0]);
-    let closed = free_port();
-    let args = |extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = [
-            "probe",
-            "probe.test",
-            "--resolver",
-            &dns.to_string(),
-            "--ca-file",
-            ca.to_str().unwrap(),
-            "--timeout",
-            "3",
-            "--http-port",
-            &http.port().to_string(),
-            "--https-port",
-            &closed.to_string(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        v.extend(extra.iter().map(|s| s.to_string()));
-        v
-    };
-    let a = args(&["--json", "--config", config.to_str().unwrap()]);
-    let out = mailconf(&a.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(out.status.code(), Some(1), "failures present → exit 1");
-    let report: serde_json::Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
-    let findings = report["findings"].as_array().unwrap();
-    let text = serde_json::to_string_pretty(findings).unwrap();
+    let (config, s) = serve(&dir, &servers);
+    let args = |extra: &[&str]| probe_args(&s, &ca, extra);
+    let (code, findings) = probe_json(&args(&["--json", "--config", config.to_str().unwrap()]));
+    assert_eq!(code, Some(1), "failures present → exit 1");
+    let text = serde_json::to_string_pretty(&findings).unwrap();
     for (case, subject) in CASES.iter().zip(&subjects) {
         let got: Vec<(String, String)> = findings
             .iter()
@@ -333,12 +347,8 @@ fn probe_reports_exactly_the_expected_findings() {
             .replace("v=spf1 mx -all", "v=spf1 -all"),
     )
     .unwrap();
-    let a = args(&["--json", "--config", changed.to_str().unwrap()]);
-    let out = mailconf(&a.iter().map(String::as_str).collect::<Vec<_>>());
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let spf = report["findings"]
-        .as_array()
-        .unwrap()
+    let (_, findings) = probe_json(&args(&["--json", "--config", changed.to_str().unwrap()]));
+    let spf = findings
         .iter()
         .find(|f| f["subject"] == "probe.test TXT")
         .unwrap()
@@ -354,4 +364,54 @@ fn probe_reports_exactly_the_expected_findings() {
     let out = mailconf(&a.iter().map(String::as_str).collect::<Vec<_>>());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.lines().last().unwrap().ends_with("failed"), "{text}");
+}
+
+/// Cleartext servers (`security = "none"`, `allow_cleartext`) are published under the plain SRV
+/// labels, which stand for STARTTLS *and* cleartext (RFC 6186 §3): the probe must read them back
+/// as agreeing with the documents, and talk to them without TLS.
+#[test]
+fn probe_reads_cleartext_servers_back_as_published() {
+    let dir = temp_dir("probe-cleartext");
+    let (ca, _) = certs(&dir);
+    let (imap, smtp) = (free_port(), free_port());
+    let _peers = Peers(vec![
+        peer("imap", "no-starttls", imap, HOST, None),
+        peer("smtp", "plain", smtp, HOST, None),
+    ]);
+    let servers = format!(
+        "[[provider.p.server]]\nprotocol = \"imap\"\nhost = \"{HOST}\"\nport = {imap}\nsecurity = \"none\"\nallow_cleartext = true\n\n\
+         [[provider.p.server]]\nprotocol = \"smtp\"\nhost = \"{HOST}\"\nport = {smtp}\nsecurity = \"none\"\nallow_cleartext = true\n\n"
+    );
+    let (config, s) = serve(&dir, &servers);
+    let (_, findings) = probe_json(&probe_args(&s, &ca, &["--json", "--config", config.to_str().unwrap()]));
+    let text = serde_json::to_string_pretty(&findings).unwrap();
+    let level = |subject: &str| -> Vec<(String, String)> {
+        findings
+            .iter()
+            .filter(|f| f["subject"] == subject)
+            .map(|f| {
+                (
+                    f["level"].as_str().unwrap().to_string(),
+                    f["message"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    // Both documents agree with the SRV records.
+    for what in ["thunderbird autoconfig", "outlook autodiscover"] {
+        let got = level(what);
+        assert_eq!(got.len(), 1, "{what}: {text}");
+        assert_eq!(got[0].0, "pass", "{what}: {text}");
+    }
+    // The servers are probed as published: no STARTTLS attempted, cleartext submission flagged.
+    assert_eq!(
+        level(&format!("imap {HOST}:{imap} (plain)")),
+        [("pass".to_string(), "AUTH PLAIN".to_string())],
+        "{text}"
+    );
+    let smtp_findings = level(&format!("smtp {HOST}:{smtp} (plain)"));
+    assert_eq!(smtp_findings.len(), 1, "{text}");
+    assert_eq!(smtp_findings[0].0, "warn", "{text}");
+    assert!(smtp_findings[0].1.contains("cleartext submission"), "{text}");
+    assert!(findings.iter().all(|f| f["level"] != "fail"), "{text}");
 }

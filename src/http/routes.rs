@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use crate::model::{ClientConfig, EmailAddress};
 use crate::render::{autodiscover, autodiscover_json, mobileconfig, thunderbird};
 use crate::settings::Settings;
+use crate::vocab::{self, AUTOCONFIG, AUTODISCOVER, MTA_STS};
 
 /// What the transport needs to answer and to log.
 #[derive(Debug)]
@@ -104,7 +105,7 @@ fn to_https(settings: &Settings, req: &Request, endpoint: &'static str, method: 
     match (endpoint, method) {
         ("thunderbird" | "healthz", _) | ("autodiscover", "POST") => None,
         ("autodiscover", _) => {
-            let Some(cfg) = config(settings, host_domain(req.host, "autodiscover.").as_deref(), None) else {
+            let Some(cfg) = config(settings, host_domain(req.host, AUTODISCOVER).as_deref(), None) else {
                 return Some(unknown_domain(endpoint));
             };
             let mut r = text(302, "moved to https", endpoint);
@@ -134,7 +135,8 @@ fn param<'q>(query: Option<&'q str>, name: &str) -> Option<Cow<'q, str>> {
         .map(|(_, v)| v)
 }
 
-/// The mail domain a Host header names: port and trailing dot removed, service label stripped.
+/// The mail domain a Host header names: port and trailing dot removed, the web host `label`
+/// (`autoconfig`, `autodiscover`) stripped when present.
 fn host_domain(host: Option<&str>, label: &str) -> Option<String> {
     let host = host?.trim();
     let host = if let Some(v6) = host.strip_prefix('[') {
@@ -146,7 +148,7 @@ fn host_domain(host: Option<&str>, label: &str) -> Option<String> {
         )
     };
     let host = crate::settings::to_ascii_domain(host).ok()?;
-    Some(host.strip_prefix(label).map(str::to_string).unwrap_or(host))
+    Some(vocab::strip_web_label(&host, label).map_or_else(|| host.clone(), str::to_string))
 }
 
 /// Address from the query (if any) and the domain it selects: the address's domain, else Host.
@@ -181,7 +183,7 @@ fn with_domain(mut r: Reply, cfg: &ClientConfig) -> Reply {
 }
 
 fn thunderbird_get(settings: &Settings, req: &Request) -> Reply {
-    let (addr, domain) = match address_and_domain(req, "emailaddress", "autoconfig.") {
+    let (addr, domain) = match address_and_domain(req, "emailaddress", AUTOCONFIG) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -222,7 +224,7 @@ fn pox_post(settings: &Settings, req: &Request) -> Reply {
 
 /// GET on the POX path (Delta Chat, probes): the Host's settings without a LoginName.
 fn pox_get(settings: &Settings, req: &Request) -> Reply {
-    match config(settings, host_domain(req.host, "autodiscover.").as_deref(), None) {
+    match config(settings, host_domain(req.host, AUTODISCOVER).as_deref(), None) {
         Some(cfg) => with_domain(reply(200, POX, autodiscover::response(&cfg), ""), &cfg),
         None => unknown_domain(""),
     }
@@ -249,7 +251,7 @@ fn json_get(settings: &Settings, req: &Request, lower_path: &str) -> Reply {
             Ok(a) => Some(a.domain),
             Err(e) => return text(400, &format!("bad request: invalid Email: {e}"), ""),
         },
-        None => host_domain(req.host, "autodiscover."),
+        None => host_domain(req.host, AUTODISCOVER),
     };
     match config(settings, domain.as_deref(), None) {
         Some(cfg) => with_domain(reply(200, JSON, autodiscover_json::v1(&cfg), ""), &cfg),
@@ -258,7 +260,7 @@ fn json_get(settings: &Settings, req: &Request, lower_path: &str) -> Reply {
 }
 
 fn apple_get(settings: &Settings, req: &Request) -> Reply {
-    let (addr, domain) = match address_and_domain(req, "emailaddress", "autoconfig.") {
+    let (addr, domain) = match address_and_domain(req, "emailaddress", AUTOCONFIG) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -270,7 +272,7 @@ fn apple_get(settings: &Settings, req: &Request) -> Reply {
             // Signed with the serving certificate when there is one (iOS: "Verified").
             let acme_material = || {
                 let acme = settings.server.acme.as_ref()?;
-                crate::acme::cached_material(&acme.cache_dir, &format!("autoconfig.{}", cfg.requested))
+                crate::acme::cached_material(&acme.cache_dir, &vocab::web_host(AUTOCONFIG, &cfg.requested))
             };
             let signed = match settings.server.tls.as_deref() {
                 Some(files) => Some(crate::sign::sign(&unsigned, files)),
@@ -298,7 +300,7 @@ fn apple_get(settings: &Settings, req: &Request) -> Reply {
 fn mta_sts_get(settings: &Settings, req: &Request) -> Reply {
     // Only on `mta-sts.<domain>` (RFC 8461 §3.3); senders must not follow redirects.
     let host = host_domain(req.host, "");
-    let Some(domain) = host.as_deref().and_then(|h| h.strip_prefix("mta-sts.")) else {
+    let Some(domain) = host.as_deref().and_then(|h| vocab::strip_web_label(h, MTA_STS)) else {
         return unknown_domain("");
     };
     match settings.domain(domain).and_then(|d| d.mta_sts.as_ref()) {

@@ -7,8 +7,9 @@ use quick_xml::events::Event;
 use quick_xml::reader::Reader;
 
 use super::net::{self, Conn, Resolver};
-use super::{Advertised, Level, Options, Report, Tls};
-use crate::settings::Protocol;
+use super::{Advertised, Level, Options, Report};
+use crate::settings::{Protocol, Security};
+use crate::vocab::{self, AUTOCONFIG, AUTODISCOVER};
 
 struct Fetched {
     status: u16,
@@ -96,7 +97,7 @@ pub(super) fn check(
     let tb_urls = [
         (
             true,
-            format!("autoconfig.{d}"),
+            vocab::web_host(AUTOCONFIG, d),
             format!("/mail/config-v1.1.xml?{query}"),
         ),
         (
@@ -106,7 +107,7 @@ pub(super) fn check(
         ),
         (
             false,
-            format!("autoconfig.{d}"),
+            vocab::web_host(AUTOCONFIG, d),
             format!("/mail/config-v1.1.xml?{query}"),
         ),
         (
@@ -195,8 +196,8 @@ pub(super) fn check(
     let mut outlook = None;
     for (https, host) in [
         (true, d.clone()),
-        (true, format!("autodiscover.{d}")),
-        (false, format!("autodiscover.{d}")),
+        (true, vocab::web_host(AUTODISCOVER, d)),
+        (false, vocab::web_host(AUTODISCOVER, d)),
     ] {
         let url = format!(
             "{}://{host}/autodiscover/autodiscover.xml",
@@ -245,14 +246,24 @@ pub(super) fn check(
     thunderbird.or(outlook).unwrap_or_default()
 }
 
-/// Same servers, ports and TLS modes as the SRV records? (Order is not compared: SRV has its own.)
+/// Same servers, ports and TLS modes as the SRV records? Compared in SRV's own terms, since a
+/// plain SRV label stands for both STARTTLS and cleartext. (Order is not compared: SRV has its own.)
 fn compare(report: &mut Report, what: &str, doc: &[Advertised], srv: &[Advertised]) {
     if srv.is_empty() {
         return;
     }
-    let a: std::collections::BTreeSet<_> = doc.iter().collect();
-    let b: std::collections::BTreeSet<_> = srv.iter().collect();
-    if a == b {
+    // Servers of `list` that `other` does not publish under the same SRV name.
+    let only = |list: &[Advertised], other: &[Advertised]| -> Vec<String> {
+        let mut v: Vec<&Advertised> = list
+            .iter()
+            .filter(|s| !other.iter().any(|o| o.srv_key() == s.srv_key()))
+            .collect();
+        v.sort();
+        v.dedup();
+        v.iter().map(|s| s.to_string()).collect()
+    };
+    let (only_doc, only_srv) = (only(doc, srv), only(srv, doc));
+    if only_doc.is_empty() && only_srv.is_empty() {
         report.add(
             "http",
             what,
@@ -261,8 +272,6 @@ fn compare(report: &mut Report, what: &str, doc: &[Advertised], srv: &[Advertise
             None,
         );
     } else {
-        let only_doc: Vec<String> = a.difference(&b).map(|s| s.to_string()).collect();
-        let only_srv: Vec<String> = b.difference(&a).map(|s| s.to_string()).collect();
         report.add(
             "http",
             what,
@@ -344,17 +353,13 @@ fn parse_thunderbird(body: &[u8]) -> Result<Vec<Advertised>, String> {
     let mut servers = Vec::new();
     for b in blocks {
         let get = |k: &str| b.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
-        let protocol = match get("@type") {
-            Some("imap") => Protocol::Imap,
-            Some("pop3") => Protocol::Pop3,
-            Some("smtp") => Protocol::Smtp,
-            _ => continue, // other server types (jmap, ews…) are not ours to check
+        // Other server types (jmap, ews…) are not ours to check.
+        let Some(protocol) = get("@type").and_then(Protocol::from_thunderbird) else {
+            continue;
         };
-        let tls = match get("sockettype") {
-            Some("SSL") => Tls::Implicit,
-            Some("STARTTLS") => Tls::Starttls,
-            Some("plain") => Tls::None,
-            other => return Err(format!("socketType {other:?} is not SSL, STARTTLS or plain")),
+        let socket_type = get("sockettype");
+        let Some(security) = socket_type.and_then(Security::from_thunderbird) else {
+            return Err(format!("socketType {socket_type:?} is not SSL, STARTTLS or plain"));
         };
         let host = get("hostname").ok_or("server without hostname")?.to_ascii_lowercase();
         let port = get("port")
@@ -364,7 +369,7 @@ fn parse_thunderbird(body: &[u8]) -> Result<Vec<Advertised>, String> {
             protocol,
             host,
             port,
-            tls,
+            security,
         });
     }
     Ok(servers)
@@ -378,19 +383,10 @@ fn parse_pox(body: &[u8]) -> Result<Vec<Advertised>, String> {
     let mut servers = Vec::new();
     for b in blocks {
         let get = |k: &str| b.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
-        let protocol = match get("type") {
-            Some("IMAP") => Protocol::Imap,
-            Some("POP3") => Protocol::Pop3,
-            Some("SMTP") => Protocol::Smtp,
-            _ => continue,
+        let Some(protocol) = get("type").and_then(Protocol::from_outlook) else {
+            continue;
         };
-        // MS-OXDSCLI: Encryption overrides SSL; a missing SSL means "on".
-        let tls = match (get("encryption"), get("ssl")) {
-            (Some("SSL"), _) => Tls::Implicit,
-            (Some("TLS"), _) => Tls::Starttls,
-            (Some("None"), _) | (None, Some("off")) => Tls::None,
-            _ => Tls::Implicit,
-        };
+        let security = Security::from_outlook(get("encryption"), get("ssl"));
         let host = get("server").ok_or("Protocol without Server")?.to_ascii_lowercase();
         let port = get("port")
             .and_then(|p| p.parse().ok())
@@ -399,7 +395,7 @@ fn parse_pox(body: &[u8]) -> Result<Vec<Advertised>, String> {
             protocol,
             host,
             port,
-            tls,
+            security,
         });
     }
     Ok(servers)
