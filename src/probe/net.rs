@@ -184,7 +184,7 @@ pub fn tls(tcp: TcpStream, host: &str, cfg: &Arc<rustls::ClientConfig>) -> Resul
 
 /// A failed handshake in the words a mail admin needs, chosen by the `rustls::Error` variant
 /// (never by its display text, which changes between releases).
-fn describe_tls_error(e: io::Error) -> String {
+pub(super) fn describe_tls_error(e: io::Error) -> String {
     use rustls::{CertificateError as C, Error as E};
     let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<E>()) else {
         return format!("TLS handshake failed: {e}");

@@ -1,12 +1,22 @@
 //! Step 2: the documents clients fetch over HTTP(S), parsed and compared with the SRV view.
 
-use std::io::{Read, Write};
+use std::net::SocketAddr;
 use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, USER_AGENT};
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_rustls::TlsConnector;
 
 use quick_xml::events::Event;
 use quick_xml::reader::Reader;
 
-use super::net::{self, Conn, Resolver};
+use super::net::{self, Resolver};
 use super::{Advertised, Level, Options, Report};
 use crate::settings::{Protocol, Security};
 use crate::vocab::{self, AUTOCONFIG, AUTODISCOVER};
@@ -17,72 +27,98 @@ struct Fetched {
     body: Vec<u8>,
 }
 
-const MAX_RESPONSE: u64 = 1024 * 1024;
+const MAX_RESPONSE: usize = 1024 * 1024;
 
-/// One HTTP/1.1 exchange with `host` (resolved through the probe's resolver).
+/// One HTTP/1.1 exchange with `host` (resolved through the probe's resolver), through hyper's
+/// client: connecting and then the whole exchange (TLS handshake, request, response up to
+/// `MAX_RESPONSE` bytes) each get `opts.timeout`.
 fn fetch(
     opts: &Options,
     resolver: &Resolver,
     tls: &Arc<rustls::ClientConfig>,
     https: bool,
     host: &str,
-    request: &str,
+    request: Request<Full<Bytes>>,
 ) -> Result<Fetched, String> {
     let ip = *resolver.addresses(host)?.first().ok_or("no address")?;
-    let port = if https { opts.https_port } else { opts.http_port };
-    let tcp = net::connect(ip, port, opts.timeout)?;
-    let mut conn = if https {
-        net::tls(tcp, host, tls)?
-    } else {
-        Conn::Plain(tcp)
-    };
-    conn.write_all(request.as_bytes())
-        .map_err(|e| format!("write failed: {e}"))?;
-    let mut buf = Vec::new();
-    conn.take(MAX_RESPONSE)
-        .read_to_end(&mut buf)
-        .map_err(|e| format!("read failed: {e}"))?;
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no HTTP response")?;
-    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or("bad status line")?;
-    let header = |name: &str| {
-        head.split("\r\n")
-            .skip(1)
-            .filter_map(|l| l.split_once(':'))
-            .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim().to_string())
-    };
-    let mut body = buf[split + 4..].to_vec();
-    if header("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
-        body = dechunk(&body).ok_or("bad chunked body")?;
-    }
-    Ok(Fetched {
-        status,
-        content_type: header("content-type").unwrap_or_default(),
-        body,
+    let addr = SocketAddr::new(ip, if https { opts.https_port } else { opts.http_port });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the HTTP client: {e}"))?;
+    rt.block_on(async {
+        let tcp = timeout(opts.timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| format!("cannot connect to {addr}: no answer within {:?}", opts.timeout))?
+            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+        let exchange = async {
+            if https {
+                let name = ServerName::try_from(host.to_string()).map_err(|e| format!("{host}: {e}"))?;
+                let stream = TlsConnector::from(tls.clone())
+                    .connect(name, tcp)
+                    .await
+                    .map_err(net::describe_tls_error)?;
+                send(stream, request).await
+            } else {
+                send(tcp, request).await
+            }
+        };
+        timeout(opts.timeout, exchange)
+            .await
+            .map_err(|_| format!("no complete answer within {:?}", opts.timeout))?
     })
 }
 
-fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n")?;
-        let size = usize::from_str_radix(std::str::from_utf8(&b[..eol]).ok()?.split(';').next()?.trim(), 16).ok()?;
-        b = &b[eol + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(b.get(..size)?);
-        b = b.get(size + 2..)?;
+async fn send<S>(stream: S, request: Request<Full<Bytes>>) -> Result<Fetched, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP handshake failed: {e}"))?;
+    let driver = tokio::spawn(conn);
+    let result = async {
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("no HTTP response: {e}"))?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let body = Limited::new(response.into_body(), MAX_RESPONSE)
+            .collect()
+            .await
+            .map_err(|e| format!("bad response body: {e}"))?
+            .to_bytes()
+            .to_vec();
+        Ok(Fetched {
+            status,
+            content_type,
+            body,
+        })
     }
+    .await;
+    driver.abort();
+    result
+}
+
+/// A request as the clients send it: origin-form path, `Host`, a probe User-Agent.
+fn request(method: Method, host: &str, path: &str, content_type: Option<&str>, body: &str) -> Request<Full<Bytes>> {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(HOST, host)
+        .header(USER_AGENT, "mailconf-probe")
+        .header(ACCEPT, "*/*");
+    if let Some(ct) = content_type {
+        b = b.header(CONTENT_TYPE, ct);
+    }
+    b.body(Full::new(Bytes::from(body.to_string())))
+        .expect("method, path and header values are valid")
 }
 
 pub(super) fn check(
@@ -119,10 +155,8 @@ pub(super) fn check(
     let mut thunderbird: Option<Vec<Advertised>> = None;
     for (https, host, path) in &tb_urls {
         let url = format!("{}://{host}{path}", if *https { "https" } else { "http" });
-        let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: mailconf-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-        );
-        match fetch(opts, resolver, tls, *https, host, &req) {
+        let req = request(Method::GET, host, path, None, "");
+        match fetch(opts, resolver, tls, *https, host, req) {
             Ok(f)
                 if f.status == 200
                     && (f.content_type.starts_with("application/xml") || f.content_type.starts_with("text/xml")) =>
@@ -203,11 +237,14 @@ pub(super) fn check(
             "{}://{host}/autodiscover/autodiscover.xml",
             if https { "https" } else { "http" }
         );
-        let req = format!(
-            "POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: {host}\r\nUser-Agent: mailconf-probe\r\nContent-Type: text/xml; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
+        let req = request(
+            Method::POST,
+            &host,
+            "/autodiscover/autodiscover.xml",
+            Some("text/xml; charset=utf-8"),
+            &body,
         );
-        match fetch(opts, resolver, tls, https, &host, &req) {
+        match fetch(opts, resolver, tls, https, &host, req) {
             Ok(f) if f.status == 200 => match parse_pox(&f.body) {
                 Ok(servers) if !servers.is_empty() => {
                     let level = if https { Level::Pass } else { Level::Warn };
