@@ -6,7 +6,6 @@
 use std::fmt;
 
 use crate::settings::{self, Auth, Domain, PLACEHOLDERS, Protocol, Security, Settings};
-use crate::vocab;
 
 /// Longest address accepted (RFC 5321 §4.5.3.1.3: a path is at most 256 octets with brackets).
 pub const MAX_ADDRESS: usize = 254;
@@ -126,11 +125,6 @@ impl<'a> ClientConfig<'a> {
 
     pub fn outgoing(&self) -> impl Iterator<Item = &ServerView> + Clone {
         self.servers.iter().filter(|s| s.protocol == Protocol::Smtp)
-    }
-
-    /// The host clients reach mailconf's web endpoints under for this domain.
-    pub fn autodiscover_host(&self) -> String {
-        vocab::web_host(vocab::AUTODISCOVER, &self.requested)
     }
 }
 

@@ -37,6 +37,28 @@ pub fn strip_web_label<'h>(host: &'h str, label: &str) -> Option<&'h str> {
     host.strip_prefix(label)?.strip_prefix('.')
 }
 
+// ---- Web paths (lower case: the routes compare lower-cased paths) ----------------------------
+
+/// Thunderbird autoconfig on `autoconfig.<domain>` (plain HTTP is its fallback).
+pub const THUNDERBIRD_PATH: &str = "/mail/config-v1.1.xml";
+/// Thunderbird autoconfig on the mail domain itself.
+pub const THUNDERBIRD_WELL_KNOWN_PATH: &str = "/.well-known/autoconfig/mail/config-v1.1.xml";
+/// Outlook's POX Autodiscover (MS-OXDISCO), any case in practice.
+pub const POX_PATH: &str = "/autodiscover/autodiscover.xml";
+/// Autodiscover v2 (JSON), the address in the query…
+pub const AUTODISCOVER_JSON_PATH: &str = "/autodiscover/autodiscover.json";
+/// …or after this prefix.
+pub const AUTODISCOVER_JSON_ADDRESS_PREFIX: &str = "/autodiscover/autodiscover.json/v1.0/";
+/// The Apple configuration profile.
+pub const APPLE_PROFILE_PATH: &str = "/apple/profile.mobileconfig";
+/// The MTA-STS policy on `mta-sts.<domain>` (RFC 8461 §3.2).
+pub const MTA_STS_POLICY_PATH: &str = "/.well-known/mta-sts.txt";
+
+/// `https://autodiscover.<domain>/autodiscover/autodiscover.xml`: where Outlook is sent.
+pub fn pox_url(domain: &str) -> String {
+    format!("https://{}{POX_PATH}", web_host(AUTODISCOVER, domain))
+}
+
 // ---- SRV labels (RFC 6186 §3, RFC 8314 §5.1) -------------------------------------------------
 
 /// (label, protocol, security). Implicit TLS gets the `s` label; STARTTLS and cleartext share the
@@ -260,5 +282,9 @@ mod tests {
             Some("example.com")
         );
         assert_eq!(strip_web_label("autodiscoverx.example.com", AUTODISCOVER), None);
+        assert_eq!(
+            pox_url("example.com"),
+            "https://autodiscover.example.com/autodiscover/autodiscover.xml"
+        );
     }
 }

@@ -64,12 +64,12 @@ pub fn handle(settings: &Settings, req: &Request) -> Reply {
     let path = req.path.to_ascii_lowercase();
     let (endpoint, allow): (&'static str, &'static str) = match path.as_str() {
         "/healthz" => ("healthz", "GET, HEAD"),
-        "/mail/config-v1.1.xml" | "/.well-known/autoconfig/mail/config-v1.1.xml" => ("thunderbird", "GET, HEAD"),
-        "/autodiscover/autodiscover.xml" => ("autodiscover", "GET, HEAD, POST"),
-        "/autodiscover/autodiscover.json" => ("autodiscover-json", "GET, HEAD"),
-        p if p.starts_with("/autodiscover/autodiscover.json/v1.0/") => ("autodiscover-json", "GET, HEAD"),
-        "/apple/profile.mobileconfig" => ("mobileconfig", "GET, HEAD"),
-        "/.well-known/mta-sts.txt" => ("mta-sts", "GET, HEAD"),
+        vocab::THUNDERBIRD_PATH | vocab::THUNDERBIRD_WELL_KNOWN_PATH => ("thunderbird", "GET, HEAD"),
+        vocab::POX_PATH => ("autodiscover", "GET, HEAD, POST"),
+        vocab::AUTODISCOVER_JSON_PATH => ("autodiscover-json", "GET, HEAD"),
+        p if p.starts_with(vocab::AUTODISCOVER_JSON_ADDRESS_PREFIX) => ("autodiscover-json", "GET, HEAD"),
+        vocab::APPLE_PROFILE_PATH => ("mobileconfig", "GET, HEAD"),
+        vocab::MTA_STS_POLICY_PATH => ("mta-sts", "GET, HEAD"),
         _ => return text(404, "not found", "unknown"),
     };
     let method = if req.method == "HEAD" { "GET" } else { req.method };
@@ -109,10 +109,7 @@ fn to_https(settings: &Settings, req: &Request, endpoint: &'static str, method: 
                 return Some(unknown_domain(endpoint));
             };
             let mut r = text(302, "moved to https", endpoint);
-            r.headers.push((
-                "location",
-                format!("https://{}/autodiscover/autodiscover.xml", cfg.autodiscover_host()),
-            ));
+            r.headers.push(("location", vocab::pox_url(&cfg.requested)));
             Some(with_domain(r, &cfg))
         }
         _ => {
@@ -237,9 +234,9 @@ fn json_get(settings: &Settings, req: &Request, lower_path: &str) -> Reply {
     }
     // `/autodiscover/autodiscover.json/v1.0/<address>` carries the address in the path.
     let in_path = lower_path
-        .strip_prefix("/autodiscover/autodiscover.json/v1.0/")
+        .strip_prefix(vocab::AUTODISCOVER_JSON_ADDRESS_PREFIX)
         .map(|_| {
-            let raw = &req.path["/autodiscover/autodiscover.json/v1.0/".len()..];
+            let raw = &req.path[vocab::AUTODISCOVER_JSON_ADDRESS_PREFIX.len()..];
             form_urlencoded::parse(format!("a={raw}").as_bytes())
                 .next()
                 .map(|(_, v)| v.into_owned())

@@ -134,22 +134,22 @@ pub(super) fn check(
         (
             true,
             vocab::web_host(AUTOCONFIG, d),
-            format!("/mail/config-v1.1.xml?{query}"),
+            format!("{}?{query}", vocab::THUNDERBIRD_PATH),
         ),
         (
             true,
             d.clone(),
-            format!("/.well-known/autoconfig/mail/config-v1.1.xml?{query}"),
+            format!("{}?{query}", vocab::THUNDERBIRD_WELL_KNOWN_PATH),
         ),
         (
             false,
             vocab::web_host(AUTOCONFIG, d),
-            format!("/mail/config-v1.1.xml?{query}"),
+            format!("{}?{query}", vocab::THUNDERBIRD_PATH),
         ),
         (
             false,
             d.clone(),
-            format!("/.well-known/autoconfig/mail/config-v1.1.xml?{query}"),
+            format!("{}?{query}", vocab::THUNDERBIRD_WELL_KNOWN_PATH),
         ),
     ];
     let mut thunderbird: Option<Vec<Advertised>> = None;
@@ -233,14 +233,11 @@ pub(super) fn check(
         (true, vocab::web_host(AUTODISCOVER, d)),
         (false, vocab::web_host(AUTODISCOVER, d)),
     ] {
-        let url = format!(
-            "{}://{host}/autodiscover/autodiscover.xml",
-            if https { "https" } else { "http" }
-        );
+        let url = format!("{}://{host}{}", if https { "https" } else { "http" }, vocab::POX_PATH);
         let req = request(
             Method::POST,
             &host,
-            "/autodiscover/autodiscover.xml",
+            vocab::POX_PATH,
             Some("text/xml; charset=utf-8"),
             &body,
         );
