@@ -24,5 +24,5 @@ pub mod records;
 pub mod render;
 pub mod settings;
 pub mod sign;
-pub mod zonefiles;
 pub mod vocab;
+pub mod zonefiles;
