@@ -4,11 +4,13 @@
 //! 1. DNS: the RFC 6186/8314 SRV names, `_autodiscover._tcp`, MX, SPF, DMARC, MTA-STS, TLS-RPT,
 //!    through the given resolver; with `--config`, a diff against what mailconf would publish.
 //! 2. HTTP: Thunderbird autoconfig (both URLs) and the Outlook POX request, https first, then the
-//!    plain-http fallbacks clients use; disagreement with the SRV view is a finding.
+//!    plain-http fallbacks clients use; disagreement with the SRV view is a finding. Both are
+//!    read back through [`crate::vocab`], the tables mailconf itself publishes from.
 //! 3. Every advertised server: connect, implicit TLS or STARTTLS as advertised, verify the
 //!    certificate, read greeting and capabilities, flag the classic mistakes.
 
 mod dns;
+mod http;
 mod mail;
 pub mod net;
 pub mod reply;
