@@ -21,7 +21,8 @@ use rustls_acme::caches::DirCache;
 use rustls_acme::{AcmeConfig, ResolvesServerCertAcme};
 use tracing::{info, warn};
 
-use crate::settings::{AcmeSettings, Settings, WEB_LABELS};
+use crate::settings::{AcmeSettings, Settings};
+use crate::vocab;
 
 /// The names of one certificate: the web hosts of one mail domain.
 pub fn names_for(settings: &Settings) -> Vec<Vec<String>> {
@@ -30,10 +31,8 @@ pub fn names_for(settings: &Settings) -> Vec<Vec<String>> {
         .iter()
         .flat_map(|d| {
             d.names().map(move |n| {
-                WEB_LABELS
-                    .iter()
-                    .filter(|l| d.mta_sts.is_some() || **l != "mta-sts")
-                    .map(|l| format!("{l}.{n}"))
+                vocab::web_labels(d.mta_sts.is_some())
+                    .map(|l| vocab::web_host(l, n))
                     .collect::<Vec<_>>()
             })
         })

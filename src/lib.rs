@@ -5,6 +5,7 @@
 //! - [`settings`]: parse and validate the TOML; every error names file, line and field.
 //! - [`records`]: settings → the DNS record set (pure; the only place that decides records).
 //! - [`render`]: records → zone-file text; (settings, address) → client documents (pure).
+//! - [`vocab`]: each protocol's and format's words for those facts, both directions.
 //! - [`dns`], [`http`]: thin servers: wire request → model lookup → wire response.
 //! - [`app`]: `serve` wiring, signals, reload. [`cli`]: subcommands. [`zonefiles`]: `zone --out`.
 //!   [`exit`]: exit codes.
@@ -23,4 +24,5 @@ pub mod records;
 pub mod render;
 pub mod settings;
 pub mod sign;
+pub mod vocab;
 pub mod zonefiles;

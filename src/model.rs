@@ -1,8 +1,7 @@
 //! The small view every client-format renderer consumes: one domain's servers, in preference
 //! order, with usernames resolved for one address (or kept as placeholders without one).
 //!
-//! Also the one place that maps `security` to each format's vocabulary, so Thunderbird, Outlook
-//! and Apple can never disagree about a TLS mode.
+//! Each format's words for protocols, TLS modes and auth methods live in [`crate::vocab`].
 
 use std::fmt;
 
@@ -127,11 +126,6 @@ impl<'a> ClientConfig<'a> {
     pub fn outgoing(&self) -> impl Iterator<Item = &ServerView> + Clone {
         self.servers.iter().filter(|s| s.protocol == Protocol::Smtp)
     }
-
-    /// The host clients reach mailconf's web endpoints under for this domain.
-    pub fn autodiscover_host(&self) -> String {
-        format!("autodiscover.{}", self.requested)
-    }
 }
 
 /// Substitute `%EMAILADDRESS%`, `%EMAILLOCALPART%` and `%EMAILDOMAIN%`.
@@ -143,62 +137,7 @@ pub fn expand(template: &str, a: &EmailAddress) -> String {
         .replace(dom, &a.domain)
 }
 
-/// Each client format's words for a TLS mode: the one mapping every renderer uses.
-impl Security {
-    /// Thunderbird `socketType`.
-    pub fn thunderbird(self) -> &'static str {
-        match self {
-            Security::Tls => "SSL",
-            Security::Starttls => "STARTTLS",
-            Security::None => "plain",
-        }
-    }
-
-    /// Outlook POX `(SSL, Encryption)`. STARTTLS is `SSL=on` + `Encryption=TLS`: Outlook honours
-    /// Encryption, while Thunderbird and Delta Chat read `SSL=off` as "no TLS at all" and guess
-    /// STARTTLS vs implicit TLS from the port when it is on (spec sheet §3.3; Stalwart#3248 shows
-    /// `TLS` on 993/465 breaking Outlook, hence `SSL` for implicit TLS).
-    pub fn outlook(self) -> (&'static str, &'static str) {
-        match self {
-            Security::Tls => ("on", "SSL"),
-            Security::Starttls => ("on", "TLS"),
-            Security::None => ("off", "None"),
-        }
-    }
-
-    /// Apple `…UseSSL`: true only for implicit TLS. With false the device starts in plaintext
-    /// and upgrades opportunistically; a profile cannot require STARTTLS (mox, Nodemailer).
-    pub fn apple_use_ssl(self) -> bool {
-        self == Security::Tls
-    }
-}
-
 impl Auth {
-    /// Thunderbird `authentication` value (names and case as the clients compare them).
-    pub fn thunderbird(self) -> &'static str {
-        match self {
-            Auth::PasswordCleartext => "password-cleartext",
-            Auth::PasswordEncrypted => "password-encrypted",
-            Auth::Oauth2 => "OAuth2",
-            Auth::Ntlm => "NTLM",
-            Auth::Gssapi => "GSSAPI",
-            Auth::ClientIpAddress => "client-IP-address",
-            Auth::TlsClientCert => "TLS-client-cert",
-            Auth::None => "none",
-        }
-    }
-
-    /// Apple `…Authentication`; `None` for methods a profile cannot express.
-    pub fn apple(self) -> Option<&'static str> {
-        match self {
-            Auth::PasswordCleartext => Some("EmailAuthPassword"),
-            Auth::PasswordEncrypted => Some("EmailAuthCRAMMD5"),
-            Auth::Ntlm => Some("EmailAuthNTLM"),
-            Auth::None | Auth::ClientIpAddress => Some("EmailAuthNone"),
-            Auth::Oauth2 | Auth::Gssapi | Auth::TlsClientCert => None,
-        }
-    }
-
     /// Does the client have to log in at all?
     pub fn requires_login(self) -> bool {
         !matches!(self, Auth::None | Auth::ClientIpAddress)

@@ -13,7 +13,8 @@ use hickory_server::proto::rr::rdata::{A, AAAA, CNAME, MX, NS, SOA, SRV, TXT};
 use hickory_server::proto::rr::{Name, RData, Record};
 use sha2::Digest;
 
-use crate::settings::{self, DnsSettings, Domain, MailServer, SRV_LABELS, Settings, WEB_LABELS, WebHost};
+use crate::settings::{self, DnsSettings, Domain, MailServer, Settings, WebHost};
+use crate::vocab::{self, SRV_LABELS};
 
 /// SOA timers (seconds). RFC 1912 §2.2 ranges; expire two weeks as RIPE-203 recommends.
 const SOA_REFRESH: i32 = 14_400;
@@ -379,7 +380,7 @@ impl Builder<'_> {
             let owner = self.name(&format!("{label}._tcp"));
             let mut any = false;
             for (prio, s) in srv_priorities(servers) {
-                if s.srv_label() == label {
+                if vocab::srv_label(s.protocol, s.security) == label {
                     any = true;
                     out.push(self.rec(owner.clone(), RData::SRV(SRV::new(prio, 1, s.port, abs(&s.host)))));
                 }
@@ -394,7 +395,7 @@ impl Builder<'_> {
     /// The host that answers `https://…/autodiscover/autodiscover.xml`: never a CNAME we create.
     fn autodiscover_srv(&self) -> Option<Record> {
         let target = match self.dns.autoconfig.as_ref()? {
-            WebHost::Addresses(_) => self.name("autodiscover"),
+            WebHost::Addresses(_) => self.name(vocab::AUTODISCOVER),
             WebHost::Cname(t) => abs(t),
         };
         Some(self.rec(
@@ -407,8 +408,7 @@ impl Builder<'_> {
         let Some(web) = &self.dns.autoconfig else {
             return Vec::new();
         };
-        let labels = WEB_LABELS.iter().filter(|l| mta_sts || **l != "mta-sts");
-        labels
+        vocab::web_labels(mta_sts)
             .flat_map(|l| match web {
                 WebHost::Addresses(ips) => ips.iter().map(|ip| self.address(self.name(l), *ip)).collect::<Vec<_>>(),
                 WebHost::Cname(t) => vec![self.rec(self.name(l), RData::CNAME(CNAME(abs(t))))],

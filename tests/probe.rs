@@ -28,8 +28,8 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// A CA, a good leaf for HOST, an expired one and a self-signed one; returns the CA file and
-/// (cert, key) paths by kind.
+/// A CA, a good leaf for HOST, an expired one, a self-signed one and a "web" leaf for
+/// mailconf's HTTPS; returns the CA file and (cert, key) paths by kind.
 fn certs(dir: &Path) -> (PathBuf, Vec<(&'static str, PathBuf, PathBuf)>) {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -42,9 +42,19 @@ fn certs(dir: &Path) -> (PathBuf, Vec<(&'static str, PathBuf, PathBuf)>) {
     std::fs::write(&ca_file, ca_cert.pem()).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
     let mut out = Vec::new();
-    for kind in ["good", "expired", "selfsigned"] {
+    for kind in ["good", "expired", "selfsigned", "web"] {
         let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(vec![HOST.to_string()]).unwrap();
+        let names = if kind == "web" {
+            // mailconf's own HTTPS: the domain and its autoconfig/autodiscover hosts.
+            vec![
+                "probe.test".to_string(),
+                "autoconfig.probe.test".to_string(),
+                "autodiscover.probe.test".to_string(),
+            ]
+        } else {
+            vec![HOST.to_string()]
+        };
+        let mut params = CertificateParams::new(names).unwrap();
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, format!("{HOST} {kind}"));
@@ -216,6 +226,67 @@ const CASES: &[Case] = &[
     },
 ];
 
+/// Write a config for `probe.test` with `servers` (TOML `[[provider.p.server]]` tables) and
+/// serve its DNS and plain HTTP on loopback, and HTTPS with `tls` (cert, key) when given.
+fn serve(dir: &Path, servers: &str, tls: Option<(&Path, &Path)>) -> (PathBuf, Server) {
+    let config = dir.join("mailconf.toml");
+    // HTTPS also answers on the bare domain (`.well-known`, Outlook's first POX URL).
+    let apex = if tls.is_some() { "\"@\" = [\"127.0.0.1\"]\n" } else { "" };
+    let tls_table = tls.map_or_else(String::new, |(c, k)| {
+        format!(
+            "[server.tls]\ncert = \"{}\"\nkey = \"{}\"\n\n",
+            c.display(),
+            k.display()
+        )
+    });
+    std::fs::write(
+        &config,
+        format!(
+            "{tls_table}[provider.p]\ndisplay_name = \"Probe Test\"\n\n{servers}[[domain]]\nname = \"probe.test\"\nprovider = \"p\"\n[domain.dns]\nnameservers = [\"ns.probe.test\"]\nautoconfig_addresses = [\"127.0.0.1\"]\nmx = [{{ host = \"{HOST}\", preference = 10 }}]\nspf = \"v=spf1 mx -all\"\ndmarc = \"v=DMARC1; p=reject\"\n[domain.dns.hosts]\nmail = [\"127.0.0.1\"]\nns = [\"127.0.0.1\"]\n{apex}"
+        ),
+    )
+    .unwrap();
+    let mut args = vec!["--dns-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"];
+    if tls.is_some() {
+        args.extend(["--https-listen", "127.0.0.1:0"]);
+    }
+    let s = Server::start(&config, &args, args.len() / 2);
+    (config, s)
+}
+
+/// `mailconf probe probe.test` arguments against `s` (HTTPS at a closed port unless it serves it).
+fn probe_args(s: &Server, ca: &Path, extra: &[&str]) -> Vec<String> {
+    let (dns, http) = (s.addrs("DNS")[0], s.addrs("HTTP listening")[0]);
+    let https = s.addrs("HTTPS").first().map_or_else(free_port, |a| a.port());
+    let mut v: Vec<String> = [
+        "probe",
+        "probe.test",
+        "--resolver",
+        &dns.to_string(),
+        "--ca-file",
+        ca.to_str().unwrap(),
+        "--timeout",
+        "3",
+        "--http-port",
+        &http.port().to_string(),
+        "--https-port",
+        &https.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+/// Run the probe; the JSON report's findings.
+fn probe_json(args: &[String]) -> (Option<i32>, Vec<serde_json::Value>) {
+    let out = mailconf(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    (out.status.code(), report["findings"].as_array().unwrap().clone())
+}
+
 #[test]
 fn probe_reports_exactly_the_expected_findings() {
     let dir = temp_dir("probe");
@@ -236,49 +307,11 @@ fn probe_reports_exactly_the_expected_findings() {
         let tls = if case.security == "tls" { "tls" } else { "starttls" };
         subjects.push(format!("{} {HOST}:{port} ({tls})", case.proto));
     }
-    let config = dir.join("mailconf.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[provider.p]\ndisplay_name = \"Probe Test\"\n\n{servers}[[domain]]\nname = \"probe.test\"\nprovider = \"p\"\n[domain.dns]\nnameservers = [\"ns.probe.test\"]\nautoconfig_addresses = [\"127.0.0.1\"]\nmx = [{{ host = \"{HOST}\", preference = 10 }}]\nspf = \"v=spf1 mx -all\"\ndmarc = \"v=DMARC1; p=reject\"\n[domain.dns.hosts]\nmail = [\"127.0.0.1\"]\nns = [\"127.0.0.1\"]\n"
-        ),
-    )
-    .unwrap();
-    let s = Server::start(
-        &config,
-        &["--dns-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"],
-        2,
-    );
-    let (dns, http) = (s.addrs("DNS")[0], s.addrs("HTTP")[0]);
-    let closed = free_port();
-    let args = |extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = [
-            "probe",
-            "probe.test",
-            "--resolver",
-            &dns.to_string(),
-            "--ca-file",
-            ca.to_str().unwrap(),
-            "--timeout",
-            "3",
-            "--http-port",
-            &http.port().to_string(),
-            "--https-port",
-            &closed.to_string(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        v.extend(extra.iter().map(|s| s.to_string()));
-        v
-    };
-    let a = args(&["--json", "--config", config.to_str().unwrap()]);
-    let out = mailconf(&a.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(out.status.code(), Some(1), "failures present → exit 1");
-    let report: serde_json::Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
-    let findings = report["findings"].as_array().unwrap();
-    let text = serde_json::to_string_pretty(findings).unwrap();
+    let (config, s) = serve(&dir, &servers, None);
+    let args = |extra: &[&str]| probe_args(&s, &ca, extra);
+    let (code, findings) = probe_json(&args(&["--json", "--config", config.to_str().unwrap()]));
+    assert_eq!(code, Some(1), "failures present → exit 1");
+    let text = serde_json::to_string_pretty(&findings).unwrap();
     for (case, subject) in CASES.iter().zip(&subjects) {
         let got: Vec<(String, String)> = findings
             .iter()
@@ -333,12 +366,8 @@ fn probe_reports_exactly_the_expected_findings() {
             .replace("v=spf1 mx -all", "v=spf1 -all"),
     )
     .unwrap();
-    let a = args(&["--json", "--config", changed.to_str().unwrap()]);
-    let out = mailconf(&a.iter().map(String::as_str).collect::<Vec<_>>());
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let spf = report["findings"]
-        .as_array()
-        .unwrap()
+    let (_, findings) = probe_json(&args(&["--json", "--config", changed.to_str().unwrap()]));
+    let spf = findings
         .iter()
         .find(|f| f["subject"] == "probe.test TXT")
         .unwrap()
@@ -354,4 +383,76 @@ fn probe_reports_exactly_the_expected_findings() {
     let out = mailconf(&a.iter().map(String::as_str).collect::<Vec<_>>());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.lines().last().unwrap().ends_with("failed"), "{text}");
+}
+
+/// Cleartext servers (`security = "none"`, `allow_cleartext`) are published under the plain SRV
+/// labels, which stand for STARTTLS *and* cleartext (RFC 6186 §3): the probe must read them back
+/// as agreeing with the documents, and talk to them without TLS.
+#[test]
+fn probe_reads_cleartext_servers_back_as_published() {
+    let dir = temp_dir("probe-cleartext");
+    let (ca, certs) = certs(&dir);
+    let (_, web_cert, web_key) = certs.iter().find(|c| c.0 == "web").unwrap();
+    let (imap, smtp) = (free_port(), free_port());
+    let _peers = Peers(vec![
+        peer("imap", "no-starttls", imap, HOST, None),
+        peer("smtp", "plain", smtp, HOST, None),
+    ]);
+    let servers = format!(
+        "[[provider.p.server]]\nprotocol = \"imap\"\nhost = \"{HOST}\"\nport = {imap}\nsecurity = \"none\"\nallow_cleartext = true\n\n\
+         [[provider.p.server]]\nprotocol = \"smtp\"\nhost = \"{HOST}\"\nport = {smtp}\nsecurity = \"none\"\nallow_cleartext = true\n\n"
+    );
+    // With HTTPS this time, so the probe's HTTPS client is exercised too.
+    let (config, s) = serve(&dir, &servers, Some((web_cert, web_key)));
+    let (_, findings) = probe_json(&probe_args(&s, &ca, &["--json", "--config", config.to_str().unwrap()]));
+    let text = serde_json::to_string_pretty(&findings).unwrap();
+    let level = |subject: &str| -> Vec<(String, String)> {
+        findings
+            .iter()
+            .filter(|f| f["subject"] == subject)
+            .map(|f| {
+                (
+                    f["level"].as_str().unwrap().to_string(),
+                    f["message"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    // Every Thunderbird URL answers (https first), Outlook's first https URL answers.
+    for (url, level_wanted) in [
+        (
+            "thunderbird https://autoconfig.probe.test/mail/config-v1.1.xml?emailaddress=probe%40probe.test",
+            "pass",
+        ),
+        (
+            "thunderbird https://probe.test/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=probe%40probe.test",
+            "pass",
+        ),
+        (
+            "thunderbird http://autoconfig.probe.test/mail/config-v1.1.xml?emailaddress=probe%40probe.test",
+            "warn",
+        ),
+        ("outlook https://probe.test/autodiscover/autodiscover.xml", "pass"),
+    ] {
+        let got = level(url);
+        assert_eq!(got.len(), 1, "{url}: {text}");
+        assert_eq!(got[0].0, level_wanted, "{url}: {text}");
+    }
+    // Both documents agree with the SRV records.
+    for what in ["thunderbird autoconfig", "outlook autodiscover"] {
+        let got = level(what);
+        assert_eq!(got.len(), 1, "{what}: {text}");
+        assert_eq!(got[0].0, "pass", "{what}: {text}");
+    }
+    // The servers are probed as published: no STARTTLS attempted, cleartext submission flagged.
+    assert_eq!(
+        level(&format!("imap {HOST}:{imap} (plain)")),
+        [("pass".to_string(), "AUTH PLAIN".to_string())],
+        "{text}"
+    );
+    let smtp_findings = level(&format!("smtp {HOST}:{smtp} (plain)"));
+    assert_eq!(smtp_findings.len(), 1, "{text}");
+    assert_eq!(smtp_findings[0].0, "warn", "{text}");
+    assert!(smtp_findings[0].1.contains("cleartext submission"), "{text}");
+    assert!(findings.iter().all(|f| f["level"] != "fail"), "{text}");
 }

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use crate::model::{ClientConfig, EmailAddress};
 use crate::render::{autodiscover, autodiscover_json, mobileconfig, thunderbird};
 use crate::settings::Settings;
+use crate::vocab::{self, AUTOCONFIG, AUTODISCOVER, MTA_STS};
 
 /// What the transport needs to answer and to log.
 #[derive(Debug)]
@@ -63,12 +64,12 @@ pub fn handle(settings: &Settings, req: &Request) -> Reply {
     let path = req.path.to_ascii_lowercase();
     let (endpoint, allow): (&'static str, &'static str) = match path.as_str() {
         "/healthz" => ("healthz", "GET, HEAD"),
-        "/mail/config-v1.1.xml" | "/.well-known/autoconfig/mail/config-v1.1.xml" => ("thunderbird", "GET, HEAD"),
-        "/autodiscover/autodiscover.xml" => ("autodiscover", "GET, HEAD, POST"),
-        "/autodiscover/autodiscover.json" => ("autodiscover-json", "GET, HEAD"),
-        p if p.starts_with("/autodiscover/autodiscover.json/v1.0/") => ("autodiscover-json", "GET, HEAD"),
-        "/apple/profile.mobileconfig" => ("mobileconfig", "GET, HEAD"),
-        "/.well-known/mta-sts.txt" => ("mta-sts", "GET, HEAD"),
+        vocab::THUNDERBIRD_PATH | vocab::THUNDERBIRD_WELL_KNOWN_PATH => ("thunderbird", "GET, HEAD"),
+        vocab::POX_PATH => ("autodiscover", "GET, HEAD, POST"),
+        vocab::AUTODISCOVER_JSON_PATH => ("autodiscover-json", "GET, HEAD"),
+        p if p.starts_with(vocab::AUTODISCOVER_JSON_ADDRESS_PREFIX) => ("autodiscover-json", "GET, HEAD"),
+        vocab::APPLE_PROFILE_PATH => ("mobileconfig", "GET, HEAD"),
+        vocab::MTA_STS_POLICY_PATH => ("mta-sts", "GET, HEAD"),
         _ => return text(404, "not found", "unknown"),
     };
     let method = if req.method == "HEAD" { "GET" } else { req.method };
@@ -104,14 +105,11 @@ fn to_https(settings: &Settings, req: &Request, endpoint: &'static str, method: 
     match (endpoint, method) {
         ("thunderbird" | "healthz", _) | ("autodiscover", "POST") => None,
         ("autodiscover", _) => {
-            let Some(cfg) = config(settings, host_domain(req.host, "autodiscover.").as_deref(), None) else {
+            let Some(cfg) = config(settings, host_domain(req.host, AUTODISCOVER).as_deref(), None) else {
                 return Some(unknown_domain(endpoint));
             };
             let mut r = text(302, "moved to https", endpoint);
-            r.headers.push((
-                "location",
-                format!("https://{}/autodiscover/autodiscover.xml", cfg.autodiscover_host()),
-            ));
+            r.headers.push(("location", vocab::pox_url(&cfg.requested)));
             Some(with_domain(r, &cfg))
         }
         _ => {
@@ -134,7 +132,8 @@ fn param<'q>(query: Option<&'q str>, name: &str) -> Option<Cow<'q, str>> {
         .map(|(_, v)| v)
 }
 
-/// The mail domain a Host header names: port and trailing dot removed, service label stripped.
+/// The mail domain a Host header names: port and trailing dot removed, the web host `label`
+/// (`autoconfig`, `autodiscover`) stripped when present.
 fn host_domain(host: Option<&str>, label: &str) -> Option<String> {
     let host = host?.trim();
     let host = if let Some(v6) = host.strip_prefix('[') {
@@ -146,7 +145,7 @@ fn host_domain(host: Option<&str>, label: &str) -> Option<String> {
         )
     };
     let host = crate::settings::to_ascii_domain(host).ok()?;
-    Some(host.strip_prefix(label).map(str::to_string).unwrap_or(host))
+    Some(vocab::strip_web_label(&host, label).map_or_else(|| host.clone(), str::to_string))
 }
 
 /// Address from the query (if any) and the domain it selects: the address's domain, else Host.
@@ -181,7 +180,7 @@ fn with_domain(mut r: Reply, cfg: &ClientConfig) -> Reply {
 }
 
 fn thunderbird_get(settings: &Settings, req: &Request) -> Reply {
-    let (addr, domain) = match address_and_domain(req, "emailaddress", "autoconfig.") {
+    let (addr, domain) = match address_and_domain(req, "emailaddress", AUTOCONFIG) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -222,7 +221,7 @@ fn pox_post(settings: &Settings, req: &Request) -> Reply {
 
 /// GET on the POX path (Delta Chat, probes): the Host's settings without a LoginName.
 fn pox_get(settings: &Settings, req: &Request) -> Reply {
-    match config(settings, host_domain(req.host, "autodiscover.").as_deref(), None) {
+    match config(settings, host_domain(req.host, AUTODISCOVER).as_deref(), None) {
         Some(cfg) => with_domain(reply(200, POX, autodiscover::response(&cfg), ""), &cfg),
         None => unknown_domain(""),
     }
@@ -235,9 +234,9 @@ fn json_get(settings: &Settings, req: &Request, lower_path: &str) -> Reply {
     }
     // `/autodiscover/autodiscover.json/v1.0/<address>` carries the address in the path.
     let in_path = lower_path
-        .strip_prefix("/autodiscover/autodiscover.json/v1.0/")
+        .strip_prefix(vocab::AUTODISCOVER_JSON_ADDRESS_PREFIX)
         .map(|_| {
-            let raw = &req.path["/autodiscover/autodiscover.json/v1.0/".len()..];
+            let raw = &req.path[vocab::AUTODISCOVER_JSON_ADDRESS_PREFIX.len()..];
             form_urlencoded::parse(format!("a={raw}").as_bytes())
                 .next()
                 .map(|(_, v)| v.into_owned())
@@ -249,7 +248,7 @@ fn json_get(settings: &Settings, req: &Request, lower_path: &str) -> Reply {
             Ok(a) => Some(a.domain),
             Err(e) => return text(400, &format!("bad request: invalid Email: {e}"), ""),
         },
-        None => host_domain(req.host, "autodiscover."),
+        None => host_domain(req.host, AUTODISCOVER),
     };
     match config(settings, domain.as_deref(), None) {
         Some(cfg) => with_domain(reply(200, JSON, autodiscover_json::v1(&cfg), ""), &cfg),
@@ -258,7 +257,7 @@ fn json_get(settings: &Settings, req: &Request, lower_path: &str) -> Reply {
 }
 
 fn apple_get(settings: &Settings, req: &Request) -> Reply {
-    let (addr, domain) = match address_and_domain(req, "emailaddress", "autoconfig.") {
+    let (addr, domain) = match address_and_domain(req, "emailaddress", AUTOCONFIG) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -270,7 +269,7 @@ fn apple_get(settings: &Settings, req: &Request) -> Reply {
             // Signed with the serving certificate when there is one (iOS: "Verified").
             let acme_material = || {
                 let acme = settings.server.acme.as_ref()?;
-                crate::acme::cached_material(&acme.cache_dir, &format!("autoconfig.{}", cfg.requested))
+                crate::acme::cached_material(&acme.cache_dir, &vocab::web_host(AUTOCONFIG, &cfg.requested))
             };
             let signed = match settings.server.tls.as_deref() {
                 Some(files) => Some(crate::sign::sign(&unsigned, files)),
@@ -298,7 +297,7 @@ fn apple_get(settings: &Settings, req: &Request) -> Reply {
 fn mta_sts_get(settings: &Settings, req: &Request) -> Reply {
     // Only on `mta-sts.<domain>` (RFC 8461 §3.3); senders must not follow redirects.
     let host = host_domain(req.host, "");
-    let Some(domain) = host.as_deref().and_then(|h| h.strip_prefix("mta-sts.")) else {
+    let Some(domain) = host.as_deref().and_then(|h| vocab::strip_web_label(h, MTA_STS)) else {
         return unknown_domain("");
     };
     match settings.domain(domain).and_then(|d| d.mta_sts.as_ref()) {

@@ -6,22 +6,10 @@ use hickory_server::proto::op::ResponseCode;
 use hickory_server::proto::rr::{RData, RecordType};
 
 use super::net::Resolver;
-use super::{Advertised, Level, Options, Report, Tls};
+use super::{Advertised, Level, Options, Report};
 use crate::records;
 use crate::render::zonefile::rdata_text;
-use crate::settings::{Protocol, SRV_LABELS};
-
-/// Protocol and TLS mode a mail SRV label stands for.
-fn label_meaning(label: &str) -> (Protocol, Tls) {
-    match label {
-        "_imaps" => (Protocol::Imap, Tls::Implicit),
-        "_imap" => (Protocol::Imap, Tls::Starttls),
-        "_pop3s" => (Protocol::Pop3, Tls::Implicit),
-        "_pop3" => (Protocol::Pop3, Tls::Starttls),
-        "_submissions" => (Protocol::Smtp, Tls::Implicit),
-        _ => (Protocol::Smtp, Tls::Starttls),
-    }
-}
+use crate::vocab::{self, SRV_LABELS};
 
 /// Check every name; return the mail servers the SRV records advertise.
 pub(super) fn check(opts: &Options, resolver: &Resolver, report: &mut Report) -> Vec<Advertised> {
@@ -93,9 +81,8 @@ pub(super) fn check(opts: &Options, resolver: &Resolver, report: &mut Report) ->
             }
         }
         let label = name.split('.').next().unwrap_or_default();
-        match rtype {
-            RecordType::SRV if SRV_LABELS.contains(&label) => {
-                let (protocol, tls) = label_meaning(label);
+        match (rtype, vocab::srv_meaning(label)) {
+            (RecordType::SRV, Some((protocol, modes))) => {
                 for r in &answer.records {
                     if let RData::SRV(srv) = &r.data
                         && !srv.target.is_root()
@@ -105,27 +92,27 @@ pub(super) fn check(opts: &Options, resolver: &Resolver, report: &mut Report) ->
                             protocol,
                             host,
                             port: srv.port,
-                            tls,
+                            security: modes[0],
                         });
                     }
                 }
                 srv_finding(report, &subject, label, &got);
             }
-            RecordType::SRV if got.is_empty() => report.add(
+            (RecordType::SRV, None) if got.is_empty() => report.add(
                 "dns",
                 subject,
                 Level::Warn,
                 "not published: Outlook's last resort and Thunderbird's Exchange probe use it",
                 None,
             ),
-            RecordType::MX if got.is_empty() => report.add(
+            (RecordType::MX, _) if got.is_empty() => report.add(
                 "dns",
                 subject,
                 Level::Warn,
                 "no MX: mail goes to the A record (RFC 5321 §5.1)",
                 Some("publish MX, or `MX 0 .` if the domain takes no mail (RFC 7505)"),
             ),
-            RecordType::TXT => txt_finding(report, &subject, &name, d, &got),
+            (RecordType::TXT, _) => txt_finding(report, &subject, &name, d, &got),
             _ => report.add(
                 "dns",
                 subject,

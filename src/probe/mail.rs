@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::net::{self, Conn, Lines, Resolver};
 use super::reply::{Ehlo, SmtpReply, imap_capabilities, pop3_capabilities, smtp_line};
-use super::{Advertised, Level, Report, Tls};
-use crate::settings::Protocol;
+use super::{Advertised, Level, Report};
+use crate::settings::{Protocol, Security};
 
 /// What one dialogue found; turned into findings by `check`.
 #[derive(Default)]
@@ -89,7 +89,7 @@ fn open(
     tls: &Arc<rustls::ClientConfig>,
     o: &mut Outcome,
 ) -> Result<Lines, String> {
-    if s.tls == Tls::Implicit {
+    if s.security == Security::Tls {
         let conn = net::tls(tcp, &s.host, tls).map_err(|e| format!("implicit TLS on port {}: {e}", s.port))?;
         o.notes.push("implicit TLS, certificate valid for the host".into());
         Ok(Lines::new(conn))
@@ -135,7 +135,7 @@ fn smtp(
     }
     lines.send("EHLO probe.mailconf.invalid")?;
     let ehlo = Ehlo::parse(&expect(smtp_read(&mut lines)?, 250, "EHLO")?);
-    let ehlo = if s.tls == Tls::Starttls {
+    let ehlo = if s.security == Security::Starttls {
         if !ehlo.has("STARTTLS") {
             o.fail(
                 "STARTTLS is not offered",
@@ -175,7 +175,7 @@ fn smtp(
     } else {
         o.notes.push(format!("AUTH {}", mechs.join(" ")));
     }
-    if s.tls == Tls::None {
+    if s.security == Security::None {
         o.warn(
             "cleartext submission: passwords cross the network unencrypted",
             Some("offer TLS (RFC 8314)"),
@@ -224,7 +224,7 @@ fn imap(
         ));
     }
     let (mut caps, _) = imap_command(&mut lines, "a1", "CAPABILITY")?;
-    if s.tls == Tls::Starttls {
+    if s.security == Security::Starttls {
         if !caps.iter().any(|c| c == "STARTTLS") {
             o.fail(
                 "STARTTLS is not offered",
@@ -292,7 +292,7 @@ fn pop3(
         return Err("greeting is not +OK".into());
     }
     let mut caps = pop3_capa(&mut lines)?;
-    if s.tls == Tls::Starttls {
+    if s.security == Security::Starttls {
         if !caps.iter().any(|c| c == "STLS") {
             o.fail(
                 "STLS is not offered",

@@ -4,11 +4,13 @@
 //! 1. DNS: the RFC 6186/8314 SRV names, `_autodiscover._tcp`, MX, SPF, DMARC, MTA-STS, TLS-RPT,
 //!    through the given resolver; with `--config`, a diff against what mailconf would publish.
 //! 2. HTTP: Thunderbird autoconfig (both URLs) and the Outlook POX request, https first, then the
-//!    plain-http fallbacks clients use; disagreement with the SRV view is a finding.
+//!    plain-http fallbacks clients use; disagreement with the SRV view is a finding. Both are
+//!    read back through [`crate::vocab`], the tables mailconf itself publishes from.
 //! 3. Every advertised server: connect, implicit TLS or STARTTLS as advertised, verify the
 //!    certificate, read greeting and capabilities, flag the classic mistakes.
 
 mod dns;
+mod http;
 mod mail;
 pub mod net;
 pub mod reply;
@@ -22,6 +24,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::settings::{Protocol, Security, Settings};
+use crate::vocab;
 
 /// Severity of one finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -67,46 +70,57 @@ pub struct Options {
 }
 
 /// A mail server as some source advertises it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Advertised {
     pub protocol: Protocol,
     pub host: String,
     pub port: u16,
-    pub tls: Tls,
+    /// From an SRV record this is the first mode its label stands for (STARTTLS for a plain
+    /// label, which also covers cleartext: [`vocab::srv_meaning`]) until a document refines it.
+    pub security: Security,
 }
 
-/// TLS mode in a form that is ordered and hashable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Tls {
-    Implicit,
-    Starttls,
-    None,
+impl Advertised {
+    /// What SRV can say about this server: compared in these terms, a cleartext server in a
+    /// document agrees with its `_imap` record.
+    fn srv_key(&self) -> (&'static str, &str, u16) {
+        (vocab::srv_label(self.protocol, self.security), &self.host, self.port)
+    }
+
+    fn sort_key(&self) -> (Protocol, &str, u16, u8) {
+        (self.protocol, &self.host, self.port, self.security as u8)
+    }
 }
 
-impl From<Security> for Tls {
-    fn from(s: Security) -> Tls {
-        match s {
-            Security::Tls => Tls::Implicit,
-            Security::Starttls => Tls::Starttls,
-            Security::None => Tls::None,
-        }
+impl Ord for Advertised {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.sort_key().cmp(&other.sort_key())
+    }
+}
+
+impl PartialOrd for Advertised {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
 impl fmt::Display for Advertised {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let p = match self.protocol {
-            Protocol::Imap => "imap",
-            Protocol::Pop3 => "pop3",
-            Protocol::Smtp => "smtp",
+        let t = match self.security {
+            Security::Tls => "tls",
+            Security::Starttls => "starttls",
+            Security::None => "plain",
         };
-        let t = match self.tls {
-            Tls::Implicit => "tls",
-            Tls::Starttls => "starttls",
-            Tls::None => "plain",
-        };
-        write!(f, "{p} {}:{} ({t})", self.host, self.port)
+        write!(f, "{} {}:{} ({t})", self.protocol.thunderbird(), self.host, self.port)
     }
+}
+
+/// The SRV view, each server's TLS mode taken from a document that publishes the same server
+/// under the same SRV label (a plain label does not tell STARTTLS from cleartext).
+fn refine(srv: Vec<Advertised>, docs: &[Advertised]) -> Vec<Advertised> {
+    srv.into_iter()
+        .map(|s| docs.iter().find(|d| d.srv_key() == s.srv_key()).cloned().unwrap_or(s))
+        .collect()
 }
 
 /// Collected findings.
@@ -172,8 +186,8 @@ pub fn run(opts: &Options) -> Result<Report, String> {
     };
     let srv = dns::check(opts, &resolver, &mut report);
     let web = web::check(opts, &resolver, &tls, &srv, &mut report);
-    // Servers: the SRV view, else what autoconfig advertised.
-    let mut servers = if srv.is_empty() { web } else { srv };
+    // Servers: the SRV view (with the documents' exact TLS modes), else what autoconfig advertised.
+    let mut servers = if srv.is_empty() { web } else { refine(srv, &web) };
     servers.sort();
     servers.dedup();
     for s in &servers {

@@ -182,22 +182,30 @@ pub fn tls(tcp: TcpStream, host: &str, cfg: &Arc<rustls::ClientConfig>) -> Resul
     Ok(Conn::Tls(Box::new(stream)))
 }
 
-fn describe_tls_error(e: io::Error) -> String {
-    let text = e.to_string();
-    if text.contains("Expired") {
-        format!("certificate expired ({text})")
-    } else if text.contains("UnknownIssuer") {
-        format!("certificate not issued by a trusted CA, e.g. self-signed ({text})")
-    } else if text.contains("NotValidForName") {
-        format!("certificate does not cover the host name ({text})")
-    } else if text.contains("peer certificate") {
-        format!("certificate rejected ({text})")
-    } else if text.contains("corrupt message") || text.contains("InvalidContentType") || text.contains("InvalidMessage")
-    {
-        format!("the server does not speak TLS here ({text})")
-    } else {
-        format!("TLS handshake failed: {text}")
-    }
+/// A failed handshake in the words a mail admin needs, chosen by the `rustls::Error` variant
+/// (never by its display text, which changes between releases).
+pub(super) fn describe_tls_error(e: io::Error) -> String {
+    use rustls::{CertificateError as C, Error as E};
+    let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<E>()) else {
+        return format!("TLS handshake failed: {e}");
+    };
+    let what = match tls {
+        E::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => "certificate expired",
+        E::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => "certificate not valid yet",
+        E::InvalidCertificate(C::UnknownIssuer) => "certificate not issued by a trusted CA, e.g. self-signed",
+        E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            "certificate does not cover the host name"
+        }
+        E::InvalidCertificate(_) | E::NoCertificatesPresented => "certificate rejected",
+        // Bytes that are no TLS record: a plaintext greeting (`220 …`, `* OK`, `+OK`).
+        E::InvalidMessage(_) | E::InappropriateMessage { .. } | E::PeerSentOversizedRecord => {
+            "the server does not speak TLS here"
+        }
+        E::AlertReceived(_) => "the server refused the handshake",
+        E::PeerIncompatible(_) => "no TLS version or cipher in common",
+        _ => "TLS handshake failed",
+    };
+    format!("{what} ({tls})")
 }
 
 /// Line-oriented reading with a cap, for SMTP/IMAP/POP3 dialogues.
@@ -251,5 +259,37 @@ impl Lines {
             Conn::Plain(s) => Ok(s),
             Conn::Tls(_) => Err("already TLS".into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_tls_error;
+    use rustls::{CertificateError as C, Error as E, InvalidMessage};
+    use std::io;
+
+    fn describe(e: E) -> String {
+        describe_tls_error(io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+
+    /// Classified by variant: the same words whatever rustls's display text says.
+    #[test]
+    fn tls_errors_by_variant() {
+        assert!(describe(E::InvalidCertificate(C::Expired)).starts_with("certificate expired ("));
+        assert!(
+            describe(E::InvalidCertificate(C::UnknownIssuer)).starts_with("certificate not issued by a trusted CA")
+        );
+        assert!(describe(E::InvalidCertificate(C::NotValidForName)).starts_with("certificate does not cover"));
+        assert!(describe(E::InvalidCertificate(C::BadSignature)).starts_with("certificate rejected ("));
+        assert!(
+            describe(E::InvalidMessage(InvalidMessage::InvalidContentType))
+                .starts_with("the server does not speak TLS here (")
+        );
+        // Display text that merely mentions a keyword is not a classification.
+        assert!(describe(E::General("Expired UnknownIssuer".into())).starts_with("TLS handshake failed ("));
+        assert_eq!(
+            describe_tls_error(io::Error::new(io::ErrorKind::ConnectionReset, "reset")),
+            "TLS handshake failed: reset"
+        );
     }
 }

@@ -193,27 +193,168 @@ mod tests {
         );
     }
 
-    /// Randomised input never panics and never yields a reply from a non-reply line.
+    /// xorshift64: a fixed seed keeps failures reproducible without a crate.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+            items[self.below(items.len())]
+        }
+    }
+
+    /// Reply text: anything but CR and LF, including separators, digits and non-ASCII.
+    fn random_text(rng: &mut Rng) -> String {
+        let len = rng.below(12);
+        (0..len)
+            .map(|_| rng.pick(&["a", "Z", " ", "-", "7", "STARTTLS", "ä", "€", "\t", ".", "250"]))
+            .collect()
+    }
+
+    /// A valid reply: random three-digit code, 1–8 lines, `-` on all but the last, the last
+    /// either `NNN text` or a bare `NNN`. Returns the lines and the reply they must parse to.
+    fn random_reply(rng: &mut Rng) -> (Vec<String>, SmtpReply) {
+        let code = rng.below(1000) as u16;
+        let n = 1 + rng.below(8);
+        let mut texts: Vec<String> = (0..n).map(|_| random_text(rng)).collect();
+        let bare_last = rng.below(4) == 0;
+        if bare_last {
+            texts[n - 1].clear();
+        }
+        let lines = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| match (i + 1 == n, bare_last) {
+                (false, _) => format!("{code:03}-{t}"),
+                (true, false) => format!("{code:03} {t}"),
+                (true, true) => format!("{code:03}"),
+            })
+            .collect();
+        (lines, SmtpReply { code, lines: texts })
+    }
+
+    /// Valid replies parse to exactly the generated code and lines, line by line and whole.
     #[test]
-    fn fuzz_smtp_lines() {
-        let mut seed = 0x9e37_79b9u32;
-        let alphabet = b"0123456789- \r\nSTARTLS\xc3\xa4";
+    fn random_valid_replies_parse_exactly() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         for _ in 0..20_000 {
+            let (lines, want) = random_reply(&mut rng);
             let mut acc = Vec::new();
-            let mut text = Vec::new();
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            for j in 0..(seed % 40) {
-                text.push(alphabet[((seed >> (j % 24)) as usize + j as usize) % alphabet.len()]);
-            }
-            let s = String::from_utf8_lossy(&text);
-            for line in s.split("\r\n") {
-                if let Ok(Some(r)) = smtp_line(&mut acc, line) {
-                    assert!(line.len() >= 3 && r.code >= 100 || line.len() == 3);
+            for (i, line) in lines.iter().enumerate() {
+                let got = smtp_line(&mut acc, line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+                if i + 1 < lines.len() {
+                    assert_eq!(got, None, "{lines:?} ended early at {line:?}");
+                } else {
+                    assert_eq!(got.as_ref(), Some(&want), "{lines:?}");
                 }
             }
-            let _ = smtp_reply(&s);
+            assert!(acc.is_empty(), "a complete reply leaves nothing behind");
+            assert_eq!(smtp_reply(&(lines.join("\r\n") + "\r\n")), Ok(want));
+        }
+    }
+
+    /// Each kind of damage to a valid reply is rejected at the damaged line (or, for a missing
+    /// final line, never completes); nothing panics, even with a multi-byte character where the
+    /// separator belongs.
+    #[test]
+    fn random_invalid_replies_are_rejected() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut seen = [0usize; 5];
+        for _ in 0..20_000 {
+            let (mut lines, want) = random_reply(&mut rng);
+            let at = rng.below(lines.len());
+            let kind = match rng.below(5) {
+                3 if lines.len() == 1 => 4, // no later line to change the code on
+                k => k,
+            };
+            seen[kind] += 1;
+            let line = &mut lines[at];
+            match kind {
+                // A digit of the code becomes something else.
+                0 => {
+                    let i = rng.below(3);
+                    line.replace_range(i..=i, rng.pick(&["x", " ", "-", "ä", ""]));
+                }
+                // Shorter than a code (but not empty: `smtp_reply` skips blank lines).
+                1 => line.truncate(1 + rng.below(2)),
+                // A separator that is neither space nor `-`.
+                2 => {
+                    let bad = rng.pick(&["x", "_", "\t", "ä", "€", "0"]);
+                    if line.len() == 3 {
+                        line.push_str(bad);
+                    } else {
+                        line.replace_range(3..4, bad);
+                    }
+                }
+                // A different code on a later line.
+                3 => {
+                    let at = 1 + rng.below(lines.len() - 1);
+                    let other = (want.code + 1 + rng.below(998) as u16) % 1000;
+                    lines[at].replace_range(0..3, &format!("{other:03}"));
+                    feed_until_error(&lines, at);
+                    continue;
+                }
+                // The final line is missing: never complete, and not a reply as a whole.
+                _ => {
+                    lines.pop();
+                    let mut acc = Vec::new();
+                    for l in &lines {
+                        assert_eq!(smtp_line(&mut acc, l), Ok(None), "{lines:?}");
+                    }
+                    assert!(smtp_reply(&lines.join("\r\n")).is_err(), "{lines:?}");
+                    continue;
+                }
+            }
+            feed_until_error(&lines, at);
+        }
+        assert!(
+            seen.iter().all(|&n| n > 3000),
+            "every kind of damage is exercised: {seen:?}"
+        );
+    }
+
+    /// Lines before `bad` are accepted as continuations; line `bad` is an error.
+    fn feed_until_error(lines: &[String], bad: usize) {
+        let mut acc = Vec::new();
+        for (i, l) in lines.iter().enumerate() {
+            let got = smtp_line(&mut acc, l);
+            if i < bad {
+                assert_eq!(got, Ok(None), "{lines:?}");
+            } else {
+                assert!(got.is_err(), "{lines:?}: line {bad} should be rejected, got {got:?}");
+                break;
+            }
+        }
+        assert!(smtp_reply(&(lines.join("\r\n") + "\r\n")).is_err(), "{lines:?}");
+    }
+
+    /// Arbitrary bytes never panic, and a completed reply always comes from a line that starts
+    /// with its code followed by a space or nothing.
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        for _ in 0..20_000 {
+            let len = rng.below(40);
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| b"0123456789- \r\nSTARTLS\xc3\xa4"[rng.below(21)])
+                .collect();
+            let text = String::from_utf8_lossy(&bytes);
+            let mut acc = Vec::new();
+            for line in text.split("\r\n") {
+                if let Ok(Some(r)) = smtp_line(&mut acc, line) {
+                    assert_eq!(line.get(..3).and_then(|c| c.parse().ok()), Some(r.code), "{line:?}");
+                    assert!(matches!(line.as_bytes().get(3), None | Some(b' ')), "{line:?}");
+                }
+            }
+            let _ = smtp_reply(&text);
         }
     }
 }

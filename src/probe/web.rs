@@ -1,88 +1,16 @@
 //! Step 2: the documents clients fetch over HTTP(S), parsed and compared with the SRV view.
 
-use std::io::{Read, Write};
 use std::sync::Arc;
 
+use hyper::Method;
 use quick_xml::events::Event;
 use quick_xml::reader::Reader;
 
-use super::net::{self, Conn, Resolver};
-use super::{Advertised, Level, Options, Report, Tls};
-use crate::settings::Protocol;
-
-struct Fetched {
-    status: u16,
-    content_type: String,
-    body: Vec<u8>,
-}
-
-const MAX_RESPONSE: u64 = 1024 * 1024;
-
-/// One HTTP/1.1 exchange with `host` (resolved through the probe's resolver).
-fn fetch(
-    opts: &Options,
-    resolver: &Resolver,
-    tls: &Arc<rustls::ClientConfig>,
-    https: bool,
-    host: &str,
-    request: &str,
-) -> Result<Fetched, String> {
-    let ip = *resolver.addresses(host)?.first().ok_or("no address")?;
-    let port = if https { opts.https_port } else { opts.http_port };
-    let tcp = net::connect(ip, port, opts.timeout)?;
-    let mut conn = if https {
-        net::tls(tcp, host, tls)?
-    } else {
-        Conn::Plain(tcp)
-    };
-    conn.write_all(request.as_bytes())
-        .map_err(|e| format!("write failed: {e}"))?;
-    let mut buf = Vec::new();
-    conn.take(MAX_RESPONSE)
-        .read_to_end(&mut buf)
-        .map_err(|e| format!("read failed: {e}"))?;
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no HTTP response")?;
-    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or("bad status line")?;
-    let header = |name: &str| {
-        head.split("\r\n")
-            .skip(1)
-            .filter_map(|l| l.split_once(':'))
-            .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim().to_string())
-    };
-    let mut body = buf[split + 4..].to_vec();
-    if header("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
-        body = dechunk(&body).ok_or("bad chunked body")?;
-    }
-    Ok(Fetched {
-        status,
-        content_type: header("content-type").unwrap_or_default(),
-        body,
-    })
-}
-
-fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n")?;
-        let size = usize::from_str_radix(std::str::from_utf8(&b[..eol]).ok()?.split(';').next()?.trim(), 16).ok()?;
-        b = &b[eol + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(b.get(..size)?);
-        b = b.get(size + 2..)?;
-    }
-}
+use super::http::{fetch, request};
+use super::net::Resolver;
+use super::{Advertised, Level, Options, Report};
+use crate::settings::{Protocol, Security};
+use crate::vocab::{self, AUTOCONFIG, AUTODISCOVER};
 
 pub(super) fn check(
     opts: &Options,
@@ -96,32 +24,30 @@ pub(super) fn check(
     let tb_urls = [
         (
             true,
-            format!("autoconfig.{d}"),
-            format!("/mail/config-v1.1.xml?{query}"),
+            vocab::web_host(AUTOCONFIG, d),
+            format!("{}?{query}", vocab::THUNDERBIRD_PATH),
         ),
         (
             true,
             d.clone(),
-            format!("/.well-known/autoconfig/mail/config-v1.1.xml?{query}"),
+            format!("{}?{query}", vocab::THUNDERBIRD_WELL_KNOWN_PATH),
         ),
         (
             false,
-            format!("autoconfig.{d}"),
-            format!("/mail/config-v1.1.xml?{query}"),
+            vocab::web_host(AUTOCONFIG, d),
+            format!("{}?{query}", vocab::THUNDERBIRD_PATH),
         ),
         (
             false,
             d.clone(),
-            format!("/.well-known/autoconfig/mail/config-v1.1.xml?{query}"),
+            format!("{}?{query}", vocab::THUNDERBIRD_WELL_KNOWN_PATH),
         ),
     ];
     let mut thunderbird: Option<Vec<Advertised>> = None;
     for (https, host, path) in &tb_urls {
         let url = format!("{}://{host}{path}", if *https { "https" } else { "http" });
-        let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: mailconf-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-        );
-        match fetch(opts, resolver, tls, *https, host, &req) {
+        let req = request(Method::GET, host, path, None, "");
+        match fetch(opts, resolver, tls, *https, host, req) {
             Ok(f)
                 if f.status == 200
                     && (f.content_type.starts_with("application/xml") || f.content_type.starts_with("text/xml")) =>
@@ -195,18 +121,18 @@ pub(super) fn check(
     let mut outlook = None;
     for (https, host) in [
         (true, d.clone()),
-        (true, format!("autodiscover.{d}")),
-        (false, format!("autodiscover.{d}")),
+        (true, vocab::web_host(AUTODISCOVER, d)),
+        (false, vocab::web_host(AUTODISCOVER, d)),
     ] {
-        let url = format!(
-            "{}://{host}/autodiscover/autodiscover.xml",
-            if https { "https" } else { "http" }
+        let url = format!("{}://{host}{}", if https { "https" } else { "http" }, vocab::POX_PATH);
+        let req = request(
+            Method::POST,
+            &host,
+            vocab::POX_PATH,
+            Some("text/xml; charset=utf-8"),
+            &body,
         );
-        let req = format!(
-            "POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: {host}\r\nUser-Agent: mailconf-probe\r\nContent-Type: text/xml; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        match fetch(opts, resolver, tls, https, &host, &req) {
+        match fetch(opts, resolver, tls, https, &host, req) {
             Ok(f) if f.status == 200 => match parse_pox(&f.body) {
                 Ok(servers) if !servers.is_empty() => {
                     let level = if https { Level::Pass } else { Level::Warn };
@@ -245,14 +171,24 @@ pub(super) fn check(
     thunderbird.or(outlook).unwrap_or_default()
 }
 
-/// Same servers, ports and TLS modes as the SRV records? (Order is not compared: SRV has its own.)
+/// Same servers, ports and TLS modes as the SRV records? Compared in SRV's own terms, since a
+/// plain SRV label stands for both STARTTLS and cleartext. (Order is not compared: SRV has its own.)
 fn compare(report: &mut Report, what: &str, doc: &[Advertised], srv: &[Advertised]) {
     if srv.is_empty() {
         return;
     }
-    let a: std::collections::BTreeSet<_> = doc.iter().collect();
-    let b: std::collections::BTreeSet<_> = srv.iter().collect();
-    if a == b {
+    // Servers of `list` that `other` does not publish under the same SRV name.
+    let only = |list: &[Advertised], other: &[Advertised]| -> Vec<String> {
+        let mut v: Vec<&Advertised> = list
+            .iter()
+            .filter(|s| !other.iter().any(|o| o.srv_key() == s.srv_key()))
+            .collect();
+        v.sort();
+        v.dedup();
+        v.iter().map(|s| s.to_string()).collect()
+    };
+    let (only_doc, only_srv) = (only(doc, srv), only(srv, doc));
+    if only_doc.is_empty() && only_srv.is_empty() {
         report.add(
             "http",
             what,
@@ -261,8 +197,6 @@ fn compare(report: &mut Report, what: &str, doc: &[Advertised], srv: &[Advertise
             None,
         );
     } else {
-        let only_doc: Vec<String> = a.difference(&b).map(|s| s.to_string()).collect();
-        let only_srv: Vec<String> = b.difference(&a).map(|s| s.to_string()).collect();
         report.add(
             "http",
             what,
@@ -344,17 +278,13 @@ fn parse_thunderbird(body: &[u8]) -> Result<Vec<Advertised>, String> {
     let mut servers = Vec::new();
     for b in blocks {
         let get = |k: &str| b.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
-        let protocol = match get("@type") {
-            Some("imap") => Protocol::Imap,
-            Some("pop3") => Protocol::Pop3,
-            Some("smtp") => Protocol::Smtp,
-            _ => continue, // other server types (jmap, ews…) are not ours to check
+        // Other server types (jmap, ews…) are not ours to check.
+        let Some(protocol) = get("@type").and_then(Protocol::from_thunderbird) else {
+            continue;
         };
-        let tls = match get("sockettype") {
-            Some("SSL") => Tls::Implicit,
-            Some("STARTTLS") => Tls::Starttls,
-            Some("plain") => Tls::None,
-            other => return Err(format!("socketType {other:?} is not SSL, STARTTLS or plain")),
+        let socket_type = get("sockettype");
+        let Some(security) = socket_type.and_then(Security::from_thunderbird) else {
+            return Err(format!("socketType {socket_type:?} is not SSL, STARTTLS or plain"));
         };
         let host = get("hostname").ok_or("server without hostname")?.to_ascii_lowercase();
         let port = get("port")
@@ -364,7 +294,7 @@ fn parse_thunderbird(body: &[u8]) -> Result<Vec<Advertised>, String> {
             protocol,
             host,
             port,
-            tls,
+            security,
         });
     }
     Ok(servers)
@@ -378,19 +308,10 @@ fn parse_pox(body: &[u8]) -> Result<Vec<Advertised>, String> {
     let mut servers = Vec::new();
     for b in blocks {
         let get = |k: &str| b.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
-        let protocol = match get("type") {
-            Some("IMAP") => Protocol::Imap,
-            Some("POP3") => Protocol::Pop3,
-            Some("SMTP") => Protocol::Smtp,
-            _ => continue,
+        let Some(protocol) = get("type").and_then(Protocol::from_outlook) else {
+            continue;
         };
-        // MS-OXDSCLI: Encryption overrides SSL; a missing SSL means "on".
-        let tls = match (get("encryption"), get("ssl")) {
-            (Some("SSL"), _) => Tls::Implicit,
-            (Some("TLS"), _) => Tls::Starttls,
-            (Some("None"), _) | (None, Some("off")) => Tls::None,
-            _ => Tls::Implicit,
-        };
+        let security = Security::from_outlook(get("encryption"), get("ssl"));
         let host = get("server").ok_or("Protocol without Server")?.to_ascii_lowercase();
         let port = get("port")
             .and_then(|p| p.parse().ok())
@@ -399,7 +320,7 @@ fn parse_pox(body: &[u8]) -> Result<Vec<Advertised>, String> {
             protocol,
             host,
             port,
-            tls,
+            security,
         });
     }
     Ok(servers)

@@ -151,15 +151,7 @@ fn protocol(
     let (ssl, encryption) = s.security.outlook();
     let on = |b: bool| if b { "on" } else { "off" };
     w.create_element("Protocol").write_inner_content(|w| {
-        text(
-            w,
-            "Type",
-            match s.protocol {
-                Protocol::Imap => "IMAP",
-                Protocol::Pop3 => "POP3",
-                Protocol::Smtp => "SMTP",
-            },
-        )?;
+        text(w, "Type", s.protocol.outlook())?;
         text(w, "Server", &s.host)?;
         text(w, "Port", &s.port.to_string())?;
         if cfg.address.is_some() {

@@ -10,7 +10,7 @@ pub const PROTOCOL_V1: &str = "AutodiscoverV1";
 
 /// `{"Protocol":"AutodiscoverV1","Url":"https://autodiscover.<domain>/autodiscover/autodiscover.xml"}`
 pub fn v1(cfg: &ClientConfig) -> Vec<u8> {
-    let url = format!("https://{}/autodiscover/autodiscover.xml", cfg.autodiscover_host());
+    let url = crate::vocab::pox_url(&cfg.requested);
     json!({ "Protocol": PROTOCOL_V1, "Url": url }).to_string().into_bytes()
 }
 

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::model::{ClientConfig, ServerView};
-use crate::settings::{Protocol, Security};
+use crate::settings::Security;
 
 /// Namespace for mailconf's UUIDv5 identifiers (fixed forever: changing it renames every profile).
 const NAMESPACE: Uuid = Uuid::from_u128(0x6d61_696c_636f_6e66_8000_0000_0000_0001);
@@ -65,14 +65,7 @@ pub fn render(cfg: &ClientConfig) -> Option<Vec<u8>> {
     put(
         &mut mail,
         "EmailAccountType",
-        Value::String(
-            if inc.protocol == Protocol::Pop3 {
-                "EmailTypePOP"
-            } else {
-                "EmailTypeIMAP"
-            }
-            .into(),
-        ),
+        Value::String(inc.protocol.apple_account_type().into()),
     );
     if let Some(a) = &cfg.address {
         put(&mut mail, "EmailAddress", Value::String(a.to_string()));

@@ -7,7 +7,6 @@
 
 use super::xml::{W, document, text};
 use crate::model::{ClientConfig, ServerView};
-use crate::settings::Protocol;
 
 /// The clientConfig document for one domain (and address, when known).
 pub fn render(cfg: &ClientConfig) -> Vec<u8> {
@@ -39,13 +38,8 @@ pub fn render(cfg: &ClientConfig) -> Vec<u8> {
 }
 
 fn server(w: &mut W, element: &str, s: &ServerView) -> std::io::Result<()> {
-    let kind = match s.protocol {
-        Protocol::Imap => "imap",
-        Protocol::Pop3 => "pop3",
-        Protocol::Smtp => "smtp",
-    };
     w.create_element(element)
-        .with_attribute(("type", kind))
+        .with_attribute(("type", s.protocol.thunderbird()))
         .write_inner_content(|w| {
             text(w, "hostname", &s.host)?;
             text(w, "port", &s.port.to_string())?;

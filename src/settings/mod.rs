@@ -23,7 +23,7 @@ use serde::Deserialize;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use files::{FileRef, TlsSource};
 pub use names::{is_hostname, to_ascii_domain};
-pub use validate::{PLACEHOLDERS, WEB_LABELS};
+pub use validate::PLACEHOLDERS;
 
 /// Mail protocol of one server entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
@@ -146,29 +146,7 @@ pub struct MailServer {
     pub username: String,
 }
 
-/// RFC 6186 / RFC 8314 SRV service label for (protocol, security).
-///
-/// Implicit TLS gets the `s` label (`_imaps`, `_pop3s`, `_submissions`); STARTTLS and cleartext
-/// share the plain label (RFC 6186 §3: "with or without TLS").
-pub fn srv_label(protocol: Protocol, security: Security) -> &'static str {
-    match (protocol, security) {
-        (Protocol::Imap, Security::Tls) => "_imaps",
-        (Protocol::Imap, _) => "_imap",
-        (Protocol::Pop3, Security::Tls) => "_pop3s",
-        (Protocol::Pop3, _) => "_pop3",
-        (Protocol::Smtp, Security::Tls) => "_submissions",
-        (Protocol::Smtp, _) => "_submission",
-    }
-}
-
-/// All six mail SRV labels in the order zone files list them.
-pub const SRV_LABELS: [&str; 6] = ["_submissions", "_submission", "_imaps", "_imap", "_pop3s", "_pop3"];
-
 impl MailServer {
-    pub fn srv_label(&self) -> &'static str {
-        srv_label(self.protocol, self.security)
-    }
-
     /// Incoming (IMAP/POP3) as opposed to outgoing (SMTP submission).
     pub fn is_incoming(&self) -> bool {
         self.protocol != Protocol::Smtp

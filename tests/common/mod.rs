@@ -158,7 +158,7 @@ impl Drop for Server {
     }
 }
 
-/// A parsed HTTP/1.1 response.
+/// An HTTP response as the tests read it.
 #[derive(Debug)]
 pub struct HttpResponse {
     pub status: u16,
@@ -178,41 +178,96 @@ impl HttpResponse {
     }
 }
 
-/// Send raw bytes, read the whole answer (the request should say `Connection: close`).
-pub fn http_raw(addr: std::net::SocketAddr, raw: &[u8]) -> HttpResponse {
+/// One HTTP/1.1 request through hyper's client (an implementation independent of mailconf's
+/// server code), over plain TCP or a TLS stream; 30 s for the whole exchange.
+pub fn http_request(
+    addr: std::net::SocketAddr,
+    tls: Option<(std::sync::Arc<rustls::ClientConfig>, &str)>,
+    method: &str,
+    path: &str,
+    host: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<HttpResponse, String> {
+    use http_body_util::BodyExt;
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, host);
+    if let Some(ct) = content_type {
+        req = req.header(hyper::header::CONTENT_TYPE, ct);
+    }
+    let req = req
+        .body(http_body_util::Full::new(bytes::Bytes::copy_from_slice(body)))
+        .map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let exchange = async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+            let io: Box<dyn Io> = match tls {
+                Some((cfg, sni)) => {
+                    let name = rustls::pki_types::ServerName::try_from(sni.to_string()).map_err(|e| e.to_string())?;
+                    Box::new(
+                        tokio_rustls::TlsConnector::from(cfg)
+                            .connect(name, tcp)
+                            .await
+                            .map_err(|e| e.to_string())?,
+                    )
+                }
+                None => Box::new(tcp),
+            };
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+                .await
+                .map_err(|e| e.to_string())?;
+            let driver = tokio::spawn(conn);
+            let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+            let status = resp.status().as_u16();
+            let headers = resp
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .collect();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes()
+                .to_vec();
+            driver.abort();
+            Ok(HttpResponse { status, headers, body })
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), exchange)
+            .await
+            .map_err(|_| "no answer within 30 s".to_string())?
+    })
+}
+
+/// A byte stream hyper can run over: plain TCP or TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+/// Hostile input no HTTP client library sends (e.g. a URI over the 64 KiB `http` allows): write
+/// `raw` as is and return the status code of the answer, if any.
+pub fn raw_request_status(addr: std::net::SocketAddr, raw: &[u8]) -> Option<u16> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
-    let _ = s.write_all(raw);
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    parse_http(&buf)
+    let _ = s.write_all(raw); // the server may answer and close before reading it all
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).ok()?;
+    std::str::from_utf8(head.strip_prefix(b"HTTP/1.1 ")?).ok()?.parse().ok()
 }
 
-pub fn parse_http(buf: &[u8]) -> HttpResponse {
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no HTTP head in {:?}", String::from_utf8_lossy(buf)));
-    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    HttpResponse {
-        status,
-        headers,
-        body: buf[split + 4..].to_vec(),
-    }
+fn short(path: &str) -> String {
+    path.chars().take(100).collect()
 }
 
 pub fn http_get(addr: std::net::SocketAddr, path: &str, host: &str) -> HttpResponse {
-    http_raw(
-        addr,
-        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
+    http_request(addr, None, "GET", path, host, None, b"").unwrap_or_else(|e| panic!("GET {}: {e}", short(path)))
 }
 
 pub fn http_post(
@@ -222,16 +277,8 @@ pub fn http_post(
     content_type: Option<&str>,
     body: &[u8],
 ) -> HttpResponse {
-    let ct = content_type
-        .map(|c| format!("Content-Type: {c}\r\n"))
-        .unwrap_or_default();
-    let mut raw = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\n{ct}Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    raw.extend_from_slice(body);
-    http_raw(addr, &raw)
+    http_request(addr, None, "POST", path, host, content_type, body)
+        .unwrap_or_else(|e| panic!("POST {}: {e}", short(path)))
 }
 
 /// The example config without listen addresses (tests never bind 53/80).
@@ -248,8 +295,7 @@ pub fn example_without_listeners(dir: &Path) -> PathBuf {
 
 /// GET over TLS with a rustls client that trusts only `ca`, for `sni`.
 pub fn https_get(addr: std::net::SocketAddr, ca: &Path, sni: &str, path: &str) -> Result<HttpResponse, String> {
-    use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
-    use std::io::{Read, Write};
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(ca).unwrap() {
         roots.add(c.unwrap()).unwrap();
@@ -260,18 +306,5 @@ pub fn https_get(addr: std::net::SocketAddr, ca: &Path, sni: &str, path: &str) -
             .unwrap()
             .with_root_certificates(roots)
             .with_no_client_auth();
-    let conn = rustls::ClientConnection::new(std::sync::Arc::new(cfg), ServerName::try_from(sni.to_string()).unwrap())
-        .map_err(|e| e.to_string())?;
-    let tcp = std::net::TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: {sni}\r\nConnection: close\r\n\r\n").as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut buf = Vec::new();
-    match tls.read_to_end(&mut buf) {
-        Ok(_) => {}
-        Err(e) if !buf.is_empty() && e.kind() == std::io::ErrorKind::UnexpectedEof => {}
-        Err(e) => return Err(e.to_string()),
-    }
-    Ok(parse_http(&buf))
+    http_request(addr, Some((std::sync::Arc::new(cfg), sni)), "GET", path, sni, None, b"")
 }

@@ -8,12 +8,10 @@ use crate::records::{relative_to, zone_of};
 use crate::settings::names::to_ascii_domain;
 use crate::settings::raw::{self, S};
 use crate::settings::{DnsSettings, MxHost, Provider, WebHost};
+use crate::vocab::WEB_LABELS;
 
 const DEFAULT_TTL: u32 = 3600;
 const DEFAULT_NEGATIVE_TTL: u32 = 300;
-
-/// Host labels that point at mailconf's web server (autoconfig, Autodiscover, MTA-STS policy).
-pub const WEB_LABELS: [&str; 3] = ["autoconfig", "autodiscover", "mta-sts"];
 
 /// Parse a name written relative to the domain (`_tcp`, `@`, `autoconfig`) or absolute under it.
 fn relative_name(cx: &mut Ctx, v: &str, span: &Range<usize>, path: &str, domain: &str) -> Option<String> {

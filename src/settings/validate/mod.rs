@@ -19,7 +19,6 @@ use super::names::to_ascii_domain;
 use super::raw::{self, S};
 use super::{FileRef, Provider, Settings};
 
-pub use dns::WEB_LABELS;
 pub use provider::PLACEHOLDERS;
 use provider::check_template;
 

@@ -1,0 +1,290 @@
+//! The words each protocol and client format uses for mailconf's facts, in both directions.
+//!
+//! Owns: protocol × security ↔ RFC 6186/8314 SRV label, Thunderbird `type`/`socketType`/
+//! `authentication`, Outlook POX `Type`/`SSL`/`Encryption`, Apple `EmailAccountType`/`…UseSSL`/
+//! `…Authentication`, and the web host labels (`autoconfig.`, `autodiscover.`, `mta-sts.`).
+//! Every mapping is one table; the renderers, `records` and the HTTP routes read it forwards,
+//! the probe's parsers read the same table backwards, so what mailconf writes and what the probe
+//! reads back can never disagree. Knows nothing of I/O, DNS wire types or XML.
+
+use crate::settings::{Auth, Protocol, Security};
+
+// ---- Web host labels -------------------------------------------------------------------------
+
+/// `autoconfig.<domain>`: Thunderbird's first autoconfig URL (and Apple profiles).
+pub const AUTOCONFIG: &str = "autoconfig";
+/// `autodiscover.<domain>`: Outlook's POX and v2 JSON endpoints.
+pub const AUTODISCOVER: &str = "autodiscover";
+/// `mta-sts.<domain>`: the RFC 8461 policy host.
+pub const MTA_STS: &str = "mta-sts";
+
+/// Host labels that point at mailconf's web server, in the order zone files list them.
+pub const WEB_LABELS: [&str; 3] = [AUTOCONFIG, AUTODISCOVER, MTA_STS];
+
+/// The web labels a domain publishes: `mta-sts` only with an MTA-STS policy.
+pub fn web_labels(with_mta_sts: bool) -> impl Iterator<Item = &'static str> {
+    WEB_LABELS.into_iter().filter(move |l| with_mta_sts || *l != MTA_STS)
+}
+
+/// `label.domain`, e.g. `autodiscover.example.com`.
+pub fn web_host(label: &str, domain: &str) -> String {
+    format!("{label}.{domain}")
+}
+
+/// The mail domain behind a web host name: `autodiscover.example.com` → `example.com` for
+/// `label = AUTODISCOVER`; `None` when the name does not start with that label.
+pub fn strip_web_label<'h>(host: &'h str, label: &str) -> Option<&'h str> {
+    host.strip_prefix(label)?.strip_prefix('.')
+}
+
+// ---- Web paths (lower case: the routes compare lower-cased paths) ----------------------------
+
+/// Thunderbird autoconfig on `autoconfig.<domain>` (plain HTTP is its fallback).
+pub const THUNDERBIRD_PATH: &str = "/mail/config-v1.1.xml";
+/// Thunderbird autoconfig on the mail domain itself.
+pub const THUNDERBIRD_WELL_KNOWN_PATH: &str = "/.well-known/autoconfig/mail/config-v1.1.xml";
+/// Outlook's POX Autodiscover (MS-OXDISCO), any case in practice.
+pub const POX_PATH: &str = "/autodiscover/autodiscover.xml";
+/// Autodiscover v2 (JSON), the address in the query…
+pub const AUTODISCOVER_JSON_PATH: &str = "/autodiscover/autodiscover.json";
+/// …or after this prefix.
+pub const AUTODISCOVER_JSON_ADDRESS_PREFIX: &str = "/autodiscover/autodiscover.json/v1.0/";
+/// The Apple configuration profile.
+pub const APPLE_PROFILE_PATH: &str = "/apple/profile.mobileconfig";
+/// The MTA-STS policy on `mta-sts.<domain>` (RFC 8461 §3.2).
+pub const MTA_STS_POLICY_PATH: &str = "/.well-known/mta-sts.txt";
+
+/// `https://autodiscover.<domain>/autodiscover/autodiscover.xml`: where Outlook is sent.
+pub fn pox_url(domain: &str) -> String {
+    format!("https://{}{POX_PATH}", web_host(AUTODISCOVER, domain))
+}
+
+// ---- SRV labels (RFC 6186 §3, RFC 8314 §5.1) -------------------------------------------------
+
+/// (label, protocol, security). Implicit TLS gets the `s` label; STARTTLS and cleartext share the
+/// plain one (RFC 6186 §3: "with or without TLS"), STARTTLS first: it is what a client reading
+/// the plain label tries (RFC 8314 §5.1).
+const SRV: [(&str, Protocol, Security); 9] = [
+    ("_submissions", Protocol::Smtp, Security::Tls),
+    ("_submission", Protocol::Smtp, Security::Starttls),
+    ("_submission", Protocol::Smtp, Security::None),
+    ("_imaps", Protocol::Imap, Security::Tls),
+    ("_imap", Protocol::Imap, Security::Starttls),
+    ("_imap", Protocol::Imap, Security::None),
+    ("_pop3s", Protocol::Pop3, Security::Tls),
+    ("_pop3", Protocol::Pop3, Security::Starttls),
+    ("_pop3", Protocol::Pop3, Security::None),
+];
+
+/// All six mail SRV labels in the order zone files list them.
+pub const SRV_LABELS: [&str; 6] = ["_submissions", "_submission", "_imaps", "_imap", "_pop3s", "_pop3"];
+
+/// The SRV service label (without `._tcp`) a server is published under.
+pub fn srv_label(protocol: Protocol, security: Security) -> &'static str {
+    SRV.iter()
+        .find(|(_, p, s)| *p == protocol && *s == security)
+        .map(|(l, _, _)| *l)
+        .expect("the table covers every protocol × security")
+}
+
+/// What a mail SRV label says: its protocol and the security modes it stands for (one for the
+/// implicit-TLS labels; STARTTLS then cleartext for the plain ones). `None` for other labels.
+pub fn srv_meaning(label: &str) -> Option<(Protocol, Vec<Security>)> {
+    let rows: Vec<_> = SRV.iter().filter(|(l, _, _)| *l == label).collect();
+    let protocol = rows.first()?.1;
+    Some((protocol, rows.iter().map(|(_, _, s)| *s).collect()))
+}
+
+// ---- Protocol type names ---------------------------------------------------------------------
+
+/// (protocol, Thunderbird `type`, POX `Type`).
+const PROTOCOL_NAMES: [(Protocol, &str, &str); 3] = [
+    (Protocol::Imap, "imap", "IMAP"),
+    (Protocol::Pop3, "pop3", "POP3"),
+    (Protocol::Smtp, "smtp", "SMTP"),
+];
+
+fn protocol_name(p: Protocol, pick: impl Fn(&(Protocol, &'static str, &'static str)) -> &'static str) -> &'static str {
+    PROTOCOL_NAMES
+        .iter()
+        .find(|row| row.0 == p)
+        .map(pick)
+        .expect("the table covers every protocol")
+}
+
+/// Each client format's words for a protocol.
+impl Protocol {
+    /// Thunderbird `incomingServer`/`outgoingServer` `type` attribute.
+    pub fn thunderbird(self) -> &'static str {
+        protocol_name(self, |r| r.1)
+    }
+
+    /// Thunderbird `type` back to a protocol (`None` for types mailconf does not publish, e.g.
+    /// `jmap`, `exchange`).
+    pub fn from_thunderbird(name: &str) -> Option<Protocol> {
+        PROTOCOL_NAMES.iter().find(|r| r.1 == name).map(|r| r.0)
+    }
+
+    /// Outlook POX `Protocol/Type`.
+    pub fn outlook(self) -> &'static str {
+        protocol_name(self, |r| r.2)
+    }
+
+    /// POX `Type` back to a protocol (`None` for `EXCH`, `EXPR`, `WEB`…).
+    pub fn from_outlook(name: &str) -> Option<Protocol> {
+        PROTOCOL_NAMES.iter().find(|r| r.2 == name).map(|r| r.0)
+    }
+
+    /// Apple `EmailAccountType` for the incoming protocol (a profile has no SMTP-only account).
+    pub fn apple_account_type(self) -> &'static str {
+        if self == Protocol::Pop3 {
+            "EmailTypePOP"
+        } else {
+            "EmailTypeIMAP"
+        }
+    }
+}
+
+// ---- Transport security ----------------------------------------------------------------------
+
+/// (security, Thunderbird `socketType`, POX `SSL`, POX `Encryption`).
+///
+/// STARTTLS is `SSL=on` + `Encryption=TLS`: Outlook honours Encryption, while Thunderbird and
+/// Delta Chat read `SSL=off` as "no TLS at all" and guess STARTTLS vs implicit TLS from the port
+/// when it is on (spec sheet §3.3; Stalwart#3248 shows `TLS` on 993/465 breaking Outlook, hence
+/// `SSL` for implicit TLS).
+const SECURITY_NAMES: [(Security, &str, &str, &str); 3] = [
+    (Security::Tls, "SSL", "on", "SSL"),
+    (Security::Starttls, "STARTTLS", "on", "TLS"),
+    (Security::None, "plain", "off", "None"),
+];
+
+fn security_row(s: Security) -> &'static (Security, &'static str, &'static str, &'static str) {
+    SECURITY_NAMES
+        .iter()
+        .find(|r| r.0 == s)
+        .expect("the table covers every security mode")
+}
+
+/// Each client format's words for a TLS mode: the one mapping every renderer and parser uses.
+impl Security {
+    /// Thunderbird `socketType`.
+    pub fn thunderbird(self) -> &'static str {
+        security_row(self).1
+    }
+
+    /// Thunderbird `socketType` back to a mode.
+    pub fn from_thunderbird(socket_type: &str) -> Option<Security> {
+        SECURITY_NAMES.iter().find(|r| r.1 == socket_type).map(|r| r.0)
+    }
+
+    /// Outlook POX `(SSL, Encryption)`.
+    pub fn outlook(self) -> (&'static str, &'static str) {
+        let r = security_row(self);
+        (r.2, r.3)
+    }
+
+    /// POX `Encryption` and `SSL` back to a mode, as Outlook reads them (MS-OXDSCLI
+    /// §2.2.4.1.1.2.2.2): `Encryption` overrides `SSL`; a missing `SSL` means "on", and "on"
+    /// without `Encryption` is implicit TLS.
+    pub fn from_outlook(encryption: Option<&str>, ssl: Option<&str>) -> Security {
+        match encryption.and_then(|e| SECURITY_NAMES.iter().find(|r| r.3 == e)) {
+            Some(r) => r.0,
+            None if ssl == Some("off") => Security::None,
+            None => Security::Tls,
+        }
+    }
+
+    /// Apple `…UseSSL`: true only for implicit TLS. With false the device starts in plaintext
+    /// and upgrades opportunistically; a profile cannot require STARTTLS (mox, Nodemailer).
+    pub fn apple_use_ssl(self) -> bool {
+        self == Security::Tls
+    }
+}
+
+// ---- Authentication --------------------------------------------------------------------------
+
+impl Auth {
+    /// Thunderbird `authentication` value (names and case as the clients compare them).
+    pub fn thunderbird(self) -> &'static str {
+        match self {
+            Auth::PasswordCleartext => "password-cleartext",
+            Auth::PasswordEncrypted => "password-encrypted",
+            Auth::Oauth2 => "OAuth2",
+            Auth::Ntlm => "NTLM",
+            Auth::Gssapi => "GSSAPI",
+            Auth::ClientIpAddress => "client-IP-address",
+            Auth::TlsClientCert => "TLS-client-cert",
+            Auth::None => "none",
+        }
+    }
+
+    /// Apple `…Authentication`; `None` for methods a profile cannot express.
+    pub fn apple(self) -> Option<&'static str> {
+        match self {
+            Auth::PasswordCleartext => Some("EmailAuthPassword"),
+            Auth::PasswordEncrypted => Some("EmailAuthCRAMMD5"),
+            Auth::Ntlm => Some("EmailAuthNTLM"),
+            Auth::None | Auth::ClientIpAddress => Some("EmailAuthNone"),
+            Auth::Oauth2 | Auth::Gssapi | Auth::TlsClientCert => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROTOCOLS: [Protocol; 3] = [Protocol::Imap, Protocol::Pop3, Protocol::Smtp];
+    const SECURITIES: [Security; 3] = [Security::Tls, Security::Starttls, Security::None];
+
+    /// Every forward mapping reads back to where it came from.
+    #[test]
+    fn round_trips() {
+        for p in PROTOCOLS {
+            assert_eq!(Protocol::from_thunderbird(p.thunderbird()), Some(p));
+            assert_eq!(Protocol::from_outlook(p.outlook()), Some(p));
+            for s in SECURITIES {
+                let (proto, modes) = srv_meaning(srv_label(p, s)).unwrap();
+                assert_eq!(proto, p);
+                assert!(modes.contains(&s), "{p:?} {s:?}");
+            }
+        }
+        for s in SECURITIES {
+            assert_eq!(Security::from_thunderbird(s.thunderbird()), Some(s));
+            let (ssl, enc) = s.outlook();
+            assert_eq!(Security::from_outlook(Some(enc), Some(ssl)), s);
+        }
+    }
+
+    /// The published words, fixed by the clients (golden files check them in context).
+    #[test]
+    fn words() {
+        assert_eq!(srv_label(Protocol::Imap, Security::None), "_imap");
+        assert_eq!(srv_label(Protocol::Smtp, Security::Tls), "_submissions");
+        assert_eq!(
+            srv_meaning("_imap"),
+            Some((Protocol::Imap, vec![Security::Starttls, Security::None]))
+        );
+        assert_eq!(srv_meaning("_pop3s"), Some((Protocol::Pop3, vec![Security::Tls])));
+        assert_eq!(srv_meaning("_autodiscover"), None);
+        let mut labels: Vec<&str> = SRV.iter().map(|r| r.0).collect();
+        labels.dedup();
+        assert_eq!(labels, SRV_LABELS);
+        // MS-OXDSCLI: Encryption wins over SSL; SSL missing means on.
+        assert_eq!(Security::from_outlook(None, None), Security::Tls);
+        assert_eq!(Security::from_outlook(None, Some("off")), Security::None);
+        assert_eq!(Security::from_outlook(Some("TLS"), Some("off")), Security::Starttls);
+        assert_eq!(Protocol::from_thunderbird("jmap"), None);
+        assert_eq!(web_labels(false).collect::<Vec<_>>(), ["autoconfig", "autodiscover"]);
+        assert_eq!(
+            strip_web_label("autodiscover.example.com", AUTODISCOVER),
+            Some("example.com")
+        );
+        assert_eq!(strip_web_label("autodiscoverx.example.com", AUTODISCOVER), None);
+        assert_eq!(
+            pox_url("example.com"),
+            "https://autodiscover.example.com/autodiscover/autodiscover.xml"
+        );
+    }
+}
