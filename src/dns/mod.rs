@@ -61,10 +61,20 @@ impl DnsServer {
             local_addrs: Vec::new(),
         };
         for addr in addrs {
-            let (bound, handles) = udp::spawn(*addr, threads, server.state.clone(), server.stop.clone())?;
+            // UDP and TCP on one port. For port 0 the kernel picks a free TCP port, which UDP
+            // may not have free: then try another.
+            let mut tries = if addr.port() == 0 { 20 } else { 1 };
+            let (listener, bound, handles) = loop {
+                tries -= 1;
+                let listener = crate::listen::tcp(*addr, "DNS")?;
+                let bound = listener.local_addr()?;
+                match udp::spawn(bound, threads, server.state.clone(), server.stop.clone()) {
+                    Ok((_, handles)) => break (listener, bound, handles),
+                    Err(e) if tries == 0 => return Err(e),
+                    Err(_) => continue,
+                }
+            };
             server.udp_threads.extend(handles);
-            // TCP on the same port as UDP (matters when the port was 0).
-            let listener = crate::listen::tcp(bound, "DNS")?;
             server
                 .tcp_tasks
                 .push(tokio::spawn(tcp::serve(listener, server.state.clone())));
