@@ -30,8 +30,9 @@ pub struct ServeOptions {
 
 /// Load settings and the certificate files they name ([`Settings::read_files`]) for serving,
 /// logging every problem.
-fn load_logged(path: &Path) -> Option<Settings> {
-    let loaded = Settings::load(path).and_then(|mut s| s.read_files().map(|()| s).map_err(LoadError::Invalid));
+fn load_logged(path: &Path, previous: Option<&Settings>) -> Option<Settings> {
+    let loaded =
+        Settings::load_reusing(path, previous).and_then(|mut s| s.read_files().map(|()| s).map_err(LoadError::Invalid));
     match loaded {
         Ok(s) => Some(s),
         Err(LoadError::Invalid(diags)) => {
@@ -49,7 +50,7 @@ fn load_logged(path: &Path) -> Option<Settings> {
 
 /// Run the servers until SIGTERM or SIGINT.
 pub fn serve(opts: &ServeOptions) -> anyhow::Result<ExitCode> {
-    let Some(settings) = load_logged(&opts.config) else {
+    let Some(settings) = load_logged(&opts.config, None) else {
         return Ok(crate::exit::invalid());
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -95,18 +96,19 @@ async fn run(opts: &ServeOptions, settings: Arc<Settings>) -> anyhow::Result<Exi
     } else {
         (None, tokio::sync::mpsc::channel(1).1)
     };
+    let mut current = settings;
     loop {
         tokio::select! {
             _ = hup.recv() => {
                 info!(config = %opts.config.display(), "SIGHUP: reloading settings");
-                reload(&opts.config, dns.as_ref(), http.as_ref()).await;
+                reload(&opts.config, &mut current, dns.as_ref(), http.as_ref()).await;
             }
             Some(()) = changed.recv() => {
                 // Editors write in several steps: let the file settle, then reload once.
                 tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                 while changed.try_recv().is_ok() {}
                 info!(config = %opts.config.display(), "settings file changed: reloading");
-                reload(&opts.config, dns.as_ref(), http.as_ref()).await;
+                reload(&opts.config, &mut current, dns.as_ref(), http.as_ref()).await;
             }
             _ = term.recv() => break,
             _ = int.recv() => break,
@@ -123,11 +125,23 @@ async fn run(opts: &ServeOptions, settings: Arc<Settings>) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-/// Re-read the settings; swap them in only when they are valid as a whole.
-async fn reload(path: &Path, dns: Option<&crate::dns::DnsServer>, http: Option<&crate::http::HttpServer>) {
-    match load_logged(path) {
+/// Re-read the settings; swap them in only when they are valid as a whole. Domains that did
+/// not change stay shared with `current`, so only what changed is held twice.
+async fn reload(
+    path: &Path,
+    current: &mut Arc<Settings>,
+    dns: Option<&crate::dns::DnsServer>,
+    http: Option<&crate::http::HttpServer>,
+) {
+    let (file, previous) = (path.to_path_buf(), current.clone());
+    let loaded = tokio::task::spawn_blocking(move || load_logged(&file, Some(&previous)))
+        .await
+        .ok()
+        .flatten();
+    match loaded {
         Some(new) => {
             let new = Arc::new(new);
+            *current = new.clone();
             if let Some(d) = dns {
                 d.reload(&new).await;
             }

@@ -137,9 +137,12 @@ impl Authority {
 
     /// Did the settings a slot's records come from stay the same?
     fn inputs_equal(&self, old: &Slot, new_auth: &Authority, new: &Slot) -> bool {
-        let a: &Domain = &self.settings.domains[old.domain as usize];
-        let b: &Domain = &new_auth.settings.domains[new.domain as usize];
-        old.name == new.name && a == b && self.settings.server.transfer_to == new_auth.settings.server.transfer_to
+        let a = &self.settings.domains[old.domain as usize];
+        let b = &new_auth.settings.domains[new.domain as usize];
+        // Settings share an unchanged domain with the previous snapshot: usually one pointer.
+        old.name == new.name
+            && (Arc::ptr_eq(a, b) || a == b)
+            && self.settings.server.transfer_to == new_auth.settings.server.transfer_to
     }
 
     fn build_slot(&self, slot: &Slot, previous: &Served) -> Arc<[Zone]> {
@@ -211,7 +214,7 @@ impl Authority {
         wire::suffixes(lower).find_map(|(_, suffix)| {
             let slot = &self.slots[*self.index.get(suffix)? as usize];
             let zone = self.zones_of(slot).iter().find(|z| *z.origin == *lower)?;
-            let domain = &self.settings.domains[slot.domain as usize];
+            let domain: &Domain = &self.settings.domains[slot.domain as usize];
             let name = domain.names().nth(slot.name as usize)?;
             Some((zone, domain, name))
         })

@@ -145,6 +145,8 @@ pub(crate) fn serial_greater(a: u32, b: u32) -> bool {
 pub(crate) struct Interner {
     blobs: Mutex<HashSet<Arc<Blob>>>,
     shapes: Mutex<HashSet<Arc<Shape>>>,
+    /// Secondaries lists: usually one for all zones.
+    secondaries: Mutex<HashSet<Arc<[SocketAddr]>>>,
 }
 
 impl Interner {
@@ -156,10 +158,21 @@ impl Interner {
         intern(&self.shapes, s)
     }
 
+    fn secondaries(&self, list: &[SocketAddr]) -> Arc<[SocketAddr]> {
+        let mut set = self.secondaries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = set.get(list) {
+            return found.clone();
+        }
+        let arc: Arc<[SocketAddr]> = list.into();
+        set.insert(arc.clone());
+        arc
+    }
+
     /// Forget what no zone uses any more (after a reload dropped the old zones).
     pub fn purge(&self) {
         for_each_locked(&self.blobs, |set| set.retain(|b| Arc::strong_count(b) > 1));
         for_each_locked(&self.shapes, |set| set.retain(|s| Arc::strong_count(s) > 1));
+        for_each_locked(&self.secondaries, |set| set.retain(|s| Arc::strong_count(s) > 1));
     }
 
     /// Distinct blobs and their bytes (for logs and the sizing figures).
@@ -186,7 +199,7 @@ fn for_each_locked<T>(set: &Mutex<HashSet<Arc<T>>>, f: impl FnOnce(&mut HashSet<
 /// Build the compact zones of one mail domain name.
 pub(crate) fn build(dr: &records::DomainRecords, interner: &Interner) -> Vec<Zone> {
     let domain = wire::lower_wire(&dr.domain);
-    let transfer_to: Arc<[SocketAddr]> = dr.transfer_to.clone().into();
+    let transfer_to = interner.secondaries(&dr.transfer_to);
     // Address records of every zone of this name, for the additional section.
     let addresses: Vec<(Box<[u8]>, &Record)> = dr
         .zones

@@ -72,7 +72,8 @@ impl Auth {
 pub struct Settings {
     pub server: ServerSettings,
     pub providers: Vec<Arc<Provider>>,
-    pub domains: Vec<Domain>,
+    /// Shared with the previous snapshot where a domain did not change (see [`Settings::load_reusing`]).
+    pub domains: Vec<Arc<Domain>>,
     /// Every mail domain name (primary and alias, ASCII lowercase) → index into `domains`.
     by_name: HashMap<String, usize>,
 }
@@ -236,17 +237,23 @@ pub enum LoadError {
 impl Settings {
     /// Read and validate a settings file.
     pub fn load(path: &Path) -> Result<Settings, LoadError> {
+        Settings::load_reusing(path, None)
+    }
+
+    /// Read and validate a settings file; every domain equal to one of `previous` is that
+    /// domain, shared, so a reload holds one copy of what did not change.
+    pub fn load_reusing(path: &Path, previous: Option<&Settings>) -> Result<Settings, LoadError> {
         let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
             path: path.display().to_string(),
             source,
         })?;
-        Settings::from_toml(&text, &path.display().to_string()).map_err(LoadError::Invalid)
+        validate::parse(&text, &path.display().to_string(), previous).map_err(LoadError::Invalid)
     }
 
     /// Parse and validate TOML text; `file` is only used in messages. Reads no file: see
     /// [`Settings::read_files`].
     pub fn from_toml(text: &str, file: &str) -> Result<Settings, Diagnostics> {
-        validate::parse(text, file)
+        validate::parse(text, file, None)
     }
 
     /// Read the certificate and key files the settings name (`[server.tls]`, ACME `ca_roots`)
@@ -258,7 +265,12 @@ impl Settings {
     /// The domain configured under `name` (primary or alias; any case, trailing dot allowed).
     pub fn domain(&self, name: &str) -> Option<&Domain> {
         let key = name.trim_end_matches('.').to_ascii_lowercase();
-        self.by_name.get(&key).map(|&i| &self.domains[i])
+        self.by_name.get(&key).map(|&i| &*self.domains[i])
+    }
+
+    /// The shared domain configured under this exact (ASCII, lower-case) name.
+    fn domain_shared(&self, name: &str) -> Option<&Arc<Domain>> {
+        self.by_name.get(name).map(|&i| &self.domains[i])
     }
 }
 

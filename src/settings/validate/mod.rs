@@ -110,14 +110,14 @@ impl Ctx<'_> {
     }
 }
 
-pub(super) fn parse(text: &str, file: &str) -> Result<Settings, Diagnostics> {
+pub(super) fn parse(text: &str, file: &str, previous: Option<&Settings>) -> Result<Settings, Diagnostics> {
     super::split::split(text)
-        .and_then(|split| parse_split(text, file, &split))
-        .unwrap_or_else(|| parse_whole(text, file))
+        .and_then(|split| parse_split(text, file, &split, previous))
+        .unwrap_or_else(|| parse_whole(text, file, previous))
 }
 
 /// The whole file as one document.
-fn parse_whole(text: &str, file: &str) -> Result<Settings, Diagnostics> {
+fn parse_whole(text: &str, file: &str, previous: Option<&Settings>) -> Result<Settings, Diagnostics> {
     let loc = Locator { file, text, base: 0 };
     let raw: raw::File = match toml::from_str(text) {
         Ok(r) => r,
@@ -134,7 +134,7 @@ fn parse_whole(text: &str, file: &str) -> Result<Settings, Diagnostics> {
         .domain
         .iter()
         .enumerate()
-        .map(|(i, d)| check_domain(loc, i, d, &raw.provider, &providers))
+        .map(|(i, d)| check_domain(loc, i, d, &raw.provider, &providers, previous))
         .collect();
     assemble(cx, server, providers, checked)
 }
@@ -142,7 +142,12 @@ fn parse_whole(text: &str, file: &str) -> Result<Settings, Diagnostics> {
 /// Every `[[domain]]` on its own (see `split`), on all cores. `None` when a piece does not
 /// parse or does not hold exactly one domain: the caller then parses the whole file, so
 /// syntax errors read exactly as they always did.
-fn parse_split(text: &str, file: &str, split: &super::split::Split) -> Option<Result<Settings, Diagnostics>> {
+fn parse_split(
+    text: &str,
+    file: &str,
+    split: &super::split::Split,
+    previous: Option<&Settings>,
+) -> Option<Result<Settings, Diagnostics>> {
     let raw: raw::File = toml::from_str(&split.rest).ok()?;
     if !raw.domain.is_empty() {
         return None;
@@ -172,7 +177,7 @@ fn parse_split(text: &str, file: &str, split: &super::split::Split) -> Option<Re
                                 text,
                                 base: r.start,
                             };
-                            Some(check_domain(loc, t * per + k, &d, raw_providers, providers))
+                            Some(check_domain(loc, t * per + k, &d, raw_providers, providers, previous))
                         })
                         .collect::<Option<Vec<Checked>>>()
                 })
@@ -198,7 +203,7 @@ fn providers(cx: &mut Ctx, raw: &raw::File) -> Vec<Arc<Provider>> {
 /// One `[[domain]]`, checked: the domain if valid, its names (for the duplicate check across
 /// domains) and its problems.
 struct Checked {
-    domain: Option<super::Domain>,
+    domain: Option<Arc<super::Domain>>,
     /// ASCII name, span (absolute in the file), field path.
     names: Vec<(String, Range<usize>, String)>,
     diags: Vec<Diagnostic>,
@@ -210,9 +215,15 @@ fn check_domain(
     d: &S<raw::Domain>,
     raw_providers: &std::collections::BTreeMap<String, S<raw::Provider>>,
     providers: &[Arc<Provider>],
+    previous: Option<&Settings>,
 ) -> Checked {
     let mut cx = Ctx { loc, diags: Vec::new() };
-    let domain = domain::domain(&mut cx, i, d, raw_providers, providers);
+    let domain = domain::domain(&mut cx, i, d, raw_providers, providers).map(|dom| {
+        match previous.and_then(|p| p.domain_shared(&dom.name)) {
+            Some(same) if **same == dom => same.clone(),
+            _ => Arc::new(dom),
+        }
+    });
     let d = d.get_ref();
     // Duplicates are checked on every name that parses, valid domain or not.
     let spans = std::iter::once(&d.name).chain(d.aliases.iter());
@@ -297,7 +308,10 @@ mod tests {
 
     fn both(text: &str) -> (Result<Settings, Diagnostics>, Option<Result<Settings, Diagnostics>>) {
         let split = super::super::split::split(text).expect("large enough to split");
-        (parse_whole(text, "t.toml"), parse_split(text, "t.toml", &split))
+        (
+            parse_whole(text, "t.toml", None),
+            parse_split(text, "t.toml", &split, None),
+        )
     }
 
     #[test]
@@ -346,6 +360,20 @@ mod tests {
         });
         let (whole, split) = both(&text);
         assert!(split.is_none(), "a piece that does not parse gives up");
-        assert_eq!(parse(&text, "t.toml").unwrap_err(), whole.unwrap_err());
+        assert_eq!(parse(&text, "t.toml", None).unwrap_err(), whole.unwrap_err());
+    }
+
+    #[test]
+    fn a_reload_shares_the_domains_that_did_not_change() {
+        let before = parse(&config(100, |_, d| d), "t.toml", None).expect("valid");
+        let text = config(100, |i, d| if i == 7 { d.replace("-all", "~all") } else { d });
+        let after = parse(&text, "t.toml", Some(&before)).expect("valid");
+        for (i, (a, b)) in before.domains.iter().zip(&after.domains).enumerate() {
+            assert_eq!(Arc::ptr_eq(a, b), i != 7, "domain {i}");
+        }
+        assert_eq!(
+            after.domains[7].dns.as_ref().and_then(|d| d.spf.as_deref()),
+            Some("v=spf1 ~all")
+        );
     }
 }
