@@ -192,7 +192,7 @@ fn intern<T: Hash + Eq>(set: &Mutex<HashSet<Arc<T>>>, value: T) -> Arc<T> {
     arc
 }
 
-fn for_each_locked<T>(set: &Mutex<HashSet<Arc<T>>>, f: impl FnOnce(&mut HashSet<Arc<T>>)) {
+fn for_each_locked<T: ?Sized>(set: &Mutex<HashSet<Arc<T>>>, f: impl FnOnce(&mut HashSet<Arc<T>>)) {
     f(&mut set.lock().unwrap_or_else(|e| e.into_inner()));
 }
 
