@@ -70,7 +70,7 @@ impl Authority {
                     }
                 };
                 blob.write(out, domain_at, zone.serial);
-                counts = blob.counts;
+                counts = blob.counts();
             }
         }
         if out.len() + if q.edns.is_some() { 11 } else { 0 } > limit {

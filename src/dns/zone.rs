@@ -18,31 +18,66 @@ use hickory_server::proto::serialize::binary::BinEncodable;
 use super::wire;
 use crate::records;
 
-/// Resource records that follow the question of a response, encoded once.
+/// Resource records that follow the question of a response, encoded once. One allocation:
+/// a header (ANCOUNT, NSCOUNT, ARCOUNT, the number of domain pointers and of serials), the
+/// offsets of the compression pointers to the mail domain's name in the question, the offsets
+/// of SOA serials (the zone's served serial goes there), then the records.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Blob {
-    pub bytes: Box<[u8]>,
-    /// ANCOUNT, NSCOUNT, ARCOUNT.
-    pub counts: [u16; 3],
-    /// Offsets in `bytes` of compression pointers to the mail domain's name in the question.
-    domain_ptrs: Box<[u16]>,
-    /// Offsets in `bytes` of SOA serials: the zone's served serial goes there.
-    serials: Box<[u16]>,
+    data: Box<[u8]>,
 }
 
+const BLOB_HEADER: usize = 8;
+
 impl Blob {
+    fn new(bytes: &[u8], counts: [u16; 3], domain_ptrs: &[u16], serials: &[u16]) -> Blob {
+        let mut data = Vec::with_capacity(BLOB_HEADER + 2 * (domain_ptrs.len() + serials.len()) + bytes.len());
+        for c in counts {
+            data.extend_from_slice(&c.to_be_bytes());
+        }
+        data.push(domain_ptrs.len() as u8);
+        data.push(serials.len() as u8);
+        for p in domain_ptrs.iter().chain(serials) {
+            data.extend_from_slice(&p.to_be_bytes());
+        }
+        data.extend_from_slice(bytes);
+        Blob {
+            data: data.into_boxed_slice(),
+        }
+    }
+
+    fn u16_at(&self, i: usize) -> u16 {
+        u16::from_be_bytes([self.data[i], self.data[i + 1]])
+    }
+
+    /// ANCOUNT, NSCOUNT, ARCOUNT.
+    pub fn counts(&self) -> [u16; 3] {
+        [self.u16_at(0), self.u16_at(2), self.u16_at(4)]
+    }
+
+    fn offsets(&self) -> (usize, usize, usize) {
+        let (ptrs, sers) = (self.data[6] as usize, self.data[7] as usize);
+        (ptrs, sers, BLOB_HEADER + 2 * (ptrs + sers))
+    }
+
+    /// The encoded records.
+    pub fn bytes(&self) -> &[u8] {
+        &self.data[self.offsets().2..]
+    }
+
     /// Append the records to `out`; `domain_at` is the offset of the mail domain's name in the
     /// message (inside the question).
     pub fn write(&self, out: &mut Vec<u8>, domain_at: usize, serial: u32) {
+        let (ptrs, sers, start) = self.offsets();
         let base = out.len();
-        out.extend_from_slice(&self.bytes);
+        out.extend_from_slice(&self.data[start..]);
         let ptr = (0xC000 | domain_at as u16).to_be_bytes();
-        for &p in &*self.domain_ptrs {
-            let p = base + p as usize;
+        for k in 0..ptrs {
+            let p = base + self.u16_at(BLOB_HEADER + 2 * k) as usize;
             out[p..p + 2].copy_from_slice(&ptr);
         }
-        for &p in &*self.serials {
-            let p = base + p as usize;
+        for k in 0..sers {
+            let p = base + self.u16_at(BLOB_HEADER + 2 * (ptrs + k)) as usize;
             out[p..p + 4].copy_from_slice(&serial.to_be_bytes());
         }
     }
@@ -53,11 +88,17 @@ impl Blob {
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Shape {
     /// Owner names relative to the mail domain (lower-case wire labels, no root), each with
-    /// (type, index into [`Zone::blobs`]) in zone order; empty for an empty non-terminal.
+    /// (type, blob index) in zone order; empty for an empty non-terminal. A blob index below
+    /// [`OWN`] is into `shared`, else into the zone's own blobs.
     names: Box<[NameEntry]>,
     /// Index of the negative-answer blob (the SOA in the authority section).
     pub negative: u16,
+    /// Blobs that hold nothing of the mail domain's name: the same for every zone of this shape.
+    shared: Box<[Arc<Blob>]>,
 }
+
+/// Blob indexes from here on are into [`Zone::own`].
+const OWN: u16 = 0x8000;
 
 /// An owner name relative to the mail domain and its (type, blob index) pairs.
 type NameEntry = (Box<[u8]>, Box<[(u16, u16)]>);
@@ -83,7 +124,8 @@ pub(crate) struct Zone {
     /// Fingerprint of everything but the SOA serial (`records::Zone::content`).
     pub content: [u8; 32],
     shape: Arc<Shape>,
-    blobs: Box<[Arc<Blob>]>,
+    /// Blobs that spell out the mail domain's name (a DMARC address, an SRV target).
+    own: Box<[Arc<Blob>]>,
     pub transfer_to: Arc<[SocketAddr]>,
 }
 
@@ -103,14 +145,22 @@ impl Zone {
                 .or_else(|| types.iter().find(|(ty, _)| *ty == CNAME)),
         };
         match pick {
-            Some((_, i)) => Found::Answer(&self.blobs[*i as usize]),
+            Some((_, i)) => Found::Answer(self.blob(*i)),
             None => Found::NoData,
         }
     }
 
     /// The negative-answer blob (SOA with the negative TTL in the authority section).
     pub fn negative(&self) -> &Blob {
-        &self.blobs[self.shape.negative as usize]
+        self.blob(self.shape.negative)
+    }
+
+    fn blob(&self, i: u16) -> &Blob {
+        if i >= OWN {
+            &self.own[(i - OWN) as usize]
+        } else {
+            &self.shape.shared[i as usize]
+        }
     }
 
     /// Keep serials moving forward across reloads and restarts (RFC 1982 arithmetic):
@@ -178,7 +228,7 @@ impl Interner {
     /// Distinct blobs and their bytes (for logs and the sizing figures).
     pub fn stats(&self) -> (usize, usize) {
         let set = self.blobs.lock().unwrap_or_else(|e| e.into_inner());
-        (set.len(), set.iter().map(|b| b.bytes.len()).sum())
+        (set.len(), set.iter().map(|b| b.bytes().len()).sum())
     }
 }
 
@@ -216,7 +266,8 @@ pub(crate) fn build(dr: &records::DomainRecords, interner: &Interner) -> Vec<Zon
                 domain: &domain,
                 addresses: &addresses,
                 interner,
-                blobs: Vec::new(),
+                shared: Vec::new(),
+                own: Vec::new(),
             }
             .finish(transfer_to.clone())
         })
@@ -228,7 +279,8 @@ struct ZoneBuilder<'a> {
     domain: &'a [u8],
     addresses: &'a [(Box<[u8]>, &'a Record)],
     interner: &'a Interner,
-    blobs: Vec<Arc<Blob>>,
+    shared: Vec<Arc<Blob>>,
+    own: Vec<Arc<Blob>>,
 }
 
 impl ZoneBuilder<'_> {
@@ -300,6 +352,7 @@ impl ZoneBuilder<'_> {
         let shape = self.interner.shape(Shape {
             names: names.into_boxed_slice(),
             negative,
+            shared: self.shared.into_boxed_slice(),
         });
         Zone {
             domain_len: self.domain.len() as u8,
@@ -307,7 +360,7 @@ impl ZoneBuilder<'_> {
             serial: z.serial,
             content: z.content,
             shape,
-            blobs: self.blobs.into_boxed_slice(),
+            own: self.own.into_boxed_slice(),
             transfer_to,
         }
     }
@@ -317,10 +370,20 @@ impl ZoneBuilder<'_> {
         owner[..owner.len() - self.domain.len()].into()
     }
 
+    /// Intern a blob; it goes to the shape when it holds nothing of the domain's name (its
+    /// first label does not occur in it), else to the zone itself. Either way the answer is the
+    /// same: this only decides what zones can share.
     fn push(&mut self, e: Encoder) -> u16 {
         let blob = self.interner.blob(e.finish());
-        self.blobs.push(blob);
-        (self.blobs.len() - 1) as u16
+        let label = &self.domain[1..1 + self.domain[0] as usize];
+        let own = !label.is_empty() && blob.bytes().windows(label.len()).any(|w| w.eq_ignore_ascii_case(label));
+        if own {
+            self.own.push(blob);
+            OWN + (self.own.len() - 1) as u16
+        } else {
+            self.shared.push(blob);
+            (self.shared.len() - 1) as u16
+        }
     }
 
     /// An RRset at the question name, with the addresses of in-domain SRV/MX targets.
@@ -388,12 +451,7 @@ impl<'d> Encoder<'d> {
     }
 
     fn finish(self) -> Blob {
-        Blob {
-            bytes: self.out.into_boxed_slice(),
-            counts: self.counts,
-            domain_ptrs: self.domain_ptrs.into_boxed_slice(),
-            serials: self.serials.into_boxed_slice(),
-        }
+        Blob::new(&self.out, self.counts, &self.domain_ptrs, &self.serials)
     }
 
     /// A name: under the mail domain, its own labels and a pointer to the domain in the
