@@ -281,23 +281,29 @@ fn zone(args: &ZoneArgs) -> anyhow::Result<ExitCode> {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
-    let mut all = records::all(&settings);
-    if let Some(want) = &args.domain {
-        let name = crate::settings::to_ascii_domain(want).map_err(anyhow::Error::msg)?;
-        if settings.domain(&name).is_none() {
-            bail!("domain `{want}` is not in {}", args.config.config.display());
+    let only = match &args.domain {
+        Some(want) => {
+            let name = crate::settings::to_ascii_domain(want).map_err(anyhow::Error::msg)?;
+            let Some(domain) = settings.domain(&name) else {
+                bail!("domain `{want}` is not in {}", args.config.config.display());
+            };
+            if domain.dns.is_none() {
+                bail!("domain `{want}` has no [domain.dns] table, so it has no records");
+            }
+            Some(name)
         }
-        all.retain(|d| d.domain == name);
-        if all.is_empty() {
-            bail!("domain `{want}` has no [domain.dns] table, so it has no records");
-        }
-    }
+        None => None,
+    };
     match &args.out {
         Some(dir) => {
-            let n = zonefiles::write_dir(dir, &all, args.format)?;
+            let n = zonefiles::write_dir(dir, &settings, only.as_deref(), args.format)?;
             eprintln!("mailconf: wrote {n} files to {}", dir.display());
         }
-        None => print!("{}", stdout_text(&all, args.format)?),
+        None => {
+            let mut all = records::all(&settings);
+            all.retain(|d| only.as_ref().is_none_or(|o| d.domain == *o));
+            print!("{}", stdout_text(&all, args.format)?)
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::records::DomainRecords;
+use crate::records::{self, DomainRecords};
+use crate::settings::{Domain, Settings};
 use crate::render::zonefile;
 
 /// What `mailconf zone` writes.
@@ -22,8 +23,13 @@ pub enum ZoneFormat {
 
 /// File name → contents for `all` in `format`, in a stable order.
 pub fn files(all: &[DomainRecords], format: ZoneFormat) -> Vec<(String, String)> {
+    all.iter().flat_map(|d| files_of(d, format)).collect()
+}
+
+/// The files of one mail domain name.
+fn files_of(d: &DomainRecords, format: ZoneFormat) -> Vec<(String, String)> {
     let mut files = Vec::new();
-    for d in all {
+    {
         match format {
             ZoneFormat::Zone => {
                 for z in &d.zones {
@@ -47,15 +53,43 @@ pub fn files(all: &[DomainRecords], format: ZoneFormat) -> Vec<(String, String)>
     files
 }
 
-/// Write [`files`] into `dir` (created if missing); returns how many files there are.
-pub fn write_dir(dir: &Path, all: &[DomainRecords], format: ZoneFormat) -> anyhow::Result<usize> {
+/// Write the files of every name of `settings` (or only of `only`, an ASCII domain name) into
+/// `dir` (created if missing); returns how many files there are. One domain at a time on every
+/// core: records are built, written and dropped, so memory does not grow with the domains.
+pub fn write_dir(dir: &Path, settings: &Settings, only: Option<&str>, format: ZoneFormat) -> anyhow::Result<usize> {
     std::fs::create_dir_all(dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
-    let files = files(all, format);
-    for (name, text) in &files {
-        let path = dir.join(name);
-        write_if_changed(&path, text).with_context(|| format!("failed to write `{}`", path.display()))?;
-    }
-    Ok(files.len())
+    let names: Vec<(&Domain, &str)> = settings
+        .domains
+        .iter()
+        .flat_map(|d| d.names().map(move |n| (&**d, n)))
+        .filter(|(_, n)| only.is_none_or(|o| o == *n))
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let per = names.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = names
+            .chunks(per)
+            .map(|part| {
+                scope.spawn(move || -> anyhow::Result<usize> {
+                    let mut n = 0;
+                    for (domain, name) in part {
+                        let Some(d) = records::for_name(settings, domain, name) else { continue };
+                        for (file, text) in files_of(&d, format) {
+                            let path = dir.join(&file);
+                            write_if_changed(&path, &text)
+                                .with_context(|| format!("failed to write `{}`", path.display()))?;
+                            n += 1;
+                        }
+                    }
+                    Ok(n)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a zone writer panicked"))))
+            .sum()
+    })
 }
 
 /// Write atomically (temporary file + rename), and not at all when the bytes are unchanged, so
