@@ -7,8 +7,8 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::records::{self, DomainRecords};
-use crate::settings::{Domain, Settings};
 use crate::render::zonefile;
+use crate::settings::{Domain, Settings};
 
 /// What `mailconf zone` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -73,7 +73,9 @@ pub fn write_dir(dir: &Path, settings: &Settings, only: Option<&str>, format: Zo
                 scope.spawn(move || -> anyhow::Result<usize> {
                     let mut n = 0;
                     for (domain, name) in part {
-                        let Some(d) = records::for_name(settings, domain, name) else { continue };
+                        let Some(d) = records::for_name(settings, domain, name) else {
+                            continue;
+                        };
                         for (file, text) in files_of(&d, format) {
                             let path = dir.join(&file);
                             write_if_changed(&path, &text)
@@ -87,7 +89,10 @@ pub fn write_dir(dir: &Path, settings: &Settings, only: Option<&str>, format: Zo
             .collect();
         workers
             .into_iter()
-            .map(|w| w.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a zone writer panicked"))))
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a zone writer panicked")))
+            })
             .sum()
     })
 }

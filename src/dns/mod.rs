@@ -61,15 +61,23 @@ impl DnsServer {
             local_addrs: Vec::new(),
         };
         for addr in addrs {
-            // UDP and TCP on one port. For port 0 the kernel picks a free TCP port, which UDP
-            // may not have free: then try another.
+            // UDP and TCP on one port. For port 0, a plain UDP socket (no SO_REUSEPORT, so it
+            // can share with no one) finds a port free for UDP and holds it until TCP has it too.
             let mut tries = if addr.port() == 0 { 20 } else { 1 };
             let (listener, bound, handles) = loop {
                 tries -= 1;
-                let listener = crate::listen::tcp(*addr, "DNS")?;
-                let bound = listener.local_addr()?;
-                match udp::spawn(bound, threads, server.state.clone(), server.stop.clone()) {
-                    Ok((_, handles)) => break (listener, bound, handles),
+                let attempt = (|| {
+                    let probe = (addr.port() == 0)
+                        .then(|| std::net::UdpSocket::bind(addr))
+                        .transpose()?;
+                    let at = probe.as_ref().map_or(Ok(*addr), |p| p.local_addr())?;
+                    let listener = crate::listen::tcp(at, "DNS")?;
+                    drop(probe);
+                    let (bound, handles) = udp::spawn(at, threads, server.state.clone(), server.stop.clone())?;
+                    anyhow::Ok((listener, bound, handles))
+                })();
+                match attempt {
+                    Ok(done) => break done,
                     Err(e) if tries == 0 => return Err(e),
                     Err(_) => continue,
                 }
