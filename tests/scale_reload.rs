@@ -101,8 +101,12 @@ fn dig_all(addr: SocketAddr, questions: &[(String, &str)]) -> BTreeMap<String, V
         cmd.args([name.as_str(), rtype]);
     }
     let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    // With +noall, dig prints `;;` lines only for trouble: a timeout, a malformed or foreign packet.
+    let trouble: Vec<&str> = text.lines().filter(|l| l.starts_with(";;")).collect();
+    assert!(trouble.is_empty(), "dig saw trouble: {trouble:?}");
     let mut by_owner: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in text.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
         if fields.len() > 4 && !line.starts_with(';') {
             by_owner
