@@ -30,15 +30,19 @@ pub(crate) fn spawn(
     for _ in 1..threads {
         sockets.push(bind(bound)?);
     }
+    // One limiter for all threads of an address: SO_REUSEPORT hashes a client's flows over the
+    // threads, so per-thread buckets would give a client `rate / threads` or `rate × threads`.
+    let limiter = Arc::new(std::sync::Mutex::new(RateLimiter::default()));
     let handles = sockets
         .into_iter()
         .enumerate()
         .map(|(i, sock)| {
+            let limiter = limiter.clone();
             let state = state.clone();
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name(format!("dns-udp-{i}"))
-                .spawn(move || serve(&sock, &state, &stop, threads))
+                .spawn(move || serve(&sock, &state, &stop, &limiter))
                 .expect("spawn a thread")
         })
         .collect();
@@ -59,10 +63,9 @@ fn bind(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
     Ok(sock)
 }
 
-fn serve(sock: &UdpSocket, state: &ArcSwap<Authority>, stop: &AtomicBool, threads: usize) {
+fn serve(sock: &UdpSocket, state: &ArcSwap<Authority>, stop: &AtomicBool, limiter: &std::sync::Mutex<RateLimiter>) {
     let mut buf = [0u8; 4096];
     let mut out = Vec::with_capacity(1500);
-    let mut limiter = RateLimiter::default();
     while !stop.load(Ordering::Relaxed) {
         let (n, peer) = match sock.recv_from(&mut buf) {
             Ok(x) => x,
@@ -75,14 +78,18 @@ fn serve(sock: &UdpSocket, state: &ArcSwap<Authority>, stop: &AtomicBool, thread
         let pkt = &buf[..n];
         let auth = state.load();
         let limit = auth.rate_limit;
-        // Each thread sees its share of the clients' traffic (SO_REUSEPORT hashes flows).
-        if limit > 0 && !limiter.allow(peer.ip(), (limit as f32 / threads as f32).max(1.0)) {
+        // Over the limit: Some(slip).
+        let limited = (limit > 0)
+            .then(|| {
+                let mut l = limiter.lock().unwrap_or_else(|e| e.into_inner());
+                (!l.allow(peer.ip(), limit as f32)).then(|| l.slip())
+            })
+            .flatten();
+        if let Some(slip) = limited {
             METRICS.dns_rate_limited();
             // Slip: every other limited answer is an empty TC=1 reply, so real clients retry
             // over TCP (which is not limited) while a spoofed victim gets little.
-            if limiter.slip()
-                && let Some(tc) = truncated(pkt)
-            {
+            if slip && let Some(tc) = truncated(pkt) {
                 let _ = sock.send_to(&tc, peer);
             }
             continue;
