@@ -160,18 +160,24 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Logs go to stderr; `RUST_LOG` filters (default: info, hickory's per-query lines off).
 ///
-/// Lines are formatted where they happen and written by a logging thread through a buffer that
-/// is flushed whenever no more lines wait, so one line per request costs no write(2) each and
-/// order is kept. Nothing is dropped: a full queue (128k lines) makes the logging side wait. The
-/// returned guard flushes what is left when dropped; hold it until the command ends.
-fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+/// Lines are formatted where they happen and handed to a logging thread (tracing-appender),
+/// which writes them through [`crate::logwriter`]: batched, in order, at most 20 ms late. Nothing
+/// is dropped: a full queue (128k lines) makes the logging side wait. The returned guards write
+/// out what is left when dropped; hold them until the command ends.
+fn init_logging(
+    format: LogFormat,
+) -> (
+    tracing_appender::non_blocking::WorkerGuard,
+    crate::logwriter::Guard<std::io::Stderr>,
+) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,hickory_server=warn"));
+    let (batched, flush_guard) = crate::logwriter::batched(std::io::stderr());
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("mailconf-log")
-        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
+        .finish(batched);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
@@ -180,7 +186,8 @@ fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
-    guard
+    // Tuple fields drop first to last: the logging thread finishes, then the batch is written.
+    (guard, flush_guard)
 }
 
 /// Load settings; on problems print them all and return the exit code to stop with. Reads no
