@@ -3,7 +3,16 @@
 # loopback, with wrk, for the Thunderbird GET and the Outlook POST. Same response bytes for
 # mailconf and nginx. Prints requests/s and p99 per run, medians and ratios.
 # Usage: benches/http.sh [SECONDS] [RUNS]   (defaults 10 3). Needs wrk, nginx (nginx-light),
-# python3 with automx2 + gunicorn (pip install automx2 gunicorn).
+# python3 with automx2 + gunicorn (pip install automx2 gunicorn), openssl.
+#
+# Logging is on as deployed: mailconf runs with its default (one info line per request, to a
+# file through its buffered log writer), nginx with a buffered access log (buffer=64k
+# flush=1s). "mailconf-warn" is the same binary with RUST_LOG=warn: the ratio mailconf /
+# mailconf-warn in the same run is what request logging costs.
+# HTTPS (GET, PEM certificate, wrk speaks HTTP/1.1): mailconf vs nginx with keep-alive, and with
+# a new connection (TLS handshake) per request.
+# MAILCONF_BIN=path runs that binary instead of building target/release/mailconf (to compare
+# two builds with the same script).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}; runs=${2:-3}
@@ -11,14 +20,21 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-for t in wrk nginx gunicorn; do command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 1; }; done
-cargo build --release --locked -q
-bin=$PWD/target/release/mailconf
-grep -v -E '^(dns_listen|http_listen)' deploy/mailconf.example.toml > "$work/mailconf.toml"
+for t in wrk nginx gunicorn openssl; do command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 1; }; done
+if [ -n "${MAILCONF_BIN:-}" ]; then bin=$MAILCONF_BIN; else cargo build --release --locked -q; bin=$PWD/target/release/mailconf; fi
+# A self-signed certificate for HTTPS (P-256, as ACME issues), the same file for both servers.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=autoconfig.example.com \
+  -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+{ grep -v -E '^(dns_listen|http_listen)' deploy/mailconf.example.toml
+  printf '\n[server.tls]\ncert = "%s"\nkey = "%s"\n' "$work/cert.pem" "$work/key.pem"; } > "$work/mailconf.toml"
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-mport=$(port); nport=$(port); aport=$(port)
+mport=$(port); wport=$(port); nport=$(port); aport=$(port); msport=$(port); nsport=$(port)
 
-RUST_LOG=warn "$bin" serve --config "$work/mailconf.toml" --http-listen "127.0.0.1:$mport" 2>"$work/mailconf.log" &
+# Default logging (no RUST_LOG): the access log is on.
+env -u RUST_LOG "$bin" serve --config "$work/mailconf.toml" --http-listen "127.0.0.1:$mport" \
+  --https-listen "127.0.0.1:$msport" 2>"$work/mailconf.log" &
+pids+=($!)
+RUST_LOG=warn "$bin" serve --config "$work/mailconf.toml" --http-listen "127.0.0.1:$wport" 2>"$work/mailconf-warn.log" &
 pids+=($!)
 
 # The same bytes mailconf answers, served by nginx.
@@ -32,10 +48,13 @@ pid $work/nginx.pid;
 error_log $work/nginx-error.log;
 events { worker_connections 1024; }
 http {
-  access_log off;
+  access_log $work/nginx-access.log combined buffer=64k flush=1s;
   client_body_temp_path $work/body;
   server {
     listen 127.0.0.1:$nport;
+    listen 127.0.0.1:$nsport ssl;
+    ssl_certificate $work/cert.pem;
+    ssl_certificate_key $work/key.pem;
     root $work/www;
     location = /mail/config-v1.1.xml { default_type "application/xml; charset=utf-8"; }
     # The static module refuses POST with 405; turning that into the file is the usual trick.
@@ -53,7 +72,7 @@ printf '[automx2]\nloglevel = WARNING\ndb_uri = sqlite:///%s/automx2.db\nproxy_c
 pids+=($!)
 
 up() { for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return; sleep 0.2; done; echo "port $1 did not come up" >&2; exit 1; }
-up "$mport"; up "$nport"; up "$aport"
+up "$mport"; up "$wport"; up "$nport"; up "$aport"
 curl -s -X POST -H 'Content-Type: application/json' "http://127.0.0.1:$aport/initdb/" -d '{"version": 2, "provider": "Example Mail", "domains": [{"name": "example.com"}],
   "servers": [{"type": "imap", "port": 993, "name": "mail.example.net"}, {"type": "pop", "port": 995, "name": "mail.example.net"},
               {"type": "smtp", "port": 465, "name": "mail.example.net"}, {"type": "smtp", "port": 587, "name": "mail.example.net"}]}' > /dev/null
@@ -65,14 +84,15 @@ wrk.body = [[<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://s
 LUA
 tb="/mail/config-v1.1.xml?emailaddress=fred%40example.com"
 # Sanity: every server answers both requests with 200 before we measure.
-for p in "$mport" "$nport" "$aport"; do
+for p in "$mport" "$wport" "$nport" "$aport"; do
   [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$p$tb")" = 200 ] || { echo "GET failed on $p" >&2; exit 1; }
 done
 
-run() { # port path [script] -> "rps p99ms"
+run() { # port path [script] [scheme] [header] -> "rps p99ms non2xx"
   local s=()
   [ -n "${3:-}" ] && s=(-s "$3")
-  wrk -t2 -c32 -d"${secs}s" --latency "${s[@]}" "http://127.0.0.1:$1$2" 2>&1 | awk '
+  [ -n "${5:-}" ] && s+=(-H "$5")
+  wrk -t2 -c32 -d"${secs}s" --latency "${s[@]}" "${4:-http}://127.0.0.1:$1$2" 2>&1 | awk '
     /Requests\/sec/ {rps=$2}
     /^ +99%/ {v=$2; if (v ~ /us$/) {sub("us","",v); v/=1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v*=1000}; p99=v}
     /Non-2xx/ {bad=$NF}
@@ -80,20 +100,44 @@ run() { # port path [script] -> "rps p99ms"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
+ratio() { echo "$1/$2" | bc -l; }
 for req in get post; do
   declare -A r=()
-  for name in mailconf nginx automx2; do r[$name]=""; done
+  names=(mailconf mailconf-warn nginx automx2)
+  for name in "${names[@]}"; do r[$name]=""; done
   for i in $(seq "$runs"); do
-    for name in mailconf nginx automx2; do
-      case $name in mailconf) p=$mport;; nginx) p=$nport;; automx2) p=$aport;; esac
+    for name in "${names[@]}"; do
+      case $name in mailconf) p=$mport;; mailconf-warn) p=$wport;; nginx) p=$nport;; automx2) p=$aport;; esac
       if [ "$req" = get ]; then out=$(run "$p" "$tb"); else out=$(run "$p" /autodiscover/autodiscover.xml "$work/post.lua"); fi
       read -r rps p99 bad <<<"$out"
-      printf '%-4s run %d %-8s %10.0f req/s  p99 %7.2f ms  non-2xx %s\n' "$req" "$i" "$name" "$rps" "$p99" "$bad"
+      printf '%-4s run %d %-13s %10.0f req/s  p99 %7.2f ms  non-2xx %s\n' "$req" "$i" "$name" "$rps" "$p99" "$bad"
       r[$name]+="$rps $p99"$'\n'
     done
   done
-  m=$(printf '%s' "${r[mailconf]}" | awk '{print $1}' | median); n=$(printf '%s' "${r[nginx]}" | awk '{print $1}' | median)
-  a=$(printf '%s' "${r[automx2]}" | awk '{print $1}' | median); mp=$(printf '%s' "${r[mailconf]}" | awk '{print $2}' | median)
-  printf '%s median: mailconf %.0f req/s (p99 %.2f ms), nginx %.0f, automx2 %.0f; mailconf/nginx %.2f, mailconf/automx2 %.1f\n' \
-    "$req" "$m" "$mp" "$n" "$a" "$(echo "$m/$n" | bc -l)" "$(echo "$m/$a" | bc -l)"
+  med() { printf '%s' "${r[$1]}" | awk -v c="$2" '{print $c}' | median; }
+  m=$(med mailconf 1); w=$(med mailconf-warn 1); n=$(med nginx 1); a=$(med automx2 1); mp=$(med mailconf 2)
+  printf '%s median: mailconf %.0f req/s (p99 %.2f ms), mailconf-warn %.0f, nginx %.0f, automx2 %.0f; mailconf/nginx %.2f, mailconf/automx2 %.1f, logging costs %.1f %%\n' \
+    "$req" "$m" "$mp" "$w" "$n" "$a" "$(ratio "$m" "$n")" "$(ratio "$m" "$a")" "$(echo "(1-$m/$w)*100" | bc -l)"
+done
+
+# HTTPS GET, keep-alive and one connection per request.
+for p in "$msport" "$nsport"; do
+  [ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$p$tb")" = 200 ] || { echo "HTTPS GET failed on $p" >&2; exit 1; }
+done
+for mode in keepalive newconn; do
+  hdr=""; [ "$mode" = newconn ] && hdr="Connection: close"
+  declare -A r=()
+  for name in mailconf nginx; do r[$name]=""; done
+  for i in $(seq "$runs"); do
+    for name in mailconf nginx; do
+      case $name in mailconf) p=$msport;; nginx) p=$nsport;; esac
+      read -r rps p99 bad <<<"$(run "$p" "$tb" "" https "$hdr")"
+      printf 'https %-9s run %d %-8s %10.0f req/s  p99 %7.2f ms  non-2xx %s\n' "$mode" "$i" "$name" "$rps" "$p99" "$bad"
+      r[$name]+="$rps $p99"$'\n'
+    done
+  done
+  med() { printf '%s' "${r[$1]}" | awk -v c="$2" '{print $c}' | median; }
+  m=$(med mailconf 1); n=$(med nginx 1)
+  printf 'https %s median: mailconf %.0f req/s (p99 %.2f ms), nginx %.0f; mailconf/nginx %.2f\n' \
+    "$mode" "$m" "$(med mailconf 2)" "$n" "$(ratio "$m" "$n")"
 done

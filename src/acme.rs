@@ -5,12 +5,14 @@
 //! cap names per certificate at 100, and one failing domain must not block the others). Every
 //! certificate is ordered in the background as soon as the domain is configured — clients give up
 //! after about 5 s, far too soon for issuance on the first request — renewed on its own at 2/3 of
-//! its lifetime, cached in `cache_dir` across restarts, and chosen per connection by SNI.
+//! its lifetime, cached in `cache_dir` across restarts, and chosen per connection by SNI. The certificate and key
+//! of each name are also kept in memory as rustls-acme loads or obtains them (through its cache
+//! hooks), to sign Apple profiles with.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
 
 use futures::StreamExt;
 use rustls::pki_types::pem::PemObject;
@@ -18,7 +20,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_acme::caches::DirCache;
-use rustls_acme::{AcmeConfig, ResolvesServerCertAcme};
+use rustls_acme::{AcmeConfig, CertCache, ResolvesServerCertAcme};
 use tracing::{info, warn};
 
 use crate::settings::{AcmeSettings, Settings};
@@ -47,6 +49,8 @@ pub fn names_for(settings: &Settings) -> Vec<Vec<String>> {
 #[derive(Default)]
 pub struct Acme {
     by_name: Mutex<HashMap<String, Arc<ResolvesServerCertAcme>>>,
+    /// The current certificate of every name, to sign Apple profiles with.
+    issued: Arc<Issued>,
 }
 
 impl fmt::Debug for Acme {
@@ -71,31 +75,86 @@ impl Acme {
             if names.iter().all(|n| map.contains_key(n)) {
                 continue;
             }
+            let certs = Remembering {
+                disk: DirCache::new(cfg.cache_dir.clone()),
+                issued: self.issued.clone(),
+            };
             let mut state = AcmeConfig::new_with_client_config(&names, client.clone())
                 .directory(&cfg.directory)
                 .contact(&cfg.contact)
-                .cache(DirCache::new(cfg.cache_dir.clone()))
+                .cache_compose(certs, DirCache::new(cfg.cache_dir.clone()))
                 .state();
             let resolver = state.resolver();
             for n in &names {
                 map.insert(n.clone(), resolver.clone());
             }
             let label = names[0].clone();
-            let cache_dir = cfg.cache_dir.clone();
             tokio::spawn(async move {
                 while let Some(event) = state.next().await {
                     match event {
-                        Ok(ok) => {
-                            info!(certificate = %label, event = ?ok, "ACME");
-                            if let Some(t) = soonest_expiry(&cache_dir) {
-                                crate::metrics::METRICS.set_cert_not_after(t);
-                            }
-                        }
+                        Ok(ok) => info!(certificate = %label, event = ?ok, "ACME"),
                         Err(e) => warn!(certificate = %label, error = %e, "ACME (will retry)"),
                     }
                 }
             });
         }
+    }
+
+    /// The current certificate (chain and key) that covers `name`, to sign Apple profiles with.
+    pub fn signing_cert(&self, name: &str) -> Option<Arc<CertifiedKey>> {
+        let map = self.issued.0.read().unwrap_or_else(|e| e.into_inner());
+        map.get(&name.to_ascii_lowercase()).map(|(c, _)| c.clone())
+    }
+}
+
+/// Certificates rustls-acme deployed, by name, with their expiry (unix time).
+#[derive(Default)]
+struct Issued(RwLock<HashMap<String, (Arc<CertifiedKey>, i64)>>);
+
+impl Issued {
+    /// Remember the certificate rustls-acme loaded or obtained for `names` (PEM: PKCS #8 key and
+    /// chain), and publish the soonest expiry.
+    fn deploy(&self, names: &[String], pem: &[u8]) {
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem).filter_map(Result::ok).collect();
+        let key = PrivateKeyDer::from_pem_slice(pem).ok();
+        let key = key.and_then(|k| rustls::crypto::ring::sign::any_supported_type(&k).ok());
+        let (Some(key), Some(not_after)) = (key, chain.first().and_then(|c| crate::http::not_after(c))) else {
+            return warn!(certificate = %names.join(","), "ACME certificate unreadable: profiles stay unsigned");
+        };
+        let cert = Arc::new(CertifiedKey::new(chain, key));
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        for n in names {
+            map.insert(n.to_ascii_lowercase(), (cert.clone(), not_after));
+        }
+        if let Some(soonest) = map.values().map(|(_, t)| *t).min() {
+            crate::metrics::METRICS.set_cert_not_after(soonest);
+        }
+    }
+}
+
+/// rustls-acme's certificate cache: the directory, and every certificate read from it or written
+/// to it kept in memory as well.
+struct Remembering {
+    disk: DirCache<PathBuf>,
+    issued: Arc<Issued>,
+}
+
+#[async_trait::async_trait]
+impl CertCache for Remembering {
+    type EC = std::io::Error;
+
+    async fn load_cert(&self, domains: &[String], directory_url: &str) -> Result<Option<Vec<u8>>, Self::EC> {
+        let pem = self.disk.load_cert(domains, directory_url).await?;
+        if let Some(pem) = &pem {
+            self.issued.deploy(domains, pem);
+        }
+        Ok(pem)
+    }
+
+    async fn store_cert(&self, domains: &[String], directory_url: &str, cert: &[u8]) -> Result<(), Self::EC> {
+        // rustls-acme serves the new certificate already; sign with it even if the disk fails.
+        self.issued.deploy(domains, cert);
+        self.disk.store_cert(domains, directory_url, cert).await
     }
 }
 
@@ -137,51 +196,7 @@ pub fn server_config(acme: Arc<Acme>) -> Arc<rustls::ServerConfig> {
         .expect("ring supports the default protocol versions")
         .with_no_client_auth()
         .with_cert_resolver(acme);
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec(), rustls_acme::acme::ACME_TLS_ALPN_NAME.to_vec()];
+    cfg.alpn_protocols = crate::http::ALPN.iter().map(|p| p.to_vec()).collect();
+    cfg.alpn_protocols.push(rustls_acme::acme::ACME_TLS_ALPN_NAME.to_vec());
     Arc::new(cfg)
-}
-
-/// Certificates rustls-acme's `DirCache` holds: files `cached_cert_*`, each a PKCS #8 key and the
-/// chain in PEM.
-fn cached(cache_dir: &Path) -> impl Iterator<Item = (PathBuf, Vec<u8>)> {
-    std::fs::read_dir(cache_dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("cached_cert_"))
-        .filter_map(|e| Some((e.path(), std::fs::read(e.path()).ok()?)))
-}
-
-/// The cached ACME certificate (and key) that covers `name`, to sign Apple profiles with.
-pub fn cached_material(cache_dir: &Path, name: &str) -> Option<crate::settings::TlsFiles> {
-    use x509_parser::extensions::GeneralName;
-    cached(cache_dir).find_map(|(path, pem)| {
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok).collect();
-        let (_, x) = x509_parser::parse_x509_certificate(chain.first()?.as_ref()).ok()?;
-        let san = x.subject_alternative_name().ok().flatten()?;
-        let covers = san
-            .value
-            .general_names
-            .iter()
-            .any(|g| matches!(g, GeneralName::DNSName(d) if d.eq_ignore_ascii_case(name)));
-        let key = PrivateKeyDer::from_pem_slice(&pem).ok()?;
-        let path = path.display().to_string();
-        covers.then(|| crate::settings::TlsFiles {
-            cert_path: path.clone(),
-            key_path: path,
-            chain: chain.clone(),
-            key,
-        })
-    })
-}
-
-/// The earliest expiry (unix time) among cached certificates, for the metrics.
-fn soonest_expiry(cache_dir: &Path) -> Option<i64> {
-    cached(cache_dir)
-        .filter_map(|(_, pem)| {
-            let c = CertificateDer::pem_slice_iter(&pem).next()?.ok()?;
-            let (_, x) = x509_parser::parse_x509_certificate(c.as_ref()).ok()?;
-            Some(x.validity().not_after.timestamp())
-        })
-        .min()
 }

@@ -141,7 +141,7 @@ pub struct ZoneArgs {
 
 /// Run one command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    init_logging(cli.log_format);
+    let _flush_logs_at_exit = init_logging(cli.log_format);
     match cli.command {
         Command::Check(args) => check(&args.config),
         Command::Zone(args) => zone(&args),
@@ -159,18 +159,35 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Logs go to stderr; `RUST_LOG` filters (default: info, hickory's per-query lines off).
-fn init_logging(format: LogFormat) {
+///
+/// Lines are formatted where they happen and handed to a logging thread (tracing-appender),
+/// which writes them through [`crate::logwriter`]: batched, in order, at most 20 ms late. Nothing
+/// is dropped: a full queue (128k lines) makes the logging side wait. The returned guards write
+/// out what is left when dropped; hold them until the command ends.
+fn init_logging(
+    format: LogFormat,
+) -> (
+    tracing_appender::non_blocking::WorkerGuard,
+    crate::logwriter::Guard<std::io::Stderr>,
+) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,hickory_server=warn"));
-    use std::io::IsTerminal;
+    let (batched, flush_guard) = crate::logwriter::batched(std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("mailconf-log")
+        .finish(batched);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal());
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+    // Tuple fields drop first to last: the logging thread finishes, then the batch is written.
+    (guard, flush_guard)
 }
 
 /// Load settings; on problems print them all and return the exit code to stop with. Reads no

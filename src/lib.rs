@@ -17,6 +17,7 @@ pub mod dns;
 pub mod exit;
 pub mod http;
 pub mod listen;
+pub mod logwriter;
 pub mod metrics;
 pub mod model;
 pub mod probe;

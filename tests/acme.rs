@@ -178,24 +178,50 @@ provider = "p"
         "no certificate yet"
     );
     // The Apple profile is signed with the ACME certificate; openssl verifies it against pebble's root.
-    let r = https_get(
-        tls_addr,
-        &dir.join("root.pem"),
-        "autoconfig.acme.test",
-        "/apple/profile.mobileconfig?emailaddress=fred%40acme.test",
-    )
-    .unwrap();
-    assert_eq!(r.status, 200);
-    std::fs::write(dir.join("profile.der"), &r.body).unwrap();
-    let out = Command::new(tool("openssl", "openssl"))
-        .args(["cms", "-verify", "-inform", "DER", "-purpose", "any", "-CAfile"])
+    let signed_profile = || {
+        let r = https_get(
+            tls_addr,
+            &dir.join("root.pem"),
+            "autoconfig.acme.test",
+            "/apple/profile.mobileconfig?emailaddress=fred%40acme.test",
+        )
+        .unwrap();
+        assert_eq!(r.status, 200);
+        std::fs::write(dir.join("profile.der"), &r.body).unwrap();
+        let out = Command::new(tool("openssl", "openssl"))
+            .args(["cms", "-verify", "-inform", "DER", "-purpose", "any", "-CAfile"])
+            .arg(dir.join("root.pem"))
+            .arg("-in")
+            .arg(dir.join("profile.der"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("<string>fred@acme.test</string>"));
+    };
+    signed_profile();
+    // HTTP/2 through ALPN beside the challenge protocol (curl offers h2 and http/1.1).
+    let out = Command::new(tool("curl", "curl"))
+        .args([
+            "-sS",
+            "--http2",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}",
+            "--cacert",
+        ])
         .arg(dir.join("root.pem"))
-        .arg("-in")
-        .arg(dir.join("profile.der"))
+        .arg("--resolve")
+        .arg(format!("autoconfig.acme.test:{tls_port}:127.0.0.1"))
+        .arg(format!("https://autoconfig.acme.test:{tls_port}/healthz"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("<string>fred@acme.test</string>"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "2 200",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     drop(s);
 
     // A restart deploys the cached certificate and orders nothing.
@@ -212,4 +238,8 @@ provider = "p"
     assert!(!s.log_text().contains("DeployedNewCert"), "{}", s.log_text());
     let r = https_get(tls_addr, &dir.join("root.pem"), "autoconfig.acme.test", "/healthz").unwrap();
     assert_eq!(r.status, 200);
+    // The certificate read back from the cache signs profiles too, from memory: the cache
+    // directory is not read per request (emptied here, signing still works).
+    std::fs::remove_dir_all(dir.join("acme-cache")).unwrap();
+    signed_profile();
 }

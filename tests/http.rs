@@ -530,3 +530,259 @@ fn every_source_describes_the_same_servers() {
             .contains("https://autodiscover.example.com/autodiscover/autodiscover.xml")
     );
 }
+
+/// HTTPS from PEM files (a test CA's certificate for the example's web names): the server, its
+/// HTTPS address, the CA file.
+fn serve_https(name: &str) -> (Server, SocketAddr, std::path::PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let dir = temp_dir(name);
+    let config = example_without_listeners(&dir);
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    // Not the leaf's default name, or OpenSSL takes the leaf for self-signed.
+    ca.distinguished_name.push(rcgen::DnType::CommonName, "test CA h2");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let names = [
+        "autoconfig.example.com".to_string(),
+        "autodiscover.example.com".to_string(),
+    ];
+    let leaf = CertificateParams::new(names).unwrap().signed_by(&key, &issuer).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+    std::fs::write(dir.join("cert.pem"), leaf.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    let text = std::fs::read_to_string(&config).unwrap();
+    let tls = format!(
+        "\n[server.tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        dir.join("cert.pem").display(),
+        dir.join("key.pem").display()
+    );
+    std::fs::write(&config, text + &tls).unwrap();
+    let s = Server::start(&config, &["--https-listen", "127.0.0.1:0"], 1);
+    let addr = s.addrs("HTTPS")[0];
+    (s, addr, dir.join("ca.pem"))
+}
+
+type H2 = hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>;
+/// A request body sent piece by piece.
+type Chunks = http_body_util::StreamBody<
+    futures::channel::mpsc::UnboundedReceiver<Result<hyper::body::Frame<bytes::Bytes>, std::io::Error>>,
+>;
+
+/// An HTTP/2 connection from a client that offers only `h2` in ALPN (rustls and hyper's client);
+/// also returns the task driving the connection, which ends when the server closes it.
+async fn h2_connect<B>(
+    addr: SocketAddr,
+    ca: &Path,
+    sni: &str,
+) -> (hyper::client::conn::http2::SendRequest<B>, tokio::task::JoinHandle<()>)
+where
+    B: hyper::body::Body + Unpin + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let mut cfg =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(ServerName::try_from(sni.to_string()).unwrap(), tcp)
+        .await
+        .expect("TLS handshake offering only h2");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (send, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(tls))
+            .await
+            .unwrap();
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    (send, driver)
+}
+
+/// One HTTP/2 exchange: (status, HTTP version, body).
+async fn h2_send(
+    send: &mut H2,
+    method: &str,
+    uri: &str,
+    body: &[u8],
+) -> Result<(u16, hyper::Version, Vec<u8>), hyper::Error> {
+    use http_body_util::BodyExt;
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "text/xml")
+        .body(http_body_util::Full::new(bytes::Bytes::copy_from_slice(body)))
+        .unwrap();
+    let resp = send.send_request(req).await?;
+    let (status, version) = (resp.status().as_u16(), resp.version());
+    let body = resp.into_body().collect().await?.to_bytes().to_vec();
+    Ok((status, version, body))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// HTTPS speaks HTTP/2 to a client that offers only `h2`, many requests at once on one
+/// connection, with the same answers and limits as HTTP/1.1; curl picks HTTP/2 or HTTP/1.1 as
+/// told; a client without ALPN keeps HTTP/1.1.
+#[test]
+fn https_offers_http2_beside_http1() {
+    let (s, addr, ca) = serve_https("http-h2");
+    let tb = "/mail/config-v1.1.xml?emailaddress=";
+    runtime().block_on(async {
+        let (mut h2, _driver): (H2, _) = h2_connect(addr, &ca, "autoconfig.example.com").await;
+        let (status, version, body) = h2_send(
+            &mut h2,
+            "GET",
+            &format!("https://autoconfig.example.com{tb}fred%40example.com"),
+            b"",
+        )
+        .await
+        .unwrap();
+        assert_eq!((status, version), (200, hyper::Version::HTTP_2));
+        assert!(String::from_utf8_lossy(&body).contains("<username>fred@example.com</username>"));
+        // 40 streams at once on the one connection, each with its own answer.
+        let answers = futures::future::join_all((0..40).map(|i| {
+            let mut h2 = h2.clone();
+            async move {
+                let uri = format!("https://autoconfig.example.com{tb}user{i}%40example.com");
+                (i, h2_send(&mut h2, "GET", &uri, b"").await.unwrap())
+            }
+        }))
+        .await;
+        for (i, (status, _, body)) in answers {
+            assert_eq!(status, 200);
+            assert!(String::from_utf8_lossy(&body).contains(&format!("<username>user{i}@example.com</username>")));
+        }
+        // The POX POST reads its body; an oversized body gets 413 as over HTTP/1.1.
+        let pox = pox_request("fred@example.com");
+        let uri = "https://autodiscover.example.com/autodiscover/autodiscover.xml";
+        let (status, _, body) = h2_send(&mut h2, "POST", uri, pox.as_bytes()).await.unwrap();
+        assert_eq!(status, 200);
+        assert!(String::from_utf8_lossy(&body).contains("<LoginName>fred@example.com</LoginName>"));
+        let (status, _, _) = h2_send(&mut h2, "POST", uri, &vec![b'x'; 100 * 1024]).await.unwrap();
+        assert_eq!(status, 413);
+        // The connection still serves after that.
+        let (status, _, _) = h2_send(&mut h2, "GET", "https://autoconfig.example.com/healthz", b"")
+            .await
+            .unwrap();
+        assert_eq!(status, 200);
+    });
+    // curl (libcurl with nghttp2, OpenSSL): HTTP/2 when asked, HTTP/1.1 when asked, same bytes.
+    let curl = |version: &str| {
+        let out = Command::new(tool("curl", "curl"))
+            .args(["-sS", version, "--cacert"])
+            .arg(&ca)
+            .arg("--resolve")
+            .arg(format!("autoconfig.example.com:{}:127.0.0.1", addr.port()))
+            .args(["-w", "\n%{http_version} %{http_code}"])
+            .arg(format!(
+                "https://autoconfig.example.com:{}{tb}fred%40example.com",
+                addr.port()
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (body, tail) = text.rsplit_once('\n').unwrap();
+        (body.to_string(), tail.to_string())
+    };
+    let (b2, v2) = curl("--http2");
+    let (b1, v1) = curl("--http1.1");
+    assert_eq!((v2.as_str(), v1.as_str()), ("2 200", "1.1 200"));
+    assert_eq!(b2, b1);
+    // No ALPN at all: HTTP/1.1 as before.
+    let r = common::https_get(addr, &ca, "autoconfig.example.com", "/healthz").unwrap();
+    assert_eq!(r.status, 200);
+    s.wait_log(
+        |l| l.contains("request") && l.contains("tls=true") && l.contains("status=413"),
+        1,
+        "413 logged",
+    );
+}
+
+/// HTTP/2 keeps the slow-client protections: an idle connection (hyper gives HTTP/2 no header
+/// read timeout) is closed after the read timeout; on SIGTERM a request in flight still gets
+/// its answer, and an idle connection does not hold up the exit.
+#[test]
+fn http2_idle_timeout_and_graceful_shutdown() {
+    use http_body_util::{BodyExt, StreamBody};
+    let (mut s, addr, ca) = serve_https("http-h2-idle");
+    let rt = runtime();
+    rt.block_on(async {
+        let (mut h2, driver): (H2, _) = h2_connect(addr, &ca, "autoconfig.example.com").await;
+        let (status, _, _) = h2_send(&mut h2, "GET", "https://autoconfig.example.com/healthz", b"")
+            .await
+            .unwrap();
+        assert_eq!(status, 200);
+        let started = std::time::Instant::now();
+        tokio::time::timeout(std::time::Duration::from_secs(25), driver)
+            .await
+            .expect("idle HTTP/2 connection still open after 25 s")
+            .unwrap();
+        let waited = started.elapsed();
+        assert!(
+            waited > std::time::Duration::from_secs(5) && waited < std::time::Duration::from_secs(20),
+            "closed after {waited:?}"
+        );
+    });
+    // A POST whose body is half sent when SIGTERM arrives is answered; an idle connection
+    // beside it does not delay the exit.
+    let (status, elapsed) = rt.block_on(async {
+        let (_idle, _) = h2_connect::<http_body_util::Full<bytes::Bytes>>(addr, &ca, "autoconfig.example.com").await;
+        let (mut stream_h2, conn) = h2_connect::<Chunks>(addr, &ca, "autodiscover.example.com").await;
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        let req = hyper::Request::post("https://autodiscover.example.com/autodiscover/autodiscover.xml")
+            .header("content-type", "text/xml")
+            .body(StreamBody::new(rx))
+            .unwrap();
+        let pox = pox_request("fred@example.com").into_bytes();
+        let (first, rest) = pox.split_at(pox.len() / 2);
+        tx.unbounded_send(Ok(hyper::body::Frame::data(bytes::Bytes::copy_from_slice(first))))
+            .unwrap();
+        let answer = tokio::spawn(async move { stream_h2.send_request(req).await });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        s.signal("TERM");
+        let started = std::time::Instant::now();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        tx.unbounded_send(Ok(hyper::body::Frame::data(bytes::Bytes::copy_from_slice(rest))))
+            .unwrap();
+        drop(tx);
+        let resp = answer.await.unwrap().expect("answered during shutdown");
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(String::from_utf8_lossy(&body).contains("<LoginName>fred@example.com</LoginName>"));
+        let _ = conn.await;
+        (status, started)
+    });
+    assert_eq!(status, 200);
+    let exit = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            elapsed.elapsed() < std::time::Duration::from_secs(5),
+            "idle HTTP/2 connection held up the exit\n{}",
+            s.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+}

@@ -9,8 +9,7 @@ pkgs=(
   dnsperf          # benches/dns.sh
   libxml2-utils    # xmllint
   openssl          # openssl cms -verify of signed profiles
-  libssl-dev       # the openssl crate links the system library
-  pkg-config
+  curl             # an HTTP/2 client (nghttp2) in tests/http.rs
   pebble           # ACME test CA for tests/acme.rs
 )
 missing=()

@@ -1,9 +1,11 @@
-//! HTTP front (hyper 1, HTTP/1.1): autoconfig, Autodiscover, profiles, MTA-STS, health.
+//! HTTP front (hyper 1): autoconfig, Autodiscover, profiles, MTA-STS, health. Plain HTTP speaks
+//! HTTP/1.1; HTTPS offers HTTP/2 and HTTP/1.1 through ALPN.
 //!
 //! Transport only: accept, limits, timeouts, logging. `routes` decides every answer.
 //! Protections: header read timeout (hyper needs an explicit timer for it, else it is silently
-//! off), a body cap (413), a body read timeout (408), a cap on concurrent connections, graceful
-//! shutdown with a bound.
+//! off; HTTP/2, which hyper gives none, closes connections idle that long instead), a body cap
+//! (413), a body read timeout (408), a cap on concurrent connections (and streams per HTTP/2
+//! connection), graceful shutdown with a bound.
 
 pub mod routes;
 
@@ -20,8 +22,8 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tracing::{debug, info};
@@ -36,6 +38,8 @@ const READ_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONNECTIONS: usize = 4096;
 /// How long shutdown waits for requests in flight.
 const DRAIN: Duration = Duration::from_secs(10);
+/// Concurrent requests on one HTTP/2 connection.
+const H2_STREAMS: u32 = 100;
 
 /// A running HTTP server.
 pub struct HttpServer {
@@ -94,6 +98,7 @@ impl HttpServer {
                 state: server.state.clone(),
                 tls: is_tls.then(|| server.tls.clone()),
                 https_available,
+                acme: server.acme.clone(),
             };
             server
                 .tasks
@@ -138,7 +143,12 @@ struct Front {
     /// Present on HTTPS listeners.
     tls: Option<Arc<ArcSwap<Option<Arc<rustls::ServerConfig>>>>>,
     https_available: bool,
+    /// The ACME certificates, which sign Apple profiles when they are in use.
+    acme: Option<Arc<crate::acme::Acme>>,
 }
+
+/// The application protocols HTTPS offers, preferred first.
+pub(crate) const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
 /// rustls (ring) server configuration from PEM files already checked by `settings`.
 fn tls_config(files: &crate::settings::TlsFiles) -> anyhow::Result<Arc<rustls::ServerConfig>> {
@@ -148,7 +158,7 @@ fn tls_config(files: &crate::settings::TlsFiles) -> anyhow::Result<Arc<rustls::S
         .with_no_client_auth()
         .with_single_cert(files.chain.clone(), files.key.clone_key())
         .with_context(|| format!("certificate `{}` with key `{}`", files.cert_path, files.key_path))?;
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    cfg.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
     if let Some(not_after) = not_after(&files.chain[0]) {
         crate::metrics::METRICS.set_cert_not_after(not_after);
     }
@@ -156,18 +166,20 @@ fn tls_config(files: &crate::settings::TlsFiles) -> anyhow::Result<Arc<rustls::S
 }
 
 /// Expiry (unix time) of a certificate, for the metrics.
-fn not_after(cert: &rustls::pki_types::CertificateDer<'_>) -> Option<i64> {
+pub(crate) fn not_after(cert: &rustls::pki_types::CertificateDer<'_>) -> Option<i64> {
     let (_, c) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
     Some(c.validity().not_after.timestamp())
 }
 
-async fn accept_loop(listener: TcpListener, front: Front, mut stop: watch::Receiver<bool>) {
-    let graceful = GracefulShutdown::new();
+async fn accept_loop(listener: TcpListener, front: Front, stop: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let stopped = |mut stop: watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
     loop {
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = stop.changed() => break,
+            _ = stopped(stop.clone()) => break,
         };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -178,46 +190,34 @@ async fn accept_loop(listener: TcpListener, front: Front, mut stop: watch::Recei
                     continue;
                 }
             },
-            _ = stop.changed() => break,
+            _ = stopped(stop.clone()) => break,
         };
         let _ = stream.set_nodelay(true);
         let front = front.clone();
-        let watcher = graceful.watcher();
+        let stop = stop.clone();
         tokio::spawn(async move {
-            let builder = {
-                let mut b = http1::Builder::new();
-                b.timer(TokioTimer::new())
-                    .header_read_timeout(READ_TIMEOUT)
-                    .max_buf_size(64 * 1024);
-                b
-            };
-            let secure = front.tls.is_some();
-            let service = {
-                let front = front.clone();
-                service_fn(move |req| serve(req, front.clone(), peer, secure))
-            };
             let result = match &front.tls {
-                None => {
-                    watcher
-                        .watch(builder.serve_connection(TokioIo::new(stream), service))
-                        .await
-                }
+                None => connection(TokioIo::new(stream), Protocol::Http1, &front, peer, stop).await,
                 Some(cfg) => {
                     let Some(cfg) = cfg.load_full().as_ref().clone() else {
                         return;
                     };
                     let accept = tokio_rustls::TlsAcceptor::from(cfg).accept(stream);
-                    match tokio::time::timeout(READ_TIMEOUT, accept).await {
-                        // A TLS-ALPN-01 validation connection: the handshake was the answer.
-                        Ok(Ok(tls))
-                            if tls.get_ref().1.alpn_protocol() == Some(rustls_acme::acme::ACME_TLS_ALPN_NAME) =>
-                        {
-                            return;
-                        }
+                    let tls = tokio::select! {
+                        r = tokio::time::timeout(READ_TIMEOUT, accept) => r,
+                        _ = stopped(stop.clone()) => return,
+                    };
+                    match tls {
                         Ok(Ok(tls)) => {
-                            watcher
-                                .watch(builder.serve_connection(TokioIo::new(tls), service))
-                                .await
+                            let protocol = match tls.get_ref().1.alpn_protocol() {
+                                // A TLS-ALPN-01 validation connection: the handshake was the answer.
+                                Some(p) if p == rustls_acme::acme::ACME_TLS_ALPN_NAME => return,
+                                Some(b"h2") => Protocol::Http2,
+                                Some(_) => Protocol::Http1,
+                                // No ALPN: HTTP/1.1, or HTTP/2 if the client starts with its preface.
+                                None => Protocol::Either,
+                            };
+                            connection(TokioIo::new(tls), protocol, &front, peer, stop).await
                         }
                         Ok(Err(e)) => {
                             debug!(%peer, error = %e, "TLS handshake failed");
@@ -234,8 +234,131 @@ async fn accept_loop(listener: TcpListener, front: Front, mut stop: watch::Recei
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+    // Every connection holds a slot until it ends: wait for them all (they were told to stop).
+    if tokio::time::timeout(DRAIN, slots.acquire_many(MAX_CONNECTIONS as u32))
+        .await
+        .is_err()
+    {
         info!("HTTP shutdown: gave up waiting for slow connections");
+    }
+}
+
+/// What a connection speaks: decided by ALPN on HTTPS; plain HTTP is HTTP/1.1 only.
+#[derive(Clone, Copy, PartialEq)]
+enum Protocol {
+    Http1,
+    Http2,
+    Either,
+}
+
+/// Serve one connection until it ends, the idle limit passes (HTTP/2) or `stop` fires (then
+/// requests in flight finish first).
+async fn connection<I>(
+    io: I,
+    protocol: Protocol,
+    front: &Front,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(READ_TIMEOUT)
+        .max_buf_size(64 * 1024);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(H2_STREAMS)
+        .max_header_list_size(64 * 1024);
+    let builder = match protocol {
+        Protocol::Http1 => builder.http1_only(),
+        Protocol::Http2 => builder.http2_only(),
+        Protocol::Either => builder,
+    };
+    // HTTP/2 has no header read timeout in hyper: a connection with no request in flight for
+    // READ_TIMEOUT is closed instead (a half-sent HEADERS frame never reaches the service).
+    let activity = (protocol != Protocol::Http1).then(|| Arc::new(Activity::new()));
+    let secure = front.tls.is_some();
+    let service = {
+        let front = front.clone();
+        let activity = activity.clone();
+        service_fn(move |req| {
+            let front = front.clone();
+            let activity = activity.clone();
+            async move {
+                let _busy = activity.as_ref().map(|a| a.begin());
+                serve(req, front, peer, secure).await
+            }
+        })
+    };
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let mut stopping = false;
+    let mut idle = activity.as_ref().map(|_| Box::pin(tokio::time::sleep(READ_TIMEOUT)));
+    loop {
+        tokio::select! {
+            r = conn.as_mut() => return r,
+            r = stop.wait_for(|s| *s), if !stopping => {
+                stopping = true;
+                if r.is_ok() {
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+            _ = async { idle.as_mut().expect("guarded").as_mut().await }, if idle.is_some() && !stopping => {
+                let a = activity.as_ref().expect("set with idle");
+                match a.idle_until(READ_TIMEOUT) {
+                    None => {
+                        stopping = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                    Some(next) => idle.as_mut().expect("guarded").as_mut().reset(next),
+                }
+            }
+        }
+    }
+}
+
+/// Requests in flight on one connection, and when the last one ended.
+struct Activity {
+    in_flight: std::sync::atomic::AtomicUsize,
+    last: std::sync::Mutex<Instant>,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            in_flight: 0.into(),
+            last: std::sync::Mutex::new(Instant::now()),
+        }
+    }
+
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Busy(self.clone())
+    }
+
+    /// `None` when the connection has been idle for `limit`; else when to look again.
+    fn idle_until(&self, limit: Duration) -> Option<tokio::time::Instant> {
+        let now = Instant::now();
+        if self.in_flight.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            return Some((now + limit).into());
+        }
+        let last = *self.last.lock().unwrap_or_else(|e| e.into_inner());
+        (now < last + limit).then(|| (last + limit).into())
+    }
+}
+
+/// One request in flight; its end counts as activity.
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        *self.0.last.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        self.0.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -276,6 +399,7 @@ async fn serve(
                     time: &time,
                     secure,
                     https_available: front.https_available,
+                    acme: front.acme.as_deref(),
                 },
             )
         }

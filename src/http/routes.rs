@@ -33,6 +33,8 @@ pub struct Request<'a> {
     pub secure: bool,
     /// An HTTPS listener exists, so plain HTTP may redirect there.
     pub https_available: bool,
+    /// The ACME certificates, when they are in use (they sign Apple profiles).
+    pub acme: Option<&'a crate::acme::Acme>,
 }
 
 const XML: &str = "application/xml; charset=utf-8";
@@ -267,13 +269,12 @@ fn apple_get(settings: &Settings, req: &Request) -> Reply {
     match mobileconfig::render(&cfg) {
         Some(unsigned) => {
             // Signed with the serving certificate when there is one (iOS: "Verified").
-            let acme_material = || {
-                let acme = settings.server.acme.as_ref()?;
-                crate::acme::cached_material(&acme.cache_dir, &vocab::web_host(AUTOCONFIG, &cfg.requested))
-            };
-            let signed = match settings.server.tls.as_deref() {
-                Some(files) => Some(crate::sign::sign(&unsigned, files)),
-                None => acme_material().map(|files| crate::sign::sign(&unsigned, &files)),
+            let signed = match (settings.server.tls.as_deref(), req.acme) {
+                (Some(files), _) => Some(crate::sign::sign_with_key(&unsigned, &files.chain, &files.key)),
+                (None, Some(acme)) => acme
+                    .signing_cert(&vocab::web_host(AUTOCONFIG, &cfg.requested))
+                    .map(|c| crate::sign::sign(&unsigned, &c.cert, c.key.as_ref())),
+                (None, None) => None,
             };
             let body = match signed {
                 Some(Ok(signed)) => signed,
