@@ -9,6 +9,7 @@
 
 mod answer;
 mod authority;
+mod encode;
 mod notify;
 mod state;
 mod tcp;

@@ -6,6 +6,9 @@
 //! off; HTTP/2, which hyper gives none, closes connections idle that long instead), a body cap
 //! (413), a body read timeout (408), a cap on concurrent connections (and streams per HTTP/2
 //! connection), graceful shutdown with a bound.
+//!
+//! Over 400 lines: HTTP/1.1 and HTTP/2 over plain TCP and TLS share accept, limits, timeouts,
+//! logging and graceful shutdown here, so that `routes` stays free of transport concerns.
 
 pub mod routes;
 
