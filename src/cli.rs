@@ -316,10 +316,32 @@ fn zone(args: &ZoneArgs) -> anyhow::Result<ExitCode> {
             let n = zonefiles::write_dir(dir, &settings, only.as_deref(), args.format)?;
             eprintln!("mailconf: wrote {n} files to {}", dir.display());
         }
-        None => {
+        None if args.format == ZoneFormat::Zone => {
             let mut all = records::all(&settings);
             all.retain(|d| only.as_ref().is_none_or(|o| d.domain == *o));
             print!("{}", stdout_text(&all, args.format)?)
+        }
+        None => {
+            // Snippets and parent notes of every domain: one domain at a time, so printing
+            // 100,000 domains does not hold all their records at once.
+            use std::io::Write;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut first = true;
+            for d in &settings.domains {
+                for name in d.names().filter(|n| only.as_ref().is_none_or(|o| o == n)) {
+                    let Some(dr) = records::for_name(&settings, d, name) else { continue };
+                    let text = stdout_text(std::slice::from_ref(&dr), args.format)?;
+                    if text.is_empty() {
+                        continue;
+                    }
+                    if !first {
+                        out.write_all(b"\n")?;
+                    }
+                    first = false;
+                    out.write_all(text.as_bytes())?;
+                }
+            }
+            out.flush()?;
         }
     }
     Ok(ExitCode::SUCCESS)
