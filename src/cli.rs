@@ -280,7 +280,7 @@ fn render(args: &RenderArgs) -> anyhow::Result<ExitCode> {
         RenderFormat::Mobileconfig => {
             mobileconfig::render(&cfg).context("no server of this domain can be described in an Apple profile")?
         }
-        RenderFormat::MtaSts => crate::render::mta_sts::policy(
+        RenderFormat::MtaSts => crate::mta_sts::policy(
             cfg.domain
                 .mta_sts
                 .as_ref()
@@ -329,7 +329,9 @@ fn zone(args: &ZoneArgs) -> anyhow::Result<ExitCode> {
             let mut first = true;
             for d in &settings.domains {
                 for name in d.names().filter(|n| only.as_ref().is_none_or(|o| o == n)) {
-                    let Some(dr) = records::for_name(&settings, d, name) else { continue };
+                    let Some(dr) = records::for_name(&settings, d, name) else {
+                        continue;
+                    };
                     let text = stdout_text(std::slice::from_ref(&dr), args.format)?;
                     if text.is_empty() {
                         continue;

@@ -20,6 +20,8 @@ pub mod listen;
 pub mod logwriter;
 pub mod metrics;
 pub mod model;
+pub mod mta_sts;
+pub mod names;
 pub mod probe;
 pub mod records;
 pub mod render;

@@ -7,7 +7,51 @@
 //! the probe's parsers read the same table backwards, so what mailconf writes and what the probe
 //! reads back can never disagree. Knows nothing of I/O, DNS wire types or XML.
 
-use crate::settings::{Auth, Protocol, Security};
+use serde::Deserialize;
+
+// ---- The facts: protocols, TLS modes, authentication methods -----------------------------------
+
+/// Mail protocol of one server entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Imap,
+    Pop3,
+    Smtp,
+}
+
+/// Transport security of one server entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// Implicit TLS from the first byte (993, 995, 465; RFC 8314).
+    Tls,
+    /// Plaintext greeting, then STARTTLS/STLS (143, 110, 587).
+    Starttls,
+    /// No TLS at all. Needs `allow_cleartext = true` when passwords are sent.
+    None,
+}
+
+/// Authentication methods, named as in Thunderbird's clientConfig `authentication` element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Auth {
+    PasswordCleartext,
+    PasswordEncrypted,
+    Oauth2,
+    Ntlm,
+    Gssapi,
+    ClientIpAddress,
+    TlsClientCert,
+    None,
+}
+
+impl Auth {
+    /// True when the method sends a password the network could read without TLS.
+    pub fn sends_cleartext_password(self) -> bool {
+        matches!(self, Auth::PasswordCleartext)
+    }
+}
 
 // ---- Web host labels -------------------------------------------------------------------------
 

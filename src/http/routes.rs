@@ -303,7 +303,7 @@ fn mta_sts_get(settings: &Settings, req: &Request) -> Reply {
     };
     match settings.domain(domain).and_then(|d| d.mta_sts.as_ref()) {
         Some(sts) => {
-            let mut r = reply(200, TEXT, crate::render::mta_sts::policy(sts), "");
+            let mut r = reply(200, TEXT, crate::mta_sts::policy(sts), "");
             r.domain = Some(domain.to_string());
             r
         }

@@ -349,10 +349,7 @@ impl Builder<'_> {
         if let Some(sts) = &domain.mta_sts {
             push(
                 "MTA-STS policy id (RFC 8461 §3.1)",
-                vec![self.txt(
-                    "_mta-sts",
-                    &format!("v=STSv1; id={}", crate::render::mta_sts::policy_id(sts)),
-                )],
+                vec![self.txt("_mta-sts", &format!("v=STSv1; id={}", crate::mta_sts::policy_id(sts)))],
             );
         }
         push(
@@ -457,25 +454,6 @@ fn fingerprint(groups: &[Group]) -> (u32, [u8; 32]) {
         );
     }
     (serial, h.finalize().into())
-}
-
-/// Name relative to `domain`: `""` for the apex, `"_tcp"` for `_tcp.<domain>`; `None` if outside.
-pub fn relative_to(name: &str, domain: &str) -> Option<String> {
-    if name == domain {
-        Some(String::new())
-    } else {
-        name.strip_suffix(domain)
-            .and_then(|p| p.strip_suffix('.'))
-            .map(str::to_string)
-    }
-}
-
-/// The zone (relative apex) a relative name falls in: the longest configured apex that is a suffix.
-pub fn zone_of<'z>(rel: &str, zones: &'z [String]) -> Option<&'z String> {
-    zones
-        .iter()
-        .filter(|z| z.is_empty() || rel == z.as_str() || rel.ends_with(&format!(".{z}")))
-        .max_by_key(|z| if z.is_empty() { 0 } else { z.split('.').count() })
 }
 
 #[cfg(test)]

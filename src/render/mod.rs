@@ -7,7 +7,6 @@
 pub mod autodiscover;
 pub mod autodiscover_json;
 pub mod mobileconfig;
-pub mod mta_sts;
 pub mod thunderbird;
 mod xml;
 pub mod zonefile;

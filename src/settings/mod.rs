@@ -18,54 +18,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 
-use serde::Deserialize;
-
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use files::{FileRef, TlsSource};
 pub use names::{is_hostname, to_ascii_domain};
 pub use validate::PLACEHOLDERS;
 
-/// Mail protocol of one server entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    Imap,
-    Pop3,
-    Smtp,
-}
-
-/// Transport security of one server entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Security {
-    /// Implicit TLS from the first byte (993, 995, 465; RFC 8314).
-    Tls,
-    /// Plaintext greeting, then STARTTLS/STLS (143, 110, 587).
-    Starttls,
-    /// No TLS at all. Needs `allow_cleartext = true` when passwords are sent.
-    None,
-}
-
-/// Authentication methods, named as in Thunderbird's clientConfig `authentication` element.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Auth {
-    PasswordCleartext,
-    PasswordEncrypted,
-    Oauth2,
-    Ntlm,
-    Gssapi,
-    ClientIpAddress,
-    TlsClientCert,
-    None,
-}
-
-impl Auth {
-    /// True when the method sends a password the network could read without TLS.
-    pub fn sends_cleartext_password(self) -> bool {
-        matches!(self, Auth::PasswordCleartext)
-    }
-}
+/// The enums of the settings are the protocol vocabulary's words; defined there so that
+/// `vocab` needs nothing from `settings`.
+pub use crate::vocab::{Auth, Protocol, Security};
 
 /// The validated settings: what every other module reads.
 #[derive(Debug, Clone)]

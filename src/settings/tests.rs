@@ -351,7 +351,7 @@ fn mta_sts_rules() {
     ));
     let sts = s.domains[0].mta_sts.as_ref().unwrap();
     assert_eq!(
-        crate::render::mta_sts::policy(sts),
+        crate::mta_sts::policy(sts),
         "version: STSv1\r\nmode: testing\r\nmx: mx1.example.net\r\nmax_age: 604800\r\n"
     );
 }

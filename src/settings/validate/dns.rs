@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::ops::Range;
 
 use super::Ctx;
-use crate::records::{relative_to, zone_of};
+use crate::names::{relative_to, zone_of};
 use crate::settings::names::to_ascii_domain;
 use crate::settings::raw::{self, S};
 use crate::settings::{DnsSettings, MxHost, Provider, WebHost};
