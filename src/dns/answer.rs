@@ -6,7 +6,7 @@
 //! our OPT record when the query had one.
 
 use super::authority::Authority;
-use super::wire::Edns;
+use super::wire::{Edns, Plain};
 use super::zone::Found;
 
 /// UDP payload size we advertise and use at most (the DNS Flag Day 2020 value).
@@ -29,6 +29,25 @@ pub(crate) struct Question<'a> {
     pub qtype: u16,
     pub class_in: bool,
     pub edns: Option<Edns>,
+}
+
+impl<'a> Question<'a> {
+    /// The question of a plain query (see `wire::plain`) in `pkt`.
+    pub fn plain(pkt: &'a [u8], p: &'a Plain) -> Question<'a> {
+        Question {
+            header: pkt[..12].try_into().expect("plain() checked the length"),
+            question: &pkt[12..p.question_end],
+            lower: p.lower(),
+            qtype: p.qtype,
+            class_in: true,
+            edns: p.edns,
+        }
+    }
+
+    /// AXFR or IXFR: not answered from the zones.
+    pub fn is_transfer(qtype: u16) -> bool {
+        matches!(qtype, 251 | 252)
+    }
 }
 
 /// Largest UDP answer for a client: its EDNS buffer (at least 512, at most ours), or 512.

@@ -235,20 +235,10 @@ impl Authority {
         };
         let mut out = Vec::with_capacity(512);
         if let Some(p) = wire::plain(req) {
-            let header: &[u8; 12] = req[..12].try_into().unwrap_or(&[0; 12]);
-            if matches!(p.qtype, 251 | 252) {
-                // IXFR, AXFR
+            if Question::is_transfer(p.qtype) {
                 return self.transfer(req, &p, transport, peer);
             }
-            let q = Question {
-                header,
-                question: &req[12..p.question_end],
-                lower: p.lower(),
-                qtype: p.qtype,
-                class_in: true,
-                edns: p.edns,
-            };
-            self.answer(&q, limit(p.edns), &mut out);
+            self.answer(&Question::plain(req, &p), limit(p.edns), &mut out);
             return Reply::Message(out);
         }
         let id = u16::from_be_bytes([req[0], req[1]]);

@@ -95,16 +95,8 @@ fn serve(sock: &UdpSocket, state: &ArcSwap<Authority>, stop: &AtomicBool, limite
             continue;
         }
         let sent = match wire::plain(pkt) {
-            Some(p) if !matches!(p.qtype, 251 | 252) => {
-                let q = Question {
-                    header: pkt[..12].try_into().expect("plain() checked the length"),
-                    question: &pkt[12..p.question_end],
-                    lower: p.lower(),
-                    qtype: p.qtype,
-                    class_in: true,
-                    edns: p.edns,
-                };
-                auth.answer(&q, udp_limit(p.edns), &mut out);
+            Some(p) if !Question::is_transfer(p.qtype) => {
+                auth.answer(&Question::plain(pkt, &p), udp_limit(p.edns), &mut out);
                 METRICS.dns(p.qtype, out[3] & 0x0f);
                 sock.send_to(&out, peer)
             }
