@@ -21,36 +21,25 @@ pub enum ZoneFormat {
     Parent,
 }
 
-/// File name → contents for `all` in `format`, in a stable order.
-pub fn files(all: &[DomainRecords], format: ZoneFormat) -> Vec<(String, String)> {
-    all.iter().flat_map(|d| files_of(d, format)).collect()
-}
-
 /// The files of one mail domain name.
 fn files_of(d: &DomainRecords, format: ZoneFormat) -> Vec<(String, String)> {
-    let mut files = Vec::new();
-    {
-        match format {
-            ZoneFormat::Zone => {
-                for z in &d.zones {
-                    let name = z.origin.to_ascii();
-                    files.push((format!("{}.zone", name.trim_end_matches('.')), zonefile::zone_file(z)));
-                }
-                let parent = zonefile::parent(d);
-                if !parent.is_empty() {
-                    files.push((format!("{}.parent", d.domain), parent));
-                }
-            }
-            ZoneFormat::Snippet => files.push((format!("{}.snippet", d.domain), zonefile::snippet(d))),
-            ZoneFormat::Parent => {
-                let parent = zonefile::parent(d);
-                if !parent.is_empty() {
-                    files.push((format!("{}.parent", d.domain), parent));
-                }
-            }
-        }
+    let parent = || {
+        let text = zonefile::parent(d);
+        (!text.is_empty()).then(|| (format!("{}.parent", d.domain), text))
+    };
+    match format {
+        ZoneFormat::Zone => d
+            .zones
+            .iter()
+            .map(|z| {
+                let name = z.origin.to_ascii();
+                (format!("{}.zone", name.trim_end_matches('.')), zonefile::zone_file(z))
+            })
+            .chain(parent())
+            .collect(),
+        ZoneFormat::Snippet => vec![(format!("{}.snippet", d.domain), zonefile::snippet(d))],
+        ZoneFormat::Parent => parent().into_iter().collect(),
     }
-    files
 }
 
 /// Write the files of every name of `settings` (or only of `only`, an ASCII domain name) into

@@ -268,16 +268,13 @@ impl Authority {
             if matches!(q.query_type(), RecordType::AXFR | RecordType::IXFR) {
                 return Reply::Message(refused(req));
             }
+            let lower = wire::name_wire(q.name());
             let mut question = Vec::with_capacity(q.name().len() + 5);
-            let mut lower = Vec::with_capacity(q.name().len() + 1);
             for label in q.name().iter() {
                 question.push(label.len() as u8);
                 question.extend_from_slice(label);
-                lower.push(label.len() as u8);
-                lower.extend(label.iter().map(u8::to_ascii_lowercase));
             }
             question.push(0);
-            lower.push(0);
             question.extend_from_slice(&u16::from(q.query_type()).to_be_bytes());
             question.extend_from_slice(&u16::from(q.query_class()).to_be_bytes());
             let edns = edns.map(|e| Edns {
