@@ -389,7 +389,6 @@ impl Knot {
 /// it. Knot needs a fixed port, known before it starts: a port found free can be taken by
 /// another test before Knot binds it, so when Knot cannot bind, both start again on a new port.
 fn start_with_knot(dir: &std::path::Path, config: &std::path::Path) -> (Server, Knot, SocketAddr) {
-    use std::io::BufRead;
     let knotd = tool("knotd", "knot");
     let text = std::fs::read_to_string(root().join("tests/fixtures/dns.toml")).unwrap();
     for _attempt in 0..5 {
@@ -419,14 +418,7 @@ fn start_with_knot(dir: &std::path::Path, config: &std::path::Path) -> (Server, 
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
+        let log = common::collect_lines(child.stderr.take().unwrap());
         let mut knot = Knot { child, log };
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {

@@ -62,7 +62,6 @@ impl Server {
     /// ([`Server::addrs`]), so no test races another for a port; if the server stops before it
     /// listens, this fails at once with its log.
     pub fn start(config: &Path, args: &[&str], listeners: usize) -> Server {
-        use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_mailconf"))
             .arg("serve")
             .arg("--config")
@@ -73,14 +72,7 @@ impl Server {
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("start mailconf serve");
-        let stderr = child.stderr.take().unwrap();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
+        let log = collect_lines(child.stderr.take().unwrap());
         let mut server = Server { child, log };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while server
@@ -307,4 +299,17 @@ pub fn https_get(addr: std::net::SocketAddr, ca: &Path, sni: &str, path: &str) -
             .with_root_certificates(roots)
             .with_no_client_auth();
     http_request(addr, Some((std::sync::Arc::new(cfg), sni)), "GET", path, sni, None, b"")
+}
+
+/// The lines a child writes to `stderr`, collected by a thread as they arrive.
+pub fn collect_lines(stderr: std::process::ChildStderr) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    use std::io::BufRead;
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    log
 }
