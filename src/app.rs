@@ -133,6 +133,7 @@ async fn reload(
     dns: Option<&crate::dns::DnsServer>,
     http: Option<&crate::http::HttpServer>,
 ) {
+    let started = std::time::Instant::now();
     let (file, previous) = (path.to_path_buf(), current.clone());
     let loaded = tokio::task::spawn_blocking(move || load_logged(&file, Some(&previous)))
         .await
@@ -140,6 +141,11 @@ async fn reload(
         .flatten();
     match loaded {
         Some(new) => {
+            info!(
+                domains = new.domains.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "settings loaded"
+            );
             let new = Arc::new(new);
             *current = new.clone();
             if let Some(d) = dns {
@@ -149,7 +155,11 @@ async fn reload(
                 h.reload(&new);
             }
             crate::metrics::METRICS.reload(true);
-            info!(domains = new.domains.len(), "reload done");
+            info!(
+                domains = new.domains.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "reload done"
+            );
         }
         None => {
             crate::metrics::METRICS.reload(false);

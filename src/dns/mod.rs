@@ -125,12 +125,18 @@ impl DnsServer {
     /// Swap in the zones of new settings and NOTIFY the secondaries of zones whose serial moved.
     /// Domains whose settings did not change keep their zones as they are.
     pub async fn reload(&self, settings: &Arc<Settings>) {
+        let started = std::time::Instant::now();
         let old = self.state.load_full();
         let s = settings.clone();
         let Ok((new, changed)) = tokio::task::spawn_blocking(move || old.reload(s)).await else {
             return;
         };
-        info!(names = new.counts().0, changed = changed.len(), "DNS zones reloaded");
+        info!(
+            names = new.counts().0,
+            changed = changed.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "DNS zones reloaded"
+        );
         let new = Arc::new(new);
         self.state.store(new.clone());
         let _ = tokio::task::spawn_blocking(move || {

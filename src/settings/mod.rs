@@ -36,6 +36,10 @@ pub struct Settings {
     pub domains: Vec<Arc<Domain>>,
     /// Every mail domain name (primary and alias, ASCII lowercase) → index into `domains`.
     by_name: HashMap<String, usize>,
+    /// Fingerprint of each domain's `[[domain]]` text, parallel to `domains`, when the file was
+    /// parsed in pieces (`split`); empty otherwise. A reload reuses the domain of a piece whose
+    /// text did not change without parsing it again.
+    pieces: Vec<u128>,
 }
 
 /// `[server]`: listen addresses for `serve` and transfer ACLs.

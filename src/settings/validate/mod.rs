@@ -10,9 +10,13 @@ mod provider;
 mod server;
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+use xxhash_rust::xxh3::xxh3_128;
 
 use super::diagnostic::{Diagnostic, Diagnostics, Locator};
 use super::names::to_ascii_domain;
@@ -136,12 +140,18 @@ fn parse_whole(text: &str, file: &str, previous: Option<&Settings>) -> Result<Se
         .enumerate()
         .map(|(i, d)| check_domain(loc, i, d, &raw.provider, &providers, previous))
         .collect();
-    assemble(cx, server, providers, checked)
+    assemble(cx, server, providers, checked, false)
 }
 
 /// Every `[[domain]]` on its own (see `split`), on all cores. `None` when a piece does not
 /// parse or does not hold exactly one domain: the caller then parses the whole file, so
 /// syntax errors read exactly as they always did.
+///
+/// With `previous` (a reload), a piece whose text is byte-for-byte the text of one of the
+/// previous domains, under unchanged providers, is that domain again without being parsed:
+/// validation depends on nothing else (the duplicate check across domains runs on every name
+/// regardless). Any problem in the file makes a second pass that parses every piece, so that
+/// messages never depend on what was reused.
 fn parse_split(
     text: &str,
     file: &str,
@@ -155,7 +165,14 @@ fn parse_split(
     let loc = Locator { file, text, base: 0 };
     let mut cx = Ctx { loc, diags: Vec::new() };
     let server = server::server(&mut cx, &raw.server);
-    let providers = providers(&mut cx, &raw);
+    let mut providers = providers(&mut cx, &raw);
+    let reuse = previous.filter(|p| !p.pieces.is_empty() && p.providers == providers);
+    if let Some(p) = reuse {
+        providers = p.providers.clone();
+    }
+    let known: FxHashMap<u128, usize> = reuse
+        .map(|p| p.pieces.iter().enumerate().map(|(i, h)| (*h, i)).collect())
+        .unwrap_or_default();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
     let per = split.domains.len().div_ceil(threads);
     let parts: Vec<Option<Vec<Checked>>> = std::thread::scope(|scope| {
@@ -164,20 +181,26 @@ fn parse_split(
             .chunks(per)
             .enumerate()
             .map(|(t, ranges)| {
-                let (raw_providers, providers) = (&raw.provider, &providers);
+                let (raw_providers, providers, known) = (&raw.provider, &providers, &known);
                 scope.spawn(move || {
                     ranges
                         .iter()
                         .enumerate()
                         .map(|(k, r)| {
-                            let piece: raw::File = toml::from_str(&text[r.clone()]).ok()?;
-                            let [d] = <[_; 1]>::try_from(piece.domain).ok()?;
+                            let piece = &text[r.clone()];
+                            let hash = xxh3_128(piece.as_bytes());
+                            if let Some(same) = reuse.and_then(|p| Some(&p.domains[*known.get(&hash)?])) {
+                                return Some(Checked::reused(same, r.start, t * per + k, hash));
+                            }
+                            let parsed: raw::File = toml::from_str(piece).ok()?;
+                            let [d] = <[_; 1]>::try_from(parsed.domain).ok()?;
                             let loc = Locator {
                                 file,
                                 text,
                                 base: r.start,
                             };
-                            Some(check_domain(loc, t * per + k, &d, raw_providers, providers, previous))
+                            let checked = check_domain(loc, t * per + k, &d, raw_providers, providers, previous);
+                            Some(Checked { piece: hash, ..checked })
                         })
                         .collect::<Option<Vec<Checked>>>()
                 })
@@ -189,7 +212,11 @@ fn parse_split(
     for part in parts {
         checked.extend(part?);
     }
-    Some(assemble(cx, server, providers, checked))
+    let reused = checked.iter().any(|c| c.reused);
+    match assemble(cx, server, providers, checked, true) {
+        Err(_) if reused => parse_split(text, file, split, None),
+        done => Some(done),
+    }
 }
 
 fn providers(cx: &mut Ctx, raw: &raw::File) -> Vec<Arc<Provider>> {
@@ -205,8 +232,31 @@ fn providers(cx: &mut Ctx, raw: &raw::File) -> Vec<Arc<Provider>> {
 struct Checked {
     domain: Option<Arc<super::Domain>>,
     /// ASCII name, span (absolute in the file), field path.
-    names: Vec<(String, Range<usize>, String)>,
+    names: Vec<(String, Range<usize>, NameAt)>,
     diags: Vec<Diagnostic>,
+    /// Fingerprint of the domain's text (split parse only).
+    piece: u128,
+    /// The previous snapshot's domain, taken unparsed because its text did not change.
+    reused: bool,
+}
+
+impl Checked {
+    /// A previous domain for the piece at `start`: its names located at the piece's header
+    /// (only used if another domain repeats one, and then a full pass reports it).
+    fn reused(domain: &Arc<super::Domain>, start: usize, i: usize, piece: u128) -> Checked {
+        let names = domain
+            .names()
+            .enumerate()
+            .map(|(j, n)| (n.to_string(), start..start, NameAt::new(i, j)))
+            .collect();
+        Checked {
+            domain: Some(domain.clone()),
+            names,
+            diags: Vec::new(),
+            piece,
+            reused: true,
+        }
+    }
 }
 
 fn check_domain(
@@ -226,21 +276,48 @@ fn check_domain(
     });
     let d = d.get_ref();
     // Duplicates are checked on every name that parses, valid domain or not.
-    let spans = std::iter::once(&d.name).chain(d.aliases.iter());
-    let paths = std::iter::once(format!("domain[{i}].name"))
-        .chain((0..d.aliases.len()).map(|j| format!("domain[{i}].aliases[{j}]")));
-    let names = spans
-        .zip(paths)
-        .filter_map(|(span, path)| {
+    let names = std::iter::once(&d.name)
+        .chain(d.aliases.iter())
+        .enumerate()
+        .filter_map(|(j, span)| {
             let name = to_ascii_domain(span.get_ref()).ok()?;
             let s = span.span();
-            Some((name, loc.base + s.start..loc.base + s.end, path))
+            Some((name, loc.base + s.start..loc.base + s.end, NameAt::new(i, j)))
         })
         .collect();
     Checked {
         domain,
         names,
         diags: cx.diags,
+        piece: 0,
+        reused: false,
+    }
+}
+
+/// Where a domain name is written: `domain[I].name` or `domain[I].aliases[J]`, spelled out
+/// only for a message.
+#[derive(Clone, Copy)]
+struct NameAt {
+    domain: u32,
+    /// 0: the name, J + 1: alias J.
+    name: u32,
+}
+
+impl NameAt {
+    fn new(domain: usize, name: usize) -> NameAt {
+        NameAt {
+            domain: domain as u32,
+            name: name as u32,
+        }
+    }
+}
+
+impl std::fmt::Display for NameAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.name {
+            0 => write!(f, "domain[{}].name", self.domain),
+            j => write!(f, "domain[{}].aliases[{}]", self.domain, j - 1),
+        }
     }
 }
 
@@ -249,26 +326,35 @@ fn assemble(
     server: super::ServerSettings,
     providers: Vec<Arc<Provider>>,
     checked: Vec<Checked>,
+    split: bool,
 ) -> Result<Settings, Diagnostics> {
     let mut domains = Vec::with_capacity(checked.len());
-    let mut by_name: HashMap<String, usize> = HashMap::with_capacity(checked.len());
-    let mut first_seen: HashMap<String, String> = HashMap::new();
+    let mut pieces = Vec::with_capacity(if split { checked.len() } else { 0 });
+    // Every name that parses, valid domain or not → (index into `domains`, where it is).
+    let mut seen: HashMap<String, (usize, NameAt)> = HashMap::with_capacity(checked.len() + checked.len() / 4);
     for c in checked {
         cx.diags.extend(c.diags);
-        for (name, span, path) in c.names {
-            if let Some(prev) = first_seen.get(&name) {
-                cx.err(
+        for (name, span, at) in c.names {
+            match seen.entry(name) {
+                Entry::Occupied(first) => cx.err(
                     &span,
-                    path,
-                    format!("domain `{name}` is configured twice (first at {prev})"),
-                );
-            } else {
-                first_seen.insert(name.clone(), path);
-                by_name.insert(name, domains.len());
+                    at.to_string(),
+                    format!(
+                        "domain `{}` is configured twice (first at {})",
+                        first.key(),
+                        first.get().1
+                    ),
+                ),
+                Entry::Vacant(v) => {
+                    v.insert((domains.len(), at));
+                }
             }
         }
         if let Some(dom) = c.domain {
             domains.push(dom);
+            if split {
+                pieces.push(c.piece);
+            }
         }
     }
     if cx.diags.is_empty() {
@@ -276,7 +362,8 @@ fn assemble(
             server,
             providers,
             domains,
-            by_name,
+            by_name: seen.into_iter().map(|(name, (i, _))| (name, i)).collect(),
+            pieces,
         })
     } else {
         cx.diags.sort_by_key(|d| (d.line, d.column));
@@ -375,5 +462,63 @@ mod tests {
             after.domains[7].dns.as_ref().and_then(|d| d.spf.as_deref()),
             Some("v=spf1 ~all")
         );
+    }
+
+    #[test]
+    fn a_reload_takes_unchanged_pieces_without_parsing_them() {
+        let before = parse(&config(100, |_, d| d), "t.toml", None).expect("valid");
+        assert_eq!(before.pieces.len(), 100);
+        // Domain 7 changes; domain 8 moves to the end (same text, other place).
+        let mut text = config(100, |i, d| match i {
+            7 => d.replace("-all", "~all"),
+            8 => String::new(),
+            _ => d,
+        });
+        let moved = config(9, |i, d| if i == 8 { d } else { String::new() });
+        text.push_str(&moved[moved.find("\n[[domain]]").expect("domain 8")..]);
+        let after = parse(&text, "t.toml", Some(&before)).expect("valid");
+        assert_eq!(after.domains.len(), 100);
+        assert!(
+            Arc::ptr_eq(&after.domains[99], &before.domains[8]),
+            "the moved domain is the same one"
+        );
+        assert!(!Arc::ptr_eq(&after.domains[7], &before.domains[7]));
+        assert!(Arc::ptr_eq(&after.providers[0], &before.providers[0]));
+        // The same text parsed without a previous snapshot gives equal settings.
+        let fresh = parse(&text, "t.toml", None).expect("valid");
+        assert_eq!(fresh.domains, after.domains);
+        assert_eq!(fresh.by_name, after.by_name);
+        assert_eq!(fresh.pieces, after.pieces);
+    }
+
+    #[test]
+    fn a_provider_change_reparses_every_piece() {
+        let before = parse(&config(100, |_, d| d), "t.toml", None).expect("valid");
+        let text = config(100, |_, d| d).replace("port = 465", "port = 2465");
+        let after = parse(&text, "t.toml", Some(&before)).expect("valid");
+        assert!(
+            after
+                .domains
+                .iter()
+                .zip(&before.domains)
+                .all(|(a, b)| !Arc::ptr_eq(a, b))
+        );
+        assert_eq!(after.domains[0].provider.servers[1].port, 2465);
+    }
+
+    #[test]
+    fn problems_after_a_reuse_read_as_without_one() {
+        let before = parse(&config(100, |_, d| d), "t.toml", None).expect("valid");
+        // Domain 30 takes domain 5's name: domain 5's piece is unchanged (reused).
+        let text = config(100, |i, d| {
+            if i == 30 {
+                d.replace("name = \"d30.example\"", "name = \"d5.example\"")
+            } else {
+                d
+            }
+        });
+        let reloaded = parse(&text, "t.toml", Some(&before)).unwrap_err();
+        assert_eq!(reloaded, parse(&text, "t.toml", None).unwrap_err());
+        assert!(reloaded.to_string().contains("(first at domain[5].name)"), "{reloaded}");
     }
 }
