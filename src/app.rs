@@ -160,6 +160,8 @@ async fn reload(
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "reload done"
             );
+            // The previous snapshot's unshared parts are gone by now.
+            let _ = tokio::task::spawn_blocking(crate::heap::release).await;
         }
         None => {
             crate::metrics::METRICS.reload(false);

@@ -15,6 +15,7 @@ pub mod app;
 pub mod cli;
 pub mod dns;
 pub mod exit;
+pub mod heap;
 pub mod http;
 pub mod listen;
 pub mod logwriter;

@@ -9,7 +9,7 @@ use crate::settings::MtaSts;
 /// The policy file served at `https://mta-sts.<domain>/.well-known/mta-sts.txt`.
 pub fn policy(sts: &MtaSts) -> String {
     let mut out = format!("version: STSv1\r\nmode: {}\r\n", sts.mode);
-    for mx in &sts.mx {
+    for mx in sts.mx.iter() {
         out.push_str(&format!("mx: {mx}\r\n"));
     }
     out.push_str(&format!("max_age: {}\r\n", sts.max_age));
@@ -28,9 +28,9 @@ pub fn policy_id(sts: &MtaSts) -> String {
 mod tests {
     use super::*;
 
-    fn sts(mode: &str, mx: &[&str]) -> MtaSts {
+    fn sts(mode: &'static str, mx: &[&str]) -> MtaSts {
         MtaSts {
-            mode: mode.into(),
+            mode,
             max_age: 604_800,
             mx: mx.iter().map(|m| m.to_string()).collect(),
         }

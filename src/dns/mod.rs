@@ -115,6 +115,7 @@ impl DnsServer {
                     "DNS zones built"
                 );
                 state::save(auth.settings().server.state_dir.as_deref(), &auth.served());
+                crate::heap::release();
             }
         });
         if let Err(e) = spawned {

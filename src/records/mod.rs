@@ -110,7 +110,7 @@ pub fn for_name(settings: &Settings, domain: &Domain, name: &str) -> Option<Doma
     let mut parent = Vec::new();
     let apex_is_ours = dns.zones.iter().any(String::is_empty);
     let delegations = b.delegations();
-    for z in &dns.zones {
+    for z in dns.zones.iter() {
         let mut zgroups = vec![b.apex_group(z)];
         if z.is_empty() && !delegations.records.is_empty() {
             zgroups.push(delegations.clone());

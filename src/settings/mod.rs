@@ -8,6 +8,7 @@
 
 mod diagnostic;
 mod files;
+mod intern;
 mod names;
 mod raw;
 mod split;
@@ -140,36 +141,36 @@ impl Domain {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsSettings {
     /// Absolute names (trailing dot).
-    pub nameservers: Vec<String>,
+    pub nameservers: Arc<[String]>,
     /// `hostmaster@example.com` as written; `records` turns it into an SOA RNAME.
-    pub hostmaster: Option<String>,
+    pub hostmaster: Option<Arc<str>>,
     pub ttl: u32,
     pub negative_ttl: u32,
     pub serial: Option<u32>,
     /// Zone apexes relative to the domain: `""` is the domain itself, `"_tcp"` is `_tcp.<domain>`.
-    pub zones: Vec<String>,
+    pub zones: Arc<[String]>,
     pub autoconfig: Option<WebHost>,
-    pub mx: Vec<MxHost>,
-    pub spf: Option<String>,
-    pub dmarc: Option<String>,
+    pub mx: Arc<[MxHost]>,
+    pub spf: Option<Arc<str>>,
+    pub dmarc: Option<Arc<str>>,
     /// `rua` value of the TLS-RPT record (`mailto:` / `https:` URIs, comma separated).
-    pub tls_rpt: Option<String>,
+    pub tls_rpt: Option<Arc<str>>,
     /// Extra address records: host name relative to the domain (`""` = apex) → addresses.
-    pub hosts: Vec<(String, Vec<IpAddr>)>,
+    pub hosts: Arc<[(String, Vec<IpAddr>)]>,
     /// Secondaries allowed to transfer this domain's zones (`IP` means port 53 for NOTIFY).
-    pub transfer_to: Vec<SocketAddr>,
+    pub transfer_to: Arc<[SocketAddr]>,
 }
 
 /// How `autoconfig.`, `autodiscover.` and `mta-sts.` names reach mailconf's web server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WebHost {
-    Addresses(Vec<IpAddr>),
+    Addresses(Arc<[IpAddr]>),
     /// Absolute target name (trailing dot).
-    Cname(String),
+    Cname(Arc<str>),
 }
 
 /// An MX host; `host == "."` with preference 0 is the RFC 7505 null MX.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MxHost {
     pub host: String,
     pub preference: u16,
@@ -179,10 +180,10 @@ pub struct MxHost {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MtaSts {
     /// `enforce`, `testing` or `none`.
-    pub mode: String,
+    pub mode: &'static str,
     pub max_age: u32,
     /// `mx:` patterns of the policy; default: the domain's MX hosts.
-    pub mx: Vec<String>,
+    pub mx: Arc<[String]>,
 }
 
 /// A failure to load settings: unreadable file, or a list of problems in it.

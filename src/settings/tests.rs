@@ -56,8 +56,8 @@ fn minimal_is_valid() {
     assert_eq!(d.provider.servers[0].auth, vec![Auth::PasswordCleartext]);
     let dns = d.dns.as_ref().unwrap();
     assert_eq!(
-        (dns.ttl, dns.negative_ttl, dns.zones.clone()),
-        (3600, 300, vec![String::new()])
+        (dns.ttl, dns.negative_ttl, &*dns.zones),
+        (3600, 300, &[String::new()][..])
     );
 }
 

@@ -128,7 +128,7 @@ pub(super) fn dns_settings(
     let autoconfig = match (&dns.autoconfig_cname, addrs.is_empty()) {
         (Some(c), true) => cx
             .host(c, &format!("{path}.autoconfig_cname"))
-            .map(|h| WebHost::Cname(format!("{h}."))),
+            .map(|h| WebHost::Cname(cx.intern.strs.get(&format!("{h}.")))),
         (Some(c), false) => {
             cx.err(
                 &c.span(),
@@ -137,7 +137,7 @@ pub(super) fn dns_settings(
             );
             None
         }
-        (None, false) => Some(WebHost::Addresses(addrs)),
+        (None, false) => Some(WebHost::Addresses(cx.intern.ips.get(&addrs))),
         (None, true) => None,
     };
     if let (Some(WebHost::Cname(_)), Some(z)) = (&autoconfig, zones.iter().find(|z| WEB_LABELS.contains(&z.as_str()))) {
@@ -252,20 +252,22 @@ pub(super) fn dns_settings(
     });
     let transfer_to = cx.secondaries(&dns.transfer_to, &format!("{path}.transfer_to"));
     let serial = dns.serial.as_ref().map(|s| *s.get_ref());
+    let i = cx.intern;
+    let text = |v: Option<String>| v.map(|v| i.strs.get(&v));
     (cx.diags.len() == errors_before).then(|| DnsSettings {
-        nameservers,
-        hostmaster: dns.hostmaster.as_ref().map(|h| h.get_ref().clone()),
+        nameservers: i.names.get(&nameservers),
+        hostmaster: dns.hostmaster.as_ref().map(|h| i.strs.get(h.get_ref())),
         ttl,
         negative_ttl,
         serial,
-        zones,
+        zones: i.names.get(&zones),
         autoconfig,
-        mx,
-        spf,
-        dmarc,
-        tls_rpt,
-        hosts,
-        transfer_to,
+        mx: i.mx.get(&mx),
+        spf: text(spf),
+        dmarc: text(dmarc),
+        tls_rpt: text(tls_rpt),
+        hosts: i.hosts.get(&hosts),
+        transfer_to: i.addrs.get(&transfer_to),
     })
 }
 

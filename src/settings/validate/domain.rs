@@ -75,8 +75,10 @@ fn mta_sts(cx: &mut Ctx, path: &str, m: &S<raw::MtaSts>, dns: Option<&DnsSetting
     let span = m.span();
     let m = m.get_ref();
     let errors_before = cx.diags.len();
-    let mode = m.mode.get_ref().clone();
-    if !["enforce", "testing", "none"].contains(&mode.as_str()) {
+    let written = m.mode.get_ref();
+    let mode = ["enforce", "testing", "none"].into_iter().find(|m| m == written);
+    if mode.is_none() {
+        let mode = written;
         cx.err(
             &m.mode.span(),
             format!("{path}.mode"),
@@ -125,5 +127,9 @@ fn mta_sts(cx: &mut Ctx, path: &str, m: &S<raw::MtaSts>, dns: Option<&DnsSetting
             "no MX hosts: list them here or under dns.mx",
         );
     }
-    (cx.diags.len() == errors_before).then_some(MtaSts { mode, max_age, mx })
+    let mx = cx.intern.names.get(&mx);
+    (cx.diags.len() == errors_before)
+        .then_some(())
+        .and(mode)
+        .map(|mode| MtaSts { mode, max_age, mx })
 }

@@ -19,6 +19,7 @@ use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::xxh3_128;
 
 use super::diagnostic::{Diagnostic, Diagnostics, Locator};
+use super::intern::Interner;
 use super::names::to_ascii_domain;
 use super::raw::{self, S};
 use super::{FileRef, Provider, Settings};
@@ -30,6 +31,8 @@ use provider::check_template;
 pub(super) struct Ctx<'a> {
     loc: Locator<'a>,
     diags: Vec<Diagnostic>,
+    /// Values many domains share (see `intern`).
+    pub(super) intern: &'a Interner,
 }
 
 impl Ctx<'_> {
@@ -131,14 +134,19 @@ fn parse_whole(text: &str, file: &str, previous: Option<&Settings>) -> Result<Se
             return Err(Diagnostics(vec![loc.at(&span, path, e.message().trim().to_string())]));
         }
     };
-    let mut cx = Ctx { loc, diags: Vec::new() };
+    let intern = Interner::default();
+    let mut cx = Ctx {
+        loc,
+        diags: Vec::new(),
+        intern: &intern,
+    };
     let server = server::server(&mut cx, &raw.server);
     let providers = providers(&mut cx, &raw);
     let checked = raw
         .domain
         .iter()
         .enumerate()
-        .map(|(i, d)| check_domain(loc, i, d, &raw.provider, &providers, previous))
+        .map(|(i, d)| check_domain(loc, i, d, &raw.provider, &providers, previous, &intern))
         .collect();
     assemble(cx, server, providers, checked, false)
 }
@@ -163,7 +171,12 @@ fn parse_split(
         return None;
     }
     let loc = Locator { file, text, base: 0 };
-    let mut cx = Ctx { loc, diags: Vec::new() };
+    let intern = Interner::default();
+    let mut cx = Ctx {
+        loc,
+        diags: Vec::new(),
+        intern: &intern,
+    };
     let server = server::server(&mut cx, &raw.server);
     let mut providers = providers(&mut cx, &raw);
     let reuse = previous.filter(|p| !p.pieces.is_empty() && p.providers == providers);
@@ -181,7 +194,7 @@ fn parse_split(
             .chunks(per)
             .enumerate()
             .map(|(t, ranges)| {
-                let (raw_providers, providers, known) = (&raw.provider, &providers, &known);
+                let (raw_providers, providers, known, intern) = (&raw.provider, &providers, &known, &intern);
                 scope.spawn(move || {
                     ranges
                         .iter()
@@ -199,7 +212,8 @@ fn parse_split(
                                 text,
                                 base: r.start,
                             };
-                            let checked = check_domain(loc, t * per + k, &d, raw_providers, providers, previous);
+                            let checked =
+                                check_domain(loc, t * per + k, &d, raw_providers, providers, previous, intern);
                             Some(Checked { piece: hash, ..checked })
                         })
                         .collect::<Option<Vec<Checked>>>()
@@ -266,8 +280,13 @@ fn check_domain(
     raw_providers: &std::collections::BTreeMap<String, S<raw::Provider>>,
     providers: &[Arc<Provider>],
     previous: Option<&Settings>,
+    intern: &Interner,
 ) -> Checked {
-    let mut cx = Ctx { loc, diags: Vec::new() };
+    let mut cx = Ctx {
+        loc,
+        diags: Vec::new(),
+        intern,
+    };
     let domain = domain::domain(&mut cx, i, d, raw_providers, providers).map(|dom| {
         match previous.and_then(|p| p.domain_shared(&dom.name)) {
             Some(same) if **same == dom => same.clone(),
