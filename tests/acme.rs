@@ -2,7 +2,7 @@
 //! mailconf through TLS-ALPN-01, resolving the names through mailconf's own DNS; the issued
 //! certificate then serves HTTPS that verifies against pebble's root, and survives a restart.
 
-mod common;
+use crate::common;
 
 use std::net::{TcpListener, UdpSocket};
 use std::process::Command;

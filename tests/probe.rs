@@ -2,7 +2,7 @@
 //! peers (tests/peers/mailpeer.py) that are correct or broken in one specific way each. Every
 //! server must get exactly the expected finding and nothing else.
 
-mod common;
+use crate::common;
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
