@@ -9,6 +9,10 @@
 # file through its buffered log writer), nginx with a buffered access log (buffer=64k
 # flush=1s). "mailconf-warn" is the same binary with RUST_LOG=warn: the ratio mailconf /
 # mailconf-warn in the same run is what request logging costs.
+# On a shared machine req/s swings with the neighbours' load; CPU time per request does not
+# much: each run also prints the server's CPU µs per request (user+system of the process and
+# its children from /proc/PID/stat over the run, divided by wrk's request count), and the
+# logging cost and the ratios to nginx are also given from the medians of those.
 # HTTPS (GET, PEM certificate, wrk speaks HTTP/1.1): mailconf vs nginx with keep-alive, and with
 # a new connection (TLS handshake) per request.
 # MAILCONF_BIN=path runs that binary instead of building target/release/mailconf (to compare
@@ -33,9 +37,9 @@ mport=$(port); wport=$(port); nport=$(port); aport=$(port); msport=$(port); nspo
 # Default logging (no RUST_LOG): the access log is on.
 env -u RUST_LOG "$bin" serve --config "$work/mailconf.toml" --http-listen "127.0.0.1:$mport" \
   --https-listen "127.0.0.1:$msport" 2>"$work/mailconf.log" &
-pids+=($!)
+pids+=($!); mpid=$!
 RUST_LOG=warn "$bin" serve --config "$work/mailconf.toml" --http-listen "127.0.0.1:$wport" 2>"$work/mailconf-warn.log" &
-pids+=($!)
+pids+=($!); wpid=$!
 
 # The same bytes mailconf answers, served by nginx.
 mkdir -p "$work/www/mail"
@@ -64,12 +68,12 @@ http {
 NGINX
 chmod -R a+rX "$work"   # nginx workers run unprivileged
 nginx -c "$work/nginx.conf" -p "$work" -g 'daemon off;' 2>>"$work/nginx-error.log" &
-pids+=($!)
+pids+=($!); npid=$!
 
 # automx2 with the same servers, seeded once through its /initdb/ endpoint.
 printf '[automx2]\nloglevel = WARNING\ndb_uri = sqlite:///%s/automx2.db\nproxy_count = 0\n' "$work" > "$work/automx2.conf"
 (cd "$work" && AUTOMX2_CONF="$work/automx2.conf" exec gunicorn -w 2 -b "127.0.0.1:$aport" --log-level warning automx2.server:app 2>"$work/automx2.log") &
-pids+=($!)
+pids+=($!); apid=$!
 
 up() { for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return; sleep 0.2; done; echo "port $1 did not come up" >&2; exit 1; }
 up "$mport"; up "$wport"; up "$nport"; up "$aport"
@@ -88,15 +92,22 @@ for p in "$mport" "$wport" "$nport" "$aport"; do
   [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$p$tb")" = 200 ] || { echo "GET failed on $p" >&2; exit 1; }
 done
 
-run() { # port path [script] [scheme] [header] -> "rps p99ms non2xx"
-  local s=()
+cpu() { # user+system clock ticks of a server: the process and its children (nginx, gunicorn workers)
+  local t=0 p; for p in "$1" $(pgrep -P "$1"); do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
+tck=$(getconf CLK_TCK)
+run() { # port path [script] [scheme] [header] [server pid] -> "rps p99ms non2xx cpu_us_per_req"
+  local s=() c0=0
   [ -n "${3:-}" ] && s=(-s "$3")
   [ -n "${5:-}" ] && s+=(-H "$5")
-  wrk -t2 -c32 -d"${secs}s" --latency "${s[@]}" "${4:-http}://127.0.0.1:$1$2" 2>&1 | awk '
+  [ -n "${6:-}" ] && c0=$(cpu "$6")
+  wrk -t2 -c32 -d"${secs}s" --latency "${s[@]}" "${4:-http}://127.0.0.1:$1$2" > "$work/wrk.out" 2>&1
+  local c1=0; [ -n "${6:-}" ] && c1=$(cpu "$6")
+  awk -v ticks=$((c1 - c0)) -v tck="$tck" '
     /Requests\/sec/ {rps=$2}
+    / requests in / {n=$1}
     /^ +99%/ {v=$2; if (v ~ /us$/) {sub("us","",v); v/=1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v*=1000}; p99=v}
     /Non-2xx/ {bad=$NF}
-    END {printf "%s %s %s\n", rps, p99, (bad==""?0:bad)}'
+    END {printf "%s %s %s %.1f\n", rps, p99, (bad==""?0:bad), (n>0 ? ticks*1e6/tck/n : 0)}' "$work/wrk.out"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
@@ -107,17 +118,20 @@ for req in get post; do
   for name in "${names[@]}"; do r[$name]=""; done
   for i in $(seq "$runs"); do
     for name in "${names[@]}"; do
-      case $name in mailconf) p=$mport;; mailconf-warn) p=$wport;; nginx) p=$nport;; automx2) p=$aport;; esac
-      if [ "$req" = get ]; then out=$(run "$p" "$tb"); else out=$(run "$p" /autodiscover/autodiscover.xml "$work/post.lua"); fi
-      read -r rps p99 bad <<<"$out"
-      printf '%-4s run %d %-13s %10.0f req/s  p99 %7.2f ms  non-2xx %s\n' "$req" "$i" "$name" "$rps" "$p99" "$bad"
-      r[$name]+="$rps $p99"$'\n'
+      case $name in mailconf) p=$mport; pid=$mpid;; mailconf-warn) p=$wport; pid=$wpid;; nginx) p=$nport; pid=$npid;; automx2) p=$aport; pid=$apid;; esac
+      if [ "$req" = get ]; then out=$(run "$p" "$tb" "" "" "" "$pid"); else out=$(run "$p" /autodiscover/autodiscover.xml "$work/post.lua" "" "" "$pid"); fi
+      read -r rps p99 bad us <<<"$out"
+      printf '%-4s run %d %-13s %10.0f req/s  p99 %7.2f ms  non-2xx %s  cpu %7.1f us/req\n' "$req" "$i" "$name" "$rps" "$p99" "$bad" "$us"
+      r[$name]+="$rps $p99 $us"$'\n'
     done
   done
   med() { printf '%s' "${r[$1]}" | awk -v c="$2" '{print $c}' | median; }
   m=$(med mailconf 1); w=$(med mailconf-warn 1); n=$(med nginx 1); a=$(med automx2 1); mp=$(med mailconf 2)
+  mc=$(med mailconf 3); wc=$(med mailconf-warn 3); nc=$(med nginx 3)
   printf '%s median: mailconf %.0f req/s (p99 %.2f ms), mailconf-warn %.0f, nginx %.0f, automx2 %.0f; mailconf/nginx %.2f, mailconf/automx2 %.1f, logging costs %.1f %%\n' \
     "$req" "$m" "$mp" "$w" "$n" "$a" "$(ratio "$m" "$n")" "$(ratio "$m" "$a")" "$(echo "(1-$m/$w)*100" | bc -l)"
+  printf '%s median cpu: mailconf %.1f us/req, mailconf-warn %.1f, nginx %.1f; logging costs %.1f %% cpu; nginx/mailconf cpu %.2f\n' \
+    "$req" "$mc" "$wc" "$nc" "$(echo "($mc/$wc-1)*100" | bc -l)" "$(ratio "$nc" "$mc")"
 done
 
 # HTTPS GET, keep-alive and one connection per request.
@@ -130,14 +144,14 @@ for mode in keepalive newconn; do
   for name in mailconf nginx; do r[$name]=""; done
   for i in $(seq "$runs"); do
     for name in mailconf nginx; do
-      case $name in mailconf) p=$msport;; nginx) p=$nsport;; esac
-      read -r rps p99 bad <<<"$(run "$p" "$tb" "" https "$hdr")"
-      printf 'https %-9s run %d %-8s %10.0f req/s  p99 %7.2f ms  non-2xx %s\n' "$mode" "$i" "$name" "$rps" "$p99" "$bad"
-      r[$name]+="$rps $p99"$'\n'
+      case $name in mailconf) p=$msport; pid=$mpid;; nginx) p=$nsport; pid=$npid;; esac
+      read -r rps p99 bad us <<<"$(run "$p" "$tb" "" https "$hdr" "$pid")"
+      printf 'https %-9s run %d %-8s %10.0f req/s  p99 %7.2f ms  non-2xx %s  cpu %7.1f us/req\n' "$mode" "$i" "$name" "$rps" "$p99" "$bad" "$us"
+      r[$name]+="$rps $p99 $us"$'\n'
     done
   done
   med() { printf '%s' "${r[$1]}" | awk -v c="$2" '{print $c}' | median; }
   m=$(med mailconf 1); n=$(med nginx 1)
-  printf 'https %s median: mailconf %.0f req/s (p99 %.2f ms), nginx %.0f; mailconf/nginx %.2f\n' \
-    "$mode" "$m" "$(med mailconf 2)" "$n" "$(ratio "$m" "$n")"
+  printf 'https %s median: mailconf %.0f req/s (p99 %.2f ms), nginx %.0f; mailconf/nginx %.2f; cpu mailconf %.1f us/req, nginx %.1f, nginx/mailconf %.2f\n' \
+    "$mode" "$m" "$(med mailconf 2)" "$n" "$(ratio "$m" "$n")" "$(med mailconf 3)" "$(med nginx 3)" "$(ratio "$(med nginx 3)" "$(med mailconf 3)")"
 done

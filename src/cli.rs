@@ -160,34 +160,32 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Logs go to stderr; `RUST_LOG` filters (default: info, hickory's per-query lines off).
 ///
-/// Lines are formatted where they happen and handed to a logging thread (tracing-appender),
-/// which writes them through [`crate::logwriter`]: batched, in order, at most 20 ms late. Nothing
-/// is dropped: a full queue (128k lines) makes the logging side wait. The returned guards write
-/// out what is left when dropped; hold them until the command ends.
-fn init_logging(
-    format: LogFormat,
-) -> (
-    tracing_appender::non_blocking::WorkerGuard,
-    crate::logwriter::Guard<std::io::Stderr>,
-) {
+/// Lines are formatted where they happen and handed to [`crate::logwriter`], which writes them
+/// batched, in order, at most 20 ms late; nothing is dropped. The access log skips tracing's
+/// formatting ([`crate::accesslog`]) unless colours are on. The returned guard writes out what
+/// is left when dropped; hold it until the command ends.
+fn init_logging(format: LogFormat) -> crate::logwriter::Guard<std::io::Stderr> {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,hickory_server=warn"));
-    let (batched, flush_guard) = crate::logwriter::batched(std::io::stderr());
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("mailconf-log")
-        .finish(batched);
+    let (batched, guard) = crate::logwriter::batched(std::io::stderr());
+    let ansi = std::io::stderr().is_terminal();
+    if !ansi {
+        let access = match format {
+            LogFormat::Text => crate::accesslog::Format::Text,
+            LogFormat::Json => crate::accesslog::Format::Json,
+        };
+        crate::accesslog::install(access, batched.clone());
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_writer(move || batched.clone())
+        .with_ansi(ansi);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
-    // Tuple fields drop first to last: the logging thread finishes, then the batch is written.
-    (guard, flush_guard)
+    guard
 }
 
 /// Load settings; on problems print them all and return the exit code to stop with. Reads no

@@ -10,6 +10,7 @@
 //! - [`app`]: `serve` wiring, signals, reload. [`cli`]: subcommands. [`zonefiles`]: `zone --out`.
 //!   [`exit`]: exit codes.
 
+pub mod accesslog;
 pub mod acme;
 pub mod app;
 pub mod cli;

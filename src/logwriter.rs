@@ -1,12 +1,12 @@
 //! Where log lines go: stderr, in batches.
 //!
-//! tracing-appender's logging thread flushes its writer whenever its queue is empty, which at a
-//! few thousand requests per second is after every line: one write(2) per line, as before, only
-//! on another thread (measured with `strace -f`: 12,412 writes of 188 bytes for 12k requests).
-//! [`Batched`] ignores that flush: lines gather in a buffer that a flusher thread writes out
-//! [`DELAY`] after the first line lands in an empty buffer, or at once when it holds [`CAP`]
-//! bytes. Order is kept (one buffer, written under its lock); the last lines are written when
-//! the [`Guard`] is dropped.
+//! One write(2) per line cost a fifth of the request throughput. [`Batched`] gathers lines in a
+//! buffer (each line is one `write` call, so lines never interleave) that a flusher thread
+//! writes out [`DELAY`] after the first line lands in an empty buffer, or that the writer of a
+//! line writes out at once when the buffer holds [`CAP`] bytes (so a stuck stderr holds logging
+//! back instead of growing memory: nothing is dropped). Order is kept: a batch is taken from the
+//! buffer only under the sink's lock, and written before that lock is let go; lines go on
+//! gathering meanwhile. The last lines are written when the [`Guard`] is dropped.
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,33 +19,46 @@ pub const DELAY: Duration = Duration::from_millis(20);
 pub const CAP: usize = 64 * 1024;
 
 struct Shared<W> {
-    /// Pending bytes and the sink, under one lock so writes leave in order.
-    state: Mutex<(Vec<u8>, W)>,
+    /// Pending bytes. Held only to append or to swap the batch out.
+    pending: Mutex<Vec<u8>>,
+    /// The sink and a spare buffer; held while a batch is written, so batches leave in order.
+    sink: Mutex<(W, Vec<u8>)>,
     wake: Condvar,
     stop: AtomicBool,
 }
 
-impl<W: Write> Shared<W> {
-    fn lock(&self) -> MutexGuard<'_, (Vec<u8>, W)> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
-    fn write_out(state: &mut (Vec<u8>, W)) {
-        let (buf, sink) = state;
-        if !buf.is_empty() {
+impl<W: Write> Shared<W> {
+    /// Write out whatever is pending.
+    fn write_out(&self) {
+        let mut sink = lock(&self.sink);
+        let (out, spare) = &mut *sink;
+        std::mem::swap(&mut *lock(&self.pending), spare);
+        if !spare.is_empty() {
             // Nowhere to report a failing stderr; drop the batch rather than grow forever.
-            let _ = sink.write_all(buf).and_then(|()| sink.flush());
-            buf.clear();
+            let _ = out.write_all(spare).and_then(|()| out.flush());
+            spare.clear();
         }
     }
 }
 
-/// The writer handed to tracing-appender's logging thread.
+/// The writer log lines are handed to; clones share the buffer.
 pub struct Batched<W: Write + Send + 'static> {
     shared: Arc<Shared<W>>,
 }
 
-/// Writes out what is left when dropped (after the logging thread has finished).
+impl<W: Write + Send + 'static> Clone for Batched<W> {
+    fn clone(&self) -> Self {
+        Batched {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// Writes out what is left when dropped.
 pub struct Guard<W: Write + Send + 'static> {
     shared: Arc<Shared<W>>,
     flusher: Option<std::thread::JoinHandle<()>>,
@@ -54,7 +67,8 @@ pub struct Guard<W: Write + Send + 'static> {
 /// A batching writer over `sink`, and the guard that ends it.
 pub fn batched<W: Write + Send + 'static>(sink: W) -> (Batched<W>, Guard<W>) {
     let shared = Arc::new(Shared {
-        state: Mutex::new((Vec::with_capacity(CAP), sink)),
+        pending: Mutex::new(Vec::with_capacity(CAP)),
+        sink: Mutex::new((sink, Vec::with_capacity(CAP))),
         wake: Condvar::new(),
         stop: AtomicBool::new(false),
     });
@@ -64,16 +78,16 @@ pub fn batched<W: Write + Send + 'static>(sink: W) -> (Batched<W>, Guard<W>) {
             .name("mailconf-log-flush".into())
             .spawn(move || {
                 loop {
-                    let mut state = shared.lock();
-                    while state.0.is_empty() && !shared.stop.load(Ordering::SeqCst) {
-                        state = shared.wake.wait(state).unwrap_or_else(|e| e.into_inner());
+                    let mut pending = lock(&shared.pending);
+                    while pending.is_empty() && !shared.stop.load(Ordering::SeqCst) {
+                        pending = shared.wake.wait(pending).unwrap_or_else(|e| e.into_inner());
                     }
                     if shared.stop.load(Ordering::SeqCst) {
                         return;
                     }
-                    drop(state);
+                    drop(pending);
                     std::thread::sleep(DELAY);
-                    Shared::write_out(&mut shared.lock());
+                    shared.write_out();
                 }
             })
             .ok()
@@ -81,16 +95,25 @@ pub fn batched<W: Write + Send + 'static>(sink: W) -> (Batched<W>, Guard<W>) {
     (Batched { shared: shared.clone() }, Guard { shared, flusher })
 }
 
-impl<W: Write + Send + 'static> Write for Batched<W> {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let mut state = self.shared.lock();
-        let was_empty = state.0.is_empty();
-        state.0.extend_from_slice(bytes);
-        if state.0.len() >= CAP {
-            Shared::write_out(&mut state);
+impl<W: Write + Send + 'static> Batched<W> {
+    /// Append one whole line (or several); never split from other writers' bytes.
+    pub fn write_line(&self, bytes: &[u8]) {
+        let mut pending = lock(&self.shared.pending);
+        let was_empty = pending.is_empty();
+        pending.extend_from_slice(bytes);
+        let full = pending.len() >= CAP;
+        drop(pending);
+        if full {
+            self.shared.write_out();
         } else if was_empty {
             self.shared.wake.notify_one();
         }
+    }
+}
+
+impl<W: Write + Send + 'static> Write for Batched<W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.write_line(bytes);
         Ok(bytes.len())
     }
 
@@ -102,12 +125,17 @@ impl<W: Write + Send + 'static> Write for Batched<W> {
 
 impl<W: Write + Send + 'static> Drop for Guard<W> {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
+        {
+            // Under the lock the flusher waits with, so the wake-up cannot slip between its
+            // check and its wait.
+            let _pending = lock(&self.shared.pending);
+            self.shared.stop.store(true, Ordering::SeqCst);
+        }
         self.shared.wake.notify_one();
         if let Some(f) = self.flusher.take() {
             let _ = f.join();
         }
-        Shared::write_out(&mut self.shared.lock());
+        self.shared.write_out();
     }
 }
 

@@ -1,6 +1,6 @@
 //! The authoritative DNS front, end to end: the real binary on loopback, asked with `dig`.
 
-mod common;
+use crate::common;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;

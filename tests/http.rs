@@ -1,7 +1,7 @@
 //! The HTTP front end to end: the real binary on loopback, raw HTTP/1.1 requests, and
 //! independent readers (xmllint, Python's ElementTree and plistlib) for what it answers.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! HTTP rules when HTTPS exists, certificate reload, Prometheus metrics, DNS response rate
 //! limiting, and a reload under load that fails no request.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};

@@ -2,10 +2,9 @@
 //! peers (tests/peers/mailpeer.py) that are correct or broken in one specific way each. Every
 //! server must get exactly the expected finding and nothing else.
 
-mod common;
+use crate::common;
 
 use std::io::BufRead;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -24,8 +23,21 @@ impl Drop for Peers {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// A loopback port that refuses connections: bound, never listening, held until dropped (so no
+/// other test can take it meanwhile, as a port found free and let go could be).
+struct Closed(socket2::Socket);
+
+impl Closed {
+    fn new() -> Closed {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into())
+            .unwrap();
+        Closed(s)
+    }
+
+    fn port(&self) -> u16 {
+        self.0.local_addr().unwrap().as_socket().unwrap().port()
+    }
 }
 
 /// A CA, a good leaf for HOST, an expired one, a self-signed one and a "web" leaf for
@@ -75,11 +87,11 @@ fn certs(dir: &Path) -> (PathBuf, Vec<(&'static str, PathBuf, PathBuf)>) {
     (ca_file, out)
 }
 
-/// Start a peer; wait for its "ready".
-fn peer(proto: &str, mode: &str, port: u16, name: &str, cert: Option<&(&str, PathBuf, PathBuf)>) -> Child {
+/// Start a peer on a port it binds itself; wait for its "ready PORT"; the peer and its port.
+fn peer(proto: &str, mode: &str, name: &str, cert: Option<&(&str, PathBuf, PathBuf)>) -> (Child, u16) {
     let mut cmd = Command::new("python3");
     cmd.arg(root().join("tests/peers/mailpeer.py"))
-        .args([proto, mode, &port.to_string(), name]);
+        .args([proto, mode, "0", name]);
     if let Some((_, c, k)) = cert {
         cmd.arg(c).arg(k);
     }
@@ -88,8 +100,12 @@ fn peer(proto: &str, mode: &str, port: u16, name: &str, cert: Option<&(&str, Pat
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    assert_eq!(line.trim(), "ready", "{proto} {mode} peer did not start");
-    child
+    let port = line
+        .trim()
+        .strip_prefix("ready ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{proto} {mode} peer did not start: {line:?}"));
+    (child, port)
 }
 
 struct Case {
@@ -254,10 +270,10 @@ fn serve(dir: &Path, servers: &str, tls: Option<(&Path, &Path)>) -> (PathBuf, Se
     (config, s)
 }
 
-/// `mailconf probe probe.test` arguments against `s` (HTTPS at a closed port unless it serves it).
-fn probe_args(s: &Server, ca: &Path, extra: &[&str]) -> Vec<String> {
+/// `mailconf probe probe.test` arguments against `s` (HTTPS at `closed` unless it serves it).
+fn probe_args(s: &Server, ca: &Path, closed: &Closed, extra: &[&str]) -> Vec<String> {
     let (dns, http) = (s.addrs("DNS")[0], s.addrs("HTTP listening")[0]);
-    let https = s.addrs("HTTPS").first().map_or_else(free_port, |a| a.port());
+    let https = s.addrs("HTTPS").first().map_or_else(|| closed.port(), |a| a.port());
     let mut v: Vec<String> = [
         "probe",
         "probe.test",
@@ -294,12 +310,17 @@ fn probe_reports_exactly_the_expected_findings() {
     let mut peers = Peers(Vec::new());
     let mut servers = String::new();
     let mut subjects = Vec::new();
+    let mut closed = Vec::new();
     for case in CASES {
-        let port = free_port();
-        if !case.mode.is_empty() {
+        let port = if case.mode.is_empty() {
+            closed.push(Closed::new());
+            closed.last().unwrap().port()
+        } else {
             let cert = certs.iter().find(|c| c.0 == case.cert);
-            peers.0.push(peer(case.proto, case.mode, port, case.greeting, cert));
-        }
+            let (child, port) = peer(case.proto, case.mode, case.greeting, cert);
+            peers.0.push(child);
+            port
+        };
         servers.push_str(&format!(
             "[[provider.p.server]]\nprotocol = \"{}\"\nhost = \"{HOST}\"\nport = {port}\nsecurity = \"{}\"\n\n",
             case.proto, case.security
@@ -308,7 +329,8 @@ fn probe_reports_exactly_the_expected_findings() {
         subjects.push(format!("{} {HOST}:{port} ({tls})", case.proto));
     }
     let (config, s) = serve(&dir, &servers, None);
-    let args = |extra: &[&str]| probe_args(&s, &ca, extra);
+    let no_https = Closed::new();
+    let args = |extra: &[&str]| probe_args(&s, &ca, &no_https, extra);
     let (code, findings) = probe_json(&args(&["--json", "--config", config.to_str().unwrap()]));
     assert_eq!(code, Some(1), "failures present → exit 1");
     let text = serde_json::to_string_pretty(&findings).unwrap();
@@ -393,18 +415,23 @@ fn probe_reads_cleartext_servers_back_as_published() {
     let dir = temp_dir("probe-cleartext");
     let (ca, certs) = certs(&dir);
     let (_, web_cert, web_key) = certs.iter().find(|c| c.0 == "web").unwrap();
-    let (imap, smtp) = (free_port(), free_port());
-    let _peers = Peers(vec![
-        peer("imap", "no-starttls", imap, HOST, None),
-        peer("smtp", "plain", smtp, HOST, None),
-    ]);
+    let ((imap_peer, imap), (smtp_peer, smtp)) = (
+        peer("imap", "no-starttls", HOST, None),
+        peer("smtp", "plain", HOST, None),
+    );
+    let _peers = Peers(vec![imap_peer, smtp_peer]);
     let servers = format!(
         "[[provider.p.server]]\nprotocol = \"imap\"\nhost = \"{HOST}\"\nport = {imap}\nsecurity = \"none\"\nallow_cleartext = true\n\n\
          [[provider.p.server]]\nprotocol = \"smtp\"\nhost = \"{HOST}\"\nport = {smtp}\nsecurity = \"none\"\nallow_cleartext = true\n\n"
     );
     // With HTTPS this time, so the probe's HTTPS client is exercised too.
     let (config, s) = serve(&dir, &servers, Some((web_cert, web_key)));
-    let (_, findings) = probe_json(&probe_args(&s, &ca, &["--json", "--config", config.to_str().unwrap()]));
+    let (_, findings) = probe_json(&probe_args(
+        &s,
+        &ca,
+        &Closed::new(),
+        &["--json", "--config", config.to_str().unwrap()],
+    ));
     let text = serde_json::to_string_pretty(&findings).unwrap();
     let level = |subject: &str| -> Vec<(String, String)> {
         findings

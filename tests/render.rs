@@ -1,7 +1,7 @@
 //! Golden files for every client document, rendered by the real binary (`mailconf render`), for
 //! a multi-domain example and the edge-case config. `UPDATE_GOLDEN=1 cargo test` rewrites them.
 
-mod common;
+use crate::common;
 
 use common::{mailconf, root, stderr};
 

@@ -3,7 +3,7 @@
 //! byte for byte; every query sent while the reload runs is answered with the old or the new data.
 //! Only the CLI, DNS and `dig` are used, so the test holds whatever the serving state looks like.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, UdpSocket};

@@ -1,7 +1,7 @@
 //! `mailconf zone` and `mailconf check` end to end: the real binary, `named-checkzone`, and
 //! hickory's zone parser reading the files back.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -416,17 +416,16 @@ async fn serve(
         },
     };
     crate::metrics::METRICS.http(reply.endpoint, reply.status);
-    info!(
-        client = %peer.ip(),
-        tls = secure,
-        host = host.as_deref().unwrap_or("-"),
-        method = %parts.method,
-        endpoint = reply.endpoint,
-        domain = reply.domain.as_deref().unwrap_or("-"),
-        status = reply.status,
-        latency_us = started.elapsed().as_micros() as u64,
-        "request"
-    );
+    crate::accesslog::log(&crate::accesslog::Entry {
+        client: peer.ip(),
+        tls: secure,
+        host: host.as_deref(),
+        method: parts.method.as_str(),
+        endpoint: reply.endpoint,
+        domain: reply.domain.as_deref(),
+        status: reply.status,
+        latency_us: started.elapsed().as_micros() as u64,
+    });
     let mut resp = Response::builder()
         .status(reply.status)
         .header("content-type", reply.content_type);

@@ -11,7 +11,8 @@ MODE:  implicit         TLS from the first byte, AUTH offered
        auth-before-tls  STARTTLS offered, but AUTH (or LOGIN) also before TLS
        no-auth          STARTTLS, but no AUTH even after TLS
        plain            plaintext only (e.g. on a port published as implicit TLS)
-Listens on 127.0.0.1:PORT, greets as NAME, prints "ready" and serves until killed.
+Listens on 127.0.0.1:PORT (0: a port the system picks), greets as NAME, prints "ready PORT" with
+the port it listens on and serves until killed.
 """
 import socket
 import ssl
@@ -149,7 +150,7 @@ srv = socket.socket()
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 srv.bind(("127.0.0.1", port))
 srv.listen(16)
-print("ready", flush=True)
+print("ready", srv.getsockname()[1], flush=True)
 while True:
     s, _ = srv.accept()
     s.settimeout(10)
