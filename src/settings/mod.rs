@@ -95,6 +95,8 @@ pub struct Provider {
     pub display_name: String,
     pub short_name: String,
     pub servers: Vec<MailServer>,
+    /// Setup instructions for users: an `http`/`https` URL.
+    pub documentation: Option<String>,
 }
 
 /// One `[[provider.NAME.server]]` entry. Order in the file is preference order.

@@ -69,6 +69,8 @@ pub(super) struct Provider {
     pub display_name: S<String>,
     pub short_name: Option<S<String>>,
     pub username: Option<S<String>>,
+    /// Where users read how to set up their clients (`<documentation url>`).
+    pub documentation: Option<S<String>>,
     #[serde(default)]
     pub server: Vec<S<MailServer>>,
 }

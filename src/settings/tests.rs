@@ -376,3 +376,42 @@ fn unicode_domains_become_ascii() {
     );
     assert!(s.domain("xn--bcher-kva.example").is_some());
 }
+
+#[test]
+fn documentation_url() {
+    let with = |url: &str| {
+        format!(
+            "{}{DOMAIN}",
+            PROVIDER.replace(
+                "display_name = \"Example Mail\"",
+                &format!("display_name = \"Example Mail\"\ndocumentation = \"{url}\"")
+            )
+        )
+    };
+    let s = ok(&with("https://help.example.net/mail?lang=en"));
+    assert_eq!(
+        s.domain("example.com").unwrap().provider.documentation.as_deref(),
+        Some("https://help.example.net/mail?lang=en")
+    );
+    assert!(
+        ok(&with("http://help.example.net")).providers[0]
+            .documentation
+            .is_some()
+    );
+    assert!(ok(&format!("{PROVIDER}{DOMAIN}")).providers[0].documentation.is_none());
+    for (bad, why) in [
+        ("ftp://help.example.net/", "must be an http or https URL"),
+        ("help.example.net", "must be an http or https URL"),
+        ("https://user@help.example.net/", "no user info"),
+        ("https://help.example.net/a b", "characters a URL cannot have"),
+        ("https://help.example.net/#x", "fragment"),
+        ("https://help..example.net/", "bad host"),
+        ("https://help.example.net:0/", "bad port"),
+        ("javascript:alert(1)", "must be an http or https URL"),
+    ] {
+        let errs = errors(&with(bad));
+        assert_eq!(errs.len(), 1, "{bad}: {errs:?}");
+        assert!(errs[0].contains("provider.examplemail.documentation: `"), "{errs:?}");
+        assert!(errs[0].contains(why), "{bad}: {errs:?}");
+    }
+}

@@ -1,6 +1,7 @@
 //! `[provider.NAME]` and its `[[provider.NAME.server]]` entries.
 
 use super::Ctx;
+use crate::settings::names::to_ascii_domain;
 use crate::settings::raw::{self, S};
 use crate::settings::{Auth, MailServer, Protocol, Provider, Security};
 
@@ -73,11 +74,75 @@ pub(super) fn provider(cx: &mut Ctx, id: &str, p: &S<raw::Provider>) -> Option<P
             "offers no way to send mail: add an `smtp` server",
         );
     }
+    let documentation = p.documentation.as_ref().and_then(|d| {
+        web_url(cx, d, &format!("{path}.documentation"), &["http", "https"]).map(|_| d.get_ref().trim().to_string())
+    });
     (cx.diags.len() == errors_before).then(|| Provider {
         id: id.to_string(),
         display_name,
         short_name,
         servers,
+        documentation,
+    })
+}
+
+/// A URL a client is sent to, split into its parts (host as ASCII, port made explicit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct WebUrl {
+    pub scheme: &'static str,
+    pub host: String,
+    pub port: u16,
+    /// Starts with `/`; may carry a query.
+    pub path: String,
+}
+
+/// Check `scheme://host[:port][/path]`: one of `schemes`, a host name (IP literals and user
+/// info refused), no fragment, no whitespace or control characters.
+pub(super) fn web_url(cx: &mut Ctx, v: &S<String>, path: &str, schemes: &[&'static str]) -> Option<WebUrl> {
+    let text = v.get_ref().trim();
+    let parsed = parse_web_url(text, schemes);
+    if let Err(e) = &parsed {
+        cx.err(&v.span(), path, format!("`{text}` {e}"));
+    }
+    parsed.ok()
+}
+
+fn parse_web_url(text: &str, schemes: &[&'static str]) -> Result<WebUrl, String> {
+    let want = || format!("must be an {} URL", schemes.join(" or "));
+    let (scheme, rest) = text.split_once("://").ok_or_else(want)?;
+    let scheme = schemes
+        .iter()
+        .find(|s| s.eq_ignore_ascii_case(scheme))
+        .copied()
+        .ok_or_else(want)?;
+    if text
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || "<>\"\\`{}|^".contains(c))
+    {
+        return Err("has characters a URL cannot have".into());
+    }
+    if text.contains('#') {
+        return Err("must not have a fragment".into());
+    }
+    let (authority, path) = rest.find(['/', '?']).map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+    if authority.contains('@') || authority.starts_with('[') {
+        return Err("must name a host (no user info, no IP literal)".into());
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().ok().filter(|p| *p != 0).ok_or("has a bad port")?),
+        None => (authority, if scheme == "https" { 443 } else { 80 }),
+    };
+    let host = to_ascii_domain(host).map_err(|e| format!("has a bad host: {e}"))?;
+    let path = if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path.to_string()
+    };
+    Ok(WebUrl {
+        scheme,
+        host,
+        port,
+        path,
     })
 }
 
