@@ -31,6 +31,10 @@ fn config_text(dir: &Path, display_name: &str) -> String {
         .replace(
             "display_name = \"Dav Mail & <Co>\"",
             &format!("display_name = \"{display_name}\""),
+        )
+        .replace(
+            "preference = 10 }]\n",
+            "preference = 10 }]\n[domain.dns.hosts]\n\"@\" = [\"127.0.0.1\"]\n",
         );
     format!(
         "[server]\nstate_dir = \"{}\"\n{text}\n[server.tls]\ncert = \"{}\"\nkey = \"{}\"\n",
@@ -439,4 +443,83 @@ fn hostile_input_on_the_new_endpoints() {
     assert!(matches!(status, Some(400 | 404 | 431)), "{status:?}");
     assert_eq!(curl(d.http, "PROPFIND", "example.org", "/.well-known/caldav").0, 307);
     assert!(!d.server.log_text().contains("panicked"));
+}
+
+/// `mailconf probe` with `--config`: findings of the DAV and PACC steps for what `dns_from`
+/// publishes in DNS and `https_from` serves over HTTPS.
+fn probe(dns_from: &Dav, https_from: &Dav, domain: &str) -> Vec<(String, String, String)> {
+    let out = mailconf(&[
+        "probe",
+        domain,
+        "--json",
+        "--resolver",
+        &dns_from.dns.to_string(),
+        "--ca-file",
+        dns_from.dir.join("ca.pem").to_str().unwrap(),
+        "--timeout",
+        "3",
+        "--http-port",
+        &https_from.http.port().to_string(),
+        "--https-port",
+        &https_from.https.port().to_string(),
+        "--config",
+        dns_from.config.to_str().unwrap(),
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", String::from_utf8_lossy(&out.stdout), stderr(&out)));
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["step"] == "dav" || f["step"] == "pacc")
+        .map(|f| {
+            (
+                f["level"].as_str().unwrap().to_string(),
+                f["subject"].as_str().unwrap().to_string(),
+                f["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The probe walks SRV → TXT → PROPFIND for both services and checks the PACC body against its
+/// digest; a body whose digest DNS does not publish fails.
+#[test]
+fn probe_checks_dav_and_pacc() {
+    let a = start("dav-probe-a");
+    let f = probe(&a, &a, "example.org");
+    let subjects: Vec<&str> = f.iter().map(|(_, s, _)| s.as_str()).collect();
+    assert_eq!(
+        subjects,
+        [
+            "_caldavs._tcp.example.org SRV",
+            "PROPFIND https://example.org/.well-known/caldav",
+            "_carddavs._tcp.example.org SRV",
+            "PROPFIND https://example.org/.well-known/carddav",
+            "_ua-auto-config.example.org TXT",
+            "https://ua-auto-config.example.org/.well-known/user-agent-configuration.json",
+        ],
+        "{f:#?}"
+    );
+    assert!(f.iter().all(|(l, _, _)| l == "pass"), "{f:#?}");
+    assert_eq!(f[3].2, "307 to https://dav.example.net:8443/carddav/");
+    assert!(f[5].2.contains("protocols: caldav, carddav, imap, submit"), "{f:#?}");
+    // example.edu: contacts only, no PACC: no calendar or PACC finding at all.
+    let edu = probe(&a, &a, "example.edu");
+    assert_eq!(edu.len(), 2, "{edu:#?}");
+
+    // DNS from one server, HTTPS from another whose provider name differs: digest mismatch.
+    let b = start("dav-probe-b");
+    std::fs::write(&b.config, config_text(&b.dir, "Someone Else")).unwrap();
+    b.server.signal("HUP");
+    b.server.wait_log(|l| l.contains("reload done"), 1, "reload");
+    // b's certificate comes from b's CA: trust both.
+    let both = a.dir.join("both.pem");
+    let pems = [a.dir.join("ca.pem"), b.dir.join("ca.pem")].map(|p| std::fs::read_to_string(p).unwrap());
+    std::fs::write(&both, pems.concat()).unwrap();
+    std::fs::copy(&both, a.dir.join("ca.pem")).unwrap();
+    let f = probe(&a, &b, "example.org");
+    let last = f.last().unwrap();
+    assert_eq!(last.0, "fail", "{f:#?}");
+    assert!(last.2.contains("matches none of the published digests"), "{f:#?}");
 }
