@@ -102,6 +102,19 @@ impl Rollover {
             .unwrap_or_default()
     }
 
+    /// Every digest `provider` publishes: the current one, then the retired ones (empty without
+    /// PACC). Computed when the snapshot was made, so a zone build hashes nothing.
+    pub fn published(&self, provider: &str) -> Vec<String> {
+        self.providers
+            .get(provider)
+            .map(|(cur, r)| {
+                std::iter::once(cur.clone())
+                    .chain(r.iter().map(|(d, _)| d.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The next state for `settings` at unix time `now`: a provider whose digest differs from
     /// the one served before retires that one until `now + keep`, where `keep` is the largest
     /// DNS TTL of the snapshot (so at least the TXT record's TTL). Ends that passed are dropped.

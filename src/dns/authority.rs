@@ -113,7 +113,8 @@ impl Authority {
 
     /// The records of one name, with the PACC digests this snapshot still publishes.
     pub(crate) fn records(&self, domain: &Domain, name: &str) -> Option<records::DomainRecords> {
-        records::for_name_with(&self.settings, domain, name, &self.pacc.retired(&domain.provider.id))
+        let pacc = self.pacc.published(&domain.provider.id);
+        records::for_name_with(&self.settings, domain, name, Some(&pacc))
     }
 
     /// The next snapshot: unchanged domains keep their built zones; changed and new ones are

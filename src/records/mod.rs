@@ -96,16 +96,17 @@ pub fn all(settings: &Settings) -> Vec<DomainRecords> {
 
 /// Records for one name of a domain (its primary name or an alias); `None` without DNS settings.
 pub fn for_name(settings: &Settings, domain: &Domain, name: &str) -> Option<DomainRecords> {
-    for_name_with(settings, domain, name, &[])
+    for_name_with(settings, domain, name, None)
 }
 
-/// [`for_name`], publishing the PACC digests in `pacc_retired` beside the current one (a
-/// rollover, see [`crate::pacc::Rollover`]).
+/// [`for_name`] with the PACC digests to publish given (current first, then any retired one
+/// still in its rollover, see [`crate::pacc::Rollover`]), computed once per provider by the
+/// caller instead of once per name; `None` computes the current one.
 pub fn for_name_with(
     settings: &Settings,
     domain: &Domain,
     name: &str,
-    pacc_retired: &[String],
+    pacc_digests: Option<&[String]>,
 ) -> Option<DomainRecords> {
     let dns = domain.dns.as_ref()?;
     let apex = abs(name);
@@ -115,7 +116,7 @@ pub fn for_name_with(
         domain: name,
         apex,
         zone_names,
-        pacc_retired,
+        pacc_digests,
     };
     let groups = b.data_groups(domain);
     let mut zones = Vec::new();
@@ -176,8 +177,8 @@ struct Builder<'a> {
     apex: Name,
     /// The zone origins with their settings (`""`, `"_tcp"`…).
     zone_names: Vec<(Name, &'a String)>,
-    /// PACC digests still published after a change (see `pacc::Rollover`).
-    pacc_retired: &'a [String],
+    /// PACC digests to publish, when the caller has them (see `pacc::Rollover`).
+    pacc_digests: Option<&'a [String]>,
 }
 
 /// An absolute name from an ASCII text that settings already validated.
@@ -458,11 +459,19 @@ impl Builder<'_> {
 
     /// `_ua-auto-config` TXT: the current digest, then any retired ones still published.
     fn pacc_txt(&self, p: &Provider) -> Vec<Record> {
-        let Some(current) = crate::pacc::current(p) else {
+        if !p.pacc {
             return Vec::new();
+        }
+        let computed;
+        let digests = match self.pacc_digests {
+            Some(d) => d,
+            None => {
+                computed = crate::pacc::current(p).into_iter().collect::<Vec<_>>();
+                &computed
+            }
         };
-        std::iter::once(&current)
-            .chain(self.pacc_retired.iter().filter(|d| **d != current))
+        digests
+            .iter()
             .map(|d| self.txt(vocab::PACC_TXT_LABEL, &crate::pacc::txt(d)))
             .collect()
     }
