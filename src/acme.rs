@@ -33,7 +33,7 @@ pub fn names_for(settings: &Settings) -> Vec<Vec<String>> {
         .iter()
         .flat_map(|d| {
             d.names().map(move |n| {
-                vocab::web_labels(d.mta_sts.is_some())
+                vocab::web_labels(d.mta_sts.is_some(), d.provider.pacc)
                     .map(|l| vocab::web_host(l, n))
                     .collect::<Vec<_>>()
             })

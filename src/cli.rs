@@ -88,6 +88,8 @@ pub enum RenderFormat {
     Mobileconfig,
     /// MTA-STS policy file.
     MtaSts,
+    /// PACC document (`ua-auto-config.<domain>/.well-known/user-agent-configuration.json`).
+    Pacc,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -285,6 +287,9 @@ fn render(args: &RenderArgs) -> anyhow::Result<ExitCode> {
                 .context("this domain has no [domain.mta_sts]")?,
         )
         .into_bytes(),
+        RenderFormat::Pacc => {
+            crate::pacc::body(&cfg.domain.provider).context("this domain's provider does not publish PACC")?
+        }
     };
     use std::io::Write;
     std::io::stdout().write_all(&bytes)?;

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod model;
 pub mod mta_sts;
 pub mod names;
+pub mod pacc;
 pub mod probe;
 pub mod records;
 pub mod render;

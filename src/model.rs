@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::settings::{self, Auth, Domain, PLACEHOLDERS, Protocol, Security, Settings};
+use crate::settings::{self, Auth, Dav, Domain, PLACEHOLDERS, Protocol, Security, Settings};
 
 /// Longest address accepted (RFC 5321 §4.5.3.1.3: a path is at most 256 octets with brackets).
 pub const MAX_ADDRESS: usize = 254;
@@ -74,6 +74,17 @@ pub struct ServerView {
     pub username: String,
 }
 
+/// One DAV service (calendars or contacts) as a client should see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DavView {
+    pub kind: Dav,
+    pub url: String,
+    pub host: String,
+    pub port: u16,
+    /// Resolved for the address, or the template when the address is unknown.
+    pub username: String,
+}
+
 /// Everything a client document says, for one domain and (maybe) one address.
 #[derive(Debug, Clone)]
 pub struct ClientConfig<'a> {
@@ -85,6 +96,8 @@ pub struct ClientConfig<'a> {
     pub short_name: &'a str,
     /// Preference order, as configured.
     pub servers: Vec<ServerView>,
+    /// CalDAV then CardDAV, those configured.
+    pub dav: Vec<DavView>,
 }
 
 impl<'a> ClientConfig<'a> {
@@ -109,6 +122,17 @@ impl<'a> ClientConfig<'a> {
                 username: address.map_or_else(|| s.username.clone(), |a| expand(&s.username, a)),
             })
             .collect();
+        let dav = p
+            .dav
+            .iter()
+            .map(|d| DavView {
+                kind: d.kind,
+                url: d.url.clone(),
+                host: d.host.clone(),
+                port: d.port,
+                username: address.map_or_else(|| d.username.clone(), |a| expand(&d.username, a)),
+            })
+            .collect();
         Some(ClientConfig {
             domain,
             requested,
@@ -116,6 +140,7 @@ impl<'a> ClientConfig<'a> {
             display_name: &p.display_name,
             short_name: &p.short_name,
             servers,
+            dav,
         })
     }
 

@@ -65,9 +65,13 @@ pub const MTA_STS: &str = "mta-sts";
 /// Host labels that point at mailconf's web server, in the order zone files list them.
 pub const WEB_LABELS: [&str; 3] = [AUTOCONFIG, AUTODISCOVER, MTA_STS];
 
-/// The web labels a domain publishes: `mta-sts` only with an MTA-STS policy.
-pub fn web_labels(with_mta_sts: bool) -> impl Iterator<Item = &'static str> {
-    WEB_LABELS.into_iter().filter(move |l| with_mta_sts || *l != MTA_STS)
+/// The web labels a domain publishes: `mta-sts` only with an MTA-STS policy, `ua-auto-config`
+/// (after the others) only when its provider publishes PACC.
+pub fn web_labels(with_mta_sts: bool, with_pacc: bool) -> impl Iterator<Item = &'static str> {
+    WEB_LABELS
+        .into_iter()
+        .filter(move |l| with_mta_sts || *l != MTA_STS)
+        .chain(with_pacc.then_some(UA_AUTO_CONFIG))
 }
 
 /// `label.domain`, e.g. `autodiscover.example.com`.
@@ -275,6 +279,141 @@ impl Auth {
     }
 }
 
+// ---- Calendars and contacts (RFC 6764) ------------------------------------------------------
+
+/// A DAV service a provider may offer beside mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dav {
+    /// CalDAV (RFC 4791).
+    CalDav,
+    /// CardDAV (RFC 6352).
+    CardDav,
+}
+
+/// Each format's words for one DAV service.
+#[derive(Debug)]
+pub struct DavWords {
+    pub service: Dav,
+    /// Settings key (`[provider.NAME.caldav]`) and PACC `protocols` key.
+    pub key: &'static str,
+    /// RFC 6764 §3 SRV label over TLS (`_caldavs`) and without (`_caldav`).
+    pub srv_tls: &'static str,
+    pub srv_plain: &'static str,
+    /// RFC 6764 §5 well-known URI (lower case).
+    pub well_known: &'static str,
+    /// Thunderbird clientConfig 1.2 element and its `type` (draft-ietf-mailmaint-autoconfig-06:
+    /// `addressbook`, lower-case b).
+    pub autoconfig_element: &'static str,
+    /// Apple payload type and key prefix (apple/device-management `com.apple.caldav.account`).
+    pub apple_payload: &'static str,
+    pub apple_prefix: &'static str,
+    /// Apple's `…PrincipalURL` is usable on every platform (CardDAV's is iOS-only).
+    pub apple_principal_everywhere: bool,
+}
+
+/// One row per DAV service, in the order every output lists them.
+pub const DAV: [DavWords; 2] = [
+    DavWords {
+        service: Dav::CalDav,
+        key: "caldav",
+        srv_tls: "_caldavs",
+        srv_plain: "_caldav",
+        well_known: "/.well-known/caldav",
+        autoconfig_element: "calendar",
+        apple_payload: "com.apple.caldav.account",
+        apple_prefix: "CalDAV",
+        apple_principal_everywhere: true,
+    },
+    DavWords {
+        service: Dav::CardDav,
+        key: "carddav",
+        srv_tls: "_carddavs",
+        srv_plain: "_carddav",
+        well_known: "/.well-known/carddav",
+        autoconfig_element: "addressbook",
+        apple_payload: "com.apple.carddav.account",
+        apple_prefix: "CardDAV",
+        apple_principal_everywhere: false,
+    },
+];
+
+/// The TXT value RFC 6764 §4 puts beside the SRV record: `path=<context path>`.
+pub const DAV_TXT_PATH_PREFIX: &str = "path=";
+/// Thunderbird `authentication` for DAV elements (HTTP Basic; autoconfig-06).
+pub const DAV_AUTOCONFIG_AUTH: (&str, &str) = ("http", "Basic");
+
+impl Dav {
+    pub fn words(self) -> &'static DavWords {
+        DAV.iter()
+            .find(|w| w.service == self)
+            .expect("the table covers every DAV service")
+    }
+
+    /// The service whose well-known path this is (lower-cased path).
+    pub fn from_well_known(path: &str) -> Option<Dav> {
+        DAV.iter().find(|w| w.well_known == path).map(|w| w.service)
+    }
+}
+
+// ---- PACC (draft-ietf-mailmaint-pacc-03) --------------------------------------------------------
+
+/// `ua-auto-config.<domain>`: the fixed host of the PACC document.
+pub const UA_AUTO_CONFIG: &str = "ua-auto-config";
+/// The PACC document's path on that host.
+pub const PACC_PATH: &str = "/.well-known/user-agent-configuration.json";
+/// `_ua-auto-config.<domain>`: the TXT record holding the document's digest.
+pub const PACC_TXT_LABEL: &str = "_ua-auto-config";
+/// The digest record: `v=UAAC1; a=sha256; d=<base64 SHA-256 of the body>`.
+pub const PACC_TXT_VERSION: &str = "UAAC1";
+pub const PACC_TXT_ALGORITHM: &str = "sha256";
+
+/// `v=UAAC1; a=sha256; d=<digest>`.
+pub fn pacc_txt(digest_b64: &str) -> String {
+    format!("v={PACC_TXT_VERSION}; a={PACC_TXT_ALGORITHM}; d={digest_b64}")
+}
+
+/// The `d=` of a PACC TXT value, read as the draft tells clients to: tags split at `;`, names
+/// case-insensitive, whitespace and unknown tags ignored; `None` unless `v=UAAC1; a=sha256`.
+pub fn pacc_txt_digest(value: &str) -> Option<&str> {
+    let mut v = None;
+    let mut a = None;
+    let mut d = None;
+    for tag in value.split(';') {
+        let Some((k, val)) = tag.split_once('=') else { continue };
+        match k.trim().to_ascii_lowercase().as_str() {
+            "v" => v = Some(val.trim()),
+            "a" => a = Some(val.trim()),
+            "d" => d = Some(val.trim()),
+            _ => {}
+        }
+    }
+    (v? == PACC_TXT_VERSION && a?.eq_ignore_ascii_case(PACC_TXT_ALGORITHM)).then_some(d?)
+}
+
+/// PACC-03 `protocols` keys for the mail protocols, each on a port the draft fixes with
+/// implicit TLS (so only such servers can be described).
+const PACC_MAIL: [(Protocol, &str, u16); 3] = [
+    (Protocol::Imap, "imap", 993),
+    (Protocol::Pop3, "pop3", 995),
+    (Protocol::Smtp, "submit", 465),
+];
+
+impl Protocol {
+    /// PACC `protocols` key and the one port it implies (implicit TLS).
+    pub fn pacc(self) -> (&'static str, u16) {
+        PACC_MAIL
+            .iter()
+            .find(|r| r.0 == self)
+            .map(|r| (r.1, r.2))
+            .expect("the table covers every protocol")
+    }
+
+    /// PACC `protocols` key back to a protocol.
+    pub fn from_pacc(key: &str) -> Option<Protocol> {
+        PACC_MAIL.iter().find(|r| r.1 == key).map(|r| r.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,12 +459,29 @@ mod tests {
         assert_eq!(Security::from_outlook(None, Some("off")), Security::None);
         assert_eq!(Security::from_outlook(Some("TLS"), Some("off")), Security::Starttls);
         assert_eq!(Protocol::from_thunderbird("jmap"), None);
-        assert_eq!(web_labels(false).collect::<Vec<_>>(), ["autoconfig", "autodiscover"]);
+        assert_eq!(
+            web_labels(false, false).collect::<Vec<_>>(),
+            ["autoconfig", "autodiscover"]
+        );
+        assert_eq!(
+            web_labels(true, true).collect::<Vec<_>>(),
+            ["autoconfig", "autodiscover", "mta-sts", "ua-auto-config"]
+        );
         assert_eq!(
             strip_web_label("autodiscover.example.com", AUTODISCOVER),
             Some("example.com")
         );
         assert_eq!(strip_web_label("autodiscoverx.example.com", AUTODISCOVER), None);
+        assert_eq!(Dav::from_well_known("/.well-known/carddav"), Some(Dav::CardDav));
+        assert_eq!(Dav::CardDav.words().autoconfig_element, "addressbook");
+        assert_eq!(Protocol::Smtp.pacc(), ("submit", 465));
+        assert_eq!(Protocol::from_pacc("submit"), Some(Protocol::Smtp));
+        let txt = pacc_txt("q1w2==");
+        assert_eq!(txt, "v=UAAC1; a=sha256; d=q1w2==");
+        assert_eq!(pacc_txt_digest(&txt), Some("q1w2=="));
+        assert_eq!(pacc_txt_digest(" D=x ;A=SHA256;x=y; v=UAAC1"), Some("x"));
+        assert_eq!(pacc_txt_digest("v=UAAC2; a=sha256; d=x"), None);
+        assert_eq!(pacc_txt_digest("v=UAAC1; a=sha512; d=x"), None);
         assert_eq!(
             pox_url("example.com"),
             "https://autodiscover.example.com/autodiscover/autodiscover.xml"

@@ -8,6 +8,7 @@
 mod common;
 
 mod acme;
+mod dav;
 mod dns;
 mod http;
 mod ops;

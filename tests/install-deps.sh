@@ -11,6 +11,7 @@ pkgs=(
   openssl          # openssl cms -verify of signed profiles
   curl             # an HTTP/2 client (nghttp2) in tests/http.rs
   pebble           # ACME test CA for tests/acme.rs
+  python3-dnspython # the independent PACC reader (tests/tools/pacc_reader.py)
 )
 missing=()
 for p in "${pkgs[@]}"; do

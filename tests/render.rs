@@ -47,6 +47,16 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "mobileconfig",
     ),
     ("tests/fixtures/edge.toml", "mta-sts", "ann@bücher.example", "txt"),
+    // Calendars, contacts, OAuth 2, documentation and PACC (issue 15).
+    ("tests/fixtures/dav.toml", "thunderbird", "fred@example.org", "xml"),
+    (
+        "tests/fixtures/dav.toml",
+        "mobileconfig",
+        "fred@example.org",
+        "mobileconfig",
+    ),
+    ("tests/fixtures/dav.toml", "pacc", "fred@example.org", "json"),
+    ("tests/fixtures/dav.toml", "thunderbird", "ann@example.edu", "xml"),
 ];
 
 #[test]

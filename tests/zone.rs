@@ -15,6 +15,8 @@ use mailconf::settings::Settings;
 
 const EXAMPLE: &str = "deploy/mailconf.example.toml";
 const EDGE: &str = "tests/fixtures/edge.toml";
+/// CalDAV/CardDAV (RFC 6764) and PACC records.
+const DAV: &str = "tests/fixtures/dav.toml";
 
 /// Write every zone of `config` into a fresh directory and return it.
 fn write_zones(config: &str, name: &str) -> std::path::PathBuf {
@@ -88,6 +90,16 @@ fn edge_case_zones_match_golden_files() {
 }
 
 #[test]
+fn dav_and_pacc_zones_match_golden_files() {
+    let dir = write_zones(DAV, "zones-dav");
+    assert_same_dir(
+        &dir,
+        &root().join("tests/golden/zones-dav"),
+        "review, then UPDATE_GOLDEN=1 cargo test",
+    );
+}
+
+#[test]
 fn output_is_deterministic() {
     let a = files(&write_zones(EDGE, "zones-det-a"));
     let b = files(&write_zones(EDGE, "zones-det-b"));
@@ -98,7 +110,7 @@ fn output_is_deterministic() {
 fn named_checkzone_accepts_every_zone() {
     let checker = tool("named-checkzone", "bind9-utils");
     let mut checked = 0;
-    for (config, name) in [(EXAMPLE, "nck-example"), (EDGE, "nck-edge")] {
+    for (config, name) in [(EXAMPLE, "nck-example"), (EDGE, "nck-edge"), (DAV, "nck-dav")] {
         let dir = write_zones(config, name);
         for (file, _) in files(&dir).iter().filter(|(f, _)| f.ends_with(".zone")) {
             let zone = file.trim_end_matches(".zone");
@@ -116,7 +128,7 @@ fn named_checkzone_accepts_every_zone() {
             checked += 1;
         }
     }
-    assert!(checked >= 8, "only {checked} zones checked");
+    assert!(checked >= 12, "only {checked} zones checked");
 }
 
 /// Every zone file, parsed back with hickory's zone parser, holds exactly the records that
@@ -124,7 +136,7 @@ fn named_checkzone_accepts_every_zone() {
 /// quoting, which named-checkzone does not catch).
 #[test]
 fn zone_files_parse_back_to_the_record_set() {
-    for (config, name) in [(EXAMPLE, "rt-example"), (EDGE, "rt-edge")] {
+    for (config, name) in [(EXAMPLE, "rt-example"), (EDGE, "rt-edge"), (DAV, "rt-dav")] {
         let settings = Settings::load(&root().join(config)).unwrap();
         let dir = write_zones(config, name);
         let mut zones = 0;
@@ -285,4 +297,41 @@ fn check_accepts_the_example_and_rejects_broken_files() {
         "{}",
         stderr(&out)
     );
+}
+
+/// The `_ua-auto-config` TXT holds base64(SHA-256) of exactly the bytes `mailconf render pacc`
+/// prints, computed here by openssl.
+#[test]
+fn pacc_digest_in_the_zone_is_the_body_digest() {
+    let openssl = tool("openssl", "openssl");
+    let out = mailconf(&["render", "pacc", "--config", DAV, "--address", "fred@example.org"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let body = out.stdout;
+    let mut child = Command::new(&openssl)
+        .args(["dgst", "-sha256", "-binary"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&body).unwrap();
+    let raw = child.wait_with_output().unwrap().stdout;
+    assert_eq!(raw.len(), 32);
+    let mut b64 = Command::new(&openssl)
+        .args(["base64", "-A"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    b64.stdin.take().unwrap().write_all(&raw).unwrap();
+    let digest = String::from_utf8(b64.wait_with_output().unwrap().stdout).unwrap();
+    let zone = std::fs::read_to_string(write_zones(DAV, "pacc-digest").join("example.org.zone")).unwrap();
+    let want = format!(
+        "_ua-auto-config.example.org.    600 IN TXT \"v=UAAC1; a=sha256; d={}\"",
+        digest.trim()
+    );
+    assert!(zone.contains(&want), "{want}\nnot in\n{zone}");
+    // A provider without `pacc` publishes neither the record nor the host.
+    let edu = std::fs::read_to_string(write_zones(DAV, "pacc-none").join("example.edu.zone")).unwrap();
+    assert!(!edu.contains("ua-auto-config"), "{edu}");
 }

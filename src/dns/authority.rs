@@ -48,6 +48,8 @@ pub(crate) struct Authority {
     index: FxHashMap<Box<[u8]>, u32>,
     slots: Box<[Slot]>,
     shared: Arc<Shared>,
+    /// PACC digests replaced by this or an earlier snapshot and still published.
+    pacc: crate::pacc::Rollover,
     /// UDP answers per second per client network (0 = unlimited), from the settings.
     pub rate_limit: u32,
 }
@@ -76,8 +78,10 @@ pub(crate) struct Changed {
 }
 
 impl Authority {
-    /// Index the names of `settings`; no zone is built yet.
-    pub fn new(settings: Arc<Settings>, shared: Arc<Shared>) -> Authority {
+    /// Index the names of `settings`; no zone is built yet. `pacc`: the rollover state the
+    /// previous snapshot (or run) left.
+    pub fn new(settings: Arc<Settings>, shared: Arc<Shared>, pacc: &crate::pacc::Rollover) -> Authority {
+        let pacc = pacc.next(&settings, crate::pacc::now());
         let mut index = FxHashMap::default();
         let mut slots = Vec::new();
         for (d, domain) in settings.domains.iter().enumerate() {
@@ -99,13 +103,24 @@ impl Authority {
             index,
             slots: slots.into_boxed_slice(),
             shared,
+            pacc,
         }
+    }
+
+    pub fn pacc(&self) -> &crate::pacc::Rollover {
+        &self.pacc
+    }
+
+    /// The records of one name, with the PACC digests this snapshot still publishes.
+    pub(crate) fn records(&self, domain: &Domain, name: &str) -> Option<records::DomainRecords> {
+        let pacc = self.pacc.published(&domain.provider.id);
+        records::for_name_with(&self.settings, domain, name, Some(&pacc))
     }
 
     /// The next snapshot: unchanged domains keep their built zones; changed and new ones are
     /// built now. Returns the zones whose serial moved (or that are new), for NOTIFY.
     pub fn reload(&self, settings: Arc<Settings>) -> (Authority, Vec<Changed>) {
-        let new = Authority::new(settings, self.shared.clone());
+        let new = Authority::new(settings, self.shared.clone(), &self.pacc);
         let mut changed = Vec::new();
         for (key, &i) in &new.index {
             let slot = &new.slots[i as usize];
@@ -151,7 +166,7 @@ impl Authority {
     fn build_slot(&self, slot: &Slot, previous: &Served) -> Arc<[Zone]> {
         let domain = &self.settings.domains[slot.domain as usize];
         let name = domain.names().nth(slot.name as usize).unwrap_or(&domain.name);
-        let Some(dr) = records::for_name(&self.settings, domain, name) else {
+        let Some(dr) = self.records(domain, name) else {
             return Arc::new([]);
         };
         let mut zones = zone::build(&dr, &self.shared.interner);

@@ -49,7 +49,9 @@ impl DnsServer {
             ..Shared::default()
         });
         let s = settings.clone();
-        let auth = tokio::task::spawn_blocking(move || Authority::new(s, shared)).await?;
+        let pacc = crate::pacc::Rollover::load(settings.server.state_dir.as_deref());
+        let auth = tokio::task::spawn_blocking(move || Authority::new(s, shared, &pacc)).await?;
+        auth.pacc().save(settings.server.state_dir.as_deref());
         info!(names = auth.counts().0, "DNS names indexed");
         let state = Arc::new(ArcSwap::from_pointee(auth));
         let stop = Arc::new(AtomicBool::new(false));
@@ -143,6 +145,7 @@ impl DnsServer {
         let _ = tokio::task::spawn_blocking(move || {
             new.shared().interner.purge();
             state::save(new.settings().server.state_dir.as_deref(), &new.served());
+            new.pacc().save(new.settings().server.state_dir.as_deref());
         })
         .await;
         for zone in changed {

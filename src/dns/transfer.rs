@@ -9,7 +9,6 @@ use hickory_server::proto::rr::{RData, Record};
 
 use super::authority::{Authority, Reply, Transport, refused};
 use super::wire::{self, Plain};
-use crate::records;
 
 /// Largest message a TCP AXFR chunk holds before we start the next one.
 const AXFR_CHUNK: usize = 16 * 1024;
@@ -21,7 +20,7 @@ impl Authority {
         let Some((zone, domain, name)) = found.filter(|_| allowed && transport == Transport::Tcp) else {
             return Reply::Message(refused(req));
         };
-        let Some(dr) = records::for_name(self.settings(), domain, name) else {
+        let Some(dr) = self.records(domain, name) else {
             return Reply::Message(refused(req));
         };
         let origin = zone.origin_name();

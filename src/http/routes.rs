@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use crate::model::{ClientConfig, EmailAddress};
 use crate::render::{autodiscover, autodiscover_json, mobileconfig, thunderbird};
 use crate::settings::Settings;
-use crate::vocab::{self, AUTOCONFIG, AUTODISCOVER, MTA_STS};
+use crate::vocab::{self, AUTOCONFIG, AUTODISCOVER, Dav, MTA_STS, UA_AUTO_CONFIG};
 
 /// What the transport needs to answer and to log.
 #[derive(Debug)]
@@ -72,6 +72,9 @@ pub fn handle(settings: &Settings, req: &Request) -> Reply {
         p if p.starts_with(vocab::AUTODISCOVER_JSON_ADDRESS_PREFIX) => ("autodiscover-json", "GET, HEAD"),
         vocab::APPLE_PROFILE_PATH => ("mobileconfig", "GET, HEAD"),
         vocab::MTA_STS_POLICY_PATH => ("mta-sts", "GET, HEAD"),
+        vocab::PACC_PATH => ("pacc", "GET, HEAD"),
+        // Thunderbird's CardDAVUtils sends PROPFIND (Depth 0) here and follows the redirect.
+        p if Dav::from_well_known(p).is_some() => ("dav-well-known", "GET, HEAD, PROPFIND"),
         _ => return text(404, "not found", "unknown"),
     };
     let method = if req.method == "HEAD" { "GET" } else { req.method };
@@ -93,6 +96,8 @@ pub fn handle(settings: &Settings, req: &Request) -> Reply {
         ("autodiscover", _) => pox_get(settings, req),
         ("autodiscover-json", _) => json_get(settings, req, &path),
         ("mobileconfig", _) => apple_get(settings, req),
+        ("pacc", _) => pacc_get(settings, req),
+        ("dav-well-known", _) => dav_redirect(settings, req, &path),
         _ => mta_sts_get(settings, req),
     };
     r.endpoint = endpoint;
@@ -105,7 +110,8 @@ pub fn handle(settings: &Settings, req: &Request) -> Reply {
 /// everything else is moved to the same URL over HTTPS.
 fn to_https(settings: &Settings, req: &Request, endpoint: &'static str, method: &str) -> Option<Reply> {
     match (endpoint, method) {
-        ("thunderbird" | "healthz", _) | ("autodiscover", "POST") => None,
+        // The DAV redirect already points at https; a 301 first could turn PROPFIND into GET.
+        ("thunderbird" | "healthz" | "dav-well-known", _) | ("autodiscover", "POST") => None,
         ("autodiscover", _) => {
             let Some(cfg) = config(settings, host_domain(req.host, AUTODISCOVER).as_deref(), None) else {
                 return Some(unknown_domain(endpoint));
@@ -305,6 +311,51 @@ fn mta_sts_get(settings: &Settings, req: &Request) -> Reply {
         Some(sts) => {
             let mut r = reply(200, TEXT, crate::mta_sts::policy(sts), "");
             r.domain = Some(domain.to_string());
+            r
+        }
+        None => unknown_domain(""),
+    }
+}
+
+/// RFC 6764 §5: `/.well-known/caldav` and `/.well-known/carddav` on the mail domain (or one of
+/// its web hosts) redirect to the configured context URL, for GET and PROPFIND alike; the DAV
+/// service itself is never served here.
+fn dav_redirect(settings: &Settings, req: &Request, lower_path: &str) -> Reply {
+    let Some(kind) = Dav::from_well_known(lower_path) else {
+        return unknown_domain("");
+    };
+    let host = host_domain(req.host, "");
+    let domain = host.as_deref().and_then(|h| {
+        settings.domain(h).or_else(|| {
+            vocab::web_labels(true, true)
+                .find_map(|l| vocab::strip_web_label(h, l))
+                .and_then(|d| settings.domain(d))
+        })
+    });
+    let Some(domain) = domain else {
+        return unknown_domain("");
+    };
+    match domain.provider.dav(kind) {
+        Some(d) => {
+            let mut r = text(307, "moved temporarily", "");
+            r.headers.push(("location", d.url.clone()));
+            r.domain = Some(domain.name.clone());
+            r
+        }
+        None => text(404, &format!("no {} service for this domain", kind.words().key), ""),
+    }
+}
+
+/// The PACC document, only on `ua-auto-config.<domain>` (the draft's fixed host).
+fn pacc_get(settings: &Settings, req: &Request) -> Reply {
+    let host = host_domain(req.host, "");
+    let Some(name) = host.as_deref().and_then(|h| vocab::strip_web_label(h, UA_AUTO_CONFIG)) else {
+        return unknown_domain("");
+    };
+    match settings.domain(name).and_then(|d| crate::pacc::body(&d.provider)) {
+        Some(body) => {
+            let mut r = reply(200, JSON, body, "");
+            r.domain = Some(name.to_string());
             r
         }
         None => unknown_domain(""),

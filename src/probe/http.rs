@@ -21,6 +21,7 @@ use super::net::{self, Resolver};
 pub(super) struct Fetched {
     pub status: u16,
     pub content_type: String,
+    pub location: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -86,6 +87,11 @@ where
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
+        let location = response
+            .headers()
+            .get(hyper::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let body = Limited::new(response.into_body(), MAX_RESPONSE)
             .collect()
             .await
@@ -95,6 +101,7 @@ where
         Ok(Fetched {
             status,
             content_type,
+            location,
             body,
         })
     }

@@ -6,9 +6,12 @@
 //! 2. HTTP: Thunderbird autoconfig (both URLs) and the Outlook POX request, https first, then the
 //!    plain-http fallbacks clients use; disagreement with the SRV view is a finding. Both are
 //!    read back through [`crate::vocab`], the tables mailconf itself publishes from.
-//! 3. Every advertised server: connect, implicit TLS or STARTTLS as advertised, verify the
+//! 3. Calendars, contacts and PACC ([`dav`]): RFC 6764 SRV/TXT and the `.well-known` redirect
+//!    (PROPFIND), the PACC document against its DNS digest; silent when none is published.
+//! 4. Every advertised server: connect, implicit TLS or STARTTLS as advertised, verify the
 //!    certificate, read greeting and capabilities, flag the classic mistakes.
 
+mod dav;
 mod dns;
 mod http;
 mod mail;
@@ -186,6 +189,7 @@ pub fn run(opts: &Options) -> Result<Report, String> {
     };
     let srv = dns::check(opts, &resolver, &mut report);
     let web = web::check(opts, &resolver, &tls, &srv, &mut report);
+    dav::check(opts, &resolver, &tls, &mut report);
     // Servers: the SRV view (with the documents' exact TLS modes), else what autoconfig advertised.
     let mut servers = if srv.is_empty() { web } else { refine(srv, &web) };
     servers.sort();

@@ -16,7 +16,7 @@ use hickory_server::proto::rr::rdata::{A, AAAA, CNAME, MX, NS, SOA, SRV, TXT};
 use hickory_server::proto::rr::{Name, RData, Record};
 use sha2::Digest;
 
-use crate::settings::{self, DnsSettings, Domain, MailServer, Settings, WebHost};
+use crate::settings::{self, DnsSettings, Domain, MailServer, Provider, Settings, WebHost};
 use crate::vocab::{self, SRV_LABELS};
 
 /// SOA timers (seconds). RFC 1912 §2.2 ranges; expire two weeks as RIPE-203 recommends.
@@ -96,6 +96,18 @@ pub fn all(settings: &Settings) -> Vec<DomainRecords> {
 
 /// Records for one name of a domain (its primary name or an alias); `None` without DNS settings.
 pub fn for_name(settings: &Settings, domain: &Domain, name: &str) -> Option<DomainRecords> {
+    for_name_with(settings, domain, name, None)
+}
+
+/// [`for_name`] with the PACC digests to publish given (current first, then any retired one
+/// still in its rollover, see [`crate::pacc::Rollover`]), computed once per provider by the
+/// caller instead of once per name; `None` computes the current one.
+pub fn for_name_with(
+    settings: &Settings,
+    domain: &Domain,
+    name: &str,
+    pacc_digests: Option<&[String]>,
+) -> Option<DomainRecords> {
     let dns = domain.dns.as_ref()?;
     let apex = abs(name);
     let zone_names = dns.zones.iter().map(|z| (relative(z, &apex), z)).collect();
@@ -104,6 +116,7 @@ pub fn for_name(settings: &Settings, domain: &Domain, name: &str) -> Option<Doma
         domain: name,
         apex,
         zone_names,
+        pacc_digests,
     };
     let groups = b.data_groups(domain);
     let mut zones = Vec::new();
@@ -164,6 +177,8 @@ struct Builder<'a> {
     apex: Name,
     /// The zone origins with their settings (`""`, `"_tcp"`…).
     zone_names: Vec<(Name, &'a String)>,
+    /// PACC digests to publish, when the caller has them (see `pacc::Rollover`).
+    pacc_digests: Option<&'a [String]>,
 }
 
 /// An absolute name from an ASCII text that settings already validated.
@@ -344,7 +359,7 @@ impl Builder<'_> {
         );
         push(
             "Web hosts for Thunderbird autoconfig, Outlook Autodiscover and MTA-STS policies (served by mailconf)",
-            self.web_hosts(domain.mta_sts.is_some()),
+            self.web_hosts(domain.mta_sts.is_some(), domain.provider.pacc),
         );
         if let Some(sts) = &domain.mta_sts {
             push(
@@ -352,6 +367,14 @@ impl Builder<'_> {
                 vec![self.txt("_mta-sts", &format!("v=STSv1; id={}", crate::mta_sts::policy_id(sts)))],
             );
         }
+        push(
+            "Calendars and contacts (RFC 6764 §3, §4): SRV over TLS with the context path beside it; `0 0 0 .` = not offered",
+            self.dav_records(&domain.provider),
+        );
+        push(
+            "PACC document digest (draft-ietf-mailmaint-pacc-03): base64 SHA-256 of the body at ua-auto-config; a replaced one stays for its TTL",
+            self.pacc_txt(&domain.provider),
+        );
         push(
             "SMTP TLS reporting (RFC 8460)",
             self.dns
@@ -404,11 +427,60 @@ impl Builder<'_> {
         ))
     }
 
-    fn web_hosts(&self, mta_sts: bool) -> Vec<Record> {
+    /// RFC 6764 for a provider with any DAV service: `_caldavs`/`_carddavs` SRV to the URL's
+    /// host and port plus TXT `path=`, the plain labels "not offered" (RFC 6764 §3 prefers TLS;
+    /// mailconf never publishes a cleartext DAV service), a TLS label without a service too.
+    fn dav_records(&self, p: &Provider) -> Vec<Record> {
+        if p.dav.is_empty() {
+            return Vec::new();
+        }
+        let none = || RData::SRV(SRV::new(0, 0, 0, Name::root()));
+        let mut out = Vec::new();
+        for w in &vocab::DAV {
+            let tls = self.name(&format!("{}._tcp", w.srv_tls));
+            match p.dav(w.service) {
+                Some(d) => {
+                    out.push(self.rec(tls.clone(), RData::SRV(SRV::new(0, 1, d.port, abs(&d.host)))));
+                    out.push(self.rec(
+                        tls,
+                        RData::TXT(TXT::new(txt_chunks(&format!(
+                            "{}{}",
+                            vocab::DAV_TXT_PATH_PREFIX,
+                            d.path
+                        )))),
+                    ));
+                }
+                None => out.push(self.rec(tls, none())),
+            }
+            out.push(self.rec(self.name(&format!("{}._tcp", w.srv_plain)), none()));
+        }
+        out
+    }
+
+    /// `_ua-auto-config` TXT: the current digest, then any retired ones still published.
+    fn pacc_txt(&self, p: &Provider) -> Vec<Record> {
+        if !p.pacc {
+            return Vec::new();
+        }
+        let computed;
+        let digests = match self.pacc_digests {
+            Some(d) => d,
+            None => {
+                computed = crate::pacc::current(p).into_iter().collect::<Vec<_>>();
+                &computed
+            }
+        };
+        digests
+            .iter()
+            .map(|d| self.txt(vocab::PACC_TXT_LABEL, &crate::pacc::txt(d)))
+            .collect()
+    }
+
+    fn web_hosts(&self, mta_sts: bool, pacc: bool) -> Vec<Record> {
         let Some(web) = &self.dns.autoconfig else {
             return Vec::new();
         };
-        vocab::web_labels(mta_sts)
+        vocab::web_labels(mta_sts, pacc)
             .flat_map(|l| match web {
                 WebHost::Addresses(ips) => ips.iter().map(|ip| self.address(self.name(l), *ip)).collect::<Vec<_>>(),
                 WebHost::Cname(t) => vec![self.rec(self.name(l), RData::CNAME(CNAME(abs(t))))],

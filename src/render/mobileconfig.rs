@@ -1,4 +1,5 @@
-//! Apple configuration profile with one `com.apple.mail.managed` payload (iOS/macOS Mail).
+//! Apple configuration profile with one `com.apple.mail.managed` payload (iOS/macOS Mail), and
+//! `com.apple.caldav.account` / `com.apple.carddav.account` payloads when DAV is configured.
 //!
 //! Keys per apple/device-management `mdm/profiles/com.apple.mail.managed.yaml`. Identifiers are
 //! derived from the address so that installing the profile for a second account does not
@@ -10,7 +11,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::model::{ClientConfig, ServerView};
-use crate::settings::Security;
+use crate::settings::{Dav, Security};
 
 /// Namespace for mailconf's UUIDv5 identifiers (fixed forever: changing it renames every profile).
 const NAMESPACE: Uuid = Uuid::from_u128(0x6d61_696c_636f_6e66_8000_0000_0000_0001);
@@ -118,9 +119,51 @@ pub fn render(cfg: &ClientConfig) -> Option<Vec<u8>> {
     put(&mut mail, "PayloadUUID", Value::String(uuid("mail")));
     put(&mut mail, "PayloadVersion", Value::Integer(1.into()));
     mail.sort_keys();
+    let mut content = vec![Value::Dictionary(mail)];
+    // CalDAV / CardDAV accounts (apple/device-management `com.apple.caldav.account`,
+    // `com.apple.carddav.account`). `CardDAVPrincipalURL` is iOS-only, so contacts name the host
+    // and port and let the device find the principal (RFC 6764 §6); calendars get the URL.
+    for d in &cfg.dav {
+        let w = d.kind.words();
+        let pre = w.apple_prefix;
+        let mut dav = Dictionary::new();
+        let what = match d.kind {
+            Dav::CalDav => "calendars",
+            Dav::CardDav => "contacts",
+        };
+        put(
+            &mut dav,
+            &format!("{pre}AccountDescription"),
+            Value::String(format!("{} {what}", cfg.display_name)),
+        );
+        put(&mut dav, &format!("{pre}HostName"), Value::String(d.host.clone()));
+        put(&mut dav, &format!("{pre}Port"), Value::Integer(d.port.into()));
+        if w.apple_principal_everywhere {
+            put(&mut dav, &format!("{pre}PrincipalURL"), Value::String(d.url.clone()));
+        }
+        put(&mut dav, &format!("{pre}UseSSL"), Value::Boolean(true));
+        if cfg.address.is_some() {
+            put(&mut dav, &format!("{pre}Username"), Value::String(d.username.clone()));
+        }
+        put(
+            &mut dav,
+            "PayloadDisplayName",
+            Value::String(format!("{} {what}", cfg.requested)),
+        );
+        put(
+            &mut dav,
+            "PayloadIdentifier",
+            Value::String(format!("{identifier}.{}", w.key)),
+        );
+        put(&mut dav, "PayloadType", Value::String(w.apple_payload.into()));
+        put(&mut dav, "PayloadUUID", Value::String(uuid(w.key)));
+        put(&mut dav, "PayloadVersion", Value::Integer(1.into()));
+        dav.sort_keys();
+        content.push(Value::Dictionary(dav));
+    }
 
     let mut top = Dictionary::new();
-    put(&mut top, "PayloadContent", Value::Array(vec![Value::Dictionary(mail)]));
+    put(&mut top, "PayloadContent", Value::Array(content));
     put(
         &mut top,
         "PayloadDescription",

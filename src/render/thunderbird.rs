@@ -1,18 +1,28 @@
-//! Thunderbird autoconfig, clientConfig version 1.1 (`/mail/config-v1.1.xml`).
+//! Thunderbird autoconfig, clientConfig version 1.1 (`/mail/config-v1.1.xml`), with the
+//! version 1.2 elements of draft-ietf-mailmaint-autoconfig-06 where configured.
+//!
+//! 1.2 adds, as siblings of `emailProvider`, `<oAuth2>` and `<addressbook type="carddav">` /
+//! `<calendar type="caldav">` (URL, HTTP Basic, username). Readers ignore elements they do not
+//! know (Thunderbird's `readFromXML` reads only `emailProvider`), so 1.1 readers keep working;
+//! the version says 1.2 only when a DAV element is present. `<documentation url>` and
+//! `<oAuth2>` already appear in 1.1 ISPDB files.
 //!
 //! Shape per the autoconfig draft (benbucksch/autoconfig-spec) and what Thunderbird's
 //! `readFromXML` and K-9/Thunderbird for Android's `RealAutoconfigParser` accept: emailProvider
 //! id and every `domain` are host names; servers in preference order; `socketType`
 //! SSL/STARTTLS/plain; `username` always present; never a password.
 
+use quick_xml::events::BytesText;
+
 use super::xml::{W, document, text};
-use crate::model::{ClientConfig, ServerView};
+use crate::model::{ClientConfig, DavView, ServerView};
+use crate::vocab::DAV_AUTOCONFIG_AUTH;
 
 /// The clientConfig document for one domain (and address, when known).
 pub fn render(cfg: &ClientConfig) -> Vec<u8> {
     document(|w| {
         w.create_element("clientConfig")
-            .with_attribute(("version", "1.1"))
+            .with_attribute(("version", if cfg.dav.is_empty() { "1.1" } else { "1.2" }))
             .write_inner_content(|w| {
                 w.create_element("emailProvider")
                     .with_attribute(("id", cfg.domain.name.as_str()))
@@ -29,8 +39,37 @@ pub fn render(cfg: &ClientConfig) -> Vec<u8> {
                         for s in cfg.outgoing() {
                             server(w, "outgoingServer", s)?;
                         }
+                        if let Some(url) = &cfg.domain.provider.documentation {
+                            w.create_element("documentation")
+                                .with_attribute(("url", url.as_str()))
+                                .write_inner_content(|w| {
+                                    w.create_element("descr")
+                                        .with_attribute(("lang", "en"))
+                                        .write_text_content(BytesText::new("Setup instructions"))?;
+                                    Ok(())
+                                })?;
+                        }
                         Ok(())
                     })?;
+                if let Some(o) = &cfg.domain.provider.oauth2 {
+                    w.create_element("oAuth2").write_inner_content(|w| {
+                        text(w, "issuer", &o.issuer)?;
+                        for (name, v) in [
+                            ("scope", &o.scope),
+                            ("authURL", &o.auth_url),
+                            ("tokenURL", &o.token_url),
+                            ("clientID", &o.client_id),
+                        ] {
+                            if let Some(v) = v {
+                                text(w, name, v)?;
+                            }
+                        }
+                        Ok(())
+                    })?;
+                }
+                for d in &cfg.dav {
+                    dav(w, d)?;
+                }
                 Ok(())
             })?;
         Ok(())
@@ -48,6 +87,22 @@ fn server(w: &mut W, element: &str, s: &ServerView) -> std::io::Result<()> {
                 text(w, "authentication", a.thunderbird())?;
             }
             text(w, "username", &s.username)?;
+            Ok(())
+        })?;
+    Ok(())
+}
+
+/// `<calendar type="caldav">` / `<addressbook type="carddav">`.
+fn dav(w: &mut W, d: &DavView) -> std::io::Result<()> {
+    let words = d.kind.words();
+    w.create_element(words.autoconfig_element)
+        .with_attribute(("type", words.key))
+        .write_inner_content(|w| {
+            text(w, "url", &d.url)?;
+            w.create_element("authentication")
+                .with_attribute(("system", DAV_AUTOCONFIG_AUTH.0))
+                .write_text_content(BytesText::new(DAV_AUTOCONFIG_AUTH.1))?;
+            text(w, "username", &d.username)?;
             Ok(())
         })?;
     Ok(())

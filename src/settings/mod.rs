@@ -26,7 +26,7 @@ pub use validate::PLACEHOLDERS;
 
 /// The enums of the settings are the protocol vocabulary's words; defined there so that
 /// `vocab` needs nothing from `settings`.
-pub use crate::vocab::{Auth, Protocol, Security};
+pub use crate::vocab::{Auth, Dav, Protocol, Security};
 
 /// The validated settings: what every other module reads.
 #[derive(Debug, Clone)]
@@ -96,6 +96,45 @@ pub struct Provider {
     pub display_name: String,
     pub short_name: String,
     pub servers: Vec<MailServer>,
+    /// Setup instructions for users: an `http`/`https` URL.
+    pub documentation: Option<String>,
+    /// CalDAV then CardDAV, each at most once (RFC 6764 services).
+    pub dav: Vec<DavService>,
+    pub oauth2: Option<OAuth2>,
+    /// Publish the PACC document (`ua-auto-config.<domain>`) and its digest.
+    pub pacc: bool,
+}
+
+impl Provider {
+    /// The DAV service of this kind, when offered.
+    pub fn dav(&self, kind: Dav) -> Option<&DavService> {
+        self.dav.iter().find(|d| d.kind == kind)
+    }
+}
+
+/// `[provider.NAME.caldav]` / `[provider.NAME.carddav]`: an `https` URL with a context path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DavService {
+    pub kind: Dav,
+    /// As configured (`https://dav.example.net/dav/`).
+    pub url: String,
+    /// ASCII host, port (443 unless given) and context path (starts with `/`, never just `/`).
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+    /// Username template, like a mail server's.
+    pub username: String,
+}
+
+/// `[provider.NAME.oauth2]`: the OAuth 2 issuer (RFC 8414) and, for clients without
+/// discovery, its endpoints. Every URL is `https`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuth2 {
+    pub issuer: String,
+    pub auth_url: Option<String>,
+    pub token_url: Option<String>,
+    pub scope: Option<String>,
+    pub client_id: Option<String>,
 }
 
 /// One `[[provider.NAME.server]]` entry. Order in the file is preference order.

@@ -69,8 +69,33 @@ pub(super) struct Provider {
     pub display_name: S<String>,
     pub short_name: Option<S<String>>,
     pub username: Option<S<String>>,
+    /// Where users read how to set up their clients (`<documentation url>`).
+    pub documentation: Option<S<String>>,
+    pub caldav: Option<S<DavService>>,
+    pub carddav: Option<S<DavService>>,
+    pub oauth2: Option<S<OAuth2>>,
+    /// Publish the PACC document and its `_ua-auto-config` digest.
+    #[serde(default)]
+    pub pacc: bool,
     #[serde(default)]
     pub server: Vec<S<MailServer>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DavService {
+    pub url: S<String>,
+    pub username: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct OAuth2 {
+    pub issuer: S<String>,
+    pub auth_url: Option<S<String>>,
+    pub token_url: Option<S<String>>,
+    pub scope: Option<S<String>>,
+    pub client_id: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

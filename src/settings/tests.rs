@@ -376,3 +376,172 @@ fn unicode_domains_become_ascii() {
     );
     assert!(s.domain("xn--bcher-kva.example").is_some());
 }
+
+#[test]
+fn documentation_url() {
+    let with = |url: &str| {
+        format!(
+            "{}{DOMAIN}",
+            PROVIDER.replace(
+                "display_name = \"Example Mail\"",
+                &format!("display_name = \"Example Mail\"\ndocumentation = \"{url}\"")
+            )
+        )
+    };
+    let s = ok(&with("https://help.example.net/mail?lang=en"));
+    assert_eq!(
+        s.domain("example.com").unwrap().provider.documentation.as_deref(),
+        Some("https://help.example.net/mail?lang=en")
+    );
+    assert!(
+        ok(&with("http://help.example.net")).providers[0]
+            .documentation
+            .is_some()
+    );
+    assert!(ok(&format!("{PROVIDER}{DOMAIN}")).providers[0].documentation.is_none());
+    for (bad, why) in [
+        ("ftp://help.example.net/", "must be an http or https URL"),
+        ("help.example.net", "must be an http or https URL"),
+        ("https://user@help.example.net/", "no user info"),
+        ("https://help.example.net/a b", "characters a URL cannot have"),
+        ("https://help.example.net/#x", "fragment"),
+        ("https://help..example.net/", "bad host"),
+        ("https://help.example.net:0/", "bad port"),
+        ("javascript:alert(1)", "must be an http or https URL"),
+    ] {
+        let errs = errors(&with(bad));
+        assert_eq!(errs.len(), 1, "{bad}: {errs:?}");
+        assert!(errs[0].contains("provider.examplemail.documentation: `"), "{errs:?}");
+        assert!(errs[0].contains(why), "{bad}: {errs:?}");
+    }
+}
+
+/// The example provider with `extra` appended to its table (before its servers).
+fn provider_with(extra: &str) -> String {
+    format!(
+        "{}{DOMAIN}",
+        PROVIDER.replace(
+            "display_name = \"Example Mail\"\n",
+            &format!("display_name = \"Example Mail\"\n{extra}\n")
+        )
+    )
+}
+
+#[test]
+fn dav_oauth2_and_pacc() {
+    let s = ok(&provider_with(
+        "pacc = true\ncaldav = { url = \"https://DAV.example.net/cal/\" }\n\
+         carddav = { url = \"https://dav.example.net:8443/card\", username = \"%EMAILLOCALPART%\" }",
+    ));
+    let p = &s.providers[0];
+    assert!(p.pacc);
+    let cal = p.dav(Dav::CalDav).unwrap();
+    assert_eq!(
+        (
+            cal.url.as_str(),
+            cal.host.as_str(),
+            cal.port,
+            cal.path.as_str(),
+            cal.username.as_str()
+        ),
+        (
+            "https://dav.example.net/cal/",
+            "dav.example.net",
+            443,
+            "/cal/",
+            "%EMAILADDRESS%"
+        )
+    );
+    let card = p.dav(Dav::CardDav).unwrap();
+    assert_eq!(
+        (card.url.as_str(), card.port, card.path.as_str(), card.username.as_str()),
+        ("https://dav.example.net:8443/card", 8443, "/card", "%EMAILLOCALPART%")
+    );
+    for (extra, want) in [
+        (
+            "caldav = { url = \"http://dav.example.net/cal/\" }",
+            "provider.examplemail.caldav.url: `http://dav.example.net/cal/` must be an https URL",
+        ),
+        (
+            "carddav = { url = \"https://dav.example.net/\" }",
+            "provider.examplemail.carddav.url: needs an ASCII context path",
+        ),
+        (
+            "carddav = { url = \"https://dav.example.net/card\", username = \"%USER%\" }",
+            "provider.examplemail.carddav.username: unknown placeholder `%USER%`",
+        ),
+        (
+            "oauth2 = { issuer = \"https://login.example.net\" }",
+            "provider.examplemail.oauth2: no server lists auth = [\"oauth2\"]",
+        ),
+        (
+            "caldav = { url = \"https://dav.example.net/c\", bogus = 1 }",
+            "unknown field `bogus`",
+        ),
+    ] {
+        let errs = errors(&provider_with(extra));
+        assert_eq!(errs.len(), 1, "{extra}: {errs:?}");
+        assert!(errs[0].contains(want), "{extra}: {errs:?}");
+    }
+    // PACC fixes the ports: a STARTTLS-only provider cannot publish it.
+    let starttls = provider_with("pacc = true")
+        .replace("port = 465", "port = 587")
+        .replace("port = 587\nsecurity = \"tls\"", "port = 587\nsecurity = \"starttls\"");
+    let errs = errors(&starttls);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].contains("provider.examplemail.pacc: PACC can only describe"),
+        "{errs:?}"
+    );
+    // OAuth 2: https issuer, with a server that uses it.
+    let oauth = PROVIDER.replace(
+        "port = 993\nsecurity = \"tls\"",
+        "port = 993\nsecurity = \"tls\"\nauth = [\"oauth2\", \"password-cleartext\"]",
+    );
+    let with_issuer = |issuer: &str| {
+        format!(
+            "{}{DOMAIN}",
+            oauth.replace(
+                "display_name = \"Example Mail\"\n",
+                &format!("display_name = \"Example Mail\"\noauth2 = {{ issuer = \"{issuer}\", scope = \"imap\" }}\n")
+            )
+        )
+    };
+    let s = ok(&with_issuer("https://login.example.net"));
+    let o = s.providers[0].oauth2.as_ref().unwrap();
+    assert_eq!(
+        (o.issuer.as_str(), o.scope.as_deref()),
+        ("https://login.example.net", Some("imap"))
+    );
+    let errs = errors(&with_issuer("http://login.example.net"));
+    assert!(
+        errs.len() == 1 && errs[0].contains("oauth2.issuer: `http://login.example.net` must be an https URL"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn pacc_host_is_a_web_host() {
+    let text = provider_with("pacc = true").replace(
+        "autoconfig_addresses = [\"192.0.2.10\"]",
+        "autoconfig_cname = \"web.example.net.\"\n[domain.dns.hosts]\n\"ua-auto-config\" = [\"192.0.2.1\"]",
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].contains("`ua-auto-config.example.com` is a CNAME (autoconfig_cname) and cannot have addresses"),
+        "{errs:?}"
+    );
+    // Without PACC the name is free.
+    assert!(errors(&text.replace("pacc = true", "")).is_empty());
+    // ACME certifies it with the other web hosts.
+    let s = ok(&provider_with("pacc = true"));
+    assert_eq!(
+        crate::acme::names_for(&s),
+        vec![vec![
+            "autoconfig.example.com".to_string(),
+            "autodiscover.example.com".into(),
+            "ua-auto-config.example.com".into()
+        ]]
+    );
+}

@@ -8,7 +8,7 @@ use crate::names::{relative_to, zone_of};
 use crate::settings::names::to_ascii_domain;
 use crate::settings::raw::{self, S};
 use crate::settings::{DnsSettings, MxHost, Provider, WebHost};
-use crate::vocab::WEB_LABELS;
+use crate::vocab::{UA_AUTO_CONFIG, WEB_LABELS};
 
 const DEFAULT_TTL: u32 = 3600;
 const DEFAULT_NEGATIVE_TTL: u32 = 300;
@@ -140,7 +140,11 @@ pub(super) fn dns_settings(
         (None, false) => Some(WebHost::Addresses(cx.intern.ips.get(&addrs))),
         (None, true) => None,
     };
-    if let (Some(WebHost::Cname(_)), Some(z)) = (&autoconfig, zones.iter().find(|z| WEB_LABELS.contains(&z.as_str()))) {
+    // The web labels this domain publishes as CNAMEs with `autoconfig_cname` (`ua-auto-config`
+    // only when its provider publishes PACC).
+    let pacc = provider.is_some_and(|p| p.pacc);
+    let web_labels: Vec<&str> = WEB_LABELS.into_iter().chain(pacc.then_some(UA_AUTO_CONFIG)).collect();
+    if let (Some(WebHost::Cname(_)), Some(z)) = (&autoconfig, zones.iter().find(|z| web_labels.contains(&z.as_str()))) {
         cx.err(
             &dns_span,
             format!("{path}.zones"),
@@ -148,7 +152,7 @@ pub(super) fn dns_settings(
         );
     }
     let cnames: Vec<String> = match &autoconfig {
-        Some(WebHost::Cname(_)) => WEB_LABELS.iter().map(|l| format!("{l}.{domain}")).collect(),
+        Some(WebHost::Cname(_)) => web_labels.iter().map(|l| format!("{l}.{domain}")).collect(),
         _ => Vec::new(),
     };
     let mut hosts: Vec<(String, Vec<IpAddr>)> = Vec::new();
