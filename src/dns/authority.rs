@@ -6,7 +6,6 @@
 //! reload keeps the built zones of every domain whose settings did not change and builds the
 //! changed and new ones at once, so that their serials move and NOTIFY goes out.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 
@@ -22,7 +21,7 @@ use crate::records;
 use crate::settings::{Domain, Settings};
 
 /// Served serial and content fingerprint per zone origin (lower-case wire name).
-pub(crate) type Served = HashMap<Box<[u8]>, (u32, [u8; 32])>;
+pub(crate) type Served = FxHashMap<Box<[u8]>, (u32, [u8; 32])>;
 
 /// What outlives one snapshot: shared blobs, and what earlier runs served (the state file),
 /// for zones not built yet.
@@ -179,7 +178,7 @@ impl Authority {
     }
 
     fn zones_of<'a>(&'a self, slot: &'a Slot) -> &'a Arc<[Zone]> {
-        slot.zones.get_or_init(|| self.build_slot(slot, &Served::new()))
+        slot.zones.get_or_init(|| self.build_slot(slot, &Served::default()))
     }
 
     /// Build every zone not built yet (the background warm-up). Stops early when `stop` says so.

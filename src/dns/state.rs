@@ -13,9 +13,9 @@ const FILE: &str = "serials";
 
 /// What an earlier run served; empty without a state directory or file.
 pub(crate) fn load(dir: Option<&Path>) -> Served {
-    let Some(dir) = dir else { return Served::new() };
+    let Some(dir) = dir else { return Served::default() };
     let Ok(text) = std::fs::read_to_string(dir.join(FILE)) else {
-        return Served::new();
+        return Served::default();
     };
     text.lines()
         .filter_map(|line| {

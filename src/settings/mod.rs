@@ -14,7 +14,6 @@ mod raw;
 mod split;
 mod validate;
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
@@ -36,7 +35,7 @@ pub struct Settings {
     /// Shared with the previous snapshot where a domain did not change (see [`Settings::load_reusing`]).
     pub domains: Vec<Arc<Domain>>,
     /// Every mail domain name (primary and alias, ASCII lowercase) → index into `domains`.
-    by_name: HashMap<String, usize>,
+    by_name: rustc_hash::FxHashMap<String, usize>,
     /// Fingerprint of each domain's `[[domain]]` text, parallel to `domains`, when the file was
     /// parsed in pieces (`split`); empty otherwise. A reload reuses the domain of a piece whose
     /// text did not change without parsing it again.

@@ -9,7 +9,6 @@ mod domain;
 mod provider;
 mod server;
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
@@ -350,7 +349,8 @@ fn assemble(
     let mut domains = Vec::with_capacity(checked.len());
     let mut pieces = Vec::with_capacity(if split { checked.len() } else { 0 });
     // Every name that parses, valid domain or not → (index into `domains`, where it is).
-    let mut seen: HashMap<String, (usize, NameAt)> = HashMap::with_capacity(checked.len() + checked.len() / 4);
+    let mut seen: FxHashMap<String, (usize, NameAt)> =
+        FxHashMap::with_capacity_and_hasher(checked.len() + checked.len() / 4, Default::default());
     for c in checked {
         cx.diags.extend(c.diags);
         for (name, span, at) in c.names {
