@@ -333,7 +333,7 @@ fn sighup_reloads_and_a_broken_file_keeps_the_old_zones() {
 fn knot_secondary_transfers_and_follows_notify() {
     let dir = temp_dir("dns-knot");
     let config = dir.join("mailconf.toml");
-    let (s, mut knot, knot_addr) = start_with_knot(&dir, &config);
+    let (s, mut knot, knot_addr) = start_with_knot(&dir, &config, None);
     let primary = s.addrs("DNS")[0];
     let result = std::panic::catch_unwind(|| {
         let same = |want_port: &str| {
@@ -373,6 +373,222 @@ fn knot_secondary_transfers_and_follows_notify() {
     }
 }
 
+/// The same with TSIG: Knot signs its SOA queries and AXFR with the shared key and checks
+/// mailconf's signed answers; mailconf's NOTIFY is signed (Knot's ACL requires the key). An
+/// unsigned or wrongly signed transfer from Knot's address is refused.
+#[test]
+fn knot_secondary_with_tsig() {
+    let dir = temp_dir("dns-knot-tsig");
+    let config = dir.join("mailconf.toml");
+    let (s, mut knot, knot_addr) = start_with_knot(&dir, &config, Some(TSIG_SECRET));
+    let primary = s.addrs("DNS")[0];
+    let result = std::panic::catch_unwind(|| {
+        let same = |want_port: &str| {
+            for _ in 0..100 {
+                let out = dig(knot_addr, &["_imaps._tcp.mail.test", "SRV"]);
+                if status(&out) == "NOERROR" && section(&out, "ANSWER").first().is_some_and(|l| l.contains(want_port)) {
+                    return out;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            panic!("knot never served port {want_port}");
+        };
+        let from_knot = same(" 993 ");
+        let from_mailconf = dig(primary, &["_imaps._tcp.mail.test", "SRV"]);
+        assert_eq!(section(&from_knot, "ANSWER"), section(&from_mailconf, "ANSWER"));
+        std::fs::write(
+            &config,
+            std::fs::read_to_string(&config)
+                .unwrap()
+                .replace("port = 993", "port = 995"),
+        )
+        .unwrap();
+        s.signal("HUP");
+        same(" 995 ");
+        s.wait_log(|l| l.contains("NOTIFY acknowledged"), 1, "signed NOTIFY acknowledged");
+        let log = knot.log_text();
+        assert!(!log.contains("BADSIG") && !log.contains("BADKEY"), "{log}");
+    });
+    let _ = knot.child.kill();
+    let _ = knot.child.wait();
+    if let Err(e) = result {
+        eprintln!("knotd log:\n{}\nmailconf log:\n{}", knot.log_text(), s.log_text());
+        std::panic::resume_unwind(e);
+    }
+    // The secret never reaches the log.
+    assert!(!s.log_text().contains(TSIG_SECRET), "{}", s.log_text());
+}
+
+/// A 32-octet hmac-sha256 secret, base64 as `tsig-keygen` prints it.
+const TSIG_SECRET: &str = "bWFpbGNvbmYgdGVzdCBrZXksIDMyIG9jdGV0cyBvayE=";
+
+/// mailconf with `[server] transfer_to = ["127.0.0.1 key xfr.test."]`.
+fn serve_tsig(name: &str) -> (Server, SocketAddr) {
+    let dir = temp_dir(name);
+    let config = dir.join("mailconf.toml");
+    let text = std::fs::read_to_string(root().join("tests/fixtures/dns.toml")).unwrap();
+    // Enough host records (the fixture ends in [domain.dns.hosts]) for a transfer of many
+    // messages, each signed on the previous one's MAC.
+    let hosts: String = (0..1000)
+        .map(|i| format!("\nh{i} = [\"192.0.2.{}\"]", i % 250))
+        .collect();
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ntransfer_to = [\"127.0.0.1 key xfr.test.\"]\n\n[server.tsig.\"xfr.test.\"]\nsecret = \"{TSIG_SECRET}\"\n\n{text}{hosts}"
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
+    let addr = server.addrs("DNS")[0];
+    (server, addr)
+}
+
+/// Signed transfers with dig (which checks our signature on every message), and the hostile
+/// cases: unsigned, wrong secret, unknown key, other algorithm, replayed and cut signatures.
+#[test]
+fn tsig_guards_transfers_and_soa() {
+    let (s, addr) = serve_tsig("dns-tsig");
+    let key = format!("hmac-sha256:xfr.test.:{TSIG_SECRET}");
+    // Signed AXFR: the whole zone, every message verified by dig.
+    let out = dig(addr, &["-y", &key, "mail.test", "AXFR"]);
+    assert!(
+        out.contains("_imaps._tcp.mail.test.") && !out.contains("failed"),
+        "{out}"
+    );
+    assert!(out.contains("\tTSIG\t") && !out.contains("verify"), "{out}");
+    let messages: u32 = out
+        .split(";; XFR size: ")
+        .nth(1)
+        .and_then(|s| s.split("messages ").nth(1))
+        .and_then(|s| s.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        messages > 2 && out.contains("h999.mail.test."),
+        "{messages} messages: {out}"
+    );
+    // Signed SOA over UDP and TCP: answered and signed (dig says when it cannot verify).
+    for tcp in ["+notcp", "+tcp"] {
+        let out = dig(addr, &[tcp, "-y", &key, "mail.test", "SOA"]);
+        assert_eq!(status(&out), "NOERROR", "{out}");
+        assert!(
+            out.contains(";; TSIG PSEUDOSECTION:") && !out.contains("verify"),
+            "{out}"
+        );
+    }
+    // Unsigned AXFR and SOA from the secondary's address: refused.
+    let out = dig(addr, &["mail.test", "AXFR"]);
+    assert!(out.contains("Transfer failed") || out.contains("REFUSED"), "{out}");
+    assert!(!out.contains("_imaps._tcp"), "{out}");
+    for tcp in ["+notcp", "+tcp"] {
+        let out = dig(addr, &[tcp, "mail.test", "SOA"]);
+        assert_eq!(status(&out), "REFUSED", "{out}");
+    }
+    // Other names are still answered without a key, on the fast path.
+    let out = dig(addr, &["_imaps._tcp.mail.test", "SRV"]);
+    assert_eq!(status(&out), "NOERROR", "{out}");
+    // Wrong secret: NOTAUTH/BADSIG; unknown key: NOTAUTH/BADKEY; no transfer either way.
+    let wrong = "hmac-sha256:xfr.test.:d3Jvbmcgc2VjcmV0LCB3cm9uZyBzZWNyZXQsIHdyb25nIQ==";
+    let out = dig(addr, &["-y", wrong, "mail.test", "SOA"]);
+    assert!(out.contains("NOTAUTH") && out.contains("BADSIG"), "{out}");
+    let out = dig(addr, &["-y", wrong, "mail.test", "AXFR"]);
+    assert!(!out.contains("_imaps._tcp"), "{out}");
+    let unknown = format!("hmac-sha256:other.test.:{TSIG_SECRET}");
+    let out = dig(addr, &["-y", &unknown, "mail.test", "SOA"]);
+    assert!(out.contains("NOTAUTH") && out.contains("BADKEY"), "{out}");
+    let sha512 = format!("hmac-sha512:xfr.test.:{TSIG_SECRET}");
+    let out = dig(addr, &["-y", &sha512, "mail.test", "SOA"]);
+    assert!(out.contains("NOTAUTH") && out.contains("BADKEY"), "{out}");
+    // Replay a signed query from outside the fudge window (built by hand, signed 10 minutes
+    // ago): BADTIME. And every cut of a signed query: an answer, never a crash.
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let signed = signed_soa_query(TSIG_SECRET, -600);
+    sock.send_to(&signed, addr).unwrap();
+    let mut buf = [0u8; 4096];
+    let (n, _) = sock.recv_from(&mut buf).unwrap();
+    assert_eq!(buf[3] & 0x0f, 9, "NOTAUTH: {:?}", &buf[..n]);
+    // TSIG RDATA ends: error (2), other length (2) = 6, other data = our time (6).
+    assert_eq!(
+        &buf[n - 10..n - 6],
+        &[0, 18, 0, 6],
+        "BADTIME, our time: {:?}",
+        &buf[..n]
+    );
+    let fresh = signed_soa_query(TSIG_SECRET, 0);
+    sock.send_to(&fresh, addr).unwrap();
+    let (n, _) = sock.recv_from(&mut buf).unwrap();
+    assert_eq!(
+        (buf[3] & 0x0f, buf[6..8].to_vec()),
+        (0, vec![0, 1]),
+        "fresh: {:?}",
+        &buf[..n]
+    );
+    for cut in 12..fresh.len() {
+        let mut pkt = fresh[..cut].to_vec();
+        pkt[0..2].copy_from_slice(&(cut as u16).to_be_bytes());
+        sock.send_to(&pkt, addr).unwrap();
+        let n = loop {
+            let (n, _) = sock
+                .recv_from(&mut buf)
+                .unwrap_or_else(|e| panic!("cut at {cut}: no answer ({e})"));
+            if buf[..2] == pkt[..2] {
+                break n;
+            }
+        };
+        // FORMERR or NOTAUTH, never an answer.
+        assert!(matches!(buf[3] & 0x0f, 1 | 9), "cut at {cut}: {:?}", &buf[..n]);
+    }
+    let out = dig(addr, &["_imaps._tcp.mail.test", "SRV"]);
+    assert_eq!(status(&out), "NOERROR", "{out}");
+    assert!(!s.log_text().contains(TSIG_SECRET), "{}", s.log_text());
+    assert!(
+        s.log_text().lines().all(|l| !l.contains("panicked")),
+        "{}",
+        s.log_text()
+    );
+}
+
+/// An SOA query for mail.test signed with `xfr.test.` (hmac-sha256), its time `skew` seconds
+/// from now. Built here by hand (HMAC from `ring`, as mailconf; the wire from RFC 8945) so the
+/// test can sign with a time no tool offers.
+fn signed_soa_query(secret_b64: &str, skew: i64) -> Vec<u8> {
+    use base64::Engine;
+    let secret = base64::engine::general_purpose::STANDARD.decode(secret_b64).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .saturating_add_signed(skew);
+    let mut q = vec![0x42, 0x42, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    q.extend_from_slice(b"\x04mail\x04test\x00\x00\x06\x00\x01");
+    let name = b"\x03xfr\x04test\x00";
+    let alg = b"\x0bhmac-sha256\x00";
+    let time = &now.to_be_bytes()[2..];
+    let mut vars = Vec::new();
+    vars.extend_from_slice(name);
+    vars.extend_from_slice(&[0, 255, 0, 0, 0, 0]);
+    vars.extend_from_slice(alg);
+    vars.extend_from_slice(time);
+    vars.extend_from_slice(&[1, 44, 0, 0, 0, 0]); // fudge 300, error 0, other len 0
+    let mut data = q.clone();
+    data.extend_from_slice(&vars);
+    let mac = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret), &data);
+    let mut rdata = Vec::new();
+    rdata.extend_from_slice(alg);
+    rdata.extend_from_slice(time);
+    rdata.extend_from_slice(&[1, 44, 0, 32]);
+    rdata.extend_from_slice(mac.as_ref());
+    rdata.extend_from_slice(&[0x42, 0x42, 0, 0, 0, 0]);
+    q.extend_from_slice(name);
+    q.extend_from_slice(&[0, 250, 0, 255, 0, 0, 0, 0]);
+    q.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    q.extend_from_slice(&rdata);
+    q[11] = 1;
+    q
+}
+
 /// `knotd` with its stderr collected.
 struct Knot {
     child: std::process::Child,
@@ -388,26 +604,35 @@ impl Knot {
 /// Start mailconf (NOTIFY to Knot's port) and a Knot secondary of `mail.test` transferring from
 /// it. Knot needs a fixed port, known before it starts: a port found free can be taken by
 /// another test before Knot binds it, so when Knot cannot bind, both start again on a new port.
-fn start_with_knot(dir: &std::path::Path, config: &std::path::Path) -> (Server, Knot, SocketAddr) {
+///
+/// With `tsig` (a base64 secret), both sides share the hmac-sha256 key `xfr.test.`: mailconf
+/// requires it of Knot's address (`[server] transfer_to = ["IP:PORT key xfr.test."]`), Knot
+/// signs its SOA queries and transfers and requires it on NOTIFY.
+fn start_with_knot(dir: &std::path::Path, config: &std::path::Path, tsig: Option<&str>) -> (Server, Knot, SocketAddr) {
     let knotd = tool("knotd", "knot");
     let text = std::fs::read_to_string(root().join("tests/fixtures/dns.toml")).unwrap();
     for _attempt in 0..5 {
         let knot_port = free_udp_port();
-        std::fs::write(
-            config,
-            text.replace(
-                "transfer_to = [\"127.0.0.1\"]",
-                &format!("transfer_to = [\"127.0.0.1:{knot_port}\"]"),
-            ),
-        )
-        .unwrap();
+        let mut mailconf_text = text.replace(
+            "transfer_to = [\"127.0.0.1\"]",
+            &format!("transfer_to = [\"127.0.0.1:{knot_port}\"]"),
+        );
+        let (mut knot_key, mut remote_key) = (String::new(), String::new());
+        if let Some(secret) = tsig {
+            mailconf_text = format!(
+                "[server]\ntransfer_to = [\"127.0.0.1:{knot_port} key xfr.test.\"]\n\n[server.tsig.\"xfr.test.\"]\nalgorithm = \"hmac-sha256\"\nsecret = \"{secret}\"\n\n{mailconf_text}"
+            );
+            knot_key = format!("key:\n  - id: xfr.test.\n    algorithm: hmac-sha256\n    secret: {secret}\n\n");
+            remote_key = "    key: xfr.test.\n".into();
+        }
+        std::fs::write(config, mailconf_text).unwrap();
         let s = Server::start(config, &["--dns-listen", "127.0.0.1:0"], 1);
         let primary = s.addrs("DNS")[0];
         let knot_conf = dir.join("knot.conf");
         std::fs::write(
             &knot_conf,
             format!(
-                "server:\n  rundir: {d}\n  listen: 127.0.0.1@{knot_port}\n\ndatabase:\n  storage: {d}\n\nlog:\n  - target: stderr\n    any: info\n\nremote:\n  - id: mailconf\n    address: 127.0.0.1@{p}\n\nacl:\n  - id: notify_from_mailconf\n    address: 127.0.0.1\n    action: notify\n\nzone:\n  - domain: mail.test\n    storage: {d}\n    file: mail.test.zone\n    master: mailconf\n    acl: notify_from_mailconf\n    zonefile-sync: -1\n    journal-content: none\n",
+                "server:\n  rundir: {d}\n  listen: 127.0.0.1@{knot_port}\n\ndatabase:\n  storage: {d}\n\nlog:\n  - target: stderr\n    any: info\n\n{knot_key}remote:\n  - id: mailconf\n    address: 127.0.0.1@{p}\n{remote_key}\nacl:\n  - id: notify_from_mailconf\n    address: 127.0.0.1\n{remote_key}    action: notify\n\nzone:\n  - domain: mail.test\n    storage: {d}\n    file: mail.test.zone\n    master: mailconf\n    acl: notify_from_mailconf\n    zonefile-sync: -1\n    journal-content: none\n",
                 d = dir.display(),
                 p = primary.port()
             ),

@@ -16,6 +16,7 @@ use hickory_server::proto::op::{Edns as HEdns, Message, MessageType, OpCode, Res
 use hickory_server::proto::rr::{DNSClass, RecordType};
 
 use super::answer::{EDNS_PAYLOAD, Question, udp_limit};
+use super::tsig;
 use super::wire::{self, Edns};
 use super::zone::{self, Interner, Zone};
 use crate::records;
@@ -242,10 +243,43 @@ impl Authority {
         &self.settings
     }
 
-    /// Answer one request from `peer`. Never panics on any input.
+    /// Must `peer` sign its transfers and SOA queries (a `transfer_to` entry with a key)?
+    pub(crate) fn needs_key(&self, peer: IpAddr) -> bool {
+        let keys = &self.settings.server.transfer_keys;
+        !keys.is_empty() && keys.contains_key(&peer)
+    }
+
+    /// Answer one request from `peer`. Never panics on any input. A TSIG-signed request is
+    /// verified first and its answer signed with the same key (see `tsig`).
     pub fn respond(&self, req: &[u8], transport: Transport, peer: IpAddr) -> Reply {
         if req.len() < 12 || req[2] & 0x80 != 0 {
             return Reply::Drop; // too short for a header, or a response: never answer those
+        }
+        match tsig::check(req, &self.settings.server, tsig::now()) {
+            tsig::Check::Unsigned => self.respond_keyed(req, transport, peer, None),
+            tsig::Check::Reject(reply) => Reply::Message(reply),
+            tsig::Check::Signed(mut signer, req) => match self.respond_keyed(&req, transport, peer, Some(signer.key)) {
+                Reply::Message(mut m) => {
+                    signer.sign(&mut m);
+                    Reply::Message(m)
+                }
+                Reply::Transfer(mut frames) => {
+                    frames.iter_mut().for_each(|f| signer.sign(f));
+                    Reply::Transfer(frames)
+                }
+                Reply::Drop => Reply::Drop,
+            },
+        }
+    }
+
+    /// Answer a request that was signed with key `key` (an index into `[server] tsig`), or
+    /// not signed. A secondary that must sign gets REFUSED for an SOA query it did not sign.
+    fn respond_keyed(&self, req: &[u8], transport: Transport, peer: IpAddr, key: Option<usize>) -> Reply {
+        if self.needs_key(peer)
+            && self.settings.server.transfer_keys.get(&peer).copied() != key
+            && crate::metrics::qtype_of(req, wire::question_name_end(req)) == u16::from(RecordType::SOA)
+        {
+            return Reply::Message(refused(req));
         }
         let limit = |edns: Option<Edns>| match transport {
             Transport::Tcp => u16::MAX as usize,
@@ -254,7 +288,7 @@ impl Authority {
         let mut out = Vec::with_capacity(512);
         if let Some(p) = wire::plain(req) {
             if Question::is_transfer(p.qtype) {
-                return self.transfer(req, &p, transport, peer);
+                return self.transfer(req, &p, transport, peer, key);
             }
             self.answer(&Question::plain(req, &p), limit(p.edns), &mut out);
             return Reply::Message(out);

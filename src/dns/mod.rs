@@ -14,6 +14,7 @@ mod notify;
 mod state;
 mod tcp;
 mod transfer;
+mod tsig;
 mod udp;
 mod wire;
 mod zone;
@@ -149,7 +150,7 @@ impl DnsServer {
         })
         .await;
         for zone in changed {
-            tokio::spawn(notify::send(zone));
+            tokio::spawn(notify::send(zone, settings.clone()));
         }
         self.warm_up();
     }

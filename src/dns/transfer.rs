@@ -14,9 +14,24 @@ use super::wire::{self, Plain};
 const AXFR_CHUNK: usize = 16 * 1024;
 
 impl Authority {
-    pub(crate) fn transfer(&self, req: &[u8], p: &Plain, transport: Transport, peer: IpAddr) -> Reply {
+    /// `key`: the TSIG key the request was signed with (index into `[server] tsig`). A
+    /// secondary given a key in `transfer_to` must sign with exactly that key.
+    pub(crate) fn transfer(
+        &self,
+        req: &[u8],
+        p: &Plain,
+        transport: Transport,
+        peer: IpAddr,
+        key: Option<usize>,
+    ) -> Reply {
         let found = self.zone_at(p.lower());
-        let allowed = found.is_some_and(|(z, _, _)| z.transfer_to.iter().any(|s| s.ip() == peer));
+        let keyed = self
+            .settings()
+            .server
+            .transfer_keys
+            .get(&peer)
+            .is_none_or(|k| Some(*k) == key);
+        let allowed = keyed && found.is_some_and(|(z, _, _)| z.transfer_to.iter().any(|s| s.ip() == peer));
         let Some((zone, domain, name)) = found.filter(|_| allowed && transport == Transport::Tcp) else {
             return Reply::Message(refused(req));
         };
