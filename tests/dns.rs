@@ -333,7 +333,7 @@ fn sighup_reloads_and_a_broken_file_keeps_the_old_zones() {
 fn knot_secondary_transfers_and_follows_notify() {
     let dir = temp_dir("dns-knot");
     let config = dir.join("mailconf.toml");
-    let (s, mut knot, knot_addr) = start_with_knot(&dir, &config, None);
+    let (s, mut knot, knot_addr) = start_with_knot(&dir, &config, None, false);
     let primary = s.addrs("DNS")[0];
     let result = std::panic::catch_unwind(|| {
         let same = |want_port: &str| {
@@ -380,7 +380,7 @@ fn knot_secondary_transfers_and_follows_notify() {
 fn knot_secondary_with_tsig() {
     let dir = temp_dir("dns-knot-tsig");
     let config = dir.join("mailconf.toml");
-    let (s, mut knot, knot_addr) = start_with_knot(&dir, &config, Some(TSIG_SECRET));
+    let (s, mut knot, knot_addr) = start_with_knot(&dir, &config, Some(TSIG_SECRET), false);
     let primary = s.addrs("DNS")[0];
     let result = std::panic::catch_unwind(|| {
         let same = |want_port: &str| {
@@ -419,10 +419,95 @@ fn knot_secondary_with_tsig() {
     assert!(!s.log_text().contains(TSIG_SECRET), "{}", s.log_text());
 }
 
+/// A Knot secondary configured with nothing but the catalog zone and a TSIG key: it picks up
+/// every zone mailconf serves, a domain added by SIGHUP, and drops a removed one; the catalog
+/// moves by IXFR (Knot's log says so, and mailconf answers `IXFR=old` with the difference).
+#[test]
+fn knot_follows_the_catalog_zone() {
+    let dir = temp_dir("dns-knot-catalog");
+    let config = dir.join("mailconf.toml");
+    let (s, mut knot, knot_addr) = start_with_knot(&dir, &config, Some(TSIG_SECRET), true);
+    let primary = s.addrs("DNS")[0];
+    let result = std::panic::catch_unwind(|| {
+        let wait_for = |name: &str, want: &str| {
+            for _ in 0..200 {
+                let out = dig(knot_addr, &[name, "SOA"]);
+                if status(&out) == want {
+                    return out;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            panic!("knot never answered {want} for {name}");
+        };
+        for zone in ["mail.test", "alias.test"] {
+            wait_for(zone, "NOERROR");
+        }
+        let from_knot = dig(knot_addr, &["_imaps._tcp.alias.test", "SRV"]);
+        let from_mailconf = dig(primary, &["_imaps._tcp.alias.test", "SRV"]);
+        assert_eq!(section(&from_knot, "ANSWER"), section(&from_mailconf, "ANSWER"));
+        assert!(!section(&from_knot, "ANSWER").is_empty(), "{from_knot}");
+        let key = format!("hmac-sha256:xfr.test.:{TSIG_SECRET}");
+        let catalog_serial = || -> u32 {
+            let out = dig(primary, &["-y", &key, "catalog.mailconf.invalid", "SOA"]);
+            section(&out, "ANSWER")[0].split(' ').nth(6).unwrap().parse().unwrap()
+        };
+        let before = catalog_serial();
+        // Add a domain.
+        let text = std::fs::read_to_string(&config).unwrap();
+        let added = format!(
+            "{text}\n[[domain]]\nname = \"new.test\"\nprovider = \"p\"\n[domain.dns]\nnameservers = [\"ns1.example.net.\"]\n"
+        );
+        std::fs::write(&config, &added).unwrap();
+        s.signal("HUP");
+        wait_for("new.test", "NOERROR");
+        let after = catalog_serial();
+        assert_ne!(before, after);
+        // mailconf's own IXFR answer: the one added member, between the two SOAs.
+        let out = dig(
+            primary,
+            &["-y", &key, "catalog.mailconf.invalid", &format!("IXFR={before}")],
+        );
+        let records: Vec<String> = out
+            .lines()
+            .filter(|l| !l.starts_with(';') && !l.trim().is_empty() && !l.contains("\tTSIG\t"))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        assert_eq!(records.len(), 5, "{out}");
+        assert!(records[3].ends_with("IN PTR new.test."), "{out}");
+        assert!(records[1].contains(&format!(" {before} ")), "{out}");
+        // Knot took the catalog change by IXFR.
+        let log = knot.log_text();
+        assert!(
+            log.lines()
+                .any(|l| l.contains("[catalog.mailconf.invalid.] IXFR, incoming") && l.contains("finished")),
+            "{log}"
+        );
+        // Remove a domain: Knot stops serving it.
+        std::fs::write(&config, text.replace("aliases = [\"alias.test\"]", "")).unwrap();
+        s.signal("HUP");
+        wait_for("alias.test", "REFUSED");
+        wait_for("new.test", "REFUSED");
+        wait_for("mail.test", "NOERROR");
+        // Unknown serial: the whole catalog (AXFR form), not an error.
+        let out = dig(primary, &["-y", &key, "catalog.mailconf.invalid", "IXFR=12345"]);
+        let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            flat.contains(" IN PTR mail.test.") && !flat.contains("alias.test") && flat.contains("version.catalog"),
+            "{out}"
+        );
+    });
+    let _ = knot.child.kill();
+    let _ = knot.child.wait();
+    if let Err(e) = result {
+        eprintln!("knotd log:\n{}\nmailconf log:\n{}", knot.log_text(), s.log_text());
+        std::panic::resume_unwind(e);
+    }
+}
+
 /// A 32-octet hmac-sha256 secret, base64 as `tsig-keygen` prints it.
 const TSIG_SECRET: &str = "bWFpbGNvbmYgdGVzdCBrZXksIDMyIG9jdGV0cyBvayE=";
 
-/// mailconf with `[server] transfer_to = ["127.0.0.1 key xfr.test."]`.
+/// mailconf with `[server] transfer_to = ["127.0.0.1 key xfr.test."]` and a catalog zone.
 fn serve_tsig(name: &str) -> (Server, SocketAddr) {
     let dir = temp_dir(name);
     let config = dir.join("mailconf.toml");
@@ -435,7 +520,7 @@ fn serve_tsig(name: &str) -> (Server, SocketAddr) {
     std::fs::write(
         &config,
         format!(
-            "[server]\ntransfer_to = [\"127.0.0.1 key xfr.test.\"]\n\n[server.tsig.\"xfr.test.\"]\nsecret = \"{TSIG_SECRET}\"\n\n{text}{hosts}"
+            "[server]\ncatalog = \"catalog.mailconf.invalid\"\ntransfer_to = [\"127.0.0.1 key xfr.test.\"]\n\n[server.tsig.\"xfr.test.\"]\nsecret = \"{TSIG_SECRET}\"\n\n{text}{hosts}"
         ),
     )
     .unwrap();
@@ -540,6 +625,31 @@ fn tsig_guards_transfers_and_soa() {
         // FORMERR or NOTAUTH, never an answer.
         assert!(matches!(buf[3] & 0x0f, 1 | 9), "cut at {cut}: {:?}", &buf[..n]);
     }
+    // The catalog: IXFR over UDP gets the lone current SOA (RFC 1995 §2: ask again over TCP),
+    // an unknown serial the whole catalog, an unsigned or foreign request nothing.
+    let soa = dig(addr, &["-y", &key, "catalog.mailconf.invalid", "SOA"]);
+    let current = &section(&soa, "ANSWER")[0];
+    let out = dig(addr, &["+notcp", "-y", &key, "catalog.mailconf.invalid", "IXFR=1"]);
+    let records: Vec<String> = out
+        .lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty() && !l.contains("\tTSIG\t"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert!(out.contains("(UDP)") && records == [current.clone()], "{out}");
+    let out = dig(addr, &["-y", &key, "catalog.mailconf.invalid", "IXFR=1"]);
+    assert!(
+        out.contains("PTR") && out.contains("alias.test.") && !out.contains("verify"),
+        "{out}"
+    );
+    let out = dig(addr, &["catalog.mailconf.invalid", "IXFR=1"]);
+    assert!(!out.contains("PTR"), "{out}");
+    let out = dig(addr, &["catalog.mailconf.invalid", "AXFR"]);
+    assert!(!out.contains("PTR"), "{out}");
+    let out = dig(
+        addr,
+        &["-b", "127.0.0.2", "-y", &key, "catalog.mailconf.invalid", "IXFR=1"],
+    );
+    assert!(!out.contains("PTR"), "{out}");
     let out = dig(addr, &["_imaps._tcp.mail.test", "SRV"]);
     assert_eq!(status(&out), "NOERROR", "{out}");
     assert!(!s.log_text().contains(TSIG_SECRET), "{}", s.log_text());
@@ -608,7 +718,16 @@ impl Knot {
 /// With `tsig` (a base64 secret), both sides share the hmac-sha256 key `xfr.test.`: mailconf
 /// requires it of Knot's address (`[server] transfer_to = ["IP:PORT key xfr.test."]`), Knot
 /// signs its SOA queries and transfers and requires it on NOTIFY.
-fn start_with_knot(dir: &std::path::Path, config: &std::path::Path, tsig: Option<&str>) -> (Server, Knot, SocketAddr) {
+///
+/// With `catalog` (and `tsig`), mailconf serves the catalog zone `catalog.mailconf.invalid.` and
+/// Knot is configured with that zone alone (`catalog-role: interpret`): every member zone
+/// comes from the catalog.
+fn start_with_knot(
+    dir: &std::path::Path,
+    config: &std::path::Path,
+    tsig: Option<&str>,
+    catalog: bool,
+) -> (Server, Knot, SocketAddr) {
     let knotd = tool("knotd", "knot");
     let text = std::fs::read_to_string(root().join("tests/fixtures/dns.toml")).unwrap();
     for _attempt in 0..5 {
@@ -619,8 +738,13 @@ fn start_with_knot(dir: &std::path::Path, config: &std::path::Path, tsig: Option
         );
         let (mut knot_key, mut remote_key) = (String::new(), String::new());
         if let Some(secret) = tsig {
+            let catalog_line = if catalog {
+                "catalog = \"catalog.mailconf.invalid.\"\n"
+            } else {
+                ""
+            };
             mailconf_text = format!(
-                "[server]\ntransfer_to = [\"127.0.0.1:{knot_port} key xfr.test.\"]\n\n[server.tsig.\"xfr.test.\"]\nalgorithm = \"hmac-sha256\"\nsecret = \"{secret}\"\n\n{mailconf_text}"
+                "[server]\n{catalog_line}transfer_to = [\"127.0.0.1:{knot_port} key xfr.test.\"]\n\n[server.tsig.\"xfr.test.\"]\nalgorithm = \"hmac-sha256\"\nsecret = \"{secret}\"\n\n{mailconf_text}"
             );
             knot_key = format!("key:\n  - id: xfr.test.\n    algorithm: hmac-sha256\n    secret: {secret}\n\n");
             remote_key = "    key: xfr.test.\n".into();
@@ -632,9 +756,20 @@ fn start_with_knot(dir: &std::path::Path, config: &std::path::Path, tsig: Option
         std::fs::write(
             &knot_conf,
             format!(
-                "server:\n  rundir: {d}\n  listen: 127.0.0.1@{knot_port}\n\ndatabase:\n  storage: {d}\n\nlog:\n  - target: stderr\n    any: info\n\n{knot_key}remote:\n  - id: mailconf\n    address: 127.0.0.1@{p}\n{remote_key}\nacl:\n  - id: notify_from_mailconf\n    address: 127.0.0.1\n{remote_key}    action: notify\n\nzone:\n  - domain: mail.test\n    storage: {d}\n    file: mail.test.zone\n    master: mailconf\n    acl: notify_from_mailconf\n    zonefile-sync: -1\n    journal-content: none\n",
+                "server:\n  rundir: {d}\n  listen: 127.0.0.1@{knot_port}\n\ndatabase:\n  storage: {d}\n\nlog:\n  - target: stderr\n    any: info\n\n{knot_key}remote:\n  - id: mailconf\n    address: 127.0.0.1@{p}\n{remote_key}\nacl:\n  - id: notify_from_mailconf\n    address: 127.0.0.1\n{remote_key}    action: notify\n\n{zones}",
                 d = dir.display(),
-                p = primary.port()
+                p = primary.port(),
+                zones = if catalog {
+                    format!(
+                        "template:\n  - id: default\n    storage: {d}\n    master: mailconf\n    acl: notify_from_mailconf\n    zonefile-sync: -1\n    journal-content: none\n\nzone:\n  - domain: catalog.mailconf.invalid.\n    catalog-role: interpret\n    catalog-template: default\n",
+                        d = dir.display()
+                    )
+                } else {
+                    format!(
+                        "zone:\n  - domain: mail.test\n    storage: {d}\n    file: mail.test.zone\n    master: mailconf\n    acl: notify_from_mailconf\n    zonefile-sync: -1\n    journal-content: none\n",
+                        d = dir.display()
+                    )
+                }
             ),
         )
         .unwrap();

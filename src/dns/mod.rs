@@ -9,6 +9,7 @@
 
 mod answer;
 mod authority;
+mod catalog;
 mod encode;
 mod notify;
 mod state;

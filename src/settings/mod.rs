@@ -50,6 +50,9 @@ pub struct ServerSettings {
     pub http_listen: Vec<SocketAddr>,
     /// Secondaries allowed to transfer every zone; NOTIFY goes to these addresses.
     pub transfer_to: Vec<SocketAddr>,
+    /// Serve a catalog zone (RFC 9432 v2) of this name (ASCII, no trailing dot) listing every
+    /// zone, for the `transfer_to` secondaries.
+    pub catalog: Option<String>,
     /// `[server.tsig.NAME]` keys, in name order.
     pub tsig: Vec<TsigKey>,
     /// Secondaries that must sign transfers and SOA queries (a `transfer_to` entry with

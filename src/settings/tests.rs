@@ -577,6 +577,13 @@ fn tsig_keys_and_keyed_secondaries() {
         assert!(errs[0].ends_with(want), "{server}:\n got {}\nwant …{want}", errs[0]);
         assert!(!errs[0].contains(secret), "{errs:?}");
     }
+    let s = ok(&with("catalog = \"Catalog.Example.NET.\""));
+    assert_eq!(s.server.catalog.as_deref(), Some("catalog.example.net"));
+    let errs = errors(&with("catalog = \"not a name\""));
+    assert!(
+        errs.len() == 1 && errs[0].contains("server.catalog: `not a name` is not a valid host name"),
+        "{errs:?}"
+    );
     // Keys are required in [server] transfer_to only.
     let errs = errors(&format!(
         "{PROVIDER}{}",

@@ -64,6 +64,7 @@ pub(super) fn server(cx: &mut Ctx, s: &raw::Server) -> ServerSettings {
         dns_listen: cx.socket_addrs(&s.dns_listen, "server.dns_listen"),
         http_listen: cx.socket_addrs(&s.http_listen, "server.http_listen"),
         transfer_to,
+        catalog: s.catalog.as_ref().and_then(|c| cx.host(c, "server.catalog")),
         tsig,
         transfer_keys,
         https_listen,
