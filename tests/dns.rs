@@ -504,6 +504,120 @@ fn knot_follows_the_catalog_zone() {
     }
 }
 
+/// NSD 4.6 (no catalog support) as a TSIG secondary of an explicitly listed zone: it transfers
+/// with the key (checking mailconf's signatures), accepts mailconf's signed NOTIFY and follows.
+#[test]
+fn nsd_secondary_with_tsig() {
+    let nsd_bin = tool("nsd", "nsd");
+    let dir = temp_dir("dns-nsd-tsig");
+    let config = dir.join("mailconf.toml");
+    let text = std::fs::read_to_string(root().join("tests/fixtures/dns.toml")).unwrap();
+    for _attempt in 0..5 {
+        let nsd_port = free_udp_port();
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\ntransfer_to = [\"127.0.0.1:{nsd_port} key xfr.test.\"]\n\n[server.tsig.\"xfr.test.\"]\nsecret_file = \"{}\"\n\n{text}",
+                dir.join("xfr.key").display()
+            ),
+        )
+        .unwrap();
+        // The key file as tsig-keygen prints it.
+        std::fs::write(
+            dir.join("xfr.key"),
+            format!("key \"xfr.test\" {{\n\talgorithm hmac-sha256;\n\tsecret \"{TSIG_SECRET}\";\n}};\n"),
+        )
+        .unwrap();
+        let s = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
+        let primary = s.addrs("DNS")[0];
+        let d = dir.display();
+        let conf = dir.join("nsd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "server:\n  ip-address: 127.0.0.1@{nsd_port}\n  username: \"\"\n  zonesdir: \"{d}\"\n  database: \"\"\n  pidfile: \"{d}/nsd.pid\"\n  xfrdfile: \"{d}/xfrd.state\"\n  zonelistfile: \"{d}/zone.list\"\n  xfrdir: \"{d}\"\n  verbosity: 2\n  rrl-ratelimit: 0\n\nremote-control:\n  control-enable: no\n\nkey:\n  name: xfr.test.\n  algorithm: hmac-sha256\n  secret: \"{TSIG_SECRET}\"\n\nzone:\n  name: mail.test\n  zonefile: mail.test.zone\n  allow-notify: 127.0.0.1 xfr.test.\n  request-xfr: AXFR 127.0.0.1@{} xfr.test.\n",
+                primary.port()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(&nsd_bin)
+            .args(["-d", "-c", conf.to_str().unwrap()])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = common::collect_lines(child.stderr.take().unwrap());
+        let mut child = Stopped(child);
+        let child = &mut child.0;
+        let nsd_addr = SocketAddr::from(([127, 0, 0, 1], nsd_port));
+        let log_text = || log.lock().unwrap().join("\n");
+        let mut serves = |port: &str| {
+            for _ in 0..150 {
+                if child_exited(child) {
+                    return Err(log_text());
+                }
+                let out = dig(nsd_addr, &["_imaps._tcp.mail.test", "SRV"]);
+                if status(&out) == "NOERROR" && section(&out, "ANSWER").first().is_some_and(|l| l.contains(port)) {
+                    return Ok(out);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            panic!(
+                "nsd never served port {port}:\n{}\nmailconf:\n{}",
+                log_text(),
+                s.log_text()
+            );
+        };
+        let first = match serves(" 993 ") {
+            Ok(out) => out,
+            Err(l) if l.contains("can't bind") || l.contains("Address already in use") => {
+                eprintln!("nsd could not bind port {nsd_port}: trying another");
+                continue;
+            }
+            Err(l) => panic!("nsd stopped:\n{l}"),
+        };
+        let from_mailconf = dig(primary, &["_imaps._tcp.mail.test", "SRV"]);
+        assert_eq!(section(&first, "ANSWER"), section(&from_mailconf, "ANSWER"));
+        std::fs::write(
+            &config,
+            std::fs::read_to_string(&config)
+                .unwrap()
+                .replace("port = 993", "port = 995"),
+        )
+        .unwrap();
+        s.signal("HUP");
+        serves(" 995 ").unwrap_or_else(|l| panic!("nsd stopped:\n{l}"));
+        s.wait_log(
+            |l| l.contains("NOTIFY acknowledged"),
+            1,
+            "signed NOTIFY acknowledged by NSD",
+        );
+        assert!(!s.log_text().contains(TSIG_SECRET));
+        return;
+    }
+    panic!("nsd found no free port in 5 attempts");
+}
+
+/// A daemon stopped (SIGTERM, so it stops its own children, then SIGKILL) however the test ends.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        for _ in 0..50 {
+            if child_exited(&mut self.0) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(40));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn child_exited(child: &mut std::process::Child) -> bool {
+    child.try_wait().ok().flatten().is_some()
+}
+
 /// A 32-octet hmac-sha256 secret, base64 as `tsig-keygen` prints it.
 const TSIG_SECRET: &str = "bWFpbGNvbmYgdGVzdCBrZXksIDMyIG9jdGV0cyBvayE=";
 
