@@ -151,11 +151,13 @@ impl Authority {
             if let Some(c) = &self.catalog
                 && old.catalog.is_none()
             {
+                self.shared.journal.clear();
                 changed.push(self.catalog_changed(c));
             }
             return;
         };
         if new.name != prev.name {
+            self.shared.journal.clear();
             changed.push(self.catalog_changed(&new));
             self.catalog = Some(new);
             return;

@@ -104,6 +104,11 @@ impl Journal {
         }
     }
 
+    /// Forget every change (the catalog was renamed or switched on: other serials).
+    pub fn clear(&self) {
+        self.deltas.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     /// The IXFR body from `serial` to `current`: per change, SOA(from), removed, SOA(to),
     /// added (RFC 1995 §4). `None` when the journal does not reach back to `serial`.
     pub fn since(&self, catalog: &str, serial: u32, current: u32) -> Option<Vec<Record>> {
@@ -198,4 +203,53 @@ pub(crate) fn answer(
         m.add_answers(answers);
     }
     m.to_vec().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delta(from: u32, to: u32, added: &[&str]) -> Delta {
+        Delta {
+            from,
+            to,
+            removed: Vec::new(),
+            added: added.iter().map(|o| (rc::label(o), o.to_string())).collect(),
+        }
+    }
+
+    #[test]
+    fn the_journal_answers_from_any_serial_it_reaches_and_stays_bounded() {
+        let j = Journal::default();
+        j.push(delta(1, 2, &["a.test"]));
+        j.push(delta(2, 3, &["b.test"]));
+        let body = j.since("cat.invalid", 1, 3).expect("reaches 1");
+        // SOA 1, SOA 2, a; SOA 2, SOA 3, b.
+        assert_eq!(body.len(), 6);
+        assert_eq!(j.since("cat.invalid", 2, 3).map(|b| b.len()), Some(3));
+        assert!(j.since("cat.invalid", 7, 3).is_none(), "unknown serial");
+        assert!(j.since("cat.invalid", 1, 4).is_none(), "not up to the current serial");
+        // A gap (serial 3 → 10 never journaled) starts the journal again.
+        j.push(delta(10, 11, &["c.test"]));
+        assert!(j.since("cat.invalid", 1, 11).is_none());
+        assert!(j.since("cat.invalid", 10, 11).is_some());
+        // Bounded in changes.
+        for s in 11..11 + JOURNAL_DELTAS as u32 + 5 {
+            j.push(delta(s, s + 1, &[]));
+        }
+        assert!(j.since("cat.invalid", 11, 11 + JOURNAL_DELTAS as u32 + 5).is_none());
+        assert_eq!(j.deltas.lock().unwrap().len(), JOURNAL_DELTAS);
+    }
+
+    #[test]
+    fn serials_only_grow_and_labels_stay_unique() {
+        let members = vec![(5, 0, 0), (3, 1, 0), (5, 2, 0)];
+        let c = Catalog::new("cat.invalid", members, None);
+        assert_eq!(c.members.iter().map(|m| m.0).collect::<Vec<_>>(), [3, 5]);
+        let same = Catalog::new("cat.invalid", vec![(3, 0, 0), (5, 1, 0)], Some((c.serial, c.content)));
+        assert_eq!(same.serial, c.serial, "same members, same serial");
+        let high = c.serial.wrapping_add(0x7000_0000);
+        let other = Catalog::new("cat.invalid", vec![(3, 0, 0)], Some((high, c.content)));
+        assert!(serial_greater(other.serial, high), "{} after {high}", other.serial);
+    }
 }
