@@ -38,7 +38,7 @@ python3 benches/gen-config.py "$n" |
 "$BIN" serve --config "$work/mailconf.toml" --dns-listen "127.0.0.1:$mport" 2> "$work/mailconf.log" &
 pids+=($!)
 mpid=$!
-for _ in $(seq 600); do grep -q "DNS zones built" "$work/mailconf.log" && break; sleep 0.5; done
+for _ in $(seq 3600); do grep -q "DNS zones built" "$work/mailconf.log" && break; sleep 0.5; done
 grep -q "DNS zones built" "$work/mailconf.log" || { echo "mailconf did not build its zones" >&2; tail "$work/mailconf.log" >&2; exit 1; }
 catalog_axfr=$(dig @127.0.0.1 -p "$mport" -y "$key" catalog.mailconf.invalid AXFR)
 members=$(grep -c "IN[[:space:]]*PTR" <<< "$catalog_axfr")
