@@ -516,7 +516,37 @@ fn dav_oauth2_and_pacc() {
     let errs = errors(&with_issuer("http://login.example.net"));
     assert!(
         errs.len() == 1 && errs[0].contains("oauth2.issuer: `http://login.example.net` must be an https URL"),
+        "{errs:?}"
+    );
+}
 
+#[test]
+fn pacc_host_is_a_web_host() {
+    let text = provider_with("pacc = true").replace(
+        "autoconfig_addresses = [\"192.0.2.10\"]",
+        "autoconfig_cname = \"web.example.net.\"\n[domain.dns.hosts]\n\"ua-auto-config\" = [\"192.0.2.1\"]",
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].contains("`ua-auto-config.example.com` is a CNAME (autoconfig_cname) and cannot have addresses"),
+        "{errs:?}"
+    );
+    // Without PACC the name is free.
+    assert!(errors(&text.replace("pacc = true", "")).is_empty());
+    // ACME certifies it with the other web hosts.
+    let s = ok(&provider_with("pacc = true"));
+    assert_eq!(
+        crate::acme::names_for(&s),
+        vec![vec![
+            "autoconfig.example.com".to_string(),
+            "autodiscover.example.com".into(),
+            "ua-auto-config.example.com".into()
+        ]]
+    );
+}
+
+#[test]
 fn tsig_keys_and_keyed_secondaries() {
     let secret = "bWFpbGNvbmYgdGVzdCBrZXksIDMyIG9jdGV0cyBvayE=";
     let with = |server: &str| format!("[server]\n{server}\n{PROVIDER}{DOMAIN}");
@@ -598,30 +628,6 @@ fn tsig_keys_and_keyed_secondaries() {
 }
 
 #[test]
-fn pacc_host_is_a_web_host() {
-    let text = provider_with("pacc = true").replace(
-        "autoconfig_addresses = [\"192.0.2.10\"]",
-        "autoconfig_cname = \"web.example.net.\"\n[domain.dns.hosts]\n\"ua-auto-config\" = [\"192.0.2.1\"]",
-    );
-    let errs = errors(&text);
-    assert_eq!(errs.len(), 1, "{errs:?}");
-    assert!(
-        errs[0].contains("`ua-auto-config.example.com` is a CNAME (autoconfig_cname) and cannot have addresses"),
-        "{errs:?}"
-    );
-    // Without PACC the name is free.
-    assert!(errors(&text.replace("pacc = true", "")).is_empty());
-    // ACME certifies it with the other web hosts.
-    let s = ok(&provider_with("pacc = true"));
-    assert_eq!(
-        crate::acme::names_for(&s),
-        vec![vec![
-            "autoconfig.example.com".to_string(),
-            "autodiscover.example.com".into(),
-            "ua-auto-config.example.com".into()
-        ]]
-    );
-
 fn tsig_secret_files_are_read_in_the_file_step() {
     let dir = std::env::temp_dir().join(format!("mailconf-tsig-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
