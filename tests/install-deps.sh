@@ -5,7 +5,8 @@ set -euo pipefail
 pkgs=(
   bind9-utils      # named-checkzone
   dnsutils         # dig
-  knot             # knotd: a real secondary in tests/dns.rs
+  knot             # knotd: a real secondary in tests/dns.rs (catalog zone, TSIG)
+  nsd              # nsd: a TSIG secondary without catalog support in tests/dns.rs
   dnsperf          # benches/dns.sh
   libxml2-utils    # xmllint
   openssl          # openssl cms -verify of signed profiles

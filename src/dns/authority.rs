@@ -11,10 +11,12 @@ use std::sync::{Arc, OnceLock};
 
 use rustc_hash::FxHashMap;
 
-use hickory_server::proto::op::{Edns as HEdns, Message, MessageType, OpCode, ResponseCode};
-use hickory_server::proto::rr::{DNSClass, RecordType};
+use hickory_server::proto::op::{Edns as HEdns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_server::proto::rr::{DNSClass, RData, RecordType};
 
 use super::answer::{EDNS_PAYLOAD, Question, udp_limit};
+use super::catalog::{Catalog, Delta, Journal};
+use super::tsig;
 use super::wire::{self, Edns};
 use super::zone::{self, Interner, Zone};
 use crate::records;
@@ -29,6 +31,8 @@ pub(crate) type Served = FxHashMap<Box<[u8]>, (u32, [u8; 32])>;
 pub(crate) struct Shared {
     pub interner: Interner,
     pub previous: Served,
+    /// Recent changes of the catalog zone, for IXFR.
+    pub journal: Journal,
 }
 
 /// One mail domain name (primary or alias) and its zones once built.
@@ -51,6 +55,8 @@ pub(crate) struct Authority {
     pacc: crate::pacc::Rollover,
     /// UDP answers per second per client network (0 = unlimited), from the settings.
     pub rate_limit: u32,
+    /// The catalog zone (`[server] catalog`).
+    pub(crate) catalog: Option<Catalog>,
 }
 
 /// What a query gets.
@@ -96,6 +102,20 @@ impl Authority {
                 });
             }
         }
+        let catalog = settings.server.catalog.as_deref().map(|name| {
+            let members = slots
+                .iter()
+                .enumerate()
+                .flat_map(|(i, slot)| {
+                    let domain = &settings.domains[slot.domain as usize];
+                    let name = domain.names().nth(slot.name as usize).unwrap_or(&domain.name);
+                    records::catalog::zone_origins(domain, name)
+                        .enumerate()
+                        .map(move |(z, origin)| (records::catalog::label(&origin), i as u32, z as u32))
+                })
+                .collect();
+            Catalog::new(name, members, shared.previous.get(&wire::lower_wire(name)).copied())
+        });
         Authority {
             rate_limit: settings.server.dns_rate_limit,
             settings,
@@ -103,6 +123,85 @@ impl Authority {
             slots: slots.into_boxed_slice(),
             shared,
             pacc,
+            catalog,
+        }
+    }
+
+    /// Is `lower` (a lower-case wire name) in the catalog zone?
+    pub(crate) fn in_catalog(&self, lower: &[u8]) -> bool {
+        self.catalog
+            .as_ref()
+            .is_some_and(|c| wire::suffix_at(lower, &c.origin).is_some())
+    }
+
+    /// The origin (ASCII) of catalog member `i`.
+    pub(crate) fn member_origin(&self, catalog: &Catalog, i: usize) -> Option<String> {
+        let &(_, slot, zone) = catalog.members.get(i)?;
+        let slot = &self.slots[slot as usize];
+        let domain = &self.settings.domains[slot.domain as usize];
+        let name = domain.names().nth(slot.name as usize)?;
+        records::catalog::zone_origins(domain, name).nth(zone as usize)
+    }
+
+    /// The catalog that follows `old`'s (`old` is the previous snapshot): its serial keeps
+    /// growing, and a change of members is journaled for IXFR and reported for NOTIFY.
+    fn follow_catalog(&mut self, old: &Authority, changed: &mut Vec<Changed>) {
+        let (Some(new), Some(prev)) = (self.catalog.take(), old.catalog.as_ref()) else {
+            if let Some(c) = &self.catalog
+                && old.catalog.is_none()
+            {
+                self.shared.journal.clear();
+                changed.push(self.catalog_changed(c));
+            }
+            return;
+        };
+        if new.name != prev.name {
+            self.shared.journal.clear();
+            changed.push(self.catalog_changed(&new));
+            self.catalog = Some(new);
+            return;
+        }
+        let members = new.members.to_vec();
+        let new = Catalog::new(&new.name, members, Some((prev.serial, prev.content)));
+        if new.serial != prev.serial {
+            // Merge the two sorted label lists.
+            let (mut removed, mut added) = (Vec::new(), Vec::new());
+            let (mut i, mut j) = (0, 0);
+            while i < prev.members.len() || j < new.members.len() {
+                let a = prev.members.get(i).map(|m| m.0);
+                let b = new.members.get(j).map(|m| m.0);
+                match (a, b) {
+                    (Some(x), Some(y)) if x == y => {
+                        i += 1;
+                        j += 1;
+                    }
+                    (Some(x), y) if y.is_none_or(|y| x < y) => {
+                        removed.extend(old.member_origin(prev, i).map(|o| (x, o)));
+                        i += 1;
+                    }
+                    (_, Some(y)) => {
+                        added.extend(self.member_origin(&new, j).map(|o| (y, o)));
+                        j += 1;
+                    }
+                    _ => break,
+                }
+            }
+            self.shared.journal.push(Delta {
+                from: prev.serial,
+                to: new.serial,
+                removed,
+                added,
+            });
+            changed.push(self.catalog_changed(&new));
+        }
+        self.catalog = Some(new);
+    }
+
+    fn catalog_changed(&self, c: &Catalog) -> Changed {
+        Changed {
+            origin: c.origin.clone(),
+            serial: c.serial,
+            transfer_to: self.settings.server.transfer_to.clone().into(),
         }
     }
 
@@ -119,8 +218,9 @@ impl Authority {
     /// The next snapshot: unchanged domains keep their built zones; changed and new ones are
     /// built now. Returns the zones whose serial moved (or that are new), for NOTIFY.
     pub fn reload(&self, settings: Arc<Settings>) -> (Authority, Vec<Changed>) {
-        let new = Authority::new(settings, self.shared.clone(), &self.pacc);
+        let mut new = Authority::new(settings, self.shared.clone(), &self.pacc);
         let mut changed = Vec::new();
+        new.follow_catalog(self, &mut changed);
         for (key, &i) in &new.index {
             let slot = &new.slots[i as usize];
             let old = self.index.get(key).map(|&j| &self.slots[j as usize]);
@@ -211,6 +311,9 @@ impl Authority {
                 out.insert(z.origin.clone(), (z.serial, z.content));
             }
         }
+        if let Some(c) = &self.catalog {
+            out.insert(c.origin.clone(), (c.serial, c.content));
+        }
         out
     }
 
@@ -241,10 +344,43 @@ impl Authority {
         &self.settings
     }
 
-    /// Answer one request from `peer`. Never panics on any input.
+    /// Must `peer` sign its transfers and SOA queries (a `transfer_to` entry with a key)?
+    pub(crate) fn needs_key(&self, peer: IpAddr) -> bool {
+        let keys = &self.settings.server.transfer_keys;
+        !keys.is_empty() && keys.contains_key(&peer)
+    }
+
+    /// Answer one request from `peer`. Never panics on any input. A TSIG-signed request is
+    /// verified first and its answer signed with the same key (see `tsig`).
     pub fn respond(&self, req: &[u8], transport: Transport, peer: IpAddr) -> Reply {
         if req.len() < 12 || req[2] & 0x80 != 0 {
             return Reply::Drop; // too short for a header, or a response: never answer those
+        }
+        match tsig::check(req, &self.settings.server, tsig::now()) {
+            tsig::Check::Unsigned => self.respond_keyed(req, transport, peer, None),
+            tsig::Check::Reject(reply) => Reply::Message(reply),
+            tsig::Check::Signed(mut signer, req) => match self.respond_keyed(&req, transport, peer, Some(signer.key)) {
+                Reply::Message(mut m) => {
+                    signer.sign(&mut m);
+                    Reply::Message(m)
+                }
+                Reply::Transfer(mut frames) => {
+                    frames.iter_mut().for_each(|f| signer.sign(f));
+                    Reply::Transfer(frames)
+                }
+                Reply::Drop => Reply::Drop,
+            },
+        }
+    }
+
+    /// Answer a request that was signed with key `key` (an index into `[server] tsig`), or
+    /// not signed. A secondary that must sign gets REFUSED for an SOA query it did not sign.
+    fn respond_keyed(&self, req: &[u8], transport: Transport, peer: IpAddr, key: Option<usize>) -> Reply {
+        if self.needs_key(peer)
+            && self.settings.server.transfer_keys.get(&peer).copied() != key
+            && crate::metrics::qtype_of(req, wire::question_name_end(req)) == u16::from(RecordType::SOA)
+        {
+            return Reply::Message(refused(req));
         }
         let limit = |edns: Option<Edns>| match transport {
             Transport::Tcp => u16::MAX as usize,
@@ -252,8 +388,9 @@ impl Authority {
         };
         let mut out = Vec::with_capacity(512);
         if let Some(p) = wire::plain(req) {
-            if Question::is_transfer(p.qtype) {
-                return self.transfer(req, &p, transport, peer);
+            if Question::is_transfer(p.qtype) || self.in_catalog(p.lower()) {
+                let q = Query::query(wire::name_from_wire(&req[12..p.question_end - 4]), p.qtype.into());
+                return self.transfer_or_catalog(req, p.lower(), &q, None, transport, peer, key);
             }
             self.answer(&Question::plain(req, &p), limit(p.edns), &mut out);
             return Reply::Message(out);
@@ -279,10 +416,15 @@ impl Authority {
             // A query the fast path did not take (other class, extra records, a compressed
             // question…): the same answer, from the parsed question.
             let q = &query.queries[0];
-            if matches!(q.query_type(), RecordType::AXFR | RecordType::IXFR) {
-                return Reply::Message(refused(req));
-            }
             let lower = wire::name_wire(q.name());
+            if matches!(q.query_type(), RecordType::AXFR | RecordType::IXFR) || self.in_catalog(&lower) {
+                // IXFR carries the client's SOA in the authority section (RFC 1995 §3).
+                let serial = query.authorities.iter().find_map(|r| match &r.data {
+                    RData::SOA(s) => Some(s.serial),
+                    _ => None,
+                });
+                return self.transfer_or_catalog(req, &lower, q, serial, transport, peer, key);
+            }
             let mut question = Vec::with_capacity(q.name().len() + 5);
             for label in q.name().iter() {
                 question.push(label.len() as u8);

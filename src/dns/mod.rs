@@ -9,11 +9,13 @@
 
 mod answer;
 mod authority;
+mod catalog;
 mod encode;
 mod notify;
 mod state;
 mod tcp;
 mod transfer;
+mod tsig;
 mod udp;
 mod wire;
 mod zone;
@@ -149,7 +151,7 @@ impl DnsServer {
         })
         .await;
         for zone in changed {
-            tokio::spawn(notify::send(zone));
+            tokio::spawn(notify::send(zone, settings.clone()));
         }
         self.warm_up();
     }

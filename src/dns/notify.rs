@@ -9,23 +9,33 @@ use tokio::net::UdpSocket;
 use tracing::{info, warn};
 
 use super::authority::Changed;
+use crate::settings::Settings;
 
 /// RFC 1996 §3.6: retry a few times until the secondary answers.
 const TRIES: u32 = 5;
 const WAIT: Duration = Duration::from_secs(2);
 
 /// NOTIFY every secondary of a zone (without the optional SOA, RFC 1996 §3.7: the secondary
-/// asks for it).
-pub(crate) async fn send(zone: Changed) {
+/// asks for it), TSIG-signed for a secondary given a key in `transfer_to`.
+pub(crate) async fn send(zone: Changed, settings: Arc<Settings>) {
     let zone = Arc::new(zone);
     for target in zone.transfer_to.iter().copied() {
         let zone = zone.clone();
+        let key = settings
+            .server
+            .transfer_keys
+            .get(&target.ip())
+            .and_then(|&k| settings.server.tsig.get(k))
+            .cloned();
         tokio::spawn(async move {
             let origin = super::wire::name_from_wire(&zone.origin);
             let mut msg = Message::new(rand_id(zone.serial), MessageType::Query, OpCode::Notify);
             msg.metadata.authoritative = true;
             msg.add_query(Query::query(origin.clone(), RecordType::SOA));
-            let Ok(bytes) = msg.to_vec() else { return };
+            let Ok(mut bytes) = msg.to_vec() else { return };
+            if let Some(key) = &key {
+                super::tsig::sign_request(key, &mut bytes, super::tsig::now());
+            }
             let bind = if target.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
             let Ok(sock) = UdpSocket::bind(bind).await else { return };
             let mut buf = [0u8; 512];
@@ -35,13 +45,16 @@ pub(crate) async fn send(zone: Changed) {
                 }
                 if let Ok(Ok((n, from))) = tokio::time::timeout(WAIT, sock.recv_from(&mut buf)).await
                     && from == target
-                    && let Ok(resp) = Message::from_vec(&buf[..n])
-                    && resp.metadata.id == msg.metadata.id
+                    && n >= 12
+                    && buf[2] & 0x80 != 0
+                    && u16::from_be_bytes([buf[0], buf[1]]) == msg.metadata.id
                 {
-                    if resp.metadata.response_code == ResponseCode::NoError {
+                    // The header is enough (a signed answer's TSIG record is not checked).
+                    let rcode = ResponseCode::from_low(buf[3] & 0x0f);
+                    if rcode == ResponseCode::NoError {
                         info!(zone = %origin, %target, serial = zone.serial, "NOTIFY acknowledged");
                     } else {
-                        warn!(zone = %origin, %target, rcode = %resp.metadata.response_code, "NOTIFY refused");
+                        warn!(zone = %origin, %target, rcode = %rcode, "NOTIFY refused");
                     }
                     return;
                 }

@@ -1,22 +1,59 @@
 //! Zone transfers: AXFR (and IXFR, answered with the full zone as RFC 1995 §4 allows) over TCP,
 //! only to the zone's secondaries. The records come from `records` again (a transfer is rare;
-//! the served state keeps no copy of them), with the served serial in the SOA.
+//! the served state keeps no copy of them), with the served serial in the SOA. The catalog zone
+//! answers IXFR with its changes from the journal (see `catalog`).
 
 use std::net::IpAddr;
 
 use hickory_server::proto::op::{Message, OpCode, Query};
-use hickory_server::proto::rr::{RData, Record};
+use hickory_server::proto::rr::{RData, Record, RecordType};
 
 use super::authority::{Authority, Reply, Transport, refused};
-use super::wire::{self, Plain};
+use super::catalog::{self, Catalog};
+use crate::records::catalog as rc;
 
 /// Largest message a TCP AXFR chunk holds before we start the next one.
 const AXFR_CHUNK: usize = 16 * 1024;
 
 impl Authority {
-    pub(crate) fn transfer(&self, req: &[u8], p: &Plain, transport: Transport, peer: IpAddr) -> Reply {
-        let found = self.zone_at(p.lower());
-        let allowed = found.is_some_and(|(z, _, _)| z.transfer_to.iter().any(|s| s.ip() == peer));
+    /// A transfer request (AXFR, IXFR with the client's `serial`) for `lower`, or any query in
+    /// the catalog zone. `key`: the TSIG key the request was signed with (index into
+    /// `[server] tsig`); a secondary given a key in `transfer_to` must sign with exactly that key.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn transfer_or_catalog(
+        &self,
+        req: &[u8],
+        lower: &[u8],
+        q: &Query,
+        serial: Option<u32>,
+        transport: Transport,
+        peer: IpAddr,
+        key: Option<usize>,
+    ) -> Reply {
+        let id = u16::from_be_bytes([req[0], req[1]]);
+        let is_transfer = matches!(q.query_type(), RecordType::AXFR | RecordType::IXFR);
+        let keyed = self
+            .settings()
+            .server
+            .transfer_keys
+            .get(&peer)
+            .is_none_or(|k| Some(*k) == key);
+        if let Some(c) = self.catalog.as_ref().filter(|c| *c.origin == *lower) {
+            let allowed = keyed && self.settings().server.transfer_to.iter().any(|s| s.ip() == peer);
+            if !is_transfer {
+                return Reply::Message(self.catalog_answer(c, id, q, lower));
+            }
+            if !allowed || (q.query_type() == RecordType::AXFR && transport == Transport::Udp) {
+                return Reply::Message(refused(req));
+            }
+            return self.catalog_transfer(c, id, q, serial, transport);
+        }
+        if !is_transfer {
+            let c = self.catalog.as_ref().expect("in_catalog checked");
+            return Reply::Message(self.catalog_answer(c, id, q, lower));
+        }
+        let found = self.zone_at(lower);
+        let allowed = keyed && found.is_some_and(|(z, _, _)| z.transfer_to.iter().any(|s| s.ip() == peer));
         let Some((zone, domain, name)) = found.filter(|_| allowed && transport == Transport::Tcp) else {
             return Reply::Message(refused(req));
         };
@@ -31,26 +68,64 @@ impl Authority {
         if let RData::SOA(s) = &mut soa.data {
             s.serial = zone.serial;
         }
-        let id = u16::from_be_bytes([req[0], req[1]]);
-        let q = Query::query(wire::name_from_wire(&req[12..p.question_end - 4]), p.qtype.into());
-        let mut frames = Vec::new();
-        let records = std::iter::once(&soa)
-            .chain(rz.records().filter(|r| !matches!(r.data, RData::SOA(_))))
-            .chain(std::iter::once(&soa));
-        let mut msg = axfr_message(id, &q);
-        let mut size = 0;
-        for r in records {
-            if size > AXFR_CHUNK {
-                frames.push(msg.to_vec().unwrap_or_default());
-                msg = axfr_message(id, &q);
-                size = 0;
-            }
-            size += 64 + rdata_size(r);
-            msg.add_answer(r.clone());
-        }
-        frames.push(msg.to_vec().unwrap_or_default());
-        Reply::Transfer(frames)
+        // IXFR is answered with the whole zone (RFC 1995 §4): zones are small.
+        let records = std::iter::once(soa.clone())
+            .chain(rz.records().filter(|r| !matches!(r.data, RData::SOA(_))).cloned())
+            .chain(std::iter::once(soa));
+        Reply::Transfer(frames(id, q, records))
     }
+
+    fn catalog_answer(&self, c: &Catalog, id: u16, q: &Query, lower: &[u8]) -> Vec<u8> {
+        catalog::answer(c, id, q, lower, |i| self.member_origin(c, i))
+    }
+
+    /// AXFR of the catalog, or IXFR: the changes since the client's serial from the journal,
+    /// a lone SOA when the client is current (or over UDP, RFC 1995 §2: "use TCP"), the whole
+    /// catalog when the journal does not reach back.
+    fn catalog_transfer(&self, c: &Catalog, id: u16, q: &Query, serial: Option<u32>, transport: Transport) -> Reply {
+        let soa = c.soa();
+        let lone_soa = || {
+            let mut m = axfr_message(id, q);
+            m.add_answer(soa.clone());
+            Reply::Message(m.to_vec().unwrap_or_default())
+        };
+        if q.query_type() == RecordType::IXFR {
+            if transport == Transport::Udp || serial == Some(c.serial) {
+                return lone_soa();
+            }
+            if let Some(body) = serial.and_then(|s| self.shared().journal.since(&c.name, s, c.serial)) {
+                let records = std::iter::once(soa.clone()).chain(body).chain(std::iter::once(soa));
+                return Reply::Transfer(frames(id, q, records));
+            }
+        }
+        let members = (0..c.members.len()).filter_map(|i| {
+            let origin = self.member_origin(c, i)?;
+            Some(rc::member(&c.name, c.members[i].0, &origin))
+        });
+        let records = std::iter::once(soa.clone())
+            .chain(rc::apex(&c.name))
+            .chain(members)
+            .chain(std::iter::once(soa));
+        Reply::Transfer(frames(id, q, records))
+    }
+}
+
+/// The messages of a transfer: `records` in order, about `AXFR_CHUNK` octets per message.
+fn frames(id: u16, q: &Query, records: impl Iterator<Item = Record>) -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    let mut msg = axfr_message(id, q);
+    let mut size = 0;
+    for r in records {
+        if size > AXFR_CHUNK {
+            frames.push(msg.to_vec().unwrap_or_default());
+            msg = axfr_message(id, q);
+            size = 0;
+        }
+        size += 64 + rdata_size(&r);
+        msg.add_answer(r);
+    }
+    frames.push(msg.to_vec().unwrap_or_default());
+    frames
 }
 
 fn rdata_size(r: &Record) -> usize {

@@ -161,8 +161,16 @@ fn handle(
         return slip && truncated(pkt, out);
     }
     match wire::plain(pkt) {
-        Some(p) if !Question::is_transfer(p.qtype) => {
+        // SOA from a secondary that must sign: the general path refuses it unsigned.
+        Some(p) if !(Question::is_transfer(p.qtype) || p.qtype == 6 && auth.needs_key(peer.ip())) => {
             auth.answer(&Question::plain(pkt, &p), udp_limit(p.edns), out);
+            // Not in a mail domain's zones: perhaps the catalog zone (general path).
+            if out[3] & 0x0f == 5
+                && auth.in_catalog(p.lower())
+                && let Reply::Message(m) = auth.respond(pkt, Transport::Udp, peer.ip())
+            {
+                *out = m;
+            }
             METRICS.dns(p.qtype, out[3] & 0x0f);
             true
         }

@@ -528,5 +528,7 @@ fn fingerprint(groups: &[Group]) -> (u32, [u8; 32]) {
     (serial, h.finalize().into())
 }
 
+pub mod catalog;
+
 #[cfg(test)]
 mod tests;

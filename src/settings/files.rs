@@ -62,12 +62,48 @@ pub(super) fn read(server: &mut ServerSettings) -> Result<(), Diagnostics> {
             _ => problems.push(file.problem(format!("`{}` holds no readable PEM certificate", file.path))),
         }
     }
+    for key in &mut server.tsig {
+        if let Some(file) = &key.secret_file {
+            match tsig_secret_file(file) {
+                Ok(secret) => key.secret = secret,
+                Err(d) => problems.push(d),
+            }
+        }
+    }
     if problems.is_empty() {
         Ok(())
     } else {
         problems.sort_by_key(|d| (d.line, d.column));
         Err(Diagnostics(problems))
     }
+}
+
+/// A TSIG secret as `tsig-keygen` and `keymgr` print it: standard base64 with padding.
+pub(super) fn decode_secret(text: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    match base64::engine::general_purpose::STANDARD.decode(text.trim()) {
+        Ok(b) if !b.is_empty() => Ok(b),
+        Ok(_) => Err("the secret is empty".into()),
+        Err(_) => Err("the secret is not base64 (as tsig-keygen or keymgr print it)".into()),
+    }
+}
+
+/// The secret of a `secret_file`: the base64 alone, or the `secret` line of a key file as
+/// `tsig-keygen` (`secret "…";`) or `keymgr` (`secret: …`) write it.
+fn tsig_secret_file(file: &FileRef) -> Result<Vec<u8>, Diagnostic> {
+    let text =
+        std::fs::read_to_string(&file.path).map_err(|e| file.problem(format!("cannot read `{}`: {e}", file.path)))?;
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("secret"))
+        .map(|rest| {
+            rest.trim_start_matches([':', ' ', '\t'])
+                .trim_end_matches([';', ' '])
+                .trim_matches('"')
+        })
+        .unwrap_or(text.trim());
+    decode_secret(line).map_err(|e| file.problem(format!("`{}`: {e}", file.path)))
 }
 
 /// Read the certificate chain and the key, and check that the key belongs to the first

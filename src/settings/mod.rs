@@ -49,6 +49,14 @@ pub struct ServerSettings {
     pub http_listen: Vec<SocketAddr>,
     /// Secondaries allowed to transfer every zone; NOTIFY goes to these addresses.
     pub transfer_to: Vec<SocketAddr>,
+    /// Serve a catalog zone (RFC 9432 v2) of this name (ASCII, no trailing dot) listing every
+    /// zone, for the `transfer_to` secondaries.
+    pub catalog: Option<String>,
+    /// `[server.tsig.NAME]` keys, in name order.
+    pub tsig: Vec<TsigKey>,
+    /// Secondaries that must sign transfers and SOA queries (a `transfer_to` entry with
+    /// `key NAME`): address → index into `tsig`. NOTIFY to them is signed with that key.
+    pub transfer_keys: HashMap<IpAddr, usize>,
     pub https_listen: Vec<SocketAddr>,
     pub metrics_listen: Option<SocketAddr>,
     /// UDP answers per second per client network; 0 = unlimited.
@@ -62,6 +70,52 @@ pub struct ServerSettings {
     pub tls_source: Option<TlsSource>,
     /// Or certificates from an ACME CA, one per mail domain.
     pub acme: Option<Arc<AcmeSettings>>,
+}
+
+/// A TSIG key (RFC 8945) shared with secondaries. `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TsigKey {
+    /// The key name as on the wire: ASCII lower case, with the trailing dot.
+    pub name: String,
+    pub algorithm: TsigAlgorithm,
+    /// The decoded secret: from `secret`, or from `secret_file` by [`Settings::read_files`]
+    /// (empty until then).
+    pub secret: Vec<u8>,
+    pub secret_file: Option<FileRef>,
+}
+
+impl std::fmt::Debug for TsigKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TsigKey")
+            .field("name", &self.name)
+            .field("algorithm", &self.algorithm)
+            .field("secret", &"(hidden)")
+            .field("secret_file", &self.secret_file.as_ref().map(|f| &f.path))
+            .finish()
+    }
+}
+
+/// The TSIG algorithms mailconf signs and verifies with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TsigAlgorithm {
+    HmacSha256,
+    HmacSha512,
+}
+
+impl TsigAlgorithm {
+    /// (name in settings, as Knot and BIND write it; algorithm) for every algorithm.
+    pub const ALL: [(&'static str, TsigAlgorithm); 2] = [
+        ("hmac-sha256", TsigAlgorithm::HmacSha256),
+        ("hmac-sha512", TsigAlgorithm::HmacSha512),
+    ];
+
+    /// The name as in settings (and, with a trailing dot, on the wire).
+    pub fn name(self) -> &'static str {
+        TsigAlgorithm::ALL
+            .iter()
+            .find(|(_, a)| *a == self)
+            .map_or("", |(n, _)| n)
+    }
 }
 
 /// `[server.tls.acme]`.

@@ -41,6 +41,19 @@ pub(super) struct Server {
     /// Where `serve` keeps state across restarts (the zone serials it served).
     pub state_dir: Option<S<String>>,
     pub tls: Option<S<Tls>>,
+    /// Name of the catalog zone (RFC 9432) listing every zone served.
+    pub catalog: Option<S<String>>,
+    /// TSIG keys (RFC 8945) by key name.
+    #[serde(default)]
+    pub tsig: BTreeMap<String, S<Tsig>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Tsig {
+    pub algorithm: Option<S<String>>,
+    pub secret: Option<S<String>>,
+    pub secret_file: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -545,3 +545,125 @@ fn pacc_host_is_a_web_host() {
         ]]
     );
 }
+
+#[test]
+fn tsig_keys_and_keyed_secondaries() {
+    let secret = "bWFpbGNvbmYgdGVzdCBrZXksIDMyIG9jdGV0cyBvayE=";
+    let with = |server: &str| format!("[server]\n{server}\n{PROVIDER}{DOMAIN}");
+    let s = ok(&with(&format!(
+        "transfer_to = [\"192.0.2.53 key xfr.Example.NET\", \"192.0.2.54:5353\"]\n\
+         [server.tsig.\"xfr.example.net.\"]\nalgorithm = \"hmac-sha512\"\nsecret = \"{secret}\""
+    )));
+    assert_eq!(s.server.tsig.len(), 1);
+    assert_eq!(s.server.tsig[0].name, "xfr.example.net.");
+    assert_eq!(s.server.tsig[0].algorithm, TsigAlgorithm::HmacSha512);
+    assert_eq!(s.server.tsig[0].secret, b"mailconf test key, 32 octets ok!");
+    assert_eq!(s.server.transfer_keys.get(&"192.0.2.53".parse().unwrap()), Some(&0));
+    assert_eq!(s.server.transfer_keys.len(), 1);
+    assert_eq!(s.server.transfer_to.len(), 2);
+    assert!(!format!("{:?}", s.server).contains(secret), "Debug hides the secret");
+    ok(&with("[server.tsig.tsig-key]\nsecret_file = \"/run/keys/xfr\""));
+
+    let key = format!("[server.tsig.xfr]\nsecret = \"{secret}\"");
+    let cases = [
+        (
+            format!("transfer_to = [\"192.0.2.53 key nope\"]\n{key}"),
+            "server.transfer_to[0]: no key `nope.`: define it as [server.tsig.\"nope.\"]",
+        ),
+        (
+            format!("transfer_to = [\"192.0.2.53 xfr\"]\n{key}"),
+            "server.transfer_to[0]: `192.0.2.53 xfr` is not `IP`, `IP:port` or `IP key NAME`",
+        ),
+        (
+            format!(
+                "transfer_to = [\"192.0.2.53 key xfr\", \"192.0.2.53:54 key other\"]\n{key}\n[server.tsig.other]\nsecret = \"{secret}\""
+            ),
+            "server.transfer_to[1]: secondary 192.0.2.53 is given two different keys",
+        ),
+        (
+            "[server.tsig.xfr]\nsecret = \"not base64!\"".into(),
+            "server.tsig.\"xfr\".secret: the secret is not base64 (as tsig-keygen or keymgr print it)",
+        ),
+        (
+            format!("[server.tsig.xfr]\nalgorithm = \"hmac-md5\"\nsecret = \"{secret}\""),
+            "server.tsig.\"xfr\".algorithm: `hmac-md5` is not hmac-sha256 or hmac-sha512",
+        ),
+        (
+            format!("[server.tsig.xfr]\nsecret = \"{secret}\"\nsecret_file = \"/k\""),
+            "server.tsig.\"xfr\": give either secret or secret_file, not both",
+        ),
+        (
+            "[server.tsig.xfr]\nalgorithm = \"hmac-sha256\"".into(),
+            "server.tsig.\"xfr\": needs secret (base64) or secret_file",
+        ),
+        (
+            format!("[server.tsig.\"bad key\"]\nsecret = \"{secret}\""),
+            "server.tsig.\"bad key\": `bad key` is not a TSIG key name (labels of letters, digits, `-` and `_`, as `xfr.example.net.`)",
+        ),
+    ];
+    for (server, want) in cases {
+        let errs = errors(&with(&server));
+        assert_eq!(errs.len(), 1, "{server}: {errs:?}");
+        assert!(errs[0].ends_with(want), "{server}:\n got {}\nwant …{want}", errs[0]);
+        assert!(!errs[0].contains(secret), "{errs:?}");
+    }
+    let s = ok(&with("catalog = \"Catalog.Example.NET.\""));
+    assert_eq!(s.server.catalog.as_deref(), Some("catalog.example.net"));
+    let errs = errors(&with("catalog = \"not a name\""));
+    assert!(
+        errs.len() == 1 && errs[0].contains("server.catalog: `not a name` is not a valid host name"),
+        "{errs:?}"
+    );
+    // Keys are required in [server] transfer_to only.
+    let errs = errors(&format!(
+        "{PROVIDER}{}",
+        DOMAIN.replace("[domain.dns]", "[domain.dns]\ntransfer_to = [\"192.0.2.53 key xfr\"]")
+    ));
+    assert!(
+        errs.len() == 1
+            && errs[0]
+                .ends_with("domain[0].dns.transfer_to[0]: a TSIG key can be required in [server] transfer_to only"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn tsig_secret_files_are_read_in_the_file_step() {
+    let dir = std::env::temp_dir().join(format!("mailconf-tsig-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = "bWFpbGNvbmYgdGVzdCBrZXksIDMyIG9jdGV0cyBvayE=";
+    let files = [
+        ("plain", format!("{secret}\n")),
+        (
+            "bind",
+            format!("key \"xfr\" {{\n\talgorithm hmac-sha256;\n\tsecret \"{secret}\";\n}};\n"),
+        ),
+        (
+            "knot",
+            format!("key:\n  - id: xfr\n    algorithm: hmac-sha256\n    secret: {secret}\n"),
+        ),
+    ];
+    for (name, text) in &files {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let mut s = ok(&format!(
+            "[server.tsig.xfr]\nsecret_file = \"{}\"\n{PROVIDER}{DOMAIN}",
+            path.display()
+        ));
+        assert!(s.server.tsig[0].secret.is_empty(), "not read before read_files");
+        s.read_files().unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(s.server.tsig[0].secret, b"mailconf test key, 32 octets ok!", "{name}");
+    }
+    let path = dir.join("broken");
+    std::fs::write(&path, "secret: s3cr3t-but-not-base64!\n").unwrap();
+    let mut s = ok(&format!(
+        "[server.tsig.xfr]\nsecret_file = \"{}\"\n{PROVIDER}{DOMAIN}",
+        path.display()
+    ));
+    let errs = s.read_files().unwrap_err().to_string();
+    assert!(
+        errs.contains("server.tsig.\"xfr\".secret_file:") && errs.contains("is not base64") && !errs.contains("s3cr3t"),
+        "{errs}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

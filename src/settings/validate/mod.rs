@@ -26,6 +26,33 @@ use super::{FileRef, Provider, Settings};
 pub use provider::PLACEHOLDERS;
 use provider::check_template;
 
+/// A `transfer_to` entry with `key NAME`.
+pub(super) struct KeyedSecondary {
+    pub ip: IpAddr,
+    /// As [`tsig_key_name`] writes it.
+    pub key: String,
+    pub span: Range<usize>,
+    pub path: String,
+}
+
+/// A TSIG key name in the form kept in settings: ASCII lower case with the trailing dot.
+/// Labels of letters, digits, `-` and `_` (tsig-keygen's default is `tsig-key`).
+pub(super) fn tsig_key_name(name: &str) -> Result<String, String> {
+    let bare = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    let ok = !bare.is_empty()
+        && bare.len() <= 253
+        && bare.split('.').all(|l| {
+            (1..=63).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if ok {
+        Ok(format!("{bare}."))
+    } else {
+        Err(format!(
+            "`{name}` is not a TSIG key name (labels of letters, digits, `-` and `_`, as `xfr.example.net.`)"
+        ))
+    }
+}
+
 /// The source being validated and the problems found so far.
 pub(super) struct Ctx<'a> {
     loc: Locator<'a>,
@@ -69,16 +96,59 @@ impl Ctx<'_> {
 
     /// Secondaries: `IP` (port 53) or `IP:PORT` (`[v6]:PORT`); the port is where NOTIFY goes.
     pub(super) fn secondaries(&mut self, list: &[S<String>], path: &str) -> Vec<SocketAddr> {
+        let (out, keyed) = self.secondaries_keyed(list, path);
+        for k in keyed {
+            self.err(
+                &k.span,
+                k.path,
+                "a TSIG key can be required in [server] transfer_to only",
+            );
+        }
+        out
+    }
+
+    /// Secondaries as in [`Ctx::secondaries`], each optionally followed by `key NAME`: that
+    /// secondary must sign with the TSIG key NAME. Returns the addresses and the keyed entries.
+    pub(super) fn secondaries_keyed(
+        &mut self,
+        list: &[S<String>],
+        path: &str,
+    ) -> (Vec<SocketAddr>, Vec<KeyedSecondary>) {
         let mut out: Vec<SocketAddr> = Vec::new();
+        let mut keyed = Vec::new();
         for (i, v) in list.iter().enumerate() {
-            let text = v.get_ref();
+            let mut words = v.get_ref().split_whitespace();
+            let text = words.next().unwrap_or("");
+            let key = match (words.next(), words.next(), words.next()) {
+                (None, _, _) => None,
+                (Some("key"), Some(name), None) => Some(name),
+                _ => {
+                    self.err(
+                        &v.span(),
+                        format!("{path}[{i}]"),
+                        format!("`{}` is not `IP`, `IP:port` or `IP key NAME`", v.get_ref()),
+                    );
+                    continue;
+                }
+            };
             let parsed = text
                 .parse::<SocketAddr>()
                 .ok()
                 .or_else(|| text.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)));
             match parsed {
-                Some(a) if !out.contains(&a) => out.push(a),
-                Some(_) => {}
+                Some(a) => {
+                    if !out.contains(&a) {
+                        out.push(a);
+                    }
+                    if let Some(name) = key {
+                        keyed.push(KeyedSecondary {
+                            ip: a.ip(),
+                            key: tsig_key_name(name).unwrap_or_else(|_| name.to_string()),
+                            span: v.span(),
+                            path: format!("{path}[{i}]"),
+                        });
+                    }
+                }
                 None => self.err(
                     &v.span(),
                     format!("{path}[{i}]"),
@@ -86,7 +156,7 @@ impl Ctx<'_> {
                 ),
             }
         }
-        out
+        (out, keyed)
     }
 
     pub(super) fn socket_addrs(&mut self, list: &[S<String>], path: &str) -> Vec<SocketAddr> {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::Ctx;
 use crate::settings::raw::{self, S};
-use crate::settings::{AcmeSettings, ServerSettings, TlsSource};
+use crate::settings::{AcmeSettings, ServerSettings, TlsSource, TsigAlgorithm, TsigKey};
 
 pub(super) fn server(cx: &mut Ctx, s: &raw::Server) -> ServerSettings {
     let https_listen = cx.socket_addrs(&s.https_listen, "server.https_listen");
@@ -39,10 +39,34 @@ pub(super) fn server(cx: &mut Ctx, s: &raw::Server) -> ServerSettings {
             "needs a certificate: add [server.tls] cert and key",
         );
     }
+    let (transfer_to, keyed) = cx.secondaries_keyed(&s.transfer_to, "server.transfer_to");
+    let tsig = tsig_keys(cx, &s.tsig);
+    let mut transfer_keys = std::collections::HashMap::new();
+    for k in keyed {
+        match tsig.iter().position(|t| t.name == k.key) {
+            None => cx.err(
+                &k.span,
+                k.path,
+                format!("no key `{}`: define it as [server.tsig.\"{}\"]", k.key, k.key),
+            ),
+            Some(i) => {
+                if transfer_keys.insert(k.ip, i).is_some_and(|j| j != i) {
+                    cx.err(
+                        &k.span,
+                        k.path,
+                        format!("secondary {} is given two different keys", k.ip),
+                    );
+                }
+            }
+        }
+    }
     ServerSettings {
         dns_listen: cx.socket_addrs(&s.dns_listen, "server.dns_listen"),
         http_listen: cx.socket_addrs(&s.http_listen, "server.http_listen"),
-        transfer_to: cx.secondaries(&s.transfer_to, "server.transfer_to"),
+        transfer_to,
+        catalog: s.catalog.as_ref().and_then(|c| cx.host(c, "server.catalog")),
+        tsig,
+        transfer_keys,
         https_listen,
         metrics_listen,
         dns_rate_limit: s.dns_rate_limit.as_ref().map_or(0, |r| *r.get_ref()),
@@ -114,4 +138,67 @@ fn tls_source(cx: &mut Ctx, t: &S<raw::Tls>) -> Option<TlsSource> {
         cert: cx.file(cert, "server.tls.cert"),
         key: cx.file(key, "server.tls.key"),
     })
+}
+
+/// `[server.tsig.NAME]`: `algorithm` (default hmac-sha256) and `secret` (base64) or
+/// `secret_file`. Messages name the key, never its secret.
+fn tsig_keys(cx: &mut Ctx, keys: &std::collections::BTreeMap<String, S<raw::Tsig>>) -> Vec<TsigKey> {
+    let mut out: Vec<TsigKey> = Vec::new();
+    for (name, t) in keys {
+        let path = format!("server.tsig.\"{name}\"");
+        let errors_before = cx.diags.len();
+        let key_name = super::tsig_key_name(name).unwrap_or_else(|e| {
+            cx.err(&t.span(), &path, e);
+            String::new()
+        });
+        if !key_name.is_empty() && out.iter().any(|k| k.name == key_name) {
+            cx.err(&t.span(), &path, format!("key `{key_name}` is defined twice"));
+        }
+        let span = t.span();
+        let t = t.get_ref();
+        let algorithm = match &t.algorithm {
+            None => TsigAlgorithm::HmacSha256,
+            Some(a) => {
+                let wanted = a.get_ref().trim_end_matches('.').to_ascii_lowercase();
+                match TsigAlgorithm::ALL.iter().find(|(n, _)| *n == wanted) {
+                    Some((_, alg)) => *alg,
+                    None => {
+                        cx.err(
+                            &a.span(),
+                            format!("{path}.algorithm"),
+                            format!("`{}` is not hmac-sha256 or hmac-sha512", a.get_ref()),
+                        );
+                        TsigAlgorithm::HmacSha256
+                    }
+                }
+            }
+        };
+        let (secret, secret_file) = match (&t.secret, &t.secret_file) {
+            (Some(s), None) => match crate::settings::files::decode_secret(s.get_ref()) {
+                Ok(b) => (b, None),
+                Err(e) => {
+                    cx.err(&s.span(), format!("{path}.secret"), e);
+                    (Vec::new(), None)
+                }
+            },
+            (None, Some(f)) => (Vec::new(), Some(cx.file(f, &format!("{path}.secret_file")))),
+            (Some(s), Some(_)) => {
+                cx.err(&s.span(), &path, "give either secret or secret_file, not both");
+                (Vec::new(), None)
+            }
+            (None, None) => {
+                cx.err(&span, &path, "needs secret (base64) or secret_file");
+                (Vec::new(), None)
+            }
+        };
+        if cx.diags.len() == errors_before {
+            out.push(TsigKey {
+                name: key_name,
+                algorithm,
+                secret,
+                secret_file,
+            });
+        }
+    }
+    out
 }
