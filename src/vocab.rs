@@ -51,11 +51,6 @@ impl Auth {
     pub fn sends_cleartext_password(self) -> bool {
         matches!(self, Auth::PasswordCleartext)
     }
-
-    /// True when the user types a password for the method.
-    pub fn uses_password(self) -> bool {
-        matches!(self, Auth::PasswordCleartext | Auth::PasswordEncrypted | Auth::Ntlm)
-    }
 }
 
 // ---- Web host labels -------------------------------------------------------------------------

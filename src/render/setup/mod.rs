@@ -20,10 +20,11 @@ pub use lang::Lang;
 /// The one stylesheet, inline: readable from 360 px phones to desktops, contrast ≥ 7:1.
 const CSS: &str = "\
 body{font:1rem/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1a1a1a;background:#fff;\
-max-width:46rem;margin:0 auto;padding:1rem}\
+max-width:52rem;margin:0 auto;padding:1rem}\
 h1{font-size:1.5rem;line-height:1.25;margin:.5rem 0}h2{font-size:1.2rem;margin:1.75rem 0 .25rem}\
 a{color:#0a4bb8}nav{text-align:right}nav a{margin-left:.75rem}\
 table{border-collapse:collapse;width:100%;margin:.75rem 0 1.25rem}\
+.servers{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(20rem,100%),1fr));column-gap:2rem}\
 caption{text-align:left;font-weight:600;padding:.25rem 0}\
 th,td{text-align:left;vertical-align:top;padding:.4rem .5rem;border-top:1px solid #bbb}\
 th{font-weight:normal;color:#3d3d3d;width:36%}td{overflow-wrap:anywhere}\
@@ -57,11 +58,11 @@ pub fn page(cfg: &ClientConfig, lang: Lang, records: Option<&DomainRecords>) -> 
             (address_form(lang, address.as_deref()))
             section aria-labelledby="incoming" {
                 h2 #incoming { (t.incoming) }
-                @for (i, s) in cfg.incoming().enumerate() { (server(t, s, i == 0)) }
+                div.servers { @for (i, s) in cfg.incoming().enumerate() { (server(t, s, i == 0)) } }
             }
             section aria-labelledby="outgoing" {
                 h2 #outgoing { (t.outgoing) }
-                @for (i, s) in cfg.outgoing().enumerate() { (server(t, s, i == 0)) }
+                div.servers { @for (i, s) in cfg.outgoing().enumerate() { (server(t, s, i == 0)) } }
             }
             @if let Some((url, (side, path))) = &profile {
                 section aria-labelledby="apple" {
@@ -178,9 +179,6 @@ fn server(t: &lang::Text, s: &ServerView, preferred: bool) -> Markup {
                 tr { th scope="row" { (t.security) } td { (s.security.people().unwrap_or(t.no_encryption)) } }
                 tr { th scope="row" { (t.username) } td { (username(t, &s.username)) } }
                 tr { th scope="row" { (t.auth) } td { (auth.join(" / ")) } }
-                @if s.auth.first().is_some_and(|a| a.uses_password()) {
-                    tr { th scope="row" { (t.password) } td { em { (t.password_value) } } }
-                }
             }
         }
     }

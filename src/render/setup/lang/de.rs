@@ -21,8 +21,6 @@ pub(super) const TEXT: Text = Text {
     security: "Verschlüsselung",
     username: "Benutzername",
     auth: "Authentifizierung",
-    password: "Passwort",
-    password_value: "das Passwort Ihres Postfachs",
     no_encryption: "keine",
     placeholders: [
         "Ihre E-Mail-Adresse",

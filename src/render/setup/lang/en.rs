@@ -21,8 +21,6 @@ pub(super) const TEXT: Text = Text {
     security: "Encryption",
     username: "User name",
     auth: "Authentication",
-    password: "Password",
-    password_value: "your mailbox password",
     no_encryption: "none",
     placeholders: [
         "your e-mail address",

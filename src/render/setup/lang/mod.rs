@@ -110,8 +110,6 @@ pub struct Text {
     pub security: &'static str,
     pub username: &'static str,
     pub auth: &'static str,
-    pub password: &'static str,
-    pub password_value: &'static str,
     /// What "no encryption" is called (the other modes are named by [`crate::vocab`]).
     pub no_encryption: &'static str,
     /// The user name placeholders: `%EMAILADDRESS%`, `%EMAILLOCALPART%`, `%EMAILDOMAIN%`.
