@@ -463,3 +463,17 @@ fn reload_replaces_cached_pages() {
         after.body
     );
 }
+
+/// Thunderbird's `<documentation url>`: the provider's own page when it has one, else this one.
+#[test]
+fn thunderbird_documentation_points_to_the_page() {
+    let (_s, addr, _) = serve("setup-thunderbird");
+    for (host, url) in [
+        ("autoconfig.example.com", "https://help.example.net/mail"),
+        ("autoconfig.legacy.example", "https://autoconfig.legacy.example/setup"),
+    ] {
+        let p = get(addr, host, "/mail/config-v1.1.xml", &[]);
+        assert_eq!(p.status, 200);
+        assert!(p.body.contains(&format!("<documentation url=\"{url}\">")), "{}", p.body);
+    }
+}
