@@ -145,7 +145,7 @@ fn languages(current: Lang, address: Option<&str>) -> Markup {
         )
     };
     html! {
-        nav aria-label="Language / Sprache" {
+        nav aria-label=(current.text().languages) {
             @for l in Lang::all().filter(|l| *l != current) {
                 a href=(href(l)) hreflang=(l.tag()) lang=(l.tag()) { (l.text().name) }
             }

@@ -5,6 +5,7 @@ use crate::vocab::Auth;
 
 pub(super) const TEXT: Text = Text {
     name: "Deutsch",
+    languages: "Andere Sprachen",
     title: "E-Mail-Einstellungen für",
     intro: "Die meisten Mail-Programme richten sich mit Ihrer E-Mail-Adresse allein ein. Fragt Ihres nach Servern, tragen Sie diese Werte ein.",
     provider: "Anbieter",

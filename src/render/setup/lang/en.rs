@@ -5,6 +5,7 @@ use crate::vocab::Auth;
 
 pub(super) const TEXT: Text = Text {
     name: "English",
+    languages: "Other languages",
     title: "E-mail settings for",
     intro: "Most mail apps set themselves up from your e-mail address alone. If yours asks for servers, enter these values.",
     provider: "Provider",

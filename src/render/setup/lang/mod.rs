@@ -92,6 +92,8 @@ fn qvalue(v: &str) -> Option<u16> {
 pub struct Text {
     /// Name of the language in itself, for the language switch.
     pub name: &'static str,
+    /// Label of the links to the other languages.
+    pub languages: &'static str,
     /// "E-mail settings for" (the domain follows).
     pub title: &'static str,
     pub intro: &'static str,
