@@ -2,7 +2,8 @@
 //!
 //! Owns: protocol × security ↔ RFC 6186/8314 SRV label, Thunderbird `type`/`socketType`/
 //! `authentication`, Outlook POX `Type`/`SSL`/`Encryption`, Apple `EmailAccountType`/`…UseSSL`/
-//! `…Authentication`, and the web host labels (`autoconfig.`, `autodiscover.`, `mta-sts.`).
+//! `…Authentication`, the names people see on the setup page ("SSL/TLS", "STARTTLS", "IMAP"),
+//! and the web host labels (`autoconfig.`, `autodiscover.`, `mta-sts.`), paths and URLs.
 //! Every mapping is one table; the renderers, `records` and the HTTP routes read it forwards,
 //! the probe's parsers read the same table backwards, so what mailconf writes and what the probe
 //! reads back can never disagree. Knows nothing of I/O, DNS wire types or XML.
