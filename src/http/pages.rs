@@ -2,7 +2,7 @@
 //! (name, language) per reload, not one per request.
 //!
 //! Bounded: at [`CAPACITY`] pages the cache starts over, so 100k domains never means 100k pages
-//! in memory (a page is about 9 KB: the full cache is under 40 MB). Pages for an address are not
+//! in memory (a page is 8–14 KB: the full cache stays under 60 MB). Pages for an address are not
 //! cached: they hold the address.
 
 use std::collections::HashMap;
