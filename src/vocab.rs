@@ -2,7 +2,8 @@
 //!
 //! Owns: protocol × security ↔ RFC 6186/8314 SRV label, Thunderbird `type`/`socketType`/
 //! `authentication`, Outlook POX `Type`/`SSL`/`Encryption`, Apple `EmailAccountType`/`…UseSSL`/
-//! `…Authentication`, and the web host labels (`autoconfig.`, `autodiscover.`, `mta-sts.`).
+//! `…Authentication`, the names people see on the setup page ("SSL/TLS", "STARTTLS", "IMAP"),
+//! and the web host labels (`autoconfig.`, `autodiscover.`, `mta-sts.`), paths and URLs.
 //! Every mapping is one table; the renderers, `records` and the HTTP routes read it forwards,
 //! the probe's parsers read the same table backwards, so what mailconf writes and what the probe
 //! reads back can never disagree. Knows nothing of I/O, DNS wire types or XML.
@@ -101,10 +102,35 @@ pub const AUTODISCOVER_JSON_ADDRESS_PREFIX: &str = "/autodiscover/autodiscover.j
 pub const APPLE_PROFILE_PATH: &str = "/apple/profile.mobileconfig";
 /// The MTA-STS policy on `mta-sts.<domain>` (RFC 8461 §3.2).
 pub const MTA_STS_POLICY_PATH: &str = "/.well-known/mta-sts.txt";
+/// The setup page for people, on `autoconfig.` and `autodiscover.<domain>` (also at `/`).
+pub const SETUP_PATH: &str = "/setup";
+/// The query parameter that fills the user's address into the setup page.
+pub const SETUP_EMAIL_PARAM: &str = "email";
+/// The query parameter that chooses the setup page's language.
+pub const SETUP_LANG_PARAM: &str = "lang";
+/// The query parameter that puts the user's address into an autoconfig document or profile.
+pub const EMAIL_ADDRESS_PARAM: &str = "emailaddress";
 
 /// `https://autodiscover.<domain>/autodiscover/autodiscover.xml`: where Outlook is sent.
 pub fn pox_url(domain: &str) -> String {
     format!("https://{}{POX_PATH}", web_host(AUTODISCOVER, domain))
+}
+
+/// `https://autoconfig.<domain>/setup`: the setup page, where documents point people.
+pub fn setup_url(domain: &str) -> String {
+    format!("https://{}{SETUP_PATH}", web_host(AUTOCONFIG, domain))
+}
+
+/// `https://autoconfig.<domain>/apple/profile.mobileconfig`, with `?emailaddress=` when the
+/// address is known: what the setup page's QR code opens on a phone.
+pub fn apple_profile_url(domain: &str, address: Option<&str>) -> String {
+    let query = address.map_or_else(String::new, |a| {
+        let q: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair(EMAIL_ADDRESS_PARAM, a)
+            .finish();
+        format!("?{q}")
+    });
+    format!("https://{}{APPLE_PROFILE_PATH}{query}", web_host(AUTOCONFIG, domain))
 }
 
 // ---- SRV labels (RFC 6186 §3, RFC 8314 §5.1) -------------------------------------------------
@@ -183,6 +209,11 @@ impl Protocol {
         PROTOCOL_NAMES.iter().find(|r| r.2 == name).map(|r| r.0)
     }
 
+    /// The protocol's name for people ("IMAP", "POP3", "SMTP": the POX words are exactly these).
+    pub fn people(self) -> &'static str {
+        self.outlook()
+    }
+
     /// Apple `EmailAccountType` for the incoming protocol (a profile has no SMTP-only account).
     pub fn apple_account_type(self) -> &'static str {
         if self == Protocol::Pop3 {
@@ -195,19 +226,23 @@ impl Protocol {
 
 // ---- Transport security ----------------------------------------------------------------------
 
-/// (security, Thunderbird `socketType`, POX `SSL`, POX `Encryption`).
+/// (security, Thunderbird `socketType`, POX `SSL`, POX `Encryption`, what mail apps' settings
+/// screens call it — Thunderbird, Apple Mail, Outlook, K-9 — for people; `None` for "no
+/// encryption", a word of the reader's language).
 ///
 /// STARTTLS is `SSL=on` + `Encryption=TLS`: Outlook honours Encryption, while Thunderbird and
 /// Delta Chat read `SSL=off` as "no TLS at all" and guess STARTTLS vs implicit TLS from the port
 /// when it is on (spec sheet §3.3; Stalwart#3248 shows `TLS` on 993/465 breaking Outlook, hence
 /// `SSL` for implicit TLS).
-const SECURITY_NAMES: [(Security, &str, &str, &str); 3] = [
-    (Security::Tls, "SSL", "on", "SSL"),
-    (Security::Starttls, "STARTTLS", "on", "TLS"),
-    (Security::None, "plain", "off", "None"),
+type SecurityRow = (Security, &'static str, &'static str, &'static str, Option<&'static str>);
+
+const SECURITY_NAMES: [SecurityRow; 3] = [
+    (Security::Tls, "SSL", "on", "SSL", Some("SSL/TLS")),
+    (Security::Starttls, "STARTTLS", "on", "TLS", Some("STARTTLS")),
+    (Security::None, "plain", "off", "None", None),
 ];
 
-fn security_row(s: Security) -> &'static (Security, &'static str, &'static str, &'static str) {
+fn security_row(s: Security) -> &'static SecurityRow {
     SECURITY_NAMES
         .iter()
         .find(|r| r.0 == s)
@@ -247,6 +282,12 @@ impl Security {
     /// and upgrades opportunistically; a profile cannot require STARTTLS (mox, Nodemailer).
     pub fn apple_use_ssl(self) -> bool {
         self == Security::Tls
+    }
+
+    /// The name people pick in a mail app's settings ("SSL/TLS", "STARTTLS"); `None` for no
+    /// encryption, which each language names itself.
+    pub fn people(self) -> Option<&'static str> {
+        security_row(self).4
     }
 }
 
@@ -482,6 +523,13 @@ mod tests {
         assert_eq!(pacc_txt_digest(" D=x ;A=SHA256;x=y; v=UAAC1"), Some("x"));
         assert_eq!(pacc_txt_digest("v=UAAC2; a=sha256; d=x"), None);
         assert_eq!(pacc_txt_digest("v=UAAC1; a=sha512; d=x"), None);
+        assert_eq!(Security::Tls.people(), Some("SSL/TLS"));
+        assert_eq!(Security::None.people(), None);
+        assert_eq!(setup_url("example.com"), "https://autoconfig.example.com/setup");
+        assert_eq!(
+            apple_profile_url("example.com", Some("o'n+1&x@example.com")),
+            "https://autoconfig.example.com/apple/profile.mobileconfig?emailaddress=o%27n%2B1%26x%40example.com"
+        );
         assert_eq!(
             pox_url("example.com"),
             "https://autodiscover.example.com/autodiscover/autodiscover.xml"

@@ -13,6 +13,10 @@ pkgs=(
   curl             # an HTTP/2 client (nghttp2) in tests/http.rs
   pebble           # ACME test CA for tests/acme.rs
   python3-dnspython # the independent PACC reader (tests/tools/pacc_reader.py)
+  chromium         # headless browser: the setup page's DOM and screenshots (tests/setup.rs)
+  zbar-tools       # zbarimg: decodes the setup page's QR code
+  tidy             # HTML checker for the setup page
+  fonts-dejavu-core # a font for chromium's screenshots
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -10,6 +10,7 @@
 //! Over 400 lines: HTTP/1.1 and HTTP/2 over plain TCP and TLS share accept, limits, timeouts,
 //! logging and graceful shutdown here, so that `routes` stays free of transport concerns.
 
+pub mod pages;
 pub mod routes;
 
 use std::convert::Infallible;
@@ -47,6 +48,8 @@ const H2_STREAMS: u32 = 100;
 /// A running HTTP server.
 pub struct HttpServer {
     state: Arc<ArcSwap<Settings>>,
+    /// Setup pages rendered for `state`.
+    pages: Arc<pages::PageCache>,
     /// The rustls configuration of the HTTPS listeners, rebuilt from the settings on reload.
     tls: Arc<ArcSwap<Option<Arc<rustls::ServerConfig>>>>,
     /// Present when certificates come from ACME.
@@ -85,6 +88,7 @@ impl HttpServer {
         let (stop, _) = watch::channel(false);
         let mut server = HttpServer {
             state,
+            pages: Arc::new(pages::PageCache::new(settings)),
             tls,
             acme,
             stop,
@@ -99,6 +103,7 @@ impl HttpServer {
             server.local_addrs.push(bound);
             let front = Front {
                 state: server.state.clone(),
+                pages: server.pages.clone(),
                 tls: is_tls.then(|| server.tls.clone()),
                 https_available,
                 acme: server.acme.clone(),
@@ -128,6 +133,7 @@ impl HttpServer {
             }
         }
         self.state.store(settings.clone());
+        self.pages.reset(settings);
     }
 
     /// Stop accepting and finish in-flight requests (at most [`DRAIN`]).
@@ -143,6 +149,7 @@ impl HttpServer {
 #[derive(Clone)]
 struct Front {
     state: Arc<ArcSwap<Settings>>,
+    pages: Arc<pages::PageCache>,
     /// Present on HTTPS listeners.
     tls: Option<Arc<ArcSwap<Option<Arc<rustls::ServerConfig>>>>>,
     https_available: bool,
@@ -379,6 +386,10 @@ async fn serve(
         .and_then(|h| h.to_str().ok())
         .or(parts.uri.host())
         .map(str::to_string);
+    let accept_language = parts
+        .headers
+        .get(hyper::header::ACCEPT_LANGUAGE)
+        .and_then(|h| h.to_str().ok());
     let body = match tokio::time::timeout(READ_TIMEOUT, Limited::new(body, MAX_BODY).collect()).await {
         Ok(Ok(b)) => Ok(b.to_bytes()),
         Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
@@ -403,6 +414,8 @@ async fn serve(
                     secure,
                     https_available: front.https_available,
                     acme: front.acme.as_deref(),
+                    accept_language,
+                    pages: &front.pages,
                 },
             )
         }

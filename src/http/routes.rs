@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use crate::model::{ClientConfig, EmailAddress};
+use crate::render::setup::{self, Lang};
 use crate::render::{autodiscover, autodiscover_json, mobileconfig, thunderbird};
 use crate::settings::Settings;
 use crate::vocab::{self, AUTOCONFIG, AUTODISCOVER, Dav, MTA_STS, UA_AUTO_CONFIG};
@@ -35,6 +36,10 @@ pub struct Request<'a> {
     pub https_available: bool,
     /// The ACME certificates, when they are in use (they sign Apple profiles).
     pub acme: Option<&'a crate::acme::Acme>,
+    /// The `Accept-Language` header (the setup page's language).
+    pub accept_language: Option<&'a str>,
+    /// Setup pages rendered for these settings.
+    pub pages: &'a super::pages::PageCache,
 }
 
 const XML: &str = "application/xml; charset=utf-8";
@@ -43,6 +48,11 @@ const POX: &str = "text/xml; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
 const JSON: &str = "application/json";
 const APPLE: &str = "application/x-apple-aspen-config";
+const HTML: &str = "text/html; charset=utf-8";
+/// The setup page runs no script and loads nothing: its one stylesheet is inline, its QR code
+/// an inline SVG, its form goes back to the same host.
+const SETUP_CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 /// Server id in Autodiscover error documents.
 const ERROR_ID: u32 = 0x6d63_6f6e;
 
@@ -66,6 +76,7 @@ pub fn handle(settings: &Settings, req: &Request) -> Reply {
     let path = req.path.to_ascii_lowercase();
     let (endpoint, allow): (&'static str, &'static str) = match path.as_str() {
         "/healthz" => ("healthz", "GET, HEAD"),
+        "/" | vocab::SETUP_PATH => ("setup", "GET, HEAD"),
         vocab::THUNDERBIRD_PATH | vocab::THUNDERBIRD_WELL_KNOWN_PATH => ("thunderbird", "GET, HEAD"),
         vocab::POX_PATH => ("autodiscover", "GET, HEAD, POST"),
         vocab::AUTODISCOVER_JSON_PATH => ("autodiscover-json", "GET, HEAD"),
@@ -98,6 +109,7 @@ pub fn handle(settings: &Settings, req: &Request) -> Reply {
         ("mobileconfig", _) => apple_get(settings, req),
         ("pacc", _) => pacc_get(settings, req),
         ("dav-well-known", _) => dav_redirect(settings, req, &path),
+        ("setup", _) => setup_get(settings, req),
         _ => mta_sts_get(settings, req),
     };
     r.endpoint = endpoint;
@@ -188,7 +200,7 @@ fn with_domain(mut r: Reply, cfg: &ClientConfig) -> Reply {
 }
 
 fn thunderbird_get(settings: &Settings, req: &Request) -> Reply {
-    let (addr, domain) = match address_and_domain(req, "emailaddress", AUTOCONFIG) {
+    let (addr, domain) = match address_and_domain(req, vocab::EMAIL_ADDRESS_PARAM, AUTOCONFIG) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -265,7 +277,7 @@ fn json_get(settings: &Settings, req: &Request, lower_path: &str) -> Reply {
 }
 
 fn apple_get(settings: &Settings, req: &Request) -> Reply {
-    let (addr, domain) = match address_and_domain(req, "emailaddress", AUTOCONFIG) {
+    let (addr, domain) = match address_and_domain(req, vocab::EMAIL_ADDRESS_PARAM, AUTOCONFIG) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -360,4 +372,51 @@ fn pacc_get(settings: &Settings, req: &Request) -> Reply {
         }
         None => unknown_domain(""),
     }
+}
+
+/// The setup page for people: the domain of `?email=` or of the Host (`autoconfig.`,
+/// `autodiscover.` or the mail domain itself behind a proxy), in the negotiated language.
+/// Rendered once per name and language per reload; with an address, per request.
+fn setup_get(settings: &Settings, req: &Request) -> Reply {
+    let lang = Lang::negotiate(
+        param(req.query, vocab::SETUP_LANG_PARAM).as_deref(),
+        req.accept_language,
+    );
+    let html = |status: u16, body: Vec<u8>| {
+        let mut r = reply(status, HTML, body, "");
+        r.headers.extend([
+            ("content-language", lang.tag().to_string()),
+            ("vary", "accept-language".to_string()),
+            ("content-security-policy", SETUP_CSP.to_string()),
+            ("x-content-type-options", "nosniff".to_string()),
+        ]);
+        r
+    };
+    let (addr, domain) = match param(req.query, vocab::SETUP_EMAIL_PARAM) {
+        Some(raw) if !raw.trim().is_empty() => match EmailAddress::parse(&raw) {
+            Ok(a) => {
+                let d = a.domain.clone();
+                (Some(a), Some(d))
+            }
+            Err(_) => return html(400, setup::bad_address(lang).into_bytes()),
+        },
+        _ => (
+            None,
+            host_domain(req.host, AUTOCONFIG)
+                .map(|d| vocab::strip_web_label(&d, AUTODISCOVER).map_or(d.clone(), str::to_string)),
+        ),
+    };
+    let Some(cfg) = config(settings, domain.as_deref(), addr.as_ref()) else {
+        return html(404, setup::not_found(lang).into_bytes());
+    };
+    let render = || {
+        let records = crate::records::for_name(settings, cfg.domain, &cfg.requested);
+        setup::page(&cfg, lang, records.as_ref()).into_bytes()
+    };
+    let body = if cfg.address.is_some() {
+        render()
+    } else {
+        req.pages.get_or_render(settings, &cfg.requested, lang, render).to_vec()
+    };
+    with_domain(html(200, body), &cfg)
 }

@@ -26,6 +26,11 @@ fn pick<'a>(servers: impl Iterator<Item = &'a ServerView> + Clone) -> Option<(&'
         .or_else(|| servers.filter_map(expressible).next())
 }
 
+/// Whether [`render`] gives a profile: one incoming and one outgoing server a profile can express.
+pub fn expressible(cfg: &ClientConfig) -> bool {
+    pick(cfg.incoming()).is_some() && pick(cfg.outgoing()).is_some()
+}
+
 /// The unsigned profile (XML plist). `None` when the provider has no server a profile can
 /// express (e.g. OAuth2 only).
 pub fn render(cfg: &ClientConfig) -> Option<Vec<u8>> {

@@ -10,13 +10,15 @@
 //! Shape per the autoconfig draft (benbucksch/autoconfig-spec) and what Thunderbird's
 //! `readFromXML` and K-9/Thunderbird for Android's `RealAutoconfigParser` accept: emailProvider
 //! id and every `domain` are host names; servers in preference order; `socketType`
-//! SSL/STARTTLS/plain; `username` always present; never a password.
+//! SSL/STARTTLS/plain; `username` always present; never a password. `documentation` points
+//! people at the provider's help page, or at mailconf's setup page.
 
 use quick_xml::events::BytesText;
 
+use super::setup::Lang;
 use super::xml::{W, document, text};
 use crate::model::{ClientConfig, DavView, ServerView};
-use crate::vocab::DAV_AUTOCONFIG_AUTH;
+use crate::vocab::{self, DAV_AUTOCONFIG_AUTH};
 
 /// The clientConfig document for one domain (and address, when known).
 pub fn render(cfg: &ClientConfig) -> Vec<u8> {
@@ -39,17 +41,7 @@ pub fn render(cfg: &ClientConfig) -> Vec<u8> {
                         for s in cfg.outgoing() {
                             server(w, "outgoingServer", s)?;
                         }
-                        if let Some(url) = &cfg.domain.provider.documentation {
-                            w.create_element("documentation")
-                                .with_attribute(("url", url.as_str()))
-                                .write_inner_content(|w| {
-                                    w.create_element("descr")
-                                        .with_attribute(("lang", "en"))
-                                        .write_text_content(BytesText::new("Setup instructions"))?;
-                                    Ok(())
-                                })?;
-                        }
-                        Ok(())
+                        documentation(w, cfg)
                     })?;
                 if let Some(o) = &cfg.domain.provider.oauth2 {
                     w.create_element("oAuth2").write_inner_content(|w| {
@@ -74,6 +66,28 @@ pub fn render(cfg: &ClientConfig) -> Vec<u8> {
             })?;
         Ok(())
     })
+}
+
+/// Where people read more: the provider's own help page, else mailconf's setup page for the
+/// name asked for; described in every language the setup page speaks.
+fn documentation(w: &mut W, cfg: &ClientConfig) -> std::io::Result<()> {
+    let url = cfg
+        .domain
+        .provider
+        .documentation
+        .clone()
+        .unwrap_or_else(|| vocab::setup_url(&cfg.requested));
+    w.create_element("documentation")
+        .with_attribute(("url", url.as_str()))
+        .write_inner_content(|w| {
+            for lang in Lang::all() {
+                w.create_element("descr")
+                    .with_attribute(("lang", lang.tag()))
+                    .write_text_content(BytesText::new(&format!("{} {}", lang.text().title, cfg.requested)))?;
+            }
+            Ok(())
+        })?;
+    Ok(())
 }
 
 fn server(w: &mut W, element: &str, s: &ServerView) -> std::io::Result<()> {

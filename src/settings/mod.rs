@@ -14,6 +14,7 @@ mod raw;
 mod split;
 mod validate;
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;

@@ -1,0 +1,222 @@
+//! The setup page for people: one domain's servers as a mail app's settings screen asks for
+//! them, in the reader's language, with the Apple profile as a download and a QR code.
+//!
+//! Pure: (client view, records, language) → HTML. Every value goes through `maud`, which escapes
+//! by default; the only unescaped text is the constant stylesheet. No JavaScript. Words live in
+//! [`lang`], protocol and encryption names in [`crate::vocab`].
+
+pub mod lang;
+mod qr;
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use crate::model::{ClientConfig, ServerView};
+use crate::records::DomainRecords;
+use crate::render::{mobileconfig, zonefile};
+use crate::settings::PLACEHOLDERS;
+use crate::vocab::{self, SETUP_EMAIL_PARAM, SETUP_LANG_PARAM};
+pub use lang::Lang;
+
+/// The one stylesheet, inline: readable from 360 px phones to desktops, contrast ≥ 7:1.
+const CSS: &str = "\
+body{font:1rem/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1a1a1a;background:#fff;\
+max-width:52rem;margin:0 auto;padding:1rem}\
+h1{font-size:1.5rem;line-height:1.25;margin:.5rem 0}h2{font-size:1.2rem;margin:1.75rem 0 .25rem}\
+a{color:#0a4bb8}nav{text-align:right}nav a{margin-left:.75rem}\
+table{border-collapse:collapse;width:100%;margin:.75rem 0 1.25rem}\
+.servers{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(20rem,100%),1fr));column-gap:2rem}\
+caption{text-align:left;font-weight:600;padding:.25rem 0}\
+th,td{text-align:left;vertical-align:top;padding:.4rem .5rem;border-top:1px solid #bbb}\
+th{font-weight:normal;color:#3d3d3d;width:36%}td{overflow-wrap:anywhere}\
+code{font:1rem ui-monospace,Menlo,Consolas,monospace}em{color:#3d3d3d}\
+form{background:#f1f3f6;padding:.75rem 1rem;border-radius:.5rem;margin:1rem 0}\
+label{display:block;font-weight:600}form p{margin:.25rem 0;font-size:.9rem;color:#3d3d3d}\
+input{font:inherit;width:100%;box-sizing:border-box;padding:.45rem;margin:.25rem 0;border:1px solid #767676;border-radius:.3rem}\
+button,.button{display:inline-block;font:inherit;font-weight:600;background:#0a4bb8;color:#fff;border:0;\
+border-radius:.4rem;padding:.55rem 1.1rem;text-decoration:none;cursor:pointer}\
+figure{margin:1rem 0}figure svg{width:12rem;height:12rem;display:block;shape-rendering:crispEdges}figcaption{font-size:.9rem}\
+pre{overflow-x:auto;background:#f1f3f6;padding:.75rem;font-size:.8rem}summary{cursor:pointer;font-weight:600}\
+@media (min-width:44rem){body{padding:2rem}h1{font-size:1.9rem}}";
+
+/// The page for one domain; with `cfg.address` set, user names are filled in.
+pub fn page(cfg: &ClientConfig, lang: Lang, records: Option<&DomainRecords>) -> String {
+    let t = lang.text();
+    let provider = &cfg.domain.provider;
+    let address = cfg.address.as_ref().map(ToString::to_string);
+    let profile = mobileconfig::expressible(cfg)
+        .then(|| vocab::apple_profile_url(&cfg.requested, address.as_deref()))
+        .and_then(|url| qr::path(&url).map(|qr| (url, qr)));
+    let title = format!("{} {}", t.title, cfg.requested);
+    let body = html! {
+        header {
+            (languages(lang, address.as_deref()))
+            h1 { (title) }
+            p { (t.intro) }
+            p { (t.provider) ": " strong { (cfg.display_name) } }
+        }
+        main {
+            (address_form(lang, address.as_deref()))
+            section aria-labelledby="incoming" {
+                h2 #incoming { (t.incoming) }
+                div.servers { @for (i, s) in cfg.incoming().enumerate() { (server(t, s, i == 0)) } }
+            }
+            section aria-labelledby="outgoing" {
+                h2 #outgoing { (t.outgoing) }
+                div.servers { @for (i, s) in cfg.outgoing().enumerate() { (server(t, s, i == 0)) } }
+            }
+            @if let Some((url, (side, path))) = &profile {
+                section aria-labelledby="apple" {
+                    h2 #apple { (t.apple_heading) }
+                    p { (t.apple_text) }
+                    p { a.button href=(url) download { (t.apple_button) } }
+                    figure {
+                        svg xmlns="http://www.w3.org/2000/svg" viewBox={ "0 0 " (side) " " (side) }
+                            role="img" aria-label=(t.qr_label) {
+                            rect width=(side) height=(side) fill="#fff" {}
+                            path d=(path) fill="#000" {}
+                        }
+                        figcaption { (t.qr_text) }
+                    }
+                }
+            }
+            @if let Some(doc) = &provider.documentation {
+                p { a href=(doc) { (t.documentation) " " (cfg.display_name) } }
+            }
+            @if let Some(dr) = records {
+                details {
+                    summary { (t.dns_heading) }
+                    p { (t.dns_text) }
+                    pre { (zonefile::snippet(dr)) }
+                }
+            }
+        }
+    };
+    layout(lang, &title, body)
+}
+
+/// 404: this host names no configured domain. Says nothing about any domain.
+pub fn not_found(lang: Lang) -> String {
+    let t = lang.text();
+    layout(
+        lang,
+        t.not_found_title,
+        html! { main { h1 { (t.not_found_title) } p { (t.not_found_text) } } },
+    )
+}
+
+/// 400: `?email=` is no address. Does not repeat it.
+pub fn bad_address(lang: Lang) -> String {
+    let t = lang.text();
+    layout(
+        lang,
+        t.bad_address_title,
+        html! { main { h1 { (t.bad_address_title) } p { (t.bad_address_text) } (address_form(lang, None)) } },
+    )
+}
+
+fn layout(lang: Lang, title: &str, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang=(lang.tag()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="robots" content="noindex";
+                title { (title) }
+                style { (PreEscaped(CSS)) }
+            }
+            body { (body) }
+        }
+    }
+    .into_string()
+}
+
+/// Links to the page in every other language (keeping the address).
+fn languages(current: Lang, address: Option<&str>) -> Markup {
+    let href = |l: Lang| {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        if let Some(a) = address {
+            q.append_pair(SETUP_EMAIL_PARAM, a);
+        }
+        format!(
+            "{}?{}",
+            vocab::SETUP_PATH,
+            q.append_pair(SETUP_LANG_PARAM, l.tag()).finish()
+        )
+    };
+    html! {
+        nav aria-label=(current.text().languages) {
+            @for l in Lang::all().filter(|l| *l != current) {
+                a href=(href(l)) hreflang=(l.tag()) lang=(l.tag()) { (l.text().name) }
+            }
+        }
+    }
+}
+
+fn address_form(lang: Lang, address: Option<&str>) -> Markup {
+    let t = lang.text();
+    html! {
+        form method="get" action=(vocab::SETUP_PATH) {
+            label for="email" { (t.address_label) }
+            input #email type="email" name=(SETUP_EMAIL_PARAM) autocomplete="email" required
+                aria-describedby="email-hint" value=[address];
+            p #email-hint { (t.address_hint) }
+            input type="hidden" name=(SETUP_LANG_PARAM) value=(lang.tag());
+            button type="submit" { (t.address_button) }
+        }
+    }
+}
+
+/// One server as a two-column table: what a settings screen asks for, in its order.
+fn server(t: &lang::Text, s: &ServerView, preferred: bool) -> Markup {
+    let auth: Vec<&str> = s.auth.iter().map(|a| (t.auth_names)(*a)).collect();
+    html! {
+        table {
+            caption { (s.protocol.people()) " · " (if preferred { t.preferred } else { t.alternative }) }
+            tbody {
+                tr { th scope="row" { (t.server) } td { code { (s.host) } } }
+                tr { th scope="row" { (t.port) } td { code { (s.port) } } }
+                tr { th scope="row" { (t.security) } td { (s.security.people().unwrap_or(t.no_encryption)) } }
+                tr { th scope="row" { (t.username) } td { (username(t, &s.username)) } }
+                tr { th scope="row" { (t.auth) } td { (auth.join(" / ")) } }
+            }
+        }
+    }
+}
+
+/// A user name, with any placeholder left (no address given) in words.
+fn username(t: &lang::Text, template: &str) -> Markup {
+    let mut parts = Vec::new();
+    let mut rest = template;
+    while !rest.is_empty() {
+        let next = PLACEHOLDERS
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| rest.find(p).map(|at| (at, i, p.len())))
+            .min();
+        match next {
+            Some((at, i, len)) => {
+                if at > 0 {
+                    parts.push((None, &rest[..at]));
+                }
+                parts.push((Some(i), ""));
+                rest = &rest[at + len..];
+            }
+            None => {
+                parts.push((None, rest));
+                rest = "";
+            }
+        }
+    }
+    html! {
+        @for (placeholder, literal) in parts {
+            @match placeholder {
+                Some(i) => em { "‹" (t.placeholders[i]) "›" },
+                None => code { (literal) },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
