@@ -15,6 +15,7 @@ mod ops;
 mod probe;
 mod render;
 mod scale_reload;
+mod sources;
 mod zone;
 
 /// Every `tests/*.rs` is a module here: none is silently left out of the run.

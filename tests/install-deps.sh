@@ -12,6 +12,9 @@ pkgs=(
   curl             # an HTTP/2 client (nghttp2) in tests/http.rs
   pebble           # ACME test CA for tests/acme.rs
   python3-dnspython # the independent PACC reader (tests/tools/pacc_reader.py)
+  postgresql       # initdb/pg_ctl + psql: a real PostgreSQL for tests/sources.rs (run as nobody)
+  mariadb-server   # mariadb-install-db/mariadbd + mariadb client for tests/sources.rs
+  sqlite3          # writes the SQLite source file in tests/sources.rs
 )
 missing=()
 for p in "${pkgs[@]}"; do
