@@ -218,7 +218,7 @@ impl Live {
     /// A source's query came back: on failure keep serving its last good rows; on a new
     /// result, merge and reload like a settings reload (only changed domains change).
     async fn update(&mut self, u: Update, dns: Option<&crate::dns::DnsServer>, http: Option<&crate::http::HttpServer>) {
-        let Some(src) = self.base.sources.get(u.index).cloned() else {
+        let Some(src) = self.base.sources.get(u.index).filter(|s| ***s == *u.source).cloned() else {
             return;
         };
         let rows = match u.rows {

@@ -228,6 +228,21 @@ fn sqlite_source_inserts_updates_deletes_and_bad_rows() {
     let text = metrics(m);
     assert_eq!(metric(&text, "mailconf_source_bad_rows"), Some(3.0), "{text}");
     assert_eq!(metric(&text, "mailconf_source_up"), Some(1.0), "{text}");
+
+    // A settings reload keeps the source's domains (and reports nothing again).
+    s.signal("HUP");
+    s.wait_log(|l| l.contains("reload done"), 1, "the reload");
+    assert_eq!(srv(dns, "four.example"), "0 1 993 mail.example.net.");
+    assert_eq!(autoconfig(http, "one.example").0, 200);
+    assert_eq!(
+        s.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("row skipped"))
+            .count(),
+        3
+    );
 }
 
 #[test]

@@ -20,6 +20,8 @@ use crate::settings::{Row, Settings, SourceKind, SourceSettings};
 #[derive(Debug)]
 pub struct Update {
     pub index: usize,
+    /// The source queried: an update still queued from before a reload is for another one.
+    pub source: Arc<SourceSettings>,
     pub rows: Result<Arc<Vec<Row>>, String>,
     /// Connect plus query plus reading the rows.
     pub took: Duration,
@@ -246,7 +248,13 @@ pub fn spawn(
                 let t = std::time::Instant::now();
                 let rows = fetch(&src).await.map(Arc::new);
                 let took = t.elapsed();
-                if tx.send(Update { index, rows, took }).await.is_err() {
+                let update = Update {
+                    index,
+                    source: src.clone(),
+                    rows,
+                    took,
+                };
+                if tx.send(update).await.is_err() {
                     return;
                 }
             }
