@@ -42,15 +42,15 @@ provider = "examplemail"
 
 /// PostfixAdmin's tables (the columns mailconf reads), in SQL every server here accepts.
 const POSTFIXADMIN_SCHEMA: &str = "
-CREATE TABLE domain (domain VARCHAR(255) PRIMARY KEY, description VARCHAR(255) NOT NULL DEFAULT '', active SMALLINT NOT NULL DEFAULT 1);
-CREATE TABLE alias_domain (alias_domain VARCHAR(255) PRIMARY KEY, target_domain VARCHAR(255) NOT NULL, active SMALLINT NOT NULL DEFAULT 1);
+CREATE TABLE domain (domain VARCHAR(255) PRIMARY KEY, description VARCHAR(255) NOT NULL DEFAULT '', active BOOLEAN NOT NULL DEFAULT TRUE);
+CREATE TABLE alias_domain (alias_domain VARCHAR(255) PRIMARY KEY, target_domain VARCHAR(255) NOT NULL, active BOOLEAN NOT NULL DEFAULT TRUE);
 INSERT INTO domain (domain) VALUES ('ALL'), ('one.example'), ('two.example'), ('file.example');
 INSERT INTO alias_domain (alias_domain, target_domain) VALUES ('one-alias.example', 'one.example');
 ";
 
 /// The README's PostfixAdmin query: active domains and alias domains.
-const POSTFIXADMIN_QUERY: &str = "SELECT domain, NULL AS alias_of FROM domain WHERE active = 1 AND domain <> 'ALL' \
-     UNION ALL SELECT alias_domain, target_domain FROM alias_domain WHERE active = 1";
+const POSTFIXADMIN_QUERY: &str = "SELECT domain, NULL AS alias_of FROM domain WHERE active AND domain <> 'ALL' \
+     UNION ALL SELECT alias_domain, target_domain FROM alias_domain WHERE active";
 
 /// Settings with one source; `extra` goes into the `[[source]]` table.
 fn settings(dir: &Path, kind: &str, url: &str, extra: &str) -> PathBuf {
@@ -177,7 +177,7 @@ fn sqlite_source_inserts_updates_deletes_and_bad_rows() {
 
     sqlite(
         &db,
-        "INSERT INTO domain (domain) VALUES ('three.example'); UPDATE domain SET active = 0 WHERE domain = 'two.example';",
+        "INSERT INTO domain (domain) VALUES ('three.example'); UPDATE domain SET active = FALSE WHERE domain = 'two.example';",
     );
     eventually("the insert and the update", &s, || {
         !srv(dns, "three.example").is_empty() && autoconfig(http, "two.example").0 == 404
@@ -191,7 +191,7 @@ fn sqlite_source_inserts_updates_deletes_and_bad_rows() {
     sqlite(
         &db,
         "INSERT INTO domain (domain) VALUES ('bad name.example'), (hex(zeroblob(5000000))), ('four.example'); \
-         INSERT INTO alias_domain VALUES ('orphan.example', 'missing.example', 1);",
+         INSERT INTO alias_domain VALUES ('orphan.example', 'missing.example', TRUE);",
     );
     eventually("four.example", &s, || !srv(dns, "four.example").is_empty());
     for (domain, reason) in [
@@ -260,7 +260,7 @@ fn check_sources_prints_rows_and_bad_rows() {
     );
     sqlite(
         &db,
-        "INSERT INTO domain (domain) VALUES ('-bad.example'); INSERT INTO alias_domain VALUES ('x.example', 'nowhere.example', 1);",
+        "INSERT INTO domain (domain) VALUES ('-bad.example'); INSERT INTO alias_domain VALUES ('x.example', 'nowhere.example', TRUE);",
     );
     let out = mailconf(&["check", "--sources", "--config", config.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
@@ -407,7 +407,7 @@ fn postgres_source_follows_the_database_and_survives_its_outage() {
     assert_eq!(autoconfig(http, "two.example"), (200, "mail.example.net".into()));
     assert!(!s.log_text().contains("postgres://"), "the URL is never logged");
 
-    pg.sql("INSERT INTO domain (domain) VALUES ('three.example'); UPDATE domain SET active = 0 WHERE domain = 'two.example'; DELETE FROM alias_domain;");
+    pg.sql("INSERT INTO domain (domain) VALUES ('three.example'); UPDATE domain SET active = FALSE WHERE domain = 'two.example'; DELETE FROM alias_domain;");
     eventually("insert, update and delete", &s, || {
         !srv(dns, "three.example").is_empty()
             && autoconfig(http, "two.example").0 == 404
@@ -418,7 +418,7 @@ fn postgres_source_follows_the_database_and_survives_its_outage() {
     pg.sql(
         "ALTER TABLE domain DROP CONSTRAINT domain_pkey, ALTER COLUMN domain TYPE TEXT; \
          INSERT INTO domain (domain) VALUES (repeat('a', 10000000)), ('not a name'), ('five.example'); \
-         INSERT INTO alias_domain VALUES ('orphan.example', 'gone.example', 1);",
+         INSERT INTO alias_domain VALUES ('orphan.example', 'gone.example', TRUE);",
     );
     eventually("five.example", &s, || !srv(dns, "five.example").is_empty());
     s.wait_log(
@@ -596,7 +596,7 @@ fn mariadb_source_follows_the_database() {
     let (s, dns, http, _) = serve(&config);
     assert_eq!(srv(dns, "one-alias.example"), "0 1 993 mail.example.net.");
     assert_eq!(autoconfig(http, "two.example"), (200, "mail.example.net".into()));
-    db.sql("INSERT INTO domain (domain) VALUES ('three.example'); UPDATE domain SET active = 0 WHERE domain = 'two.example';");
+    db.sql("INSERT INTO domain (domain) VALUES ('three.example'); UPDATE domain SET active = FALSE WHERE domain = 'two.example';");
     eventually("insert and update", &s, || {
         !srv(dns, "three.example").is_empty() && autoconfig(http, "two.example").0 == 404
     });
