@@ -1,6 +1,7 @@
 //! `mailconf serve`: load settings, start the DNS and HTTP fronts, reload on SIGHUP, stop on
 //! SIGTERM/SIGINT. The fronts own their derived data; this module only hands them settings.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,9 +9,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
-use crate::settings::{LoadError, Settings};
+use crate::settings::{LoadError, Row, Settings};
+use crate::sources::Update;
 
 /// What `serve` needs from the command line.
 #[derive(Debug, Clone)]
@@ -60,7 +62,10 @@ pub fn serve(opts: &ServeOptions) -> anyhow::Result<ExitCode> {
     runtime.block_on(run(opts, Arc::new(settings)))
 }
 
-async fn run(opts: &ServeOptions, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
+async fn run(opts: &ServeOptions, base: Arc<Settings>) -> anyhow::Result<ExitCode> {
+    let (tx, mut updates) = tokio::sync::mpsc::channel(16);
+    let mut live = Live::start(base, tx).await;
+    let settings = live.current.clone();
     let pick = |cli: &Vec<SocketAddr>, file: &Vec<SocketAddr>| {
         if cli.is_empty() { file.clone() } else { cli.clone() }
     };
@@ -96,19 +101,21 @@ async fn run(opts: &ServeOptions, settings: Arc<Settings>) -> anyhow::Result<Exi
     } else {
         (None, tokio::sync::mpsc::channel(1).1)
     };
-    let mut current = settings;
     loop {
         tokio::select! {
             _ = hup.recv() => {
                 info!(config = %opts.config.display(), "SIGHUP: reloading settings");
-                reload(&opts.config, &mut current, dns.as_ref(), http.as_ref()).await;
+                live.reload(&opts.config, dns.as_ref(), http.as_ref()).await;
             }
             Some(()) = changed.recv() => {
                 // Editors write in several steps: let the file settle, then reload once.
                 tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                 while changed.try_recv().is_ok() {}
                 info!(config = %opts.config.display(), "settings file changed: reloading");
-                reload(&opts.config, &mut current, dns.as_ref(), http.as_ref()).await;
+                live.reload(&opts.config, dns.as_ref(), http.as_ref()).await;
+            }
+            Some(update) = updates.recv() => {
+                live.update(update, dns.as_ref(), http.as_ref()).await;
             }
             _ = term.recv() => break,
             _ = int.recv() => break,
@@ -125,48 +132,172 @@ async fn run(opts: &ServeOptions, settings: Arc<Settings>) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-/// Re-read the settings; swap them in only when they are valid as a whole. Domains that did
-/// not change stay shared with `current`, so only what changed is held twice.
-async fn reload(
-    path: &Path,
-    current: &mut Arc<Settings>,
-    dns: Option<&crate::dns::DnsServer>,
-    http: Option<&crate::http::HttpServer>,
-) {
-    let started = std::time::Instant::now();
-    let (file, previous) = (path.to_path_buf(), current.clone());
-    let loaded = tokio::task::spawn_blocking(move || load_logged(&file, Some(&previous)))
-        .await
-        .ok()
-        .flatten();
-    match loaded {
-        Some(new) => {
-            info!(
-                domains = new.domains.len(),
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "settings loaded"
-            );
-            let new = Arc::new(new);
-            *current = new.clone();
-            if let Some(d) = dns {
-                d.reload(&new).await;
-            }
-            if let Some(h) = http {
-                h.reload(&new);
-            }
-            crate::metrics::METRICS.reload(true);
-            info!(
-                domains = new.domains.len(),
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "reload done"
-            );
-            // The previous snapshot's unshared parts are gone by now.
-            let _ = tokio::task::spawn_blocking(crate::heap::release).await;
+/// What serves: the file's settings, each `[[source]]`'s last good rows, and the two merged.
+struct Live {
+    /// The settings file alone.
+    base: Arc<Settings>,
+    /// `rows[i]`: the last good result of `base.sources[i]`.
+    rows: Vec<Option<Arc<Vec<Row>>>>,
+    /// Per source: the error last logged (a failure is logged once per change).
+    failing: Vec<Option<String>>,
+    /// Bad rows and duplicates of the current results, each logged once.
+    logged: HashSet<String>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tx: tokio::sync::mpsc::Sender<Update>,
+    /// `base` with the sources' domains: what DNS and HTTP serve.
+    current: Arc<Settings>,
+}
+
+impl Live {
+    /// Read every source once (or take what `state_dir` kept) and start their refresh loops.
+    async fn start(base: Arc<Settings>, tx: tokio::sync::mpsc::Sender<Update>) -> Live {
+        let (rows, failing) = crate::sources::initial(&base).await.into_iter().unzip();
+        let mut live = Live {
+            failing,
+            tasks: crate::sources::spawn(&base.sources, tx.clone()),
+            current: base.clone(),
+            base,
+            rows,
+            logged: HashSet::new(),
+            tx,
+        };
+        if !live.base.sources.is_empty() {
+            live.current = live.merge(None).await;
         }
-        None => {
+        live
+    }
+
+    /// `base` plus the sources' rows; domains equal to `previous`'s stay shared with it.
+    async fn merge(&mut self, previous: Option<Arc<Settings>>) -> Arc<Settings> {
+        let (base, rows) = (self.base.clone(), self.rows.clone());
+        let Ok((merged, report)) =
+            tokio::task::spawn_blocking(move || base.with_sources(&rows, previous.as_deref())).await
+        else {
+            return self.current.clone();
+        };
+        // Keyed without row numbers: a row that moves is still the same problem.
+        let mut now = HashSet::new();
+        for b in &report.bad {
+            let key = format!("{}\t{}\t{}", b.source, b.domain, b.reason);
+            if !self.logged.contains(&key) {
+                warn!(source = %b.source, row = b.row, domain = %b.domain, "row skipped: {}", b.reason);
+            }
+            now.insert(key);
+        }
+        for (name, text) in &report.duplicates {
+            let key = format!("duplicate\t{name}");
+            if !self.logged.contains(&key) {
+                warn!("{text}");
+            }
+            now.insert(key);
+        }
+        self.logged = now;
+        for src in &self.base.sources {
+            let bad = report.bad.iter().filter(|b| b.source == src.name).count();
+            crate::metrics::METRICS.source_bad_rows(&src.name, bad);
+        }
+        Arc::new(merged)
+    }
+
+    /// Hand the merged settings to the servers.
+    async fn apply(
+        &mut self,
+        new: Arc<Settings>,
+        dns: Option<&crate::dns::DnsServer>,
+        http: Option<&crate::http::HttpServer>,
+    ) {
+        self.current = new.clone();
+        if let Some(d) = dns {
+            d.reload(&new).await;
+        }
+        if let Some(h) = http {
+            h.reload(&new);
+        }
+    }
+
+    /// A source's query came back: on failure keep serving its last good rows; on a new
+    /// result, merge and reload like a settings reload (only changed domains change).
+    async fn update(&mut self, u: Update, dns: Option<&crate::dns::DnsServer>, http: Option<&crate::http::HttpServer>) {
+        let Some(src) = self.base.sources.get(u.index).filter(|s| ***s == *u.source).cloned() else {
+            return;
+        };
+        let rows = match u.rows {
+            Ok(rows) => rows,
+            Err(e) => {
+                crate::metrics::METRICS.source_failed(&src.name);
+                if self.failing[u.index].as_deref() != Some(e.as_str()) {
+                    warn!(source = %src.name, error = %e, "source refresh failed: still serving its last good result");
+                    self.failing[u.index] = Some(e);
+                }
+                return;
+            }
+        };
+        let t = std::time::Instant::now();
+        crate::metrics::METRICS.source_ok(&src.name, rows.len());
+        if self.failing[u.index].take().is_some() {
+            info!(source = %src.name, rows = rows.len(), "source readable again");
+        }
+        if self.rows[u.index].as_deref() == Some(&*rows) {
+            let compared = u.took + t.elapsed();
+            debug!(source = %src.name, rows = rows.len(), query_ms = u.took.as_millis() as u64, total_ms = compared.as_millis() as u64, "source unchanged");
+            return;
+        }
+        let (dir, keep) = (self.base.server.state_dir.clone(), rows.clone());
+        let _ = tokio::task::spawn_blocking(move || crate::sources::save(dir.as_deref(), &src, &keep)).await;
+        self.rows[u.index] = Some(rows);
+        let new = self.merge(Some(self.current.clone())).await;
+        info!(domains = new.domains.len(), "source changed: domains reloaded");
+        self.apply(new, dns, http).await;
+    }
+
+    /// Re-read the settings file; swap it in only when it is valid as a whole. Domains that
+    /// did not change stay shared with the current settings, so only what changed is held twice.
+    async fn reload(
+        &mut self,
+        path: &Path,
+        dns: Option<&crate::dns::DnsServer>,
+        http: Option<&crate::http::HttpServer>,
+    ) {
+        let started = std::time::Instant::now();
+        let (file, previous) = (path.to_path_buf(), self.current.clone());
+        let loaded = tokio::task::spawn_blocking(move || load_logged(&file, Some(&previous)))
+            .await
+            .ok()
+            .flatten();
+        let Some(new) = loaded else {
             crate::metrics::METRICS.reload(false);
             warn!(config = %path.display(), "reload failed: still serving the previous settings");
+            return;
+        };
+        info!(
+            domains = new.domains.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "settings loaded"
+        );
+        let new = Arc::new(new);
+        if new.sources != self.base.sources {
+            // Sources changed: read them all again now, and restart their loops.
+            for t in self.tasks.drain(..) {
+                t.abort();
+            }
+            (self.rows, self.failing) = crate::sources::initial(&new).await.into_iter().unzip();
+            self.tasks = crate::sources::spawn(&new.sources, self.tx.clone());
         }
+        self.base = new;
+        let merged = if self.base.sources.is_empty() {
+            self.base.clone()
+        } else {
+            self.merge(Some(self.current.clone())).await
+        };
+        self.apply(merged.clone(), dns, http).await;
+        crate::metrics::METRICS.reload(true);
+        info!(
+            domains = merged.domains.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "reload done"
+        );
+        // The previous snapshot's unshared parts are gone by now.
+        let _ = tokio::task::spawn_blocking(crate::heap::release).await;
     }
 }
 

@@ -26,7 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate the settings file; print every problem with file, line, column and field.
-    Check(ConfigArg),
+    Check(CheckArgs),
     /// Write the DNS records as RFC 1035 zone files (or snippets to paste into your own zone).
     Zone(ZoneArgs),
     /// Serve DNS and HTTP for the configured domains; SIGHUP reloads, SIGTERM stops.
@@ -35,6 +35,15 @@ pub enum Command {
     Render(RenderArgs),
     /// Check what a domain publishes the way a mail client would: DNS, HTTP, every server.
     Probe(ProbeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Also connect to every `[[source]]`, run its query and check every row.
+    #[arg(long)]
+    pub sources: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -145,7 +154,7 @@ pub struct ZoneArgs {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let _flush_logs_at_exit = init_logging(cli.log_format);
     match cli.command {
-        Command::Check(args) => check(&args.config),
+        Command::Check(args) => check(&args.config.config, args.sources),
         Command::Zone(args) => zone(&args),
         Command::Render(args) => render(&args),
         Command::Probe(args) => probe(&args),
@@ -206,7 +215,7 @@ fn invalid(path: &Path, diags: &Diagnostics) -> ExitCode {
     exit::invalid()
 }
 
-fn check(path: &Path) -> anyhow::Result<ExitCode> {
+fn check(path: &Path, sources: bool) -> anyhow::Result<ExitCode> {
     let mut settings = match load(path)? {
         Ok(s) => s,
         Err(code) => return Ok(code),
@@ -228,7 +237,53 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
         settings.domains.len(),
         zones
     );
+    if sources {
+        return check_sources(&settings);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `check --sources`: run every query; print the row count and every bad row (exit 1 if any
+/// row is bad or a query fails). Domains the file defines too are noted, not failed.
+fn check_sources(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the tokio runtime")?;
+    let mut failed = false;
+    let mut rows = Vec::new();
+    for src in &settings.sources {
+        match runtime.block_on(crate::sources::fetch(src)) {
+            Ok(r) => rows.push(Some(std::sync::Arc::new(r))),
+            Err(e) => {
+                println!("source `{}` ({}): FAILED: {e}", src.name, src.kind.word());
+                failed = true;
+                rows.push(None);
+            }
+        }
+    }
+    let (_, report) = settings.with_sources(&rows, None);
+    for ((src, (read, taken)), r) in settings.sources.iter().zip(&report.counts).zip(&rows) {
+        if r.is_some() {
+            let bad = report.bad.iter().filter(|b| b.source == src.name).count();
+            println!(
+                "source `{}` ({}): {read} rows, {taken} domains and aliases, {bad} bad rows",
+                src.name,
+                src.kind.word()
+            );
+        }
+    }
+    for b in &report.bad {
+        println!("  {b}");
+    }
+    for (_, d) in &report.duplicates {
+        println!("  note: {d}");
+    }
+    Ok(if failed || !report.bad.is_empty() {
+        exit::invalid()
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn probe(args: &ProbeArgs) -> anyhow::Result<ExitCode> {

@@ -30,5 +30,6 @@ pub mod records;
 pub mod render;
 pub mod settings;
 pub mod sign;
+pub mod sources;
 pub mod vocab;
 pub mod zonefiles;

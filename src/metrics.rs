@@ -34,6 +34,25 @@ pub struct Metrics {
     reloads_failed: AtomicU64,
     /// Unix time the serving certificate expires; 0 = none.
     cert_not_after: AtomicI64,
+    /// One entry per `[[source]]` name (a handful: a lock per query result is nothing).
+    sources: Mutex<Vec<SourceMetric>>,
+}
+
+/// What `/metrics` shows of one `[[source]]`.
+#[derive(Clone, Default)]
+struct SourceMetric {
+    name: String,
+    up: bool,
+    rows: usize,
+    bad_rows: usize,
+    last_success: i64,
+    errors: u64,
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
@@ -43,6 +62,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     reloads_ok: AtomicU64::new(0),
     reloads_failed: AtomicU64::new(0),
     cert_not_after: AtomicI64::new(0),
+    sources: Mutex::new(Vec::new()),
 });
 
 impl Metrics {
@@ -71,6 +91,40 @@ impl Metrics {
 
     pub fn set_cert_not_after(&self, unix: i64) {
         self.cert_not_after.store(unix, Ordering::Relaxed);
+    }
+
+    fn source(&self, name: &str, f: impl FnOnce(&mut SourceMetric)) {
+        let mut v = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        let i = v.iter().position(|s| s.name == name).unwrap_or_else(|| {
+            v.push(SourceMetric {
+                name: name.to_string(),
+                ..SourceMetric::default()
+            });
+            v.len() - 1
+        });
+        f(&mut v[i]);
+    }
+
+    /// A source's query worked and returned `rows` rows.
+    pub fn source_ok(&self, name: &str, rows: usize) {
+        self.source(name, |s| {
+            s.up = true;
+            s.rows = rows;
+            s.last_success = now_unix();
+        });
+    }
+
+    /// A source's query failed (its last good rows still serve).
+    pub fn source_failed(&self, name: &str) {
+        self.source(name, |s| {
+            s.up = false;
+            s.errors += 1;
+        });
+    }
+
+    /// Rows of a source's current result that were skipped.
+    pub fn source_bad_rows(&self, name: &str, bad: usize) {
+        self.source(name, |s| s.bad_rows = bad);
     }
 
     /// Prometheus text exposition.
@@ -126,6 +180,46 @@ impl Metrics {
             "mailconf_reloads_total{{result=\"failed\"}} {}",
             self.reloads_failed.load(Ordering::Relaxed)
         );
+        let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if !sources.is_empty() {
+            type Field = fn(&SourceMetric) -> i64;
+            let families: [(&str, &str, &str, Field); 5] = [
+                (
+                    "up",
+                    "gauge",
+                    "1 if the source's last query worked, 0 if it failed.",
+                    |s| i64::from(s.up),
+                ),
+                ("rows", "gauge", "Rows of the source's last good result.", |s| {
+                    s.rows as i64
+                }),
+                (
+                    "bad_rows",
+                    "gauge",
+                    "Rows of the last good result skipped as invalid.",
+                    |s| s.bad_rows as i64,
+                ),
+                (
+                    "last_success_timestamp_seconds",
+                    "gauge",
+                    "Unix time of the last query that worked (0: none since start).",
+                    |s| s.last_success,
+                ),
+                (
+                    "errors_total",
+                    "counter",
+                    "Queries that failed (connection, timeout, permission, query error).",
+                    |s| s.errors as i64,
+                ),
+            ];
+            for (name, kind, help, field) in families {
+                let _ = writeln!(o, "# HELP mailconf_source_{name} {help}");
+                let _ = writeln!(o, "# TYPE mailconf_source_{name} {kind}");
+                for s in &sources {
+                    let _ = writeln!(o, "mailconf_source_{name}{{source=\"{}\"}} {}", s.name, field(s));
+                }
+            }
+        }
         let exp = self.cert_not_after.load(Ordering::Relaxed);
         if exp > 0 {
             let now = std::time::SystemTime::now()

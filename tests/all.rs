@@ -16,6 +16,7 @@ mod probe;
 mod render;
 mod scale_reload;
 mod setup;
+mod sources;
 mod zone;
 
 /// Every `tests/*.rs` is a module here: none is silently left out of the run.

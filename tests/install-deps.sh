@@ -17,6 +17,9 @@ pkgs=(
   zbar-tools       # zbarimg: decodes the setup page's QR code
   tidy             # HTML checker for the setup page
   fonts-dejavu-core # a font for chromium's screenshots
+  postgresql       # initdb/pg_ctl + psql: a real PostgreSQL for tests/sources.rs (run as nobody)
+  mariadb-server   # mariadb-install-db/mariadbd + mariadb client for tests/sources.rs
+  sqlite3          # writes the SQLite source file in tests/sources.rs
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -11,6 +11,7 @@ mod files;
 mod intern;
 mod names;
 mod raw;
+mod source;
 mod split;
 mod validate;
 
@@ -22,6 +23,7 @@ use std::sync::Arc;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use files::{FileRef, TlsSource};
 pub use names::{is_hostname, to_ascii_domain};
+pub use source::{BadRow, MAX_VALUE_LEN, MergeReport, Row, SourceKind, SourceSettings, SourceUrl};
 pub use validate::PLACEHOLDERS;
 
 /// The enums of the settings are the protocol vocabulary's words; defined there so that
@@ -41,6 +43,8 @@ pub struct Settings {
     /// parsed in pieces (`split`); empty otherwise. A reload reuses the domain of a piece whose
     /// text did not change without parsing it again.
     pieces: Vec<u128>,
+    /// `[[source]]`: more domains from databases, merged in by [`Settings::with_sources`].
+    pub sources: Vec<Arc<SourceSettings>>,
 }
 
 /// `[server]`: listen addresses for `serve` and transfer ACLs.
@@ -219,8 +223,9 @@ pub struct Domain {
     pub name: String,
     pub aliases: Vec<String>,
     pub provider: Arc<Provider>,
-    pub dns: Option<DnsSettings>,
-    pub mta_sts: Option<MtaSts>,
+    /// Shared by every domain of a `[[source]]` (its `[source.domain]`).
+    pub dns: Option<Arc<DnsSettings>>,
+    pub mta_sts: Option<Arc<MtaSts>>,
 }
 
 impl Domain {

@@ -21,6 +21,35 @@ pub(super) struct File {
     pub provider: BTreeMap<String, S<Provider>>,
     #[serde(default)]
     pub domain: Vec<S<Domain>>,
+    #[serde(default)]
+    pub source: Vec<S<Source>>,
+}
+
+/// `[[source]]`: domains read from a database.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Source {
+    pub name: Option<S<String>>,
+    pub kind: S<String>,
+    pub url: Option<S<String>>,
+    pub url_file: Option<S<String>>,
+    pub query: S<String>,
+    pub provider: Option<S<String>>,
+    /// Seconds between queries.
+    pub refresh: Option<S<u64>>,
+    /// Seconds a connection plus query may take.
+    pub timeout: Option<S<u64>>,
+    /// PostgreSQL `LISTEN` channel.
+    pub listen: Option<S<String>>,
+    pub domain: Option<S<SourceDomain>>,
+}
+
+/// `[source.domain]`: a `[[domain]]` without `name`, `provider` and `aliases`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SourceDomain {
+    pub dns: Option<S<Dns>>,
+    pub mta_sts: Option<S<MtaSts>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -58,8 +58,8 @@ pub(super) fn domain(
         name,
         aliases,
         provider: provider?,
-        dns,
-        mta_sts,
+        dns: dns.map(Arc::new),
+        mta_sts: mta_sts.map(Arc::new),
     })
 }
 
@@ -71,7 +71,7 @@ fn strsim_best<'a>(needle: &str, candidates: impl Iterator<Item = &'a String>) -
         .map(|(_, c)| c)
 }
 
-fn mta_sts(cx: &mut Ctx, path: &str, m: &S<raw::MtaSts>, dns: Option<&DnsSettings>) -> Option<MtaSts> {
+pub(super) fn mta_sts(cx: &mut Ctx, path: &str, m: &S<raw::MtaSts>, dns: Option<&DnsSettings>) -> Option<MtaSts> {
     let span = m.span();
     let m = m.get_ref();
     let errors_before = cx.diags.len();

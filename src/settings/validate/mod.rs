@@ -8,6 +8,7 @@ mod dns;
 mod domain;
 mod provider;
 mod server;
+mod source;
 
 use std::collections::hash_map::Entry;
 use std::net::{IpAddr, SocketAddr};
@@ -211,13 +212,14 @@ fn parse_whole(text: &str, file: &str, previous: Option<&Settings>) -> Result<Se
     };
     let server = server::server(&mut cx, &raw.server);
     let providers = providers(&mut cx, &raw);
+    let sources = source::sources(&mut cx, &raw.source, &providers);
     let checked = raw
         .domain
         .iter()
         .enumerate()
         .map(|(i, d)| check_domain(loc, i, d, &raw.provider, &providers, previous, &intern))
         .collect();
-    assemble(cx, server, providers, checked, false)
+    assemble(cx, server, providers, sources, checked, false)
 }
 
 /// Every `[[domain]]` on its own (see `split`), on all cores. `None` when a piece does not
@@ -255,6 +257,7 @@ fn parse_split(
     let known: FxHashMap<u128, usize> = reuse
         .map(|p| p.pieces.iter().enumerate().map(|(i, h)| (*h, i)).collect())
         .unwrap_or_default();
+    let sources = source::sources(&mut cx, &raw.source, &providers);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
     let per = split.domains.len().div_ceil(threads);
     let parts: Vec<Option<Vec<Checked>>> = std::thread::scope(|scope| {
@@ -296,7 +299,7 @@ fn parse_split(
         checked.extend(part?);
     }
     let reused = checked.iter().any(|c| c.reused);
-    match assemble(cx, server, providers, checked, true) {
+    match assemble(cx, server, providers, sources, checked, true) {
         Err(_) if reused => parse_split(text, file, split, None),
         done => Some(done),
     }
@@ -413,6 +416,7 @@ fn assemble(
     mut cx: Ctx,
     server: super::ServerSettings,
     providers: Vec<Arc<Provider>>,
+    sources: Vec<Arc<super::SourceSettings>>,
     checked: Vec<Checked>,
     split: bool,
 ) -> Result<Settings, Diagnostics> {
@@ -453,6 +457,7 @@ fn assemble(
             domains,
             by_name: seen.into_iter().map(|(name, (i, _))| (name, i)).collect(),
             pieces,
+            sources,
         })
     } else {
         cx.diags.sort_by_key(|d| (d.line, d.column));
