@@ -140,6 +140,16 @@ async fn reload(
         .ok()
         .flatten();
     match loaded {
+        // An empty or cut file parses as settings without domains; taking it would stop
+        // answering for every domain at once. Removing them all takes a restart.
+        Some(new) if new.domains.is_empty() && !current.domains.is_empty() => {
+            crate::metrics::METRICS.reload(false);
+            warn!(
+                config = %path.display(),
+                domains = current.domains.len(),
+                "reload refused: the new settings have no domains (an empty or cut file?); still serving the previous settings"
+            );
+        }
         Some(new) => {
             info!(
                 domains = new.domains.len(),
