@@ -19,7 +19,6 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2
   exit 2
 fi
-export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1}
 cargo fuzz build --sanitizer none || exit 2
 seeds_of() { case $1 in dns_*) echo dns ;; *) echo "$1" ;; esac; }
 dict_of() { case $1 in dns_*) echo dns ;; pox | probe) echo xml ;; *) echo "$1" ;; esac; }

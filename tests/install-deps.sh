@@ -12,6 +12,7 @@ pkgs=(
   curl             # an HTTP/2 client (nghttp2) in tests/http.rs
   pebble           # ACME test CA for tests/acme.rs
   python3-dnspython # the independent PACC reader (tests/tools/pacc_reader.py)
+  g++              # libFuzzer's C++ part, for the fuzz smoke run in .ci/run
 )
 missing=()
 for p in "${pkgs[@]}"; do
@@ -24,4 +25,8 @@ if ((${#missing[@]})); then
   $SUDO chmod +x /usr/sbin/policy-rc.d
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# cargo-fuzz for fuzz/run-all.sh (stable toolchain, --sanitizer none); ~2.5 min to build once.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  cargo install cargo-fuzz --locked
 fi
