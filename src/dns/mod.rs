@@ -170,7 +170,11 @@ pub(crate) struct Core(Authority);
 
 impl Core {
     pub(crate) fn new(settings: Arc<Settings>) -> Core {
-        Core(Authority::new(settings, Arc::new(Shared::default())))
+        Core(Authority::new(
+            settings,
+            Arc::new(Shared::default()),
+            &crate::pacc::Rollover::default(),
+        ))
     }
 
     /// What a UDP thread sends for `pkt` from `peer` (`None`: nothing).
