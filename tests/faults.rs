@@ -1,13 +1,11 @@
 //! Faults a server meets in production, on the real binary (issue 17): what mailconf does when
 //! its settings file is clobbered.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Server, example_without_listeners, http_get, temp_dir, tool};
+use crate::common::{self, Server, example_without_listeners, http_get, temp_dir, tool};
 
 /// The IMAPS SRV answer for example.com, over UDP, as dig prints it.
 fn imaps_srv(dns: SocketAddr) -> String {
