@@ -269,6 +269,17 @@ impl Live {
             warn!(config = %path.display(), "reload failed: still serving the previous settings");
             return;
         };
+        // An empty or cut file parses as settings without domains; taking it would stop
+        // answering for every domain at once. Removing them all takes a restart.
+        if new.domains.is_empty() && new.sources.is_empty() && !self.current.domains.is_empty() {
+            crate::metrics::METRICS.reload(false);
+            warn!(
+                config = %path.display(),
+                domains = self.current.domains.len(),
+                "reload refused: the new settings have no domains (an empty or cut file?); still serving the previous settings"
+            );
+            return;
+        }
         info!(
             domains = new.domains.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,

@@ -16,6 +16,8 @@ pub mod app;
 pub mod cli;
 pub mod dns;
 pub mod exit;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod heap;
 pub mod http;
 pub mod listen;

@@ -7,7 +7,7 @@
 use std::fmt::Write;
 use std::sync::LazyLock;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 const QTYPES: [(u16, &str); 11] = [
     (1, "A"),
@@ -32,6 +32,9 @@ pub struct Metrics {
     http: Mutex<Vec<(&'static str, u16, u64)>>,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
+    /// Failed writes of `state_dir` (zone serials), and whether the last one failed.
+    state_write_failures: AtomicU64,
+    state_write_failing: AtomicBool,
     /// Unix time the serving certificate expires; 0 = none.
     cert_not_after: AtomicI64,
     /// One entry per `[[source]]` name (a handful: a lock per query result is nothing).
@@ -61,6 +64,8 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     http: Mutex::new(Vec::new()),
     reloads_ok: AtomicU64::new(0),
     reloads_failed: AtomicU64::new(0),
+    state_write_failures: AtomicU64::new(0),
+    state_write_failing: AtomicBool::new(false),
     cert_not_after: AtomicI64::new(0),
     sources: Mutex::new(Vec::new()),
 });
@@ -87,6 +92,15 @@ impl Metrics {
 
     pub fn reload(&self, ok: bool) {
         if ok { &self.reloads_ok } else { &self.reloads_failed }.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Record one write of the state directory; true when this changes failing ↔ working
+    /// (so that the caller logs a lasting problem once, and its end once).
+    pub fn state_write(&self, ok: bool) -> bool {
+        if !ok {
+            self.state_write_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        self.state_write_failing.swap(!ok, Ordering::Relaxed) == ok
     }
 
     pub fn set_cert_not_after(&self, unix: i64) {
@@ -220,6 +234,26 @@ impl Metrics {
                 }
             }
         }
+        let _ = writeln!(
+            o,
+            "# HELP mailconf_state_write_failures_total Failed writes of state_dir (zone serials)."
+        );
+        let _ = writeln!(o, "# TYPE mailconf_state_write_failures_total counter");
+        let _ = writeln!(
+            o,
+            "mailconf_state_write_failures_total {}",
+            self.state_write_failures.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            o,
+            "# HELP mailconf_state_write_failing 1 while the last write of state_dir failed."
+        );
+        let _ = writeln!(o, "# TYPE mailconf_state_write_failing gauge");
+        let _ = writeln!(
+            o,
+            "mailconf_state_write_failing {}",
+            u8::from(self.state_write_failing.load(Ordering::Relaxed))
+        );
         let exp = self.cert_not_after.load(Ordering::Relaxed);
         if exp > 0 {
             let now = std::time::SystemTime::now()

@@ -10,6 +10,8 @@ mod common;
 mod acme;
 mod dav;
 mod dns;
+mod faults;
+mod fuzz_corpus;
 mod http;
 mod ops;
 mod probe;

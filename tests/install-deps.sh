@@ -20,6 +20,7 @@ pkgs=(
   postgresql       # initdb/pg_ctl + psql: a real PostgreSQL for tests/sources.rs (run as nobody)
   mariadb-server   # mariadb-install-db/mariadbd + mariadb client for tests/sources.rs
   sqlite3          # writes the SQLite source file in tests/sources.rs
+  g++              # libFuzzer's C++ part, for the fuzz smoke run in .ci/run
 )
 missing=()
 for p in "${pkgs[@]}"; do
@@ -32,4 +33,8 @@ if ((${#missing[@]})); then
   $SUDO chmod +x /usr/sbin/policy-rc.d
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# cargo-fuzz for fuzz/run-all.sh (stable toolchain, --sanitizer none); ~2.5 min to build once.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  cargo install cargo-fuzz --locked
 fi

@@ -1,11 +1,17 @@
 //! The serials served, kept in `[server] state_dir` so that they keep growing across restarts
 //! too (secondaries ignore a zone whose serial went backwards, RFC 1982).
 //!
-//! File `serials`: one line per zone, `ORIGIN SERIAL CONTENT-DIGEST-HEX`, written atomically.
+//! File `serials`: one line per zone, `ORIGIN SERIAL CONTENT-DIGEST-HEX`, written atomically
+//! (temporary file, fsync, rename, fsync of the directory), so a crash at any moment leaves the
+//! old file or the new one, never half of one.
 
 use std::path::Path;
 
-use tracing::warn;
+use std::io::Write;
+
+use tracing::{info, warn};
+
+use crate::metrics::METRICS;
 
 use super::authority::Served;
 
@@ -44,11 +50,26 @@ pub(crate) fn save(dir: Option<&Path>, served: &Served) {
         })
         .collect();
     lines.sort();
-    let tmp = dir.join(format!("{FILE}.tmp"));
-    let result = std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::write(&tmp, lines.join("\n") + "\n"))
-        .and_then(|()| std::fs::rename(&tmp, dir.join(FILE)));
-    if let Err(e) = result {
-        warn!(dir = %dir.display(), error = %e, "cannot save zone serials: they may go backwards after a restart");
+    let result = write_atomically(dir, (lines.join("\n") + "\n").as_bytes());
+    // A lasting problem (a read-only or full disk) is logged when it starts and when it ends,
+    // not at every reload; /metrics counts every failed write.
+    let changed = METRICS.state_write(result.is_ok());
+    match result {
+        Err(e) if changed => {
+            warn!(dir = %dir.display(), error = %e, "cannot save zone serials: they may go backwards after a restart; serving goes on")
+        }
+        Ok(()) if changed => info!(dir = %dir.display(), "zone serials saved again"),
+        _ => {}
     }
+}
+
+fn write_atomically(dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!("{FILE}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, dir.join(FILE))?;
+    std::fs::File::open(dir)?.sync_all()
 }

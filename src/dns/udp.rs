@@ -3,7 +3,7 @@
 //! move in batches (`recvmmsg`/`sendmmsg`).
 
 use std::io::{IoSlice, IoSliceMut};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -160,37 +160,48 @@ fn handle(
         // over TCP (which is not limited) while a spoofed victim gets little.
         return slip && truncated(pkt, out);
     }
+    match answer(auth, pkt, peer.ip(), out) {
+        Some(qtype) => {
+            METRICS.dns(qtype, out.get(3).map_or(0, |b| b & 0x0f));
+            true
+        }
+        None => false,
+    }
+}
+
+/// The UDP answer to `pkt` (in `out`) and its query type for the metrics; `None`: send nothing.
+/// Plain queries take the fast path, everything else `Authority::respond`.
+pub(crate) fn answer(auth: &Authority, pkt: &[u8], peer: IpAddr, out: &mut Vec<u8>) -> Option<u16> {
     match wire::plain(pkt) {
         // SOA from a secondary that must sign: the general path refuses it unsigned.
-        Some(p) if !(Question::is_transfer(p.qtype) || p.qtype == 6 && auth.needs_key(peer.ip())) => {
+        Some(p) if !(Question::is_transfer(p.qtype) || p.qtype == 6 && auth.needs_key(peer)) => {
             auth.answer(&Question::plain(pkt, &p), udp_limit(p.edns), out);
             // Not in a mail domain's zones: perhaps the catalog zone (general path).
             if out[3] & 0x0f == 5
                 && auth.in_catalog(p.lower())
-                && let Reply::Message(m) = auth.respond(pkt, Transport::Udp, peer.ip())
+                && let Reply::Message(m) = auth.respond(pkt, Transport::Udp, peer)
             {
                 *out = m;
             }
-            METRICS.dns(p.qtype, out[3] & 0x0f);
-            true
+            Some(p.qtype)
         }
-        _ => match auth.respond(pkt, Transport::Udp, peer.ip()) {
+        _ => match auth.respond(pkt, Transport::Udp, peer) {
             Reply::Message(bytes) => {
-                METRICS.dns(
-                    qtype_of(pkt, question_name_end(pkt)),
-                    bytes.get(3).map_or(0, |b| b & 0x0f),
-                );
                 *out = bytes;
-                true
+                Some(qtype_of(pkt, question_name_end(pkt)))
             }
-            Reply::Transfer(_) | Reply::Drop => false,
+            Reply::Transfer(_) | Reply::Drop => None,
         },
     }
 }
 
 /// An empty answer with TC set, header and question of the query, into `out`; `false` for
-/// a query without a whole question.
-fn truncated(pkt: &[u8], out: &mut Vec<u8>) -> bool {
+/// a query without a whole question, and for a response: answering one would let two servers
+/// bounce a spoofed packet between them.
+pub(crate) fn truncated(pkt: &[u8], out: &mut Vec<u8>) -> bool {
+    if pkt.get(2).is_none_or(|b| b & 0x80 != 0) {
+        return false;
+    }
     let Some(q) = question_name_end(pkt).and_then(|end| pkt.get(..end + 4)) else {
         return false;
     };
@@ -233,5 +244,23 @@ impl RateLimiter {
     fn slip(&mut self) -> bool {
         self.dropped += 1;
         self.dropped % 2 == 1
+    }
+}
+
+#[cfg(test)]
+mod slip_tests {
+    use super::truncated;
+
+    /// Found by the `dns_udp` fuzz target (fuzz/regressions/dns_udp/slip-answers-a-response):
+    /// the slip answered packets with QR set.
+    #[test]
+    fn slip_never_answers_a_response() {
+        let query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01a\x00\x00\x01\x00\x01";
+        let mut out = Vec::new();
+        assert!(truncated(query, &mut out), "a query gets a slip");
+        assert_eq!(out[2] & 0x82, 0x82, "QR and TC");
+        let mut response = *query;
+        response[2] |= 0x80;
+        assert!(!truncated(&response, &mut out));
     }
 }

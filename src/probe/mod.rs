@@ -18,6 +18,7 @@ mod mail;
 pub mod net;
 pub mod reply;
 mod web;
+pub(crate) use web::{parse_pox, parse_thunderbird};
 
 use std::fmt;
 use std::net::SocketAddr;

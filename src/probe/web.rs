@@ -273,7 +273,7 @@ fn xml_blocks(body: &[u8], names: &[&str]) -> Result<(Vec<Block>, Option<String>
     Ok((blocks, error))
 }
 
-fn parse_thunderbird(body: &[u8]) -> Result<Vec<Advertised>, String> {
+pub(crate) fn parse_thunderbird(body: &[u8]) -> Result<Vec<Advertised>, String> {
     let (blocks, _) = xml_blocks(body, &["incomingserver", "outgoingserver"])?;
     let mut servers = Vec::new();
     for b in blocks {
@@ -300,7 +300,7 @@ fn parse_thunderbird(body: &[u8]) -> Result<Vec<Advertised>, String> {
     Ok(servers)
 }
 
-fn parse_pox(body: &[u8]) -> Result<Vec<Advertised>, String> {
+pub(crate) fn parse_pox(body: &[u8]) -> Result<Vec<Advertised>, String> {
     let (blocks, error) = xml_blocks(body, &["protocol"])?;
     if let Some(code) = error {
         return Err(format!("Autodiscover error {code}"));

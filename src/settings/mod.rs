@@ -337,5 +337,10 @@ impl Settings {
     }
 }
 
+/// The whole-file parser alone, without the split (`crate::fuzzing` checks they agree).
+pub(crate) fn parse_whole(text: &str, file: &str) -> Result<Settings, Diagnostics> {
+    validate::parse_whole(text, file, None)
+}
+
 #[cfg(test)]
 mod tests;

@@ -194,7 +194,7 @@ pub(super) fn parse(text: &str, file: &str, previous: Option<&Settings>) -> Resu
 }
 
 /// The whole file as one document.
-fn parse_whole(text: &str, file: &str, previous: Option<&Settings>) -> Result<Settings, Diagnostics> {
+pub(super) fn parse_whole(text: &str, file: &str, previous: Option<&Settings>) -> Result<Settings, Diagnostics> {
     let loc = Locator { file, text, base: 0 };
     let raw: raw::File = match toml::from_str(text) {
         Ok(r) => r,
