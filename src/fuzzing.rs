@@ -243,6 +243,14 @@ impl Fixture {
             serde_json::from_slice::<serde_json::Value>(&reply.body).expect("JSON body parses");
         } else if ct.starts_with("text/plain") {
             assert!(!reply.body.contains(&b'<'), "markup in a text body");
+        } else if ct.starts_with("text/html") {
+            // The setup page and its error pages: one whole document (maud escapes; the check
+            // below looks for input that comes back unescaped).
+            let text = std::str::from_utf8(&reply.body).expect("HTML is UTF-8");
+            assert!(
+                text.starts_with("<!DOCTYPE html>") && text.trim_end().ends_with("</html>"),
+                "not one whole HTML document"
+            );
         } else if ct == "application/x-apple-aspen-config" {
             plist::from_bytes::<plist::Value>(&reply.body).expect("the profile parses as a plist");
         } else {

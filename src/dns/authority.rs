@@ -473,7 +473,11 @@ pub(crate) fn header_error(req: &[u8], rcode: ResponseCode) -> Vec<u8> {
 
 /// REFUSED with the question echoed (transfers we do not allow).
 pub(crate) fn refused(req: &[u8]) -> Vec<u8> {
-    let end = wire::question_name_end(req).map_or(12, |e| (e + 4).min(req.len()));
+    // A question cut before its type and class is not echoed (half a question does not parse).
+    let end = wire::question_name_end(req)
+        .map(|e| e + 4)
+        .filter(|&e| e <= req.len())
+        .unwrap_or(12);
     let mut out = req[..end].to_vec();
     out[2] = 0x80 | (req[2] & 0x79);
     out[3] = 5;

@@ -242,8 +242,10 @@ fn append_rr(
 
 /// Header and question of the request with QR and `rcode`, no records.
 fn error_reply(req: &[u8], rcode: u8) -> Vec<u8> {
+    // Echo the question only when it is one whole, uncompressed name with type and class: a
+    // pointer copied out of its message would point nowhere (found by the fuzz smoke run).
     let question_end = (req[4..6] == [0, 1])
-        .then(|| skip_name(req, 12).map(|e| e + 4))
+        .then(|| super::wire::question_name_end(req).map(|e| e + 4))
         .flatten()
         .filter(|&e| e <= req.len());
     let end = question_end.unwrap_or(12);
