@@ -950,12 +950,25 @@ fn serials_keep_growing_across_restarts_with_a_state_dir() {
             .parse()
             .unwrap()
     };
+    let file = state.join("serials");
+    // The serial served, once the run has also saved it: the state file is written by the
+    // background warm-up, which a loaded machine may not have reached when the answer came.
     let run = || {
         let s = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
-        serial(s.addrs("DNS")[0])
+        let served = serial(s.addrs("DNS")[0]);
+        let want = format!("mail.test. {served} ");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !std::fs::read_to_string(&file).is_ok_and(|t| t.lines().any(|l| l.starts_with(&want))) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "serial {served} never saved in {}",
+                file.display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        served
     };
     let first = run();
-    let file = state.join("serials");
     let saved = std::fs::read_to_string(&file).unwrap();
     let line = saved
         .lines()
