@@ -336,16 +336,7 @@ fn knot_secondary_transfers_and_follows_notify() {
     let (s, mut knot, knot_addr) = start_with_knot(&dir, &config, None, false);
     let primary = s.addrs("DNS")[0];
     let result = std::panic::catch_unwind(|| {
-        let same = |want_port: &str| {
-            for _ in 0..100 {
-                let out = dig(knot_addr, &["_imaps._tcp.mail.test", "SRV"]);
-                if status(&out) == "NOERROR" && section(&out, "ANSWER").first().is_some_and(|l| l.contains(want_port)) {
-                    return out;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            panic!("knot never served port {want_port}");
-        };
+        let same = |want_port: &str| knot_serves_port(knot_addr, want_port);
         let from_knot = same(" 993 ");
         let from_mailconf = dig(primary, &["_imaps._tcp.mail.test", "SRV"]);
         assert_eq!(section(&from_knot, "ANSWER"), section(&from_mailconf, "ANSWER"));
@@ -383,16 +374,7 @@ fn knot_secondary_with_tsig() {
     let (s, mut knot, knot_addr) = start_with_knot(&dir, &config, Some(TSIG_SECRET), false);
     let primary = s.addrs("DNS")[0];
     let result = std::panic::catch_unwind(|| {
-        let same = |want_port: &str| {
-            for _ in 0..100 {
-                let out = dig(knot_addr, &["_imaps._tcp.mail.test", "SRV"]);
-                if status(&out) == "NOERROR" && section(&out, "ANSWER").first().is_some_and(|l| l.contains(want_port)) {
-                    return out;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            panic!("knot never served port {want_port}");
-        };
+        let same = |want_port: &str| knot_serves_port(knot_addr, want_port);
         let from_knot = same(" 993 ");
         let from_mailconf = dig(primary, &["_imaps._tcp.mail.test", "SRV"]);
         assert_eq!(section(&from_knot, "ANSWER"), section(&from_mailconf, "ANSWER"));
@@ -823,6 +805,18 @@ impl Knot {
     fn log_text(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
+}
+
+/// Knot's answer to `_imaps._tcp.mail.test SRV` once it carries `want_port` (10 s at most).
+fn knot_serves_port(knot_addr: SocketAddr, want_port: &str) -> String {
+    for _ in 0..100 {
+        let out = dig(knot_addr, &["_imaps._tcp.mail.test", "SRV"]);
+        if status(&out) == "NOERROR" && section(&out, "ANSWER").first().is_some_and(|l| l.contains(want_port)) {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("knot never served port {want_port}");
 }
 
 /// Start mailconf (NOTIFY to Knot's port) and a Knot secondary of `mail.test` transferring from
