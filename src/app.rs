@@ -213,6 +213,12 @@ impl Live {
         if let Some(h) = http {
             h.reload(&new);
         }
+        // Give back what the previous snapshot held alone. With DNS, its warm-up thread does
+        // this once the new zones are built (`DnsServer::warm_up`); trimming here too would
+        // walk the whole heap twice per reload.
+        if dns.is_none() {
+            let _ = tokio::task::spawn_blocking(crate::heap::release).await;
+        }
     }
 
     /// A source's query came back: on failure keep serving its last good rows; on a new
@@ -307,8 +313,6 @@ impl Live {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "reload done"
         );
-        // The previous snapshot's unshared parts are gone by now.
-        let _ = tokio::task::spawn_blocking(crate::heap::release).await;
     }
 }
 
