@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    mailconf::heap::limit_arenas();
     let cli = mailconf::cli::Cli::parse();
     match mailconf::cli::run(cli) {
         Ok(code) => code,
