@@ -118,7 +118,7 @@ impl DnsServer {
                     seconds = started.elapsed().as_secs_f32(),
                     "DNS zones built"
                 );
-                state::save(auth.settings().server.state_dir.as_deref(), &auth.served());
+                state::save(auth.settings().server.state_dir.as_deref(), || auth.served());
                 crate::heap::release();
             }
         });
@@ -146,7 +146,7 @@ impl DnsServer {
         self.state.store(new.clone());
         let _ = tokio::task::spawn_blocking(move || {
             new.shared().interner.purge();
-            state::save(new.settings().server.state_dir.as_deref(), &new.served());
+            state::save(new.settings().server.state_dir.as_deref(), || new.served());
             new.pacc().save(new.settings().server.state_dir.as_deref());
         })
         .await;

@@ -37,9 +37,10 @@ pub(crate) fn load(dir: Option<&Path>) -> Served {
 }
 
 /// Record what is served now. Failure is logged, not fatal: serving goes on.
-pub(crate) fn save(dir: Option<&Path>, served: &Served) {
+pub(crate) fn save(dir: Option<&Path>, served: impl FnOnce() -> Served) {
+    // Without a state directory, not even the map: at 130k zones it is 15 MB for nothing.
     let Some(dir) = dir else { return };
-    let mut lines: Vec<String> = served
+    let mut lines: Vec<String> = served()
         .iter()
         .map(|(origin, (serial, content))| {
             format!(
