@@ -306,6 +306,9 @@ impl Settings {
     /// Read and validate a settings file; every domain equal to one of `previous` is that
     /// domain, shared, so a reload holds one copy of what did not change.
     pub fn load_reusing(path: &Path, previous: Option<&Settings>) -> Result<Settings, LoadError> {
+        if let Some(done) = previous.and_then(|p| validate::parse_file_reusing(path, &path.display().to_string(), p)) {
+            return Ok(done);
+        }
         let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
             path: path.display().to_string(),
             source,

@@ -11,7 +11,7 @@
 use std::ops::Range;
 
 /// Files with fewer domains are parsed whole: splitting only pays off for large ones.
-const MIN_DOMAINS: usize = 64;
+pub(super) const MIN_DOMAINS: usize = 64;
 
 /// The pieces of a settings file.
 pub(super) struct Split {
@@ -22,40 +22,45 @@ pub(super) struct Split {
     pub domains: Vec<Range<usize>>,
 }
 
-#[derive(PartialEq)]
-enum Section {
+/// What a stretch of the file is.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub(super) enum Section {
+    /// Anything but a domain: `[server]`, providers, sources.
     Rest,
+    /// One `[[domain]]` with its sub-tables.
     Domain,
 }
 
-/// Split `text`, or `None` when it should be parsed whole.
-pub(super) fn split(text: &str) -> Option<Split> {
-    let mut domains: Vec<Range<usize>> = Vec::new();
-    let mut rest: Vec<Range<usize>> = Vec::new();
-    let mut section = Section::Rest;
-    let mut section_start = 0;
-    let mut in_string: Option<&str> = None;
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let at = offset;
-        offset += line.len();
-        if let Some(delim) = in_string {
+/// The split as a walk over lines, for text in memory ([`split`]) and for a file read line by
+/// line (a reload, see `validate::parse_file_reusing`).
+#[derive(Default)]
+pub(super) struct Splitter {
+    section: Option<Section>,
+    section_start: usize,
+    in_string: Option<&'static str>,
+}
+
+impl Splitter {
+    /// The next line, at byte offset `at`: the section it closes, if it opens a new one (the
+    /// first section is `Rest`, possibly empty); `Err` for a layout that must be parsed whole.
+    pub fn line(&mut self, at: usize, line: &str) -> Result<Option<(Section, Range<usize>)>, ()> {
+        let section = *self.section.get_or_insert(Section::Rest);
+        if let Some(delim) = self.in_string {
             if line.matches(delim).count() % 2 == 1 {
-                in_string = None;
+                self.in_string = None;
             }
-            continue;
+            return Ok(None);
         }
         let trimmed = line.trim_start();
         if !trimmed.starts_with('[') {
-            if !has_triple_quote(line) {
-                continue;
-            }
-            for delim in ["\"\"\"", "'''"] {
-                if line.matches(delim).count() % 2 == 1 {
-                    in_string = Some(delim);
+            if has_triple_quote(line) {
+                for delim in ["\"\"\"", "'''"] {
+                    if line.matches(delim).count() % 2 == 1 {
+                        self.in_string = Some(delim);
+                    }
                 }
             }
-            continue;
+            return Ok(None);
         }
         let written = trimmed.split('#').next().unwrap_or_default().trim_end();
         // Headers are nearly always written without inner spaces: no copy then.
@@ -71,30 +76,47 @@ pub(super) fn split(text: &str) -> Option<Split> {
         let next = if header == "[[domain]]" {
             Section::Domain
         } else if header.starts_with("[domain.") || header.starts_with("[[domain.") {
-            if section != Section::Domain {
-                return None;
-            }
-            continue;
+            return if section == Section::Domain { Ok(None) } else { Err(()) };
         } else {
             Section::Rest
         };
         if section == Section::Rest && next == Section::Rest {
-            continue;
+            return Ok(None);
         }
-        let piece = section_start..at;
-        match section {
-            Section::Domain => domains.push(piece),
-            Section::Rest => rest.push(piece),
+        let closed = (section, self.section_start..at);
+        self.section = Some(next);
+        self.section_start = at;
+        Ok(Some(closed))
+    }
+
+    /// The last section, given the length of the text; `Err` inside an unterminated string.
+    pub fn finish(self, len: usize) -> Result<(Section, Range<usize>), ()> {
+        if self.in_string.is_some() {
+            return Err(());
         }
-        section = next;
-        section_start = at;
+        Ok((self.section.unwrap_or(Section::Rest), self.section_start..len))
     }
-    let last = section_start..text.len();
-    match section {
-        Section::Domain => domains.push(last),
-        Section::Rest => rest.push(last),
+}
+
+/// Split `text`, or `None` when it should be parsed whole.
+pub(super) fn split(text: &str) -> Option<Split> {
+    let mut domains: Vec<Range<usize>> = Vec::new();
+    let mut rest: Vec<Range<usize>> = Vec::new();
+    let mut splitter = Splitter::default();
+    let mut offset = 0;
+    let mut push = |(section, piece): (Section, Range<usize>)| match section {
+        Section::Domain => domains.push(piece),
+        Section::Rest => rest.push(piece),
+    };
+    for line in text.split_inclusive('\n') {
+        let at = offset;
+        offset += line.len();
+        if let Some(closed) = splitter.line(at, line).ok()? {
+            push(closed);
+        }
     }
-    if in_string.is_some() || domains.len() < MIN_DOMAINS {
+    push(splitter.finish(text.len()).ok()?);
+    if domains.len() < MIN_DOMAINS {
         return None;
     }
     let first = domains[0].start;
