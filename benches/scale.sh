@@ -5,16 +5,19 @@
 #           median time and peak RSS of RUNS runs
 #   serve   `mailconf serve` (release, DNS+HTTP on free ports): seconds from process start until the
 #           last domain's _imaps._tcp SRV answers NOERROR with the right target and its Thunderbird GET
-#           answers 200; steady VmRSS 3 s later; 1000 random answers checked
-#   reload  the whole file again with the last domain moved to another provider, SIGHUP, while two
-#           query loops ask random domains (RELOAD_QPS in all, default 2000; 0: as fast as they can):
-#           seconds until the change answers over DNS, peak VmRSS (sampled every 50 ms), queries
-#           that failed (no answer in 2 s, an error or a wrong answer)
+#           answers 200; VmRSS 3 s later and once the background zone warm-up is over (steady);
+#           1000 random answers checked
+#   reload  RELOADS times (default 3) the whole file again, with the last domain moved to another
+#           provider and back, SIGHUP, while two query loops ask random domains (RELOAD_QPS in all,
+#           default 2000; 0: as fast as they can): seconds until the change answers over DNS, peak
+#           VmRSS (sampled every 50 ms), queries that failed (no answer in 2 s, an error or a wrong
+#           answer), VmRSS once the reload's zone warm-up is over
 #   dns     dnsperf -l QSECS -c 8 -T 1 -q 200, questions drawn at random from all domains (five SRV
 #           labels), median of QRUNS runs; with PEERS=1 also Knot (two UDP workers) and NSD (RRL off)
 #           loaded with the zone files of `mailconf zone --out`: their start time and memory too
 #   http    wrk -t2 -c32 Thunderbird GETs spread over all domains vs always the same domain
 # Usage: [PARTS=check,serve,reload,dns,http] [PEERS=1] [QSECS=10] [QRUNS=3] [METRICS=0] [RELOAD_QPS=2000]
+#        [RELOADS=3]
 #        benches/scale.sh [DOMAINS] [RUNS]
 # Needs python3; dnsperf (dns), wrk (http), knotd and nsd (PEERS=1):
 #   apt-get install dnsperf wrk knot nsd      (stop the packaged daemons: they are not used)
@@ -43,7 +46,7 @@ has http && need wrk wrk
 if has dns && [ "$peers" = 1 ]; then need knotd knot; need nsd nsd; fi
 PATH=$PATH:/usr/sbin
 cargo build --release --locked -q
-bin=$PWD/target/release/mailconf
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/mailconf
 probe() { python3 benches/scale_probe.py "$@"; }
 python3 benches/gen-config.py "$n" > "$work/big.toml"
 # Served from here on: no NOTIFY may leave loopback (the generated secondary is 192.0.2.53).
@@ -110,34 +113,65 @@ if has check; then
   rm -rf "$work/out2"
 fi
 
+# Seconds since $t0 until the log has its Nth "DNS zones built" line (the warm-up after start or
+# after the (N-1)th reload), or "never" after 900 s.
+warmed() {
+  local i
+  for i in $(seq 9000); do
+    if [ "$(grep -c 'DNS zones built' "$work/mailconf.log")" -ge "$1" ]; then
+      python3 -c "import time; print(f'{time.time() - $t0:.1f}')"; return
+    fi
+    sleep 0.1
+  done
+  echo never
+}
+
 if has serve || has reload || has dns || has http; then
   dport=$(port); hport=$(port)
   extra=()
   [ "${METRICS:-0}" = 1 ] && extra=(--metrics-listen "127.0.0.1:$(port)")
   t0=$(date +%s.%N)
-  RUST_LOG=warn "$bin" serve --config "$work/serve.toml" --dns-listen "127.0.0.1:$dport" \
+  # Info from the DNS server only: its "DNS zones built" line says when the background warm-up
+  # (every zone built, the heap trimmed) is over, which is when memory is steady.
+  RUST_LOG=warn,mailconf::dns=info "$bin" serve --config "$work/serve.toml" --dns-listen "127.0.0.1:$dport" \
     --http-listen "127.0.0.1:$hport" "${extra[@]}" 2>"$work/mailconf.log" &
   mpid=$!; pids+=("$mpid")
   read -r m_dns m_http < <(probe ready "$dport" "$hport" "$n" "$t0")
   [ "$m_dns" != never ] && [ "$m_http" != - ] || { echo "mailconf never answered for the last domain" >&2; cat "$work/mailconf.log" >&2; exit 1; }
   sleep 3
+  m_rss3=$(vmrss "$mpid")
+  m_warm=$(warmed 1)
+  sleep 1
   m_rss=$(vmrss "$mpid")
   m_bad=$(probe sample "$dport" "$n" 1000)
-  printf 'serve: last domain answers DNS after %.2f s, HTTP after %.2f s; steady RSS %s; wrong answers in 1000 random: %s\n' \
-    "$m_dns" "$m_http" "$(mib "$m_rss")" "$m_bad"
+  printf 'serve: last domain answers DNS after %.2f s, HTTP after %.2f s; RSS 3 s later %s; all zones built after %s s, steady RSS then %s; wrong answers in 1000 random: %s\n' \
+    "$m_dns" "$m_http" "$(mib "$m_rss3")" "$m_warm" "$(mib "$m_rss")" "$m_bad"
   m_ready=$(python3 -c "print(f'{max($m_dns, $m_http):.2f}')")
 fi
 
 if has reload; then
-  new=$(probe change "$work/serve.toml" "$work/new.toml" "$n")
-  probe reload "$mpid" "$dport" "$n" "$work/serve.toml" "$work/new.toml" "${RELOAD_QPS:-2000}" > "$work/reload" 2>"$work/reload.err"
-  cat "$work/reload.err" >&2
-  get() { awk -F= -v k="$1" '$1 == k {print $2}' "$work/reload"; }
-  r_vis=$(get visible_s); r_peak=$(get rss_peak_kib); r_before=$(get rss_before_kib)
-  r_q=$(get queries); r_fail=$(get failed); r_to=$(get timeouts)
-  r_vis_f=$([ "$r_vis" = never ] && echo never || printf '%.2f' "$r_vis")
-  printf 'reload: last domain on %s after %s s; RSS before %s, peak %s (%.2f×); queries %s, failed %s (timeouts %s)\n' \
-    "$new" "$r_vis_f" "$(mib "$r_before")" "$(mib "$r_peak")" "$(echo "$r_peak / $r_before" | bc -l)" "$r_q" "$r_fail" "$r_to"
+  # RELOADS reloads (default 3), alternately moving the last domain to another provider and back,
+  # each under queries. RSS is read again after each reload's warm-up, to see what reloads leave.
+  nrel=${RELOADS:-3}
+  cp "$work/serve.toml" "$work/orig.toml"
+  new=$(probe change "$work/serve.toml" "$work/changed.toml" "$n")
+  old_p=$(( (n - 1) % 3 )); new_p=$(( n % 3 ))
+  r_vis_all=(); r_peak_max=0; r_after=()
+  for i in $(seq "$nrel"); do
+    if [ $((i % 2)) = 1 ]; then cp "$work/changed.toml" "$work/next.toml"; want=$new_p; else cp "$work/orig.toml" "$work/next.toml"; want=$old_p; fi
+    probe reload "$mpid" "$dport" "$n" "$work/serve.toml" "$work/next.toml" "${RELOAD_QPS:-2000}" "$want" > "$work/reload" 2>"$work/reload.err"
+    cat "$work/reload.err" >&2
+    get() { awk -F= -v k="$1" '$1 == k {print $2}' "$work/reload"; }
+    vis=$(get visible_s); peak=$(get rss_peak_kib); before=$(get rss_before_kib)
+    q=$(get queries); fail=$(get failed); to=$(get timeouts)
+    vis_f=$([ "$vis" = never ] && echo never || printf '%.2f' "$vis")
+    t0=$(date +%s.%N); w=$(warmed $((i + 1))); sleep 1; after=$(vmrss "$mpid")
+    printf 'reload %s: last domain on provider p%s after %s s; RSS before %s, peak %s (%.2fx of steady); queries %s, failed %s (timeouts %s); zones rebuilt %s s later, RSS then %s\n' \
+      "$i" "$want" "$vis_f" "$(mib "$before")" "$(mib "$peak")" "$(echo "$peak / $m_rss" | bc -l)" "$q" "$fail" "$to" "$w" "$(mib "$after")"
+    if [ "$i" = 1 ]; then r_vis_f=$vis_f; r_q=$q; r_fail=$fail; r_to=$to; else r_q=$((r_q + q)); r_fail=$((r_fail + fail)); r_to=$((r_to + to)); fi
+    r_vis_all+=("$vis_f"); r_after+=("$(mib "$after")")
+    [ "$peak" -gt "$r_peak_max" ] && r_peak_max=$peak
+  done
 fi
 
 k_ready=""; k_rss=""; n_ready=""; n_rss=""
@@ -230,13 +264,15 @@ fi
 if has serve || has reload || has dns || has http; then
   row "serve: until the last domain answers (DNS, HTTP)" "${m_ready} s ($(printf '%.2f, %.2f' "$m_dns" "$m_http"))" \
     "${k_ready:+$(printf '%.2f s' "$k_ready")}" "${n_ready:+$(printf '%.2f s' "$n_ready")}" "$(ratio "$m_ready" "$k_ready")"
+  row "serve: all zones built (background warm-up)" "$m_warm s"
   row "serve: steady memory (VmRSS; NSD: PSS of all processes)" "$(mib "$m_rss")" "${k_rss:+$(mib "$k_rss")}" \
     "${n_rss:+$(mib "$n_rss")}" "$(ratio "$m_rss" "$k_rss")"
 fi
 if has reload; then
-  row "reload (one domain changed): until visible" "$r_vis_f s"
-  row "reload: peak VmRSS (x steady before)" "$(mib "$r_peak") ($(printf '%.2f' "$(echo "$r_peak / $r_before" | bc -l)")x)"
-  row "reload: queries during it, failed (timeouts)" "$r_q at ${RELOAD_QPS:-2000}/s, $r_fail ($r_to)"
+  row "reload (one domain changed): until visible, each of $nrel" "${r_vis_all[*]} s"
+  row "reload: peak VmRSS of all (x steady after warm-up)" "$(mib "$r_peak_max") ($(printf '%.2f' "$(echo "$r_peak_max / $m_rss" | bc -l)")x)"
+  row "reload: VmRSS after each reload's warm-up" "${r_after[*]}"
+  row "reload: queries during them, failed (timeouts)" "$r_q at ${RELOAD_QPS:-2000}/s, $r_fail ($r_to)"
 fi
 if has dns; then
   row "DNS q/s spread over all domains, median of $qruns (range)" "$m_qm ($m_qs)" "${k_qm:+$k_qm ($k_qs)}" \

@@ -205,7 +205,7 @@ def vmrss(pid):
     return 0
 
 
-def cmd_reload(pid, dns_port, n, config, new, qps, limit=900):
+def cmd_reload(pid, dns_port, n, config, new, qps, want_provider, limit=900):
     last = n - 1
     stop = threading.Event()
     rss = []  # (time, KiB)
@@ -254,7 +254,7 @@ def cmd_reload(pid, dns_port, n, config, new, qps, limit=900):
     t0 = time.time()
     os.kill(pid, signal.SIGHUP)
     probe = Asker(dns_port, timeout=1)
-    want = [target(last, "_imaps", new_provider(n))]
+    want = [target(last, "_imaps", want_provider)]
     visible = None
     while time.time() - t0 < limit:
         r = probe.srv(f"_imaps._tcp.customer{last}.example")
@@ -298,7 +298,7 @@ def main():
     elif cmd == "change":
         cmd_change(args[0], args[1], int(args[2]))
     elif cmd == "reload":
-        cmd_reload(int(args[0]), int(args[1]), int(args[2]), args[3], args[4], int(args[5]))
+        cmd_reload(int(args[0]), int(args[1]), int(args[2]), args[3], args[4], int(args[5]), int(args[6]))
     elif cmd == "wrk-lua":
         cmd_wrk_lua(args[0], int(args[1]))
     else:
