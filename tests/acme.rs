@@ -160,7 +160,7 @@ fn certificate_from_pebble_via_tls_alpn_01_and_from_cache_after_restart() {
         }
     };
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !s.log_text().contains("DeployedNewCert") {
+    while !s.log_text().contains("ACME certificate issued") {
         assert!(
             Instant::now() < deadline,
             "no certificate within 60 s:\n{}",
@@ -264,7 +264,7 @@ fn certificate_from_pebble_via_tls_alpn_01_and_from_cache_after_restart() {
     );
     let tls_addr = s.addrs("HTTPS")[0];
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !s.log_text().contains("DeployedCachedCert") {
+    while !s.log_text().contains("ACME cache: 1 certified") {
         assert!(
             Instant::now() < deadline,
             "cached certificate not used:\n{}",
@@ -272,7 +272,7 @@ fn certificate_from_pebble_via_tls_alpn_01_and_from_cache_after_restart() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(!s.log_text().contains("DeployedNewCert"), "{}", s.log_text());
+    assert!(!s.log_text().contains("ACME certificate issued"), "{}", s.log_text());
     let r = https_get(tls_addr, &dir.join("root.pem"), "autoconfig.acme.test", "/healthz").unwrap();
     assert_eq!(r.status, 200);
     // The certificate read back from the cache signs profiles too, from memory: the cache
