@@ -381,6 +381,7 @@ impl Scheduler {
                     };
                     if wanted {
                         self.queue.on_demand(id);
+                        info!(certificate = %self.acme.names(id)[0], "ACME on demand: a handshake asked for it, ordered next");
                     }
                     self.queue.missing(id);
                 }
@@ -441,9 +442,9 @@ impl Scheduler {
         }
     }
 
-    /// Every order waits: until `until`, else with backoff (10 s doubling, at most an hour).
+    /// Every order waits: until `until`, else with backoff (1 s doubling, at most an hour).
     fn pause(&mut self, now: i64, until: Option<i64>, why: &str) {
-        let backoff = (10i64 << self.pauses.min(9)).min(3600);
+        let backoff = (1i64 << self.pauses.min(12)).min(3600);
         self.pauses += 1;
         self.paused_until = until.unwrap_or(now + backoff).max(now + 1);
         warn!(until = %clock::iso(self.paused_until), error = %why, "ACME orders paused (will retry)");
