@@ -405,6 +405,16 @@ fn pebble_for(dir: &std::path::Path, write: &dyn Fn(u16), start: &dyn Fn() -> Se
     panic!("pebble never started");
 }
 
+/// Wait until every order the log says started has ended.
+fn orders_done(s: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let count = |what: &str| s.log_text().matches(what).count();
+    while count("ACME order started") > count("ACME certificate issued") + count("ACME order failed") {
+        assert!(Instant::now() < deadline, "orders never finished:\n{}", s.log_text());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Names whose certificate the log says was issued, in order.
 fn issued(s: &Server) -> Vec<String> {
     s.log_text()
@@ -464,14 +474,7 @@ fn fifty_domains_within_an_order_budget_with_on_demand_first_and_resume_after_re
         assert!(Instant::now() < deadline, "budget never used up:\n{}", s.log_text());
         std::thread::sleep(Duration::from_millis(200));
     }
-    // Let whatever was running finish.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while s.log_text().matches("ACME order started").count()
-        > s.log_text().matches("ACME certificate issued").count() + s.log_text().matches("ACME order failed").count()
-    {
-        assert!(Instant::now() < deadline, "orders never finished:\n{}", s.log_text());
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    orders_done(&s);
     std::thread::sleep(Duration::from_secs(2));
     let log = s.log_text();
     assert_eq!(
@@ -607,15 +610,17 @@ fn fifty_domains_within_an_order_budget_with_on_demand_first_and_resume_after_re
         assert!(Instant::now() < deadline, "new budget never used up:\n{}", s.log_text());
         std::thread::sleep(Duration::from_millis(200));
     }
+    orders_done(&s);
     let log = s.log_text();
     let restarted: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("ACME order started"))
         .filter_map(|l| l.split("certificate=").nth(1)?.split_whitespace().next())
         .collect();
-    assert_eq!(
-        restarted.len(),
-        20 - BUDGET,
+    // The raised budget less what was spent (plus one if the bucket refilled one meanwhile:
+    // 20 per 3 h is one every 9 minutes).
+    assert!(
+        (20 - BUDGET..=21 - BUDGET).contains(&restarted.len()),
         "the raised budget less what was spent: {restarted:?}"
     );
     for name in &first {
@@ -624,7 +629,7 @@ fn fifty_domains_within_an_order_budget_with_on_demand_first_and_resume_after_re
             "{name} re-ordered after restart:\n{log}"
         );
     }
-    assert!(pebble_orders(&dir) <= orders_before + 20 - BUDGET);
+    assert_eq!(pebble_orders(&dir), orders_before + restarted.len());
     assert_eq!(
         https_get(tls_addr, &dir.join("root.pem"), last, "/healthz")
             .unwrap()

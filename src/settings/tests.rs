@@ -803,7 +803,10 @@ fn acme_budget_retry_and_cache_size() {
     };
     let s = ok(&with(""));
     let a = s.server.acme.as_ref().unwrap();
-    assert_eq!((a.orders_per_3h, a.retry_after.as_secs(), a.cert_cache), (300, 300, 4096));
+    assert_eq!(
+        (a.orders_per_3h, a.retry_after.as_secs(), a.cert_cache),
+        (300, 300, 4096)
+    );
     let s = ok(&with("orders_per_3h = 12\nretry_after = 1\ncert_cache = 10"));
     let a = s.server.acme.as_ref().unwrap();
     assert_eq!((a.orders_per_3h, a.retry_after.as_secs(), a.cert_cache), (12, 1, 10));
