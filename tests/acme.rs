@@ -636,4 +636,20 @@ fn fifty_domains_within_an_order_budget_with_on_demand_first_and_resume_after_re
             .status,
         200
     );
+    // A reload without d49: its certificate is no longer served nor renewed.
+    write_scale_config(&config, &dir, acme_port, N - 1, 20);
+    s.signal("HUP");
+    s.wait_log(
+        |l| l.contains("ACME certificate no longer configured") && l.contains(last),
+        1,
+        "d49 dropped",
+    );
+    assert!(https_get(tls_addr, &dir.join("root.pem"), last, "/healthz").is_err());
+    let other = first.iter().find(|n| *n != last).unwrap();
+    assert_eq!(
+        https_get(tls_addr, &dir.join("root.pem"), other, "/healthz")
+            .unwrap()
+            .status,
+        200
+    );
 }

@@ -69,6 +69,8 @@ const UNKNOWN: u8 = 0;
 const NONE: u8 = 1;
 const WANTED: u8 = 2;
 const CERTIFIED: u8 = 3;
+/// No longer configured: never ordered again.
+const REMOVED: u8 = 4;
 
 /// Every configured certificate: its names and what the handshake path knows of it.
 #[derive(Default)]
@@ -78,11 +80,54 @@ struct Index {
     status: Vec<AtomicU8>,
 }
 
+impl Index {
+    /// Make the index hold exactly `groups`: new groups get new numbers, groups no longer
+    /// configured are dropped (their names answer nothing). Returns (added, removed).
+    fn update(&mut self, groups: Vec<Vec<String>>) -> (Vec<u32>, Vec<u32>) {
+        let mut live = vec![false; self.groups.len()];
+        let mut added = Vec::new();
+        for names in groups {
+            let names: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+            let known = names
+                .first()
+                .and_then(|n| self.by_name.get(n))
+                .filter(|&&id| *self.groups[id as usize] == *names);
+            if let Some(&id) = known {
+                live[id as usize] = true;
+                continue;
+            }
+            let id = self.groups.len() as u32;
+            for n in &names {
+                self.by_name.insert(n.clone(), id);
+            }
+            self.groups.push(names.into());
+            self.status.push(AtomicU8::new(UNKNOWN));
+            added.push(id);
+        }
+        let mut removed = Vec::new();
+        for (id, live) in live.into_iter().enumerate() {
+            if live || self.status[id].load(Ordering::Relaxed) == REMOVED {
+                continue;
+            }
+            self.status[id].store(REMOVED, Ordering::Relaxed);
+            for n in self.groups[id].iter() {
+                if self.by_name.get(n) == Some(&(id as u32)) {
+                    self.by_name.remove(n);
+                }
+            }
+            removed.push(id as u32);
+        }
+        (added, removed)
+    }
+}
+
 enum Msg {
     /// New certificates (at start, after a reload) and the settings now in force.
     Add(Vec<u32>, Arc<AcmeSettings>),
     /// A handshake asked for this certificate, which is missing.
     Wanted(u32),
+    /// No longer configured.
+    Remove(Vec<u32>),
 }
 
 /// Picks the certificate of the requested name; answers TLS-ALPN-01 challenges; orders.
@@ -132,29 +177,16 @@ impl Acme {
         if first {
             *lock(&self.certs) = cache::Lru::new(cfg.cert_cache);
         }
-        let mut ids = Vec::new();
-        {
-            let mut ix = self.index.write().unwrap_or_else(|e| e.into_inner());
-            for names in groups {
-                let names: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
-                if names.iter().all(|n| ix.by_name.contains_key(n)) {
-                    continue;
-                }
-                let id = ix.groups.len() as u32;
-                for n in &names {
-                    ix.by_name.insert(n.clone(), id);
-                }
-                ix.groups.push(names.into());
-                ix.status.push(AtomicU8::new(UNKNOWN));
-                ids.push(id);
-            }
-        }
+        let (added, removed) = self.index.write().unwrap_or_else(|e| e.into_inner()).update(groups);
         let tx = self.scheduler.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(Scheduler::new(self.clone(), cfg.clone()).run(rx));
             tx
         });
-        let _ = tx.send(Msg::Add(ids, cfg.clone()));
+        if !removed.is_empty() {
+            let _ = tx.send(Msg::Remove(removed));
+        }
+        let _ = tx.send(Msg::Add(added, cfg.clone()));
     }
 
     /// The current certificate (chain and key) that covers `name`, to sign Apple profiles with.
@@ -182,7 +214,7 @@ impl Acme {
             )
         };
         let loaded = match status {
-            NONE | WANTED => None,
+            NONE | WANTED | REMOVED => None,
             _ => {
                 let cfg = self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()?;
                 let file = cache::cert_file(&cfg.cache_dir, &names, &cfg.directory);
@@ -219,9 +251,14 @@ impl Acme {
     fn want(&self, id: u32) {
         let before = {
             let ix = self.index.read().unwrap_or_else(|e| e.into_inner());
-            ix.status[id as usize].swap(WANTED, Ordering::Relaxed)
+            let s = &ix.status[id as usize];
+            s.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                (v != REMOVED).then_some(WANTED)
+            })
+            .unwrap_or(REMOVED)
         };
         if before != WANTED
+            && before != REMOVED
             && let Some(tx) = self.scheduler.get()
         {
             let _ = tx.send(Msg::Wanted(id));
@@ -317,9 +354,19 @@ impl Scheduler {
                 m = rx.recv() => match m {
                     None => return,
                     Some(Msg::Add(ids, cfg)) => {
+                        if (&cfg.directory, &cfg.contact) != (&self.cfg.directory, &self.cfg.contact) {
+                            self.account = None;
+                        }
                         self.budget.set_capacity(cfg.orders_per_3h);
                         self.cfg = cfg;
                         self.to_scan.extend(ids);
+                    }
+                    Some(Msg::Remove(ids)) => {
+                        for id in ids {
+                            if let Some(names) = self.queue.remove(id).then(|| self.acme.names(id)) {
+                                info!(certificate = %names[0], "ACME certificate no longer configured: not renewed");
+                            }
+                        }
                     }
                     Some(Msg::Wanted(id)) => {
                         if self.queue.on_demand(id) {
@@ -360,6 +407,12 @@ impl Scheduler {
         for (i, &id) in ids.iter().enumerate() {
             while self.queue.slots.len() <= id as usize {
                 self.queue.add();
+            }
+            let status =
+                self.acme.index.read().unwrap_or_else(|e| e.into_inner()).status[id as usize].load(Ordering::Relaxed);
+            if status == REMOVED {
+                self.queue.remove(id);
+                continue;
             }
             match found.get(i).copied().flatten() {
                 Some((nb, na)) if na > now => {
@@ -456,6 +509,9 @@ impl Scheduler {
         let names = self.acme.names(id);
         let label = &names[0];
         let retry = self.cfg.retry_after.as_secs() as i64;
+        if self.queue.removed(id) {
+            return info!(certificate = %label, "ACME order ended for a certificate no longer configured");
+        }
         match result {
             Ok(pem) => match (cache::validity(&pem), cache::parse(&pem)) {
                 (Some((nb, na)), Some((key, _))) => {
@@ -597,4 +653,32 @@ pub fn server_config(acme: Arc<Acme>) -> Arc<rustls::ServerConfig> {
     cfg.alpn_protocols = crate::http::ALPN.iter().map(|p| p.to_vec()).collect();
     cfg.alpn_protocols.push(rustls_acme::acme::ACME_TLS_ALPN_NAME.to_vec());
     Arc::new(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(d: &str) -> Vec<String> {
+        vec![format!("autoconfig.{d}"), format!("autodiscover.{d}")]
+    }
+
+    #[test]
+    fn the_index_follows_reloads_and_forgets_removed_domains() {
+        let mut ix = Index::default();
+        assert_eq!(ix.update(vec![group("a.test"), group("B.test")]), (vec![0, 1], vec![]));
+        assert_eq!(ix.by_name.get("autodiscover.b.test"), Some(&1), "lower case");
+        // Unchanged: nothing added or removed.
+        assert_eq!(ix.update(vec![group("a.test"), group("b.test")]), (vec![], vec![]));
+        // b.test gone, c.test new, a.test gains a name (MTA-STS): a new certificate for it.
+        let mut a = group("a.test");
+        a.push("mta-sts.a.test".into());
+        assert_eq!(ix.update(vec![a, group("c.test")]), (vec![2, 3], vec![0, 1]));
+        assert_eq!(ix.by_name.get("autoconfig.b.test"), None);
+        assert_eq!(ix.by_name.get("autoconfig.a.test"), Some(&2));
+        assert_eq!(ix.status[1].load(Ordering::Relaxed), REMOVED);
+        // Removed once; b.test back: a new number, looked up in the cache again.
+        assert_eq!(ix.update(vec![group("b.test")]), (vec![4], vec![2, 3]));
+        assert_eq!(ix.by_name.len(), 2);
+    }
 }

@@ -16,6 +16,8 @@ pub enum Phase {
     Ordering,
     /// The last order failed; `due` is the next attempt.
     Failing,
+    /// No longer configured.
+    Removed,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -128,7 +130,7 @@ impl Queue {
                 s.wanted = true;
                 false
             }
-            Phase::Certified | Phase::Ordering => false,
+            Phase::Certified | Phase::Ordering | Phase::Removed => false,
         }
     }
 
@@ -228,6 +230,23 @@ impl Queue {
         }
     }
 
+    /// No longer configured: never ordered again (a running order's result is dropped). True if
+    /// it was known.
+    pub fn remove(&mut self, id: u32) -> bool {
+        match self.slots.get_mut(id as usize) {
+            Some(s) => {
+                s.phase = Phase::Removed;
+                s.not_after = 0;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn removed(&self, id: u32) -> bool {
+        self.slots.get(id as usize).is_some_and(|s| s.phase == Phase::Removed)
+    }
+
     /// The next time something becomes due by itself (a renewal or retry), if any.
     pub fn next_timer(&self) -> Option<i64> {
         self.timers.peek().map(|Reverse((t, _))| *t)
@@ -243,6 +262,7 @@ impl Queue {
                 Phase::Ordering => c.ordering += 1,
                 Phase::Failing => c.failing += 1,
                 Phase::Unknown => c.unknown += 1,
+                Phase::Removed => continue,
             }
             if s.not_after > 0 && (c.soonest_expiry == 0 || s.not_after < c.soonest_expiry) {
                 c.soonest_expiry = s.not_after;
@@ -332,6 +352,23 @@ mod tests {
         q.missing(a);
         q.missing(b);
         assert_eq!(take(&mut q, 0), Some((b, Reason::OnDemand)));
+    }
+
+    #[test]
+    fn a_removed_certificate_is_never_ordered_or_renewed() {
+        let mut q = Queue::default();
+        let a = q.add();
+        let b = q.add();
+        let c = q.add();
+        q.cached(a, 0, 90, 10);
+        q.missing(b);
+        q.missing(c);
+        assert!(q.remove(a) && q.remove(b));
+        assert!(!q.on_demand(b));
+        assert_eq!(take(&mut q, 1000), Some((c, Reason::New)));
+        assert_eq!(take(&mut q, 1000), None, "a's renewal is gone too");
+        assert_eq!(q.counts().certified + q.counts().queued, 0);
+        assert!(q.removed(a) && !q.removed(c));
     }
 
     #[test]
