@@ -35,6 +35,25 @@ pub enum Command {
     Render(RenderArgs),
     /// Check what a domain publishes the way a mail client would: DNS, HTTP, every server.
     Probe(ProbeArgs),
+    /// ACME certificates: what the cache holds.
+    #[command(subcommand)]
+    Acme(AcmeCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AcmeCommand {
+    /// Each certificate in `cache_dir`: valid until when, when it renews, or none yet; and when
+    /// the order budget allows the next order. Exit 1 if any has no valid certificate.
+    Status(AcmeStatusArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AcmeStatusArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Only the certificates of this mail domain.
+    #[arg(short, long)]
+    pub domain: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -158,6 +177,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Zone(args) => zone(&args),
         Command::Render(args) => render(&args),
         Command::Probe(args) => probe(&args),
+        Command::Acme(AcmeCommand::Status(args)) => acme_status(&args),
         Command::Serve(args) => crate::app::serve(&crate::app::ServeOptions {
             config: args.config.config,
             dns_listen: args.dns_listen,
@@ -167,6 +187,24 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             watch: args.watch,
         }),
     }
+}
+
+fn acme_status(args: &AcmeStatusArgs) -> anyhow::Result<ExitCode> {
+    let settings = match load(&args.config.config)? {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let Some(cfg) = &settings.server.acme else {
+        bail!("{}: no [server.tls.acme] table", args.config.config.display());
+    };
+    let (text, missing) =
+        crate::acme::status::report(&settings, cfg, args.domain.as_deref(), crate::acme::clock::now());
+    print!("{text}");
+    Ok(if missing > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Logs go to stderr; `RUST_LOG` filters (default: info, hickory's per-query lines off).

@@ -39,6 +39,20 @@ pub struct Metrics {
     cert_not_after: AtomicI64,
     /// One entry per `[[source]]` name (a handful: a lock per query result is nothing).
     sources: Mutex<Vec<SourceMetric>>,
+    /// ACME progress, once the scheduler runs (set per scheduler step, never per request).
+    acme: Mutex<Option<AcmeGauges>>,
+}
+
+/// What `/metrics` shows of the ACME scheduler.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AcmeGauges {
+    pub certified: u64,
+    /// Waiting for an order (or being ordered, or not yet looked up in the cache).
+    pub queued: u64,
+    /// The last order failed; waiting to retry.
+    pub failing: u64,
+    /// Unix time the budget (and any pause the CA asked for) allows the next order.
+    pub next_order_at: i64,
 }
 
 /// What `/metrics` shows of one `[[source]]`.
@@ -68,6 +82,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     state_write_failing: AtomicBool::new(false),
     cert_not_after: AtomicI64::new(0),
     sources: Mutex::new(Vec::new()),
+    acme: Mutex::new(None),
 });
 
 impl Metrics {
@@ -101,6 +116,10 @@ impl Metrics {
             self.state_write_failures.fetch_add(1, Ordering::Relaxed);
         }
         self.state_write_failing.swap(!ok, Ordering::Relaxed) == ok
+    }
+
+    pub fn set_acme(&self, g: AcmeGauges) {
+        *self.acme.lock().unwrap_or_else(|e| e.into_inner()) = Some(g);
     }
 
     pub fn set_cert_not_after(&self, unix: i64) {
@@ -265,6 +284,19 @@ impl Metrics {
             );
             let _ = writeln!(o, "# TYPE mailconf_certificate_expiry_seconds gauge");
             let _ = writeln!(o, "mailconf_certificate_expiry_seconds {}", exp - now);
+        }
+        if let Some(g) = *self.acme.lock().unwrap_or_else(|e| e.into_inner()) {
+            let _ = writeln!(o, "# HELP mailconf_acme_certificates ACME certificates by state.");
+            let _ = writeln!(o, "# TYPE mailconf_acme_certificates gauge");
+            for (state, n) in [("certified", g.certified), ("queued", g.queued), ("failing", g.failing)] {
+                let _ = writeln!(o, "mailconf_acme_certificates{{state=\"{state}\"}} {n}");
+            }
+            let _ = writeln!(
+                o,
+                "# HELP mailconf_acme_next_order_timestamp_seconds When the order budget allows the next new order (unix time)."
+            );
+            let _ = writeln!(o, "# TYPE mailconf_acme_next_order_timestamp_seconds gauge");
+            let _ = writeln!(o, "mailconf_acme_next_order_timestamp_seconds {}", g.next_order_at);
         }
         o
     }

@@ -160,7 +160,7 @@ fn certificate_from_pebble_via_tls_alpn_01_and_from_cache_after_restart() {
         }
     };
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !s.log_text().contains("DeployedNewCert") {
+    while !s.log_text().contains("ACME certificate issued") {
         assert!(
             Instant::now() < deadline,
             "no certificate within 60 s:\n{}",
@@ -264,7 +264,7 @@ fn certificate_from_pebble_via_tls_alpn_01_and_from_cache_after_restart() {
     );
     let tls_addr = s.addrs("HTTPS")[0];
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !s.log_text().contains("DeployedCachedCert") {
+    while !s.log_text().contains("ACME cache: 1 certified") {
         assert!(
             Instant::now() < deadline,
             "cached certificate not used:\n{}",
@@ -272,11 +272,384 @@ fn certificate_from_pebble_via_tls_alpn_01_and_from_cache_after_restart() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(!s.log_text().contains("DeployedNewCert"), "{}", s.log_text());
+    assert!(!s.log_text().contains("ACME certificate issued"), "{}", s.log_text());
     let r = https_get(tls_addr, &dir.join("root.pem"), "autoconfig.acme.test", "/healthz").unwrap();
     assert_eq!(r.status, 200);
     // The certificate read back from the cache signs profiles too, from memory: the cache
     // directory is not read per request (emptied here, signing still works).
     std::fs::remove_dir_all(dir.join("acme-cache")).unwrap();
     signed_profile(tls_addr);
+}
+
+/// Settings for the scale test: `fail.test` first (no DNS records, so its validation fails), then
+/// `n` domains that validate, and a small order budget.
+fn write_scale_config(config: &std::path::Path, dir: &std::path::Path, acme_port: u16, n: usize, orders_per_3h: u32) {
+    let mut text = format!(
+        r#"[server]
+[server.tls.acme]
+directory = "https://127.0.0.1:{acme_port}/dir"
+contact = ["mailto:postmaster@scale.test"]
+cache_dir = "{d}/acme-cache"
+ca_roots = "{d}/pebble.pem"
+orders_per_3h = {orders_per_3h}
+retry_after = 1
+
+[provider.p]
+display_name = "ACME Scale Test"
+[[provider.p.server]]
+protocol = "imap"
+host = "mail.scale.test"
+port = 993
+security = "tls"
+[[provider.p.server]]
+protocol = "smtp"
+host = "mail.scale.test"
+port = 465
+security = "tls"
+
+[[domain]]
+name = "fail.test"
+provider = "p"
+"#,
+        d = dir.display()
+    );
+    for i in 0..n {
+        text += &format!(
+            r#"
+[[domain]]
+name = "d{i:02}.scale.test"
+provider = "p"
+[domain.dns]
+nameservers = ["ns.d{i:02}.scale.test"]
+autoconfig_addresses = ["127.0.0.1"]
+hosts = {{ ns = ["127.0.0.1"] }}
+"#
+        );
+    }
+    std::fs::write(config, text).unwrap();
+}
+
+/// Pebble's "Added order" lines: one per new order it accepted.
+fn pebble_orders(dir: &std::path::Path) -> usize {
+    std::fs::read_to_string(dir.join("pebble.log"))
+        .unwrap_or_default()
+        .matches("Added order")
+        .count()
+}
+
+/// Start pebble on free ports, answering to mailconf (which `start` starts, with `write` making
+/// its settings for pebble's ACME port); on a port clash with another process, all again.
+/// Returns mailconf, pebble, pebble's management port, mailconf's DNS and HTTPS ports.
+fn pebble_for(dir: &std::path::Path, write: &dyn Fn(u16), start: &dyn Fn() -> Server) -> (Server, Kill, u16, u16, u16) {
+    let pebble = tool("pebble", "pebble");
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::write(dir.join("pebble.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("pebble.key"), key.serialize_pem()).unwrap();
+    let unused = TcpListener::bind("127.0.0.1:0").unwrap();
+    for attempt in 1..=5 {
+        let (acme_port, mgmt_port) = (free_port(), free_port());
+        write(acme_port);
+        let s = start();
+        let (dns_port, tls_port) = (s.addrs("DNS")[0].port(), s.addrs("HTTPS")[0].port());
+        std::fs::write(
+            dir.join("pebble.json"),
+            format!(
+                r#"{{"pebble": {{"listenAddress": "127.0.0.1:{acme_port}", "managementListenAddress": "127.0.0.1:{mgmt_port}",
+                  "certificate": "{d}/pebble.pem", "privateKey": "{d}/pebble.key", "httpPort": {http_port}, "tlsPort": {tls_port},
+                  "ocspResponderURL": "", "externalAccountBindingRequired": false}}}}"#,
+                d = dir.display(),
+                http_port = unused.local_addr().unwrap().port(),
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.join("pebble.log")).unwrap();
+        let mut child = Kill(
+            Command::new(&pebble)
+                .args(["-config", dir.join("pebble.json").to_str().unwrap()])
+                .args(["-dnsserver", &format!("127.0.0.1:{dns_port}")])
+                .env("PEBBLE_VA_NOSLEEP", "1")
+                .env("PEBBLE_WFE_NONCEREJECT", "0")
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.0.try_wait().unwrap() {
+                let log = std::fs::read_to_string(dir.join("pebble.log")).unwrap_or_default();
+                assert!(
+                    log.contains("address already in use"),
+                    "pebble stopped ({status}):\n{log}"
+                );
+                break;
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", acme_port)).is_ok()
+                && std::net::TcpStream::connect(("127.0.0.1", mgmt_port)).is_ok()
+            {
+                std::thread::sleep(Duration::from_millis(200));
+                if child.0.try_wait().unwrap().is_none() {
+                    return (s, child, mgmt_port, dns_port, tls_port);
+                }
+                continue;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "pebble did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!("pebble could not bind its ports (attempt {attempt}): trying others");
+    }
+    panic!("pebble never started");
+}
+
+/// Wait until every order the log says started has ended.
+fn orders_done(s: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let count = |what: &str| s.log_text().matches(what).count();
+    while count("ACME order started") > count("ACME certificate issued") + count("ACME order failed") {
+        assert!(Instant::now() < deadline, "orders never finished:\n{}", s.log_text());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Names whose certificate the log says was issued, in order.
+fn issued(s: &Server) -> Vec<String> {
+    s.log_text()
+        .lines()
+        .filter(|l| l.contains("ACME certificate issued"))
+        .filter_map(|l| {
+            l.split("certificate=")
+                .nth(1)?
+                .split_whitespace()
+                .next()
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// Issue 13: 50 domains and a budget of 12 orders. The scheduler never orders more than the
+/// budget (pebble's count), a handshake for the last domain moves it to the front, the failing
+/// domain is retried while the others get certificates, and a restart with a larger budget orders
+/// only what is missing.
+#[test]
+fn fifty_domains_within_an_order_budget_with_on_demand_first_and_resume_after_restart() {
+    const N: usize = 50;
+    const BUDGET: usize = 12;
+    let dir = temp_dir("acme-scale");
+    let config = dir.join("mailconf.toml");
+    let ports = std::cell::Cell::new((0u16, 0u16));
+    let (s, _pebble, mgmt_port, dns_port, tls_port) = pebble_for(
+        &dir,
+        &|acme_port| write_scale_config(&config, &dir, acme_port, N, BUDGET as u32),
+        &|| {
+            let s = Server::start(
+                &config,
+                &[
+                    "--dns-listen",
+                    "127.0.0.1:0",
+                    "--https-listen",
+                    "127.0.0.1:0",
+                    "--metrics-listen",
+                    "127.0.0.1:0",
+                ],
+                3,
+            );
+            // The first handshake for the last domain: no certificate yet, so it fails, and
+            // the domain goes to the front of the queue.
+            let tls = s.addrs("HTTPS")[0];
+            assert!(https_get(tls, &dir.join("pebble.pem"), "autoconfig.d49.scale.test", "/healthz").is_err());
+            // A name that is not configured orders nothing.
+            assert!(https_get(tls, &dir.join("pebble.pem"), "autoconfig.elsewhere.test", "/healthz").is_err());
+            ports.set((s.addrs("DNS")[0].port(), tls.port()));
+            s
+        },
+    );
+    assert_eq!(ports.get(), (dns_port, tls_port));
+    let last = "autoconfig.d49.scale.test";
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !s.log_text().contains("ACME order budget used up") {
+        assert!(Instant::now() < deadline, "budget never used up:\n{}", s.log_text());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    orders_done(&s);
+    std::thread::sleep(Duration::from_secs(2));
+    let log = s.log_text();
+    assert_eq!(
+        pebble_orders(&dir),
+        BUDGET,
+        "pebble's new orders = the budget, no more\n{log}"
+    );
+    assert_eq!(log.matches("ACME order started").count(), BUDGET, "{log}");
+    let first = issued(&s);
+    assert!(
+        first.iter().any(|n| n == last),
+        "the name asked for by a handshake was ordered within the budget: {first:?}\n{log}"
+    );
+    assert!(
+        !first.iter().any(|n| n.contains(".d4") && n != last),
+        "d40…d48 wait their turn: {first:?}"
+    );
+    assert!(
+        log.contains(&format!(
+            "ACME on demand: a handshake asked for it, ordered next certificate={last}"
+        )),
+        "{log}"
+    );
+    // The failing domain was tried more than once (backoff of 1 s, 2 s, …) and the others
+    // went ahead meanwhile.
+    let failures = log
+        .lines()
+        .filter(|l| l.contains("certificate=autoconfig.fail.test") && l.contains("will retry"))
+        .count();
+    assert!(failures >= 2, "fail.test retried: {failures}\n{log}");
+    assert!(!log.contains("elsewhere.test"), "{log}");
+    assert!(first.len() >= 6, "{first:?}");
+    // Progress on /metrics.
+    let metrics = common::http_get(s.addrs("metrics")[0], "/metrics", "x").text();
+    let gauge = |state: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("mailconf_acme_certificates{{state=\"{state}\"}}")))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<usize>().ok())
+            .unwrap_or_else(|| panic!("no {state} gauge:\n{metrics}"))
+    };
+    assert_eq!(gauge("certified"), first.len(), "{metrics}");
+    assert_eq!(
+        gauge("certified") + gauge("queued") + gauge("failing"),
+        N + 1,
+        "{metrics}"
+    );
+    let next: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("mailconf_acme_next_order_timestamp_seconds "))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        next > now + 60,
+        "budget spent: next order in 15 min, not {}",
+        next - now
+    );
+    // The certificate that jumped the queue serves HTTPS, verified against pebble's root.
+    let root = https_get(
+        format!("127.0.0.1:{mgmt_port}").parse().unwrap(),
+        &dir.join("pebble.pem"),
+        "localhost",
+        "/roots/0",
+    )
+    .unwrap();
+    std::fs::write(dir.join("root.pem"), &root.body).unwrap();
+    let tls_addr: std::net::SocketAddr = format!("127.0.0.1:{tls_port}").parse().unwrap();
+    assert_eq!(
+        https_get(tls_addr, &dir.join("root.pem"), last, "/healthz")
+            .unwrap()
+            .status,
+        200
+    );
+    // `acme status` reads the cache: the certified ones valid, the rest none yet (exit 1).
+    let out = Command::new(env!("CARGO_BIN_EXE_mailconf"))
+        .args(["acme", "status", "--config"])
+        .arg(&config)
+        .args(["--domain", "d49.scale.test"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.starts_with("autoconfig.d49.scale.test autodiscover.d49.scale.test: valid until "),
+        "{text}"
+    );
+    assert!(
+        text.contains("order budget: 0 of 12 per 3 h left, next order allowed 20"),
+        "{text}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_mailconf"))
+        .args(["acme", "status", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "some have none yet:\n{text}");
+    assert_eq!(text.matches(": valid until").count(), first.len(), "{text}");
+    assert_eq!(text.matches(": none yet").count(), N + 1 - first.len(), "{text}");
+    drop(s);
+
+    // Restart on the same ports with a larger budget: the cached certificates are used, only
+    // the missing ones are ordered, and only up to the new budget.
+    let orders_before = pebble_orders(&dir);
+    let acme_port: u16 = std::fs::read_to_string(&config)
+        .unwrap()
+        .split("https://127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split('/').next()?.parse().ok())
+        .unwrap();
+    write_scale_config(&config, &dir, acme_port, N, 20);
+    let s = Server::start(
+        &config,
+        &[
+            "--dns-listen",
+            &format!("127.0.0.1:{dns_port}"),
+            "--https-listen",
+            &format!("127.0.0.1:{tls_port}"),
+        ],
+        2,
+    );
+    s.wait_log(
+        |l| l.contains(&format!("ACME cache: {} certified", first.len())),
+        1,
+        "the cache scan",
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !s.log_text().contains("ACME order budget used up") {
+        assert!(Instant::now() < deadline, "new budget never used up:\n{}", s.log_text());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    orders_done(&s);
+    let log = s.log_text();
+    let restarted: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("ACME order started"))
+        .filter_map(|l| l.split("certificate=").nth(1)?.split_whitespace().next())
+        .collect();
+    // The raised budget less what was spent (plus one if the bucket refilled one meanwhile:
+    // 20 per 3 h is one every 9 minutes).
+    assert!(
+        (20 - BUDGET..=21 - BUDGET).contains(&restarted.len()),
+        "the raised budget less what was spent: {restarted:?}"
+    );
+    for name in &first {
+        assert!(
+            !restarted.contains(&name.as_str()),
+            "{name} re-ordered after restart:\n{log}"
+        );
+    }
+    assert_eq!(pebble_orders(&dir), orders_before + restarted.len());
+    assert_eq!(
+        https_get(tls_addr, &dir.join("root.pem"), last, "/healthz")
+            .unwrap()
+            .status,
+        200
+    );
+    // A reload without d49: its certificate is no longer served nor renewed.
+    write_scale_config(&config, &dir, acme_port, N - 1, 20);
+    s.signal("HUP");
+    s.wait_log(
+        |l| l.contains("ACME certificate no longer configured") && l.contains(last),
+        1,
+        "d49 dropped",
+    );
+    assert!(https_get(tls_addr, &dir.join("root.pem"), last, "/healthz").is_err());
+    let other = first.iter().find(|n| *n != last).unwrap();
+    assert_eq!(
+        https_get(tls_addr, &dir.join("root.pem"), other, "/healthz")
+            .unwrap()
+            .status,
+        200
+    );
 }

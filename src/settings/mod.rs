@@ -135,6 +135,12 @@ pub struct AcmeSettings {
     pub ca_roots_file: Option<FileRef>,
     /// Names to certify besides every domain's autoconfig./autodiscover./mta-sts. hosts.
     pub extra_names: Vec<String>,
+    /// New orders per 3 hours (token bucket capacity; refills at this rate).
+    pub orders_per_3h: u32,
+    /// First wait after a failed order; doubles per failure up to a day.
+    pub retry_after: std::time::Duration,
+    /// Parsed certificates kept in memory at most.
+    pub cert_cache: usize,
 }
 
 /// `[server.tls]`: a PEM certificate chain and its private key, read and checked by

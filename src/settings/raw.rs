@@ -103,6 +103,12 @@ pub(super) struct Acme {
     pub ca_roots: Option<S<String>>,
     #[serde(default)]
     pub extra_names: Vec<S<String>>,
+    /// New orders allowed per 3 hours (a token bucket; Let's Encrypt's limit is 300).
+    pub orders_per_3h: Option<S<u32>>,
+    /// Seconds before a failed order is tried again (doubling per failure, up to a day).
+    pub retry_after: Option<S<u64>>,
+    /// Parsed certificates kept in memory (the rest stay on disk until asked for).
+    pub cert_cache: Option<S<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -793,3 +793,29 @@ fn source_rows_join_the_file_domains() {
     assert!(!shared("one.example"), "lost its alias");
     assert!(after.domain("alias.example").is_none());
 }
+
+#[test]
+fn acme_budget_retry_and_cache_size() {
+    let with = |extra: &str| {
+        format!(
+            "[server.tls.acme]\ndirectory = \"https://ca.example/dir\"\ncache_dir = \"/var/lib/x\"\n{extra}\n{PROVIDER}{DOMAIN}"
+        )
+    };
+    let s = ok(&with(""));
+    let a = s.server.acme.as_ref().unwrap();
+    assert_eq!(
+        (a.orders_per_3h, a.retry_after.as_secs(), a.cert_cache),
+        (300, 300, 4096)
+    );
+    let s = ok(&with("orders_per_3h = 12\nretry_after = 1\ncert_cache = 10"));
+    let a = s.server.acme.as_ref().unwrap();
+    assert_eq!((a.orders_per_3h, a.retry_after.as_secs(), a.cert_cache), (12, 1, 10));
+    assert_eq!(
+        errors(&with("orders_per_3h = 0\nretry_after = 86401\ncert_cache = 0")),
+        vec![
+            "4:17: server.tls.acme.orders_per_3h: must be 1 to 1000000",
+            "5:15: server.tls.acme.retry_after: must be 1 to 86400",
+            "6:14: server.tls.acme.cert_cache: must be 1 to 10000000",
+        ]
+    );
+}

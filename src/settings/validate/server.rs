@@ -110,6 +110,17 @@ fn acme(cx: &mut Ctx, a: &S<raw::Acme>) -> Option<Arc<AcmeSettings>> {
         .enumerate()
         .filter_map(|(i, n)| cx.host(n, &format!("server.tls.acme.extra_names[{i}]")))
         .collect();
+    let mut positive = |v: Option<(std::ops::Range<usize>, u64)>, key: &str, default: u64, max: u64| match v {
+        Some((span, n)) if n == 0 || n > max => {
+            cx.err(&span, format!("server.tls.acme.{key}"), format!("must be 1 to {max}"));
+            default
+        }
+        Some((_, n)) => n,
+        None => default,
+    };
+    let orders_per_3h = positive(at(&a.orders_per_3h), "orders_per_3h", 300, 1_000_000);
+    let retry_after = positive(at(&a.retry_after), "retry_after", 300, 86_400);
+    let cert_cache = positive(at(&a.cert_cache), "cert_cache", 4096, 10_000_000);
     (cx.diags.len() == errors_before).then(|| {
         Arc::new(AcmeSettings {
             directory: a.directory.get_ref().clone(),
@@ -118,8 +129,16 @@ fn acme(cx: &mut Ctx, a: &S<raw::Acme>) -> Option<Arc<AcmeSettings>> {
             ca_roots: Vec::new(),
             ca_roots_file,
             extra_names,
+            orders_per_3h: orders_per_3h as u32,
+            retry_after: std::time::Duration::from_secs(retry_after),
+            cert_cache: cert_cache as usize,
         })
     })
+}
+
+/// A number and where it is written.
+fn at<T: Copy + Into<u64>>(v: &Option<S<T>>) -> Option<(std::ops::Range<usize>, u64)> {
+    v.as_ref().map(|n| (n.span(), (*n.get_ref()).into()))
 }
 
 /// `[server.tls]` cert and key: only where they are; [`super::files`] reads them.

@@ -1,0 +1,201 @@
+//! The certificate cache on disk and in memory.
+//!
+//! On disk: one PEM file per certificate in `cache_dir` (PKCS #8 key, then the chain), named as
+//! rustls-acme's `DirCache` names it (`cached_cert_` + SHA-256 of the names and the directory
+//! URL), so caches written by earlier versions are read as they are; the account key likewise.
+//! In memory: at most `cert_cache` parsed certificates, the most recently used ([`Lru`]); the
+//! rest are read from disk when a handshake asks for them.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
+
+fn hashed(prefix: &str, parts: &[String], directory: &str) -> String {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for p in parts {
+        ctx.update(p.as_bytes());
+        ctx.update(&[0]);
+    }
+    ctx.update(directory.as_bytes());
+    let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(ctx.finish());
+    format!("{prefix}{hash}")
+}
+
+/// The file of the certificate for `names` from the CA at `directory`.
+pub fn cert_file(dir: &Path, names: &[String], directory: &str) -> PathBuf {
+    dir.join(hashed("cached_cert_", names, directory))
+}
+
+/// The file of the account key (PKCS #8) for `contact` at `directory`.
+pub fn account_file(dir: &Path, contact: &[String], directory: &str) -> PathBuf {
+    dir.join(hashed("cached_account_", contact, directory))
+}
+
+/// The file's bytes; `None` if there is no such file.
+pub fn read(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Write through a temporary file and a rename: a crash never leaves half a certificate.
+pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// notBefore and notAfter (unix) of the first certificate in a PEM file, without the key.
+pub fn validity(pem: &[u8]) -> Option<(i64, i64)> {
+    let leaf = CertificateDer::pem_slice_iter(pem).next()?.ok()?;
+    let (_, c) = x509_parser::parse_x509_certificate(&leaf).ok()?;
+    Some((c.validity().not_before.timestamp(), c.validity().not_after.timestamp()))
+}
+
+/// The key and chain of a cache file, ready for rustls, and its notAfter.
+pub fn parse(pem: &[u8]) -> Option<(Arc<CertifiedKey>, i64)> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem).filter_map(Result::ok).collect();
+    let key = PrivateKeyDer::from_pem_slice(pem).ok()?;
+    let key = rustls::crypto::ring::sign::any_supported_type(&key).ok()?;
+    let not_after = crate::http::not_after(chain.first()?)?;
+    Some((Arc::new(CertifiedKey::new(chain, key)), not_after))
+}
+
+/// When to renew without ARI: at two thirds of the lifetime, whatever the lifetime is.
+pub fn renew_at(not_before: i64, not_after: i64) -> i64 {
+    not_before + (not_after - not_before) * 2 / 3
+}
+
+/// A bounded map from certificate number to parsed certificate that keeps the recently used
+/// ones: two generations, each at most half the capacity; a hit in the old generation moves
+/// the entry to the new one, and a full new generation replaces the old. O(1) per operation,
+/// never more than `capacity` entries (at least 2).
+pub struct Lru {
+    half: usize,
+    new: HashMap<u32, Arc<CertifiedKey>>,
+    old: HashMap<u32, Arc<CertifiedKey>>,
+}
+
+impl Lru {
+    pub fn new(capacity: usize) -> Lru {
+        Lru {
+            half: (capacity / 2).max(1),
+            new: HashMap::new(),
+            old: HashMap::new(),
+        }
+    }
+
+    pub fn get(&mut self, id: u32) -> Option<Arc<CertifiedKey>> {
+        if let Some(c) = self.new.get(&id) {
+            return Some(c.clone());
+        }
+        let c = self.old.remove(&id)?;
+        self.insert(id, c.clone());
+        Some(c)
+    }
+
+    pub fn insert(&mut self, id: u32, cert: Arc<CertifiedKey>) {
+        self.old.remove(&id);
+        self.new.insert(id, cert);
+        if self.new.len() >= self.half {
+            self.old = std::mem::take(&mut self.new);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.new.len() + self.old.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert() -> Arc<CertifiedKey> {
+        let key = rcgen13::KeyPair::generate_for(&rcgen13::PKCS_ECDSA_P256_SHA256).unwrap();
+        let c = rcgen13::CertificateParams::new(vec!["a.test".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let pem = format!("{}\n{}", key.serialize_pem(), c.pem());
+        parse(pem.as_bytes()).unwrap().0
+    }
+
+    #[test]
+    fn file_names_are_rustls_acmes() {
+        // Known value: rustls-acme 0.15's DirCache names the file of these names this way.
+        let names = ["autoconfig.acme.test".to_string(), "autodiscover.acme.test".to_string()];
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(b"autoconfig.acme.test\0autodiscover.acme.test\0https://ca/dir");
+        let want = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(ctx.finish());
+        assert_eq!(
+            cert_file(Path::new("/c"), &names, "https://ca/dir"),
+            Path::new("/c").join(format!("cached_cert_{want}"))
+        );
+        assert_ne!(
+            account_file(Path::new("/c"), &names, "https://ca/dir"),
+            cert_file(Path::new("/c"), &names, "https://ca/dir")
+        );
+    }
+
+    #[tokio::test]
+    async fn dircache_reads_what_we_write() {
+        use rustls_acme::CertCache;
+        let dir = std::env::temp_dir().join(format!("mailconf-acme-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let names = vec!["x.test".to_string()];
+        write(&cert_file(&dir, &names, "https://d"), b"PEM").unwrap();
+        let got = rustls_acme::caches::DirCache::new(dir.clone())
+            .load_cert(&names, "https://d")
+            .await;
+        assert_eq!(got.unwrap().as_deref(), Some(&b"PEM"[..]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn lru_stays_bounded_and_keeps_what_is_used() {
+        let c = cert();
+        let mut lru = Lru::new(100);
+        for i in 0..10_000 {
+            lru.insert(i, c.clone());
+            assert!(lru.len() <= 100);
+            // Certificate 7 is asked for all the time: it is never dropped.
+            if i >= 7 {
+                assert!(lru.get(7).is_some(), "7 dropped at {i}");
+            }
+        }
+        assert!(lru.get(9_999).is_some());
+        assert!(lru.get(100).is_none());
+    }
+
+    #[test]
+    fn renewal_at_two_thirds_of_any_lifetime() {
+        assert_eq!(renew_at(0, 90 * 86_400), 60 * 86_400);
+        assert_eq!(renew_at(1000, 1000 + 6 * 86_400), 1000 + 4 * 86_400);
+    }
+
+    #[test]
+    fn a_cache_file_parses_with_its_expiry() {
+        let key = rcgen13::KeyPair::generate_for(&rcgen13::PKCS_ECDSA_P256_SHA256).unwrap();
+        let c = rcgen13::CertificateParams::new(vec!["a.test".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let pem = format!("{}\n{}\n", key.serialize_pem(), c.pem());
+        let (nb, na) = validity(pem.as_bytes()).unwrap();
+        assert!(nb < na);
+        assert_eq!(parse(pem.as_bytes()).unwrap().1, na);
+        assert!(parse(b"not pem").is_none());
+    }
+}

@@ -1,0 +1,684 @@
+//! Certificates from an ACME CA (RFC 8555) with the TLS-ALPN-01 challenge, for a hosting
+//! provider's many domains.
+//!
+//! One certificate per mail domain (its `autoconfig.`, `autodiscover.` and, with MTA-STS,
+//! `mta-sts.` names): one failing domain never blocks the others, and CAs cap names per
+//! certificate. One scheduler task orders them all through rustls-acme's low-level client,
+//! within the CA's new-order budget ([`budget`], `orders_per_3h`), a few at a time, in the order
+//! [`queue`] keeps: names a TLS handshake asked for first (on demand), then due renewals, then
+//! new domains in settings order. Failed orders wait with backoff; a CA that rate-limits or is
+//! unreachable pauses every order. Certificates live in `cache_dir` ([`cache`]): at start each
+//! one's validity is read (not its key), and a handshake loads the key into a bounded
+//! in-memory cache, so memory does not grow with the number of certificates on disk.
+//!
+//! A handshake for a configured name without a certificate fails at once (no certificate is
+//! offered) and moves that name to the front of the queue: an order takes seconds to minutes,
+//! longer than clients wait, and may be held back by the budget; Thunderbird falls back to
+//! plain HTTP, which mailconf answers. Names that are not configured order nothing.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
+
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_acme::acme::{Account, Directory};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::settings::{AcmeSettings, Settings};
+use crate::vocab;
+
+/// The names of one certificate: the web hosts of one mail domain.
+pub fn names_for(settings: &Settings) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = settings
+        .domains
+        .iter()
+        .flat_map(|d| {
+            d.names().map(move |n| {
+                vocab::web_labels(d.mta_sts.is_some(), d.provider.pacc)
+                    .map(|l| vocab::web_host(l, n))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    if let Some(a) = &settings.server.acme {
+        out.extend(a.extra_names.iter().map(|n| vec![n.clone()]));
+    }
+    out
+}
+
+pub mod budget;
+pub mod cache;
+pub mod clock;
+mod order;
+mod queue;
+pub mod status;
+
+/// Orders run at once (each waits seconds for the CA's validation).
+const PARALLEL: usize = 4;
+/// Log a progress summary this often while anything is queued or failing.
+const SUMMARY_EVERY: Duration = Duration::from_secs(600);
+/// Certificates looked up in the cache per step of the start-up scan.
+const SCAN_CHUNK: usize = 2000;
+
+// What a handshake knows of a certificate (one byte each).
+const UNKNOWN: u8 = 0;
+const NONE: u8 = 1;
+const WANTED: u8 = 2;
+const CERTIFIED: u8 = 3;
+/// No longer configured: never ordered again.
+const REMOVED: u8 = 4;
+
+/// Every configured certificate: its names and what the handshake path knows of it.
+#[derive(Default)]
+struct Index {
+    by_name: HashMap<String, u32>,
+    groups: Vec<Arc<[String]>>,
+    status: Vec<AtomicU8>,
+}
+
+impl Index {
+    /// Make the index hold exactly `groups`: new groups get new numbers, groups no longer
+    /// configured are dropped (their names answer nothing). Returns (added, removed).
+    fn update(&mut self, groups: Vec<Vec<String>>) -> (Vec<u32>, Vec<u32>) {
+        let mut live = vec![false; self.groups.len()];
+        let mut added = Vec::new();
+        for names in groups {
+            let names: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+            let known = names
+                .first()
+                .and_then(|n| self.by_name.get(n))
+                .filter(|&&id| *self.groups[id as usize] == *names);
+            if let Some(&id) = known {
+                live[id as usize] = true;
+                continue;
+            }
+            let id = self.groups.len() as u32;
+            for n in &names {
+                self.by_name.insert(n.clone(), id);
+            }
+            self.groups.push(names.into());
+            self.status.push(AtomicU8::new(UNKNOWN));
+            added.push(id);
+        }
+        let mut removed = Vec::new();
+        for (id, live) in live.into_iter().enumerate() {
+            if live || self.status[id].load(Ordering::Relaxed) == REMOVED {
+                continue;
+            }
+            self.status[id].store(REMOVED, Ordering::Relaxed);
+            for n in self.groups[id].iter() {
+                if self.by_name.get(n) == Some(&(id as u32)) {
+                    self.by_name.remove(n);
+                }
+            }
+            removed.push(id as u32);
+        }
+        (added, removed)
+    }
+}
+
+enum Msg {
+    /// New certificates (at start, after a reload) and the settings now in force.
+    Add(Vec<u32>, Arc<AcmeSettings>),
+    /// A handshake asked for this certificate, which is missing.
+    Wanted(u32),
+    /// No longer configured.
+    Remove(Vec<u32>),
+}
+
+/// Picks the certificate of the requested name; answers TLS-ALPN-01 challenges; orders.
+pub struct Acme {
+    index: RwLock<Index>,
+    certs: Mutex<cache::Lru>,
+    challenges: order::Challenges,
+    settings: RwLock<Option<Arc<AcmeSettings>>>,
+    scheduler: OnceLock<mpsc::UnboundedSender<Msg>>,
+}
+
+impl Default for Acme {
+    fn default() -> Acme {
+        Acme {
+            index: RwLock::default(),
+            certs: Mutex::new(cache::Lru::new(4096)),
+            challenges: order::Challenges::default(),
+            settings: RwLock::new(None),
+            scheduler: OnceLock::new(),
+        }
+    }
+}
+
+impl fmt::Debug for Acme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Acme").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Acme {
+    /// Schedule a certificate for every group of names not already handled (looked up in the
+    /// cache first). Called at start and after each reload.
+    pub fn ensure(self: &Arc<Self>, cfg: &Arc<AcmeSettings>, groups: Vec<Vec<String>>) {
+        if let Err(e) = std::fs::create_dir_all(&cfg.cache_dir) {
+            warn!(dir = %cfg.cache_dir.display(), error = %e, "cannot create the ACME cache directory");
+        }
+        let first = self
+            .settings
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(cfg.clone())
+            .is_none();
+        if first {
+            *lock(&self.certs) = cache::Lru::new(cfg.cert_cache);
+        }
+        let (added, removed) = self.index.write().unwrap_or_else(|e| e.into_inner()).update(groups);
+        let tx = self.scheduler.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(Scheduler::new(self.clone(), cfg.clone()).run(rx));
+            tx
+        });
+        if !removed.is_empty() {
+            let _ = tx.send(Msg::Remove(removed));
+        }
+        let _ = tx.send(Msg::Add(added, cfg.clone()));
+    }
+
+    /// The current certificate (chain and key) that covers `name`, to sign Apple profiles with.
+    pub fn signing_cert(&self, name: &str) -> Option<Arc<CertifiedKey>> {
+        let id = *self
+            .index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_name
+            .get(&name.to_ascii_lowercase())?;
+        self.cert(id, false)
+    }
+
+    /// Certificate `id` from memory, else from the cache directory; when it has none, ask the
+    /// scheduler for it (`want`).
+    fn cert(&self, id: u32, want: bool) -> Option<Arc<CertifiedKey>> {
+        if let Some(c) = lock(&self.certs).get(id) {
+            return Some(c);
+        }
+        let (names, status) = {
+            let ix = self.index.read().unwrap_or_else(|e| e.into_inner());
+            (
+                ix.groups.get(id as usize)?.clone(),
+                ix.status[id as usize].load(Ordering::Relaxed),
+            )
+        };
+        let loaded = match status {
+            NONE | WANTED | REMOVED => None,
+            _ => {
+                let cfg = self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()?;
+                let file = cache::cert_file(&cfg.cache_dir, &names, &cfg.directory);
+                cache::read(&file)
+                    .ok()
+                    .flatten()
+                    .and_then(|pem| cache::parse(&pem))
+                    .filter(|(_, not_after)| *not_after > clock::now())
+            }
+        };
+        match loaded {
+            Some((key, _)) => {
+                lock(&self.certs).insert(id, key.clone());
+                self.set_status(id, CERTIFIED);
+                Some(key)
+            }
+            None => {
+                if want {
+                    self.want(id);
+                }
+                None
+            }
+        }
+    }
+
+    fn set_status(&self, id: u32, s: u8) {
+        let ix = self.index.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(a) = ix.status.get(id as usize) {
+            a.store(s, Ordering::Relaxed);
+        }
+    }
+
+    /// Tell the scheduler once that a handshake wants certificate `id`.
+    fn want(&self, id: u32) {
+        let before = {
+            let ix = self.index.read().unwrap_or_else(|e| e.into_inner());
+            let s = &ix.status[id as usize];
+            s.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                (v != REMOVED).then_some(WANTED)
+            })
+            .unwrap_or(REMOVED)
+        };
+        if before != WANTED
+            && before != REMOVED
+            && let Some(tx) = self.scheduler.get()
+        {
+            let _ = tx.send(Msg::Wanted(id));
+        }
+    }
+
+    /// A new certificate for `id`: into memory (and the handshake path knows it has one).
+    fn deployed(&self, id: u32, key: Arc<CertifiedKey>) {
+        lock(&self.certs).insert(id, key);
+        self.set_status(id, CERTIFIED);
+    }
+
+    fn names(&self, id: u32) -> Arc<[String]> {
+        self.index.read().unwrap_or_else(|e| e.into_inner()).groups[id as usize].clone()
+    }
+}
+
+impl ResolvesServerCert for Acme {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let name = hello.server_name()?.to_ascii_lowercase();
+        if rustls_acme::is_tls_alpn_challenge(&hello) {
+            return lock(&self.challenges).get(&name).cloned();
+        }
+        // Only configured names: anything else gets no certificate and orders nothing.
+        let id = *self
+            .index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_name
+            .get(&name)?;
+        self.cert(id, true)
+    }
+}
+
+/// The one task that orders every certificate.
+struct Scheduler {
+    acme: Arc<Acme>,
+    cfg: Arc<AcmeSettings>,
+    queue: queue::Queue,
+    budget: budget::Budget,
+    account: Option<Arc<Account>>,
+    /// No order starts before this (unix): the CA rate-limited the account or is unreachable.
+    paused_until: i64,
+    pauses: u32,
+    to_scan: std::collections::VecDeque<u32>,
+    scanned_any: bool,
+    budget_logged: bool,
+    last_summary: std::time::Instant,
+}
+
+type Running = tokio::task::JoinSet<(u32, Result<Vec<u8>, order::Failure>)>;
+
+impl Scheduler {
+    fn new(acme: Arc<Acme>, cfg: Arc<AcmeSettings>) -> Scheduler {
+        let saved = std::fs::read_to_string(cfg.cache_dir.join(budget::FILE)).unwrap_or_default();
+        Scheduler {
+            budget: budget::Budget::from_text(cfg.orders_per_3h, &saved),
+            acme,
+            cfg,
+            queue: queue::Queue::default(),
+            account: None,
+            paused_until: 0,
+            pauses: 0,
+            to_scan: Default::default(),
+            scanned_any: false,
+            budget_logged: false,
+            last_summary: std::time::Instant::now(),
+        }
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        let client = match client_config(&self.cfg) {
+            Ok(c) => c,
+            Err(e) => return warn!(error = %e, "ACME client configuration: no certificates will be ordered"),
+        };
+        let mut running = Running::new();
+        loop {
+            self.scan().await;
+            self.start_orders(&client, &mut running).await;
+            self.publish();
+            let now = clock::now();
+            let mut wake = self.queue.next_timer().unwrap_or(i64::MAX);
+            if running.len() < PARALLEL && self.queue.peek(now).is_some() {
+                let allowed = (self.budget.next_at(now as f64).ceil() as i64).max(self.paused_until);
+                wake = wake.min(allowed);
+            }
+            let sleep = if self.to_scan.is_empty() {
+                Duration::from_secs(wake.saturating_sub(now).clamp(0, 600) as u64)
+            } else {
+                Duration::ZERO
+            };
+            tokio::select! {
+                m = rx.recv() => match m {
+                    None => return,
+                    Some(Msg::Add(ids, cfg)) => {
+                        if (&cfg.directory, &cfg.contact) != (&self.cfg.directory, &self.cfg.contact) {
+                            self.account = None;
+                        }
+                        self.budget.set_capacity(cfg.orders_per_3h);
+                        self.cfg = cfg;
+                        self.to_scan.extend(ids);
+                    }
+                    Some(Msg::Remove(ids)) => {
+                        for id in ids {
+                            if let Some(names) = self.queue.remove(id).then(|| self.acme.names(id)) {
+                                info!(certificate = %names[0], "ACME certificate no longer configured: not renewed");
+                            }
+                        }
+                    }
+                    Some(Msg::Wanted(id)) => {
+                        if self.queue.on_demand(id) {
+                            info!(certificate = %self.acme.names(id)[0], "ACME on demand: a handshake asked for it, ordered next");
+                        }
+                    }
+                },
+                Some(done) = running.join_next(), if !running.is_empty() => {
+                    if let Ok((id, result)) = done {
+                        self.finished(id, result).await;
+                    }
+                }
+                _ = tokio::time::sleep(sleep) => {}
+            }
+        }
+    }
+
+    /// Look up the next chunk of new certificates in the cache (validity only, not the key).
+    async fn scan(&mut self) {
+        if self.to_scan.is_empty() {
+            return;
+        }
+        let n = self.to_scan.len().min(SCAN_CHUNK);
+        let ids: Vec<u32> = self.to_scan.drain(..n).collect();
+        let files: Vec<_> = ids
+            .iter()
+            .map(|&id| cache::cert_file(&self.cfg.cache_dir, &self.acme.names(id), &self.cfg.directory))
+            .collect();
+        let found = tokio::task::spawn_blocking(move || {
+            files
+                .iter()
+                .map(|f| cache::read(f).ok().flatten().and_then(|pem| cache::validity(&pem)))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        let now = clock::now();
+        for (i, &id) in ids.iter().enumerate() {
+            while self.queue.slots.len() <= id as usize {
+                self.queue.add();
+            }
+            let status =
+                self.acme.index.read().unwrap_or_else(|e| e.into_inner()).status[id as usize].load(Ordering::Relaxed);
+            if status == REMOVED {
+                self.queue.remove(id);
+                continue;
+            }
+            match found.get(i).copied().flatten() {
+                Some((nb, na)) if na > now => {
+                    self.queue.cached(id, nb, na, now);
+                    let _ = self.acme.index.read().map(|ix| {
+                        let _ = ix.status[id as usize].compare_exchange(
+                            UNKNOWN,
+                            CERTIFIED,
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        );
+                    });
+                }
+                _ => {
+                    let wanted = {
+                        let ix = self.acme.index.read().unwrap_or_else(|e| e.into_inner());
+                        ix.status[id as usize].compare_exchange(UNKNOWN, NONE, Ordering::Relaxed, Ordering::Relaxed)
+                            == Err(WANTED)
+                    };
+                    if wanted {
+                        self.queue.on_demand(id);
+                        info!(certificate = %self.acme.names(id)[0], "ACME on demand: a handshake asked for it, ordered next");
+                    }
+                    self.queue.missing(id);
+                }
+            }
+        }
+        if self.to_scan.is_empty() {
+            let c = self.queue.counts();
+            info!(
+                certified = c.certified,
+                to_order = c.queued + c.ordering,
+                "ACME cache: {} certified, {} to order",
+                c.certified,
+                c.queued + c.ordering + c.failing
+            );
+            self.scanned_any = true;
+        }
+    }
+
+    async fn start_orders(&mut self, client: &Arc<rustls::ClientConfig>, running: &mut Running) {
+        while running.len() < PARALLEL {
+            let now = clock::now();
+            if now < self.paused_until {
+                return;
+            }
+            let Some((id, reason)) = self.queue.peek(now) else {
+                return;
+            };
+            if !self.budget.take(now as f64) {
+                if !self.budget_logged {
+                    self.budget_logged = true;
+                    let at = self.budget.next_at(now as f64) as i64;
+                    info!(next_order_at = %clock::iso(at), "ACME order budget used up (orders_per_3h = {}): waiting", self.cfg.orders_per_3h);
+                }
+                return;
+            }
+            self.budget_logged = false;
+            self.save_budget();
+            let account = match &self.account {
+                Some(a) => a.clone(),
+                None => match account(&self.cfg, client).await {
+                    Ok(a) => {
+                        self.account = Some(a.clone());
+                        a
+                    }
+                    Err(e) => {
+                        self.budget.refund(now as f64);
+                        self.save_budget();
+                        self.pause(now, None, &e.to_string());
+                        return;
+                    }
+                },
+            };
+            self.queue.start(id);
+            let names = self.acme.names(id);
+            info!(certificate = %names[0], reason = ?reason, "ACME order started");
+            let (acme, client) = (self.acme.clone(), client.clone());
+            running.spawn(async move { (id, order::order(&account, &client, &names, &acme.challenges).await) });
+        }
+    }
+
+    /// Every order waits: until `until`, else with backoff (1 s doubling, at most an hour).
+    fn pause(&mut self, now: i64, until: Option<i64>, why: &str) {
+        let backoff = (1i64 << self.pauses.min(12)).min(3600);
+        self.pauses += 1;
+        self.paused_until = until.unwrap_or(now + backoff).max(now + 1);
+        warn!(until = %clock::iso(self.paused_until), error = %why, "ACME orders paused (will retry)");
+    }
+
+    async fn finished(&mut self, id: u32, result: Result<Vec<u8>, order::Failure>) {
+        use order::Failure;
+        let now = clock::now();
+        let names = self.acme.names(id);
+        let label = &names[0];
+        let retry = self.cfg.retry_after.as_secs() as i64;
+        if self.queue.removed(id) {
+            return info!(certificate = %label, "ACME order ended for a certificate no longer configured");
+        }
+        match result {
+            Ok(pem) => match (cache::validity(&pem), cache::parse(&pem)) {
+                (Some((nb, na)), Some((key, _))) => {
+                    let file = cache::cert_file(&self.cfg.cache_dir, &names, &self.cfg.directory);
+                    if let Err(e) = tokio::task::spawn_blocking(move || cache::write(&file, &pem))
+                        .await
+                        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+                    {
+                        warn!(certificate = %label, error = %e, "ACME certificate not saved: it is served, but will be ordered again after a restart");
+                    }
+                    self.acme.deployed(id, key);
+                    self.queue.issued(id, nb, na, now);
+                    self.pauses = 0;
+                    info!(certificate = %label, not_after = %clock::iso(na), renew_at = %clock::iso(cache::renew_at(nb, na)), "ACME certificate issued");
+                }
+                _ => {
+                    let at = self.queue.failed(id, now, retry);
+                    warn!(certificate = %label, retry_at = %clock::iso(at), "ACME certificate unreadable (will retry)");
+                }
+            },
+            Err(Failure::Ca(why)) => {
+                self.budget.refund(now as f64);
+                self.save_budget();
+                self.queue.put_back(id);
+                self.account = None;
+                self.pause(now, None, &format!("{label}: {why}"));
+            }
+            Err(Failure::RateLimited {
+                until,
+                account: true,
+                detail,
+            }) => {
+                self.budget.refund(now as f64);
+                self.save_budget();
+                self.queue.put_back(id);
+                self.pause(now, until, &format!("rate limited by the CA: {detail}"));
+            }
+            Err(Failure::RateLimited {
+                until,
+                account: false,
+                detail,
+            }) => {
+                self.budget.refund(now as f64);
+                self.save_budget();
+                let wait = until.map_or(retry, |u| (u - now).max(retry));
+                let at = self.queue.failed(id, now, wait);
+                warn!(certificate = %label, retry_at = %clock::iso(at), error = %detail, "ACME rate limited for this name (will retry)");
+            }
+            Err(Failure::Order { created, detail }) => {
+                if !created {
+                    self.budget.refund(now as f64);
+                    self.save_budget();
+                }
+                let at = self.queue.failed(id, now, retry);
+                warn!(certificate = %label, retry_at = %clock::iso(at), error = %detail, "ACME order failed (will retry)");
+            }
+        }
+    }
+
+    fn save_budget(&self) {
+        let path = self.cfg.cache_dir.join(budget::FILE);
+        if let Err(e) = cache::write(&path, self.budget.to_text().as_bytes()) {
+            warn!(file = %path.display(), error = %e, "cannot save the ACME order budget");
+        }
+    }
+
+    /// `/metrics` gauges, and now and then a summary with an estimate of when all are done.
+    fn publish(&mut self) {
+        let now = clock::now();
+        let c = self.queue.counts();
+        let next = (self.budget.next_at(now as f64).ceil() as i64).max(self.paused_until);
+        crate::metrics::METRICS.set_acme(crate::metrics::AcmeGauges {
+            certified: c.certified,
+            queued: c.queued + c.ordering + c.unknown + self.to_scan.len() as u64,
+            failing: c.failing,
+            next_order_at: next,
+        });
+        if c.soonest_expiry > 0 {
+            crate::metrics::METRICS.set_cert_not_after(c.soonest_expiry);
+        }
+        let waiting = c.queued + c.failing + c.ordering;
+        if self.scanned_any && waiting > 0 && self.last_summary.elapsed() >= SUMMARY_EVERY {
+            self.last_summary = std::time::Instant::now();
+            let beyond = (waiting as f64 - self.budget.available(now as f64)).max(0.0);
+            let eta = next.max(now) + (beyond * budget::WINDOW / f64::from(self.cfg.orders_per_3h)) as i64;
+            info!(certified = c.certified, queued = c.queued + c.ordering, failing = c.failing, eta = %clock::iso(eta), "ACME progress");
+        }
+    }
+}
+
+/// The ACME account: its key from the cache (made and saved the first time), registered (or
+/// found again) at the CA.
+async fn account(cfg: &AcmeSettings, client: &Arc<rustls::ClientConfig>) -> Result<Arc<Account>, order::Failure> {
+    let path = cache::account_file(&cfg.cache_dir, &cfg.contact, &cfg.directory);
+    let key = match cache::read(&path) {
+        Ok(Some(k)) => k,
+        _ => {
+            let k = Account::generate_key_pair();
+            if let Err(e) = cache::write(&path, &k) {
+                warn!(file = %path.display(), error = %e, "cannot save the ACME account key");
+            }
+            k
+        }
+    };
+    let directory = Directory::discover(client, &cfg.directory)
+        .await
+        .map_err(|e| order::classify(&e, false))?;
+    let account = Account::create_with_keypair(client, directory, &cfg.contact, &key)
+        .await
+        .map_err(|e| order::classify(&e, false))?;
+    Ok(Arc::new(account))
+}
+
+/// TLS client settings for talking to the ACME server: web PKI roots plus `ca_roots`.
+fn client_config(cfg: &AcmeSettings) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for c in &cfg.ca_roots {
+        roots.add(c.clone())?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ))
+}
+
+/// The server configuration for HTTPS listeners: ALPN offers the challenge protocol too, and a
+/// connection that negotiated it is a validation, not a client (the caller closes it).
+pub fn server_config(acme: Arc<Acme>) -> Arc<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_no_client_auth()
+        .with_cert_resolver(acme);
+    cfg.alpn_protocols = crate::http::ALPN.iter().map(|p| p.to_vec()).collect();
+    cfg.alpn_protocols.push(rustls_acme::acme::ACME_TLS_ALPN_NAME.to_vec());
+    Arc::new(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(d: &str) -> Vec<String> {
+        vec![format!("autoconfig.{d}"), format!("autodiscover.{d}")]
+    }
+
+    #[test]
+    fn the_index_follows_reloads_and_forgets_removed_domains() {
+        let mut ix = Index::default();
+        assert_eq!(ix.update(vec![group("a.test"), group("B.test")]), (vec![0, 1], vec![]));
+        assert_eq!(ix.by_name.get("autodiscover.b.test"), Some(&1), "lower case");
+        // Unchanged: nothing added or removed.
+        assert_eq!(ix.update(vec![group("a.test"), group("b.test")]), (vec![], vec![]));
+        // b.test gone, c.test new, a.test gains a name (MTA-STS): a new certificate for it.
+        let mut a = group("a.test");
+        a.push("mta-sts.a.test".into());
+        assert_eq!(ix.update(vec![a, group("c.test")]), (vec![2, 3], vec![0, 1]));
+        assert_eq!(ix.by_name.get("autoconfig.b.test"), None);
+        assert_eq!(ix.by_name.get("autoconfig.a.test"), Some(&2));
+        assert_eq!(ix.status[1].load(Ordering::Relaxed), REMOVED);
+        // Removed once; b.test back: a new number, looked up in the cache again.
+        assert_eq!(ix.update(vec![group("b.test")]), (vec![4], vec![2, 3]));
+        assert_eq!(ix.by_name.len(), 2);
+    }
+}

@@ -1,0 +1,382 @@
+//! Which certificate to order next: the scheduler's per-certificate state, pure (the caller
+//! passes the time). Order of service: certificates a TLS handshake asked for (on demand), then
+//! renewals that are due, then new certificates in settings order. A failed order waits
+//! `retry_after` × 2^(failures − 1), at most a day, while the others go ahead. 24 bytes per
+//! certificate plus the queues' 4-byte entries.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Not yet looked up in the cache.
+    Unknown,
+    Certified,
+    Queued,
+    Ordering,
+    /// The last order failed; `due` is the next attempt.
+    Failing,
+    /// No longer configured.
+    Removed,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Slot {
+    pub phase: Phase,
+    pub failures: u8,
+    /// A handshake asked for it while it had no certificate.
+    pub wanted: bool,
+    /// notAfter of the current certificate (0: none).
+    pub not_after: i64,
+    /// Certified: when to renew; Failing: when to try again.
+    pub due: i64,
+}
+
+/// Why an order starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    OnDemand,
+    Renewal,
+    New,
+    Retry,
+}
+
+#[derive(Default)]
+pub struct Queue {
+    pub slots: Vec<Slot>,
+    on_demand: VecDeque<u32>,
+    renewals: VecDeque<u32>,
+    fresh: VecDeque<u32>,
+    /// (due, certificate): renewals and retries; entries whose slot changed since are skipped.
+    timers: BinaryHeap<Reverse<(i64, u32)>>,
+}
+
+/// How many certificates are in each state.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub certified: u64,
+    pub queued: u64,
+    pub failing: u64,
+    pub ordering: u64,
+    pub unknown: u64,
+    /// The soonest notAfter of a certificate held (0: none).
+    pub soonest_expiry: i64,
+}
+
+impl Queue {
+    /// A new certificate to look up in the cache; returns its number.
+    pub fn add(&mut self) -> u32 {
+        self.slots.push(Slot {
+            phase: Phase::Unknown,
+            failures: 0,
+            wanted: false,
+            not_after: 0,
+            due: 0,
+        });
+        (self.slots.len() - 1) as u32
+    }
+
+    /// The cache holds a certificate valid from `not_before` to `not_after`.
+    pub fn cached(&mut self, id: u32, not_before: i64, not_after: i64, now: i64) {
+        self.certified(id, not_before, not_after, now);
+    }
+
+    /// The cache holds nothing usable: order one.
+    pub fn missing(&mut self, id: u32) {
+        let s = &mut self.slots[id as usize];
+        s.phase = Phase::Queued;
+        if s.wanted {
+            self.on_demand.push_back(id);
+        } else {
+            self.fresh.push_back(id);
+        }
+    }
+
+    fn certified(&mut self, id: u32, not_before: i64, not_after: i64, now: i64) {
+        let due = super::cache::renew_at(not_before, not_after);
+        let s = &mut self.slots[id as usize];
+        *s = Slot {
+            phase: Phase::Certified,
+            failures: 0,
+            wanted: false,
+            not_after,
+            due,
+        };
+        if due <= now {
+            s.phase = Phase::Queued;
+            self.renewals.push_back(id);
+        } else {
+            self.timers.push(Reverse((due, id)));
+        }
+    }
+
+    /// A handshake asked for this certificate. True when that moved it to the front.
+    pub fn on_demand(&mut self, id: u32) -> bool {
+        let Some(s) = self.slots.get_mut(id as usize) else {
+            return false;
+        };
+        if s.wanted {
+            return false;
+        }
+        match s.phase {
+            Phase::Queued => {
+                s.wanted = true;
+                self.on_demand.push_back(id);
+                true
+            }
+            // Looked up later, then put first; a failing one keeps its backoff (the CA counts
+            // failed validations too).
+            Phase::Unknown | Phase::Failing => {
+                s.wanted = true;
+                false
+            }
+            Phase::Certified | Phase::Ordering | Phase::Removed => false,
+        }
+    }
+
+    /// Move due renewals and retries to their queues.
+    fn wake(&mut self, now: i64) {
+        while let Some(Reverse((due, id))) = self.timers.peek().copied() {
+            if due > now {
+                break;
+            }
+            self.timers.pop();
+            let s = &mut self.slots[id as usize];
+            if s.due != due {
+                continue;
+            }
+            match s.phase {
+                Phase::Certified => {
+                    s.phase = Phase::Queued;
+                    self.renewals.push_back(id);
+                }
+                Phase::Failing => {
+                    s.phase = Phase::Queued;
+                    if s.wanted {
+                        self.on_demand.push_back(id);
+                    } else {
+                        self.fresh.push_front(id);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The next certificate to order, if any is due (not taken off the queue).
+    pub fn peek(&mut self, now: i64) -> Option<(u32, Reason)> {
+        self.wake(now);
+        for q in [&mut self.on_demand, &mut self.renewals, &mut self.fresh] {
+            while let Some(&id) = q.front() {
+                if self.slots[id as usize].phase == Phase::Queued {
+                    break;
+                }
+                q.pop_front();
+            }
+        }
+        let s = &self.slots;
+        let reason = |id: u32, r| {
+            let slot = &s[id as usize];
+            if slot.failures > 0 {
+                (id, Reason::Retry)
+            } else {
+                (id, r)
+            }
+        };
+        if let Some(&id) = self.on_demand.front() {
+            return Some((id, Reason::OnDemand));
+        }
+        if let Some(&id) = self.renewals.front() {
+            return Some(reason(id, Reason::Renewal));
+        }
+        self.fresh.front().map(|&id| reason(id, Reason::New))
+    }
+
+    /// Start ordering what [`Queue::peek`] returned.
+    pub fn start(&mut self, id: u32) {
+        for q in [&mut self.on_demand, &mut self.renewals, &mut self.fresh] {
+            if q.front() == Some(&id) {
+                q.pop_front();
+            }
+        }
+        self.slots[id as usize].phase = Phase::Ordering;
+    }
+
+    /// The order succeeded.
+    pub fn issued(&mut self, id: u32, not_before: i64, not_after: i64, now: i64) {
+        self.certified(id, not_before, not_after, now);
+    }
+
+    /// The order failed: try again later; returns when.
+    pub fn failed(&mut self, id: u32, now: i64, retry_after: i64) -> i64 {
+        let s = &mut self.slots[id as usize];
+        s.failures = s.failures.saturating_add(1);
+        let wait = retry_after.saturating_mul(1 << (s.failures - 1).min(20)).min(86_400);
+        s.phase = Phase::Failing;
+        s.due = now + wait;
+        self.timers.push(Reverse((s.due, id)));
+        s.due
+    }
+
+    /// The order never reached the CA (unreachable, or it refused all orders for now): back to
+    /// the front of its queue, no failure counted.
+    pub fn put_back(&mut self, id: u32) {
+        let s = &mut self.slots[id as usize];
+        s.phase = Phase::Queued;
+        if s.wanted {
+            self.on_demand.push_front(id);
+        } else {
+            self.fresh.push_front(id);
+        }
+    }
+
+    /// No longer configured: never ordered again (a running order's result is dropped). True if
+    /// it was known.
+    pub fn remove(&mut self, id: u32) -> bool {
+        match self.slots.get_mut(id as usize) {
+            Some(s) => {
+                s.phase = Phase::Removed;
+                s.not_after = 0;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn removed(&self, id: u32) -> bool {
+        self.slots.get(id as usize).is_some_and(|s| s.phase == Phase::Removed)
+    }
+
+    /// The next time something becomes due by itself (a renewal or retry), if any.
+    pub fn next_timer(&self) -> Option<i64> {
+        self.timers.peek().map(|Reverse((t, _))| *t)
+    }
+
+    /// O(certificates): after each state change of the scheduler, never per request.
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for s in &self.slots {
+            match s.phase {
+                Phase::Certified => c.certified += 1,
+                Phase::Queued => c.queued += 1,
+                Phase::Ordering => c.ordering += 1,
+                Phase::Failing => c.failing += 1,
+                Phase::Unknown => c.unknown += 1,
+                Phase::Removed => continue,
+            }
+            if s.not_after > 0 && (c.soonest_expiry == 0 || s.not_after < c.soonest_expiry) {
+                c.soonest_expiry = s.not_after;
+            }
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(n: u32) -> Queue {
+        let mut q = Queue::default();
+        for i in 0..n {
+            assert_eq!(q.add(), i);
+            q.missing(i);
+        }
+        q
+    }
+
+    fn take(q: &mut Queue, now: i64) -> Option<(u32, Reason)> {
+        let next = q.peek(now)?;
+        q.start(next.0);
+        Some(next)
+    }
+
+    #[test]
+    fn settings_order_then_on_demand_first() {
+        let mut q = queue(5);
+        assert_eq!(take(&mut q, 0), Some((0, Reason::New)));
+        assert!(q.on_demand(4));
+        assert!(!q.on_demand(4), "asked twice: once in front");
+        assert!(!q.on_demand(0), "being ordered already");
+        assert_eq!(take(&mut q, 0), Some((4, Reason::OnDemand)));
+        assert_eq!(take(&mut q, 0), Some((1, Reason::New)));
+        assert_eq!(take(&mut q, 0), Some((2, Reason::New)));
+    }
+
+    #[test]
+    fn a_failure_waits_with_backoff_while_others_go_ahead() {
+        let mut q = queue(3);
+        assert_eq!(take(&mut q, 0), Some((0, Reason::New)));
+        assert_eq!(q.failed(0, 100, 60), 160);
+        assert_eq!(take(&mut q, 100), Some((1, Reason::New)));
+        assert_eq!(take(&mut q, 159), Some((2, Reason::New)));
+        assert_eq!(take(&mut q, 159), None);
+        assert_eq!(q.next_timer(), Some(160));
+        assert_eq!(take(&mut q, 160), Some((0, Reason::Retry)));
+        assert_eq!(q.failed(0, 200, 60), 320, "doubled");
+        for _ in 0..30 {
+            take(&mut q, 1 << 40);
+            q.failed(0, 0, 60);
+        }
+        assert_eq!(q.slots[0].due, 86_400, "at most a day");
+        assert_eq!(q.counts().failing, 1);
+    }
+
+    #[test]
+    fn renewal_is_due_at_two_thirds_and_goes_before_new_orders() {
+        let mut q = Queue::default();
+        let a = q.add();
+        let b = q.add();
+        q.cached(a, 0, 90, 10);
+        q.missing(b);
+        assert_eq!(q.counts().certified, 1);
+        assert_eq!(take(&mut q, 10), Some((b, Reason::New)));
+        assert_eq!(take(&mut q, 59), None);
+        assert_eq!(take(&mut q, 60), Some((a, Reason::Renewal)));
+        q.issued(a, 60, 150, 70);
+        assert_eq!(q.next_timer(), Some(120));
+        // Expired or due at start: renewed before anything new.
+        let c = q.add();
+        let d = q.add();
+        q.missing(c);
+        q.cached(d, 0, 90, 1000);
+        assert_eq!(take(&mut q, 1000), Some((d, Reason::Renewal)));
+    }
+
+    #[test]
+    fn asked_for_before_the_cache_lookup_it_goes_first_once_missing() {
+        let mut q = Queue::default();
+        let a = q.add();
+        let b = q.add();
+        assert!(!q.on_demand(b));
+        q.missing(a);
+        q.missing(b);
+        assert_eq!(take(&mut q, 0), Some((b, Reason::OnDemand)));
+    }
+
+    #[test]
+    fn a_removed_certificate_is_never_ordered_or_renewed() {
+        let mut q = Queue::default();
+        let a = q.add();
+        let b = q.add();
+        let c = q.add();
+        q.cached(a, 0, 90, 10);
+        q.missing(b);
+        q.missing(c);
+        assert!(q.remove(a) && q.remove(b));
+        assert!(!q.on_demand(b));
+        assert_eq!(take(&mut q, 1000), Some((c, Reason::New)));
+        assert_eq!(take(&mut q, 1000), None, "a's renewal is gone too");
+        assert_eq!(q.counts().certified + q.counts().queued, 0);
+        assert!(q.removed(a) && !q.removed(c));
+    }
+
+    #[test]
+    fn put_back_keeps_its_place_and_counts_no_failure() {
+        let mut q = queue(2);
+        assert_eq!(take(&mut q, 0), Some((0, Reason::New)));
+        q.put_back(0);
+        assert_eq!(take(&mut q, 0), Some((0, Reason::New)));
+        assert_eq!(q.slots[0].failures, 0);
+    }
+}

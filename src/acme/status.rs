@@ -1,0 +1,62 @@
+//! `mailconf acme status`: what the cache holds for each configured certificate, read from
+//! `cache_dir` alone (no running server needed), and when the next order is allowed.
+
+use std::fmt::Write;
+
+use super::{budget, cache, clock};
+use crate::settings::{AcmeSettings, Settings};
+
+/// One line per certificate (only those with a name in `domain`, when given), then the budget.
+/// The second value: how many have no valid certificate.
+pub fn report(settings: &Settings, cfg: &AcmeSettings, domain: Option<&str>, now: i64) -> (String, usize) {
+    let domain = domain.map(|d| d.trim_end_matches('.').to_ascii_lowercase());
+    let mut out = String::new();
+    let mut missing = 0;
+    for names in super::names_for(settings) {
+        let names: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+        if let Some(d) = &domain
+            && !names
+                .iter()
+                .any(|n| n == d || n.split_once('.').is_some_and(|(_, parent)| parent == d))
+        {
+            continue;
+        }
+        let file = cache::cert_file(&cfg.cache_dir, &names, &cfg.directory);
+        let validity = cache::read(&file).ok().flatten().and_then(|pem| cache::validity(&pem));
+        let state = match validity {
+            Some((nb, na)) if na > now => {
+                let renew = cache::renew_at(nb, na);
+                let when = if renew <= now {
+                    "renewal due".to_string()
+                } else {
+                    format!("renews {}", clock::iso(renew))
+                };
+                format!("valid until {}, {when}", clock::iso(na))
+            }
+            Some((_, na)) => {
+                missing += 1;
+                format!("expired {}", clock::iso(na))
+            }
+            None => {
+                missing += 1;
+                "none yet".to_string()
+            }
+        };
+        let _ = writeln!(out, "{}: {state}", names.join(" "));
+    }
+    let saved = std::fs::read_to_string(cfg.cache_dir.join(budget::FILE)).unwrap_or_default();
+    let b = budget::Budget::from_text(cfg.orders_per_3h, &saved);
+    let next = b.next_at(now as f64).ceil() as i64;
+    let _ = writeln!(
+        out,
+        "order budget: {:.0} of {} per 3 h left, next order allowed {}",
+        b.available(now as f64).floor(),
+        cfg.orders_per_3h,
+        if next <= now {
+            "now".to_string()
+        } else {
+            clock::iso(next)
+        }
+    );
+    (out, missing)
+}
