@@ -80,16 +80,26 @@ impl Authority {
                 let domain_len = zone.domain_len as usize;
                 let rel = &q.lower[..q.lower.len() - domain_len];
                 let domain_at = 12 + rel.len();
-                let blob = match zone.find(rel, q.qtype) {
-                    Found::Answer(b) => b,
-                    Found::NoData => zone.negative(),
-                    Found::NxDomain => {
-                        out[3] |= RCODE_NXDOMAIN;
-                        zone.negative()
+                let signed = match q.edns {
+                    Some(e) if e.do_bit && zone.dnssec.is_some() => {
+                        self.signed_answer(q.lower, q.qtype, zone, out, &mut counts)
                     }
+                    _ => None,
                 };
-                blob.write(out, domain_at, zone.serial);
-                counts = blob.counts();
+                if let Some(rcode) = signed {
+                    out[3] |= rcode;
+                } else {
+                    let blob = match zone.find(rel, q.qtype) {
+                        Found::Answer(b) => b,
+                        Found::NoData => zone.negative(),
+                        Found::NxDomain => {
+                            out[3] |= RCODE_NXDOMAIN;
+                            zone.negative()
+                        }
+                    };
+                    blob.write(out, domain_at, zone.serial);
+                    counts = blob.counts();
+                }
             }
         }
         if out.len() + if q.edns.is_some() { 11 } else { 0 } > limit {
