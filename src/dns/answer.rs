@@ -80,11 +80,11 @@ impl Authority {
                 let domain_len = zone.domain_len as usize;
                 let rel = &q.lower[..q.lower.len() - domain_len];
                 let domain_at = 12 + rel.len();
-                let signed = match q.edns {
-                    Some(e) if e.do_bit && zone.dnssec.is_some() => {
-                        self.signed_answer(q.lower, q.qtype, zone, out, &mut counts)
-                    }
-                    _ => None,
+                let dnssec_ok = q.edns.is_some_and(|e| e.do_bit);
+                let signed = if zone.dnssec.is_some() && (dnssec_ok || super::signed::dnssec_type(q.qtype)) {
+                    self.signed_answer(q.lower, q.qtype, dnssec_ok, zone, out, &mut counts)
+                } else {
+                    None
                 };
                 if let Some(rcode) = signed {
                     out[3] |= rcode;

@@ -340,13 +340,15 @@ impl Authority {
         wire::suffixes(lower).find_map(|(_, suffix)| Some(&self.slots[*self.index.get(suffix)? as usize]))
     }
 
-    /// The signed answer to a DO query for `lower` in signed `zone`: records appended to
+    /// The signed answer to a query for `lower` in signed `zone` (DO set, or a DNSSEC type
+    /// asked without DO: then without signatures and proofs): records appended to
     /// `out`, counts to `counts`; returns the RCODE. `None` when the zone's key cannot be
     /// had (logged): the caller answers unsigned.
     pub(crate) fn signed_answer(
         &self,
         lower: &[u8],
         qtype: u16,
+        dnssec_ok: bool,
         zone: &Zone,
         out: &mut Vec<u8>,
         counts: &mut [u16; 3],
@@ -365,7 +367,7 @@ impl Authority {
             .flatten();
         let zone = parent.unwrap_or(zone);
         let view = self.view(slot, zone, now)?;
-        Some(view.answer(lower, qtype, out, counts))
+        Some(view.answer(lower, qtype, dnssec_ok, out, counts))
     }
 
     /// The current signed view of `zone` (of `slot`): from the cache, or built now.

@@ -37,6 +37,12 @@ const CDS: u16 = 59;
 const CDNSKEY: u16 = 60;
 const ANY: u16 = 255;
 
+/// Types only a signed view holds: a query for one of them goes to the view even without DO
+/// (a signed zone has these RRsets; the unsigned blobs do not).
+pub(crate) fn dnssec_type(qtype: u16) -> bool {
+    matches!(qtype, DS | NSEC | DNSKEY | CDS | CDNSKEY)
+}
+
 /// One RRset in canonical form, and its signature once made.
 struct RRset {
     rtype: u16,
@@ -265,22 +271,22 @@ impl View {
     }
 
     /// Write an RRset and its RRSIG (TTL `ttl`, for negative answers) into `out`.
-    fn put(&self, out: &mut Vec<u8>, count: &mut u16, o: &Owner, s: &RRset, ttl: u32) {
+    fn put(&self, out: &mut Vec<u8>, count: &mut u16, o: &Owner, s: &RRset, ttl: u32, dok: bool) {
         for rd in &s.rdatas {
             put_rr(out, &o.name, s.rtype, ttl, rd);
             *count += 1;
         }
-        if let Some(sig) = self.sig(o, s) {
+        if let Some(sig) = self.sig(o, s).filter(|_| dok) {
             put_rr(out, &o.name, RRSIG, ttl, sig);
             *count += 1;
         }
     }
 
-    fn put_type(&self, out: &mut Vec<u8>, count: &mut u16, at: usize, rtype: u16, ttl: Option<u32>) -> bool {
+    fn put_type(&self, out: &mut Vec<u8>, count: &mut u16, at: usize, rtype: u16, ttl: Option<u32>, dok: bool) -> bool {
         let o = &self.owners[at];
         match o.rrsets.iter().find(|s| s.rtype == rtype) {
             Some(s) => {
-                self.put(out, count, o, s, ttl.unwrap_or(s.ttl));
+                self.put(out, count, o, s, ttl.unwrap_or(s.ttl), dok);
                 true
             }
             None => false,
@@ -307,8 +313,9 @@ impl View {
     }
 
     /// Append the records answering (`lower`, `qtype`), `lower` inside this zone, to `out`
-    /// (after the question); counts go to `counts`. Returns the RCODE.
-    pub fn answer(&self, lower: &[u8], qtype: u16, out: &mut Vec<u8>, counts: &mut [u16; 3]) -> u8 {
+    /// (after the question); counts go to `counts`. Returns the RCODE. Without `dok` (the
+    /// query's DO bit) the same records without RRSIGs and NSEC proofs (RFC 4035 §3.2.1).
+    pub fn answer(&self, lower: &[u8], qtype: u16, dok: bool, out: &mut Vec<u8>, counts: &mut [u16; 3]) -> u8 {
         match self.find(lower) {
             Ok(at) => {
                 let o = &self.owners[at];
@@ -323,26 +330,29 @@ impl View {
                 };
                 match pick {
                     Some(s) => {
-                        self.put(out, &mut counts[0], o, s, s.ttl);
+                        self.put(out, &mut counts[0], o, s, s.ttl, dok);
                         if s.rtype == CNAME && qtype != CNAME {
-                            self.chase(s, qtype, out, counts);
+                            self.chase(s, qtype, dok, out, counts);
                         }
                         0
                     }
                     None => {
-                        self.nodata(at, out, counts);
+                        self.nodata(at, dok, out, counts);
                         0
                     }
                 }
             }
             Err(_) if self.has_descendant(lower) => {
-                self.nodata(self.covering(lower), out, counts);
+                self.nodata(self.covering(lower), dok, out, counts);
                 0
             }
             Err(_) => {
-                self.soa(out, counts);
+                self.soa(dok, out, counts);
+                if !dok {
+                    return 3;
+                }
                 let cover = self.covering(lower);
-                self.put_type(out, &mut counts[1], cover, NSEC, None);
+                self.put_type(out, &mut counts[1], cover, NSEC, None, dok);
                 // The closest encloser's wildcard does not exist either (RFC 4035 §3.1.3.2).
                 let mut ce: &[u8] = lower;
                 while ce.len() > self.origin.len() {
@@ -355,7 +365,7 @@ impl View {
                 wildcard.extend_from_slice(ce);
                 let wc = self.covering(&wildcard);
                 if wc != cover {
-                    self.put_type(out, &mut counts[1], wc, NSEC, None);
+                    self.put_type(out, &mut counts[1], wc, NSEC, None, dok);
                 }
                 3
             }
@@ -363,21 +373,24 @@ impl View {
     }
 
     /// One step of CNAME chasing inside the zone, as the unsigned answers do.
-    fn chase(&self, cname: &RRset, qtype: u16, out: &mut Vec<u8>, counts: &mut [u16; 3]) {
+    fn chase(&self, cname: &RRset, qtype: u16, dok: bool, out: &mut Vec<u8>, counts: &mut [u16; 3]) {
         let Some(target) = cname.rdatas.first() else { return };
         if let Ok(t) = self.find(target) {
-            self.put_type(out, &mut counts[0], t, qtype, None);
+            self.put_type(out, &mut counts[0], t, qtype, None, dok);
         }
     }
 
-    fn soa(&self, out: &mut Vec<u8>, counts: &mut [u16; 3]) {
-        self.put_type(out, &mut counts[1], 0, SOA, Some(self.negative_ttl.min(self.soa_ttl)));
+    fn soa(&self, dok: bool, out: &mut Vec<u8>, counts: &mut [u16; 3]) {
+        let ttl = self.negative_ttl.min(self.soa_ttl);
+        self.put_type(out, &mut counts[1], 0, SOA, Some(ttl), dok);
     }
 
     /// NODATA: the SOA and the NSEC at (or, for an empty non-terminal, covering) the name.
-    fn nodata(&self, nsec_at: usize, out: &mut Vec<u8>, counts: &mut [u16; 3]) {
-        self.soa(out, counts);
-        self.put_type(out, &mut counts[1], nsec_at, NSEC, None);
+    fn nodata(&self, nsec_at: usize, dok: bool, out: &mut Vec<u8>, counts: &mut [u16; 3]) {
+        self.soa(dok, out, counts);
+        if dok {
+            self.put_type(out, &mut counts[1], nsec_at, NSEC, None, dok);
+        }
     }
 }
 
