@@ -272,6 +272,19 @@ fn unbound_and_delv_validate_answers_and_denials_and_keys_survive_a_restart() {
     assert_eq!(dnskey(auth2), before, "same key after a restart");
     assert_eq!(ds_line(&config), ds, "same DS after a restart");
     validated(&unbound, "smtp.mail.test", "A", "NOERROR");
+
+    // A changed record is served with a signature over the new data (a new signed view),
+    // after a reload, with the same key.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("v=spf1 mx -all", "v=spf1 mx ~all")).unwrap();
+    server.signal("HUP");
+    server.wait_log(|l| l.contains("DNS zones reloaded"), 1, "the reload");
+    let out = delv(auth2, &ds, &dir, "mail.test", "TXT");
+    assert!(
+        out.contains("fully validated") && out.contains("v=spf1 mx ~all"),
+        "{out}"
+    );
+    assert_eq!(dnskey(auth2), before, "same key after a reload");
 }
 
 #[test]
