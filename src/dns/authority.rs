@@ -370,6 +370,12 @@ impl Authority {
         Some(view.answer(lower, qtype, dnssec_ok, out, counts))
     }
 
+    /// The current signed view of signed `zone` (for transfers).
+    pub(crate) fn signed_view(&self, zone: &Zone) -> Option<Arc<signed::View>> {
+        zone.dnssec?;
+        self.view(self.slot_of(&zone.origin)?, zone, tsig::now())
+    }
+
     /// The current signed view of `zone` (of `slot`): from the cache, or built now.
     fn view(&self, slot: &Slot, zone: &Zone, now: u64) -> Option<Arc<signed::View>> {
         let views = &self.shared.views;

@@ -372,6 +372,29 @@ impl View {
         }
     }
 
+    /// What a transfer adds to the unsigned records: the DNSKEY, CDS, CDNSKEY, DS and NSEC
+    /// RRsets and an RRSIG for every authoritative RRset, each as one wire RR.
+    pub fn transfer_records(&self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for o in &self.owners {
+            for s in &o.rrsets {
+                if dnssec_type(s.rtype) {
+                    for rd in &s.rdatas {
+                        let mut rr = Vec::new();
+                        put_rr(&mut rr, &o.name, s.rtype, s.ttl, rd);
+                        out.push(rr);
+                    }
+                }
+                if let Some(sig) = self.sig(o, s) {
+                    let mut rr = Vec::new();
+                    put_rr(&mut rr, &o.name, RRSIG, s.ttl, sig);
+                    out.push(rr);
+                }
+            }
+        }
+        out
+    }
+
     /// One step of CNAME chasing inside the zone, as the unsigned answers do.
     fn chase(&self, cname: &RRset, qtype: u16, dok: bool, out: &mut Vec<u8>, counts: &mut [u16; 3]) {
         let Some(target) = cname.rdatas.first() else { return };
