@@ -427,6 +427,12 @@ pub(super) fn parse_file_reusing(path: &std::path::Path, file: &str, previous: &
         .map(|(i, p)| match p {
             Piece::Same { start, previous } => Some(Checked::reused(
                 &reuse.domains[*previous],
+                // The whole text is not kept here; a problem sends the caller to `parse`.
+                Locator {
+                    file,
+                    text: "",
+                    base: 0,
+                },
                 *start,
                 i,
                 reuse.pieces[*previous],
