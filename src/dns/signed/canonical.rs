@@ -6,21 +6,35 @@ use hickory_server::proto::rr::{RData, Record};
 
 use super::super::wire;
 
-/// The canonical DNS name order (RFC 4034 §6.1) of two lower-case wire names.
+/// The canonical DNS name order (RFC 4034 §6.1) of two lower-case wire names: labels
+/// compared from the root down, as unsigned octet strings. No allocation (answers call it).
 pub(crate) fn canonical_cmp(a: &[u8], b: &[u8]) -> Ordering {
-    let (la, lb) = (label_list(a), label_list(b));
-    la.iter().rev().cmp(lb.iter().rev())
+    let (mut oa, mut ob) = ([0u8; 128], [0u8; 128]);
+    let (na, nb) = (label_starts(a, &mut oa), label_starts(b, &mut ob));
+    for k in 1..=na.min(nb) {
+        let (x, y) = (label(a, oa[na - k]), label(b, ob[nb - k]));
+        let order = x.cmp(y);
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
+    na.cmp(&nb)
 }
 
-fn label_list(name: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::with_capacity(6);
-    let mut i = 0;
-    while i < name.len() && name[i] != 0 {
-        let len = name[i] as usize;
-        out.push(&name[i + 1..(i + 1 + len).min(name.len())]);
-        i += 1 + len;
+/// Where each label of a wire name starts (a name has at most 127 labels in 255 octets).
+fn label_starts(name: &[u8], starts: &mut [u8; 128]) -> usize {
+    let (mut i, mut n) = (0usize, 0usize);
+    while i < name.len() && name[i] != 0 && n < starts.len() {
+        starts[n] = i as u8;
+        n += 1;
+        i += 1 + name[i] as usize;
     }
-    out
+    n
+}
+
+fn label(name: &[u8], at: u8) -> &[u8] {
+    let at = at as usize;
+    &name[at + 1..(at + 1 + name[at] as usize).min(name.len())]
 }
 
 /// The canonical RDATA of a record (RFC 4034 §6.2: names uncompressed, lower case); an SOA
