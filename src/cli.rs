@@ -407,6 +407,16 @@ fn zone(args: &ZoneArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    if args.format == ZoneFormat::Ds {
+        if args.out.is_some() {
+            bail!("--format ds prints to standard output (redirect it to a file)");
+        }
+        if settings.server.state_dir.is_none() {
+            bail!("no [server] state_dir: DNSSEC keys are kept there, so no zone is signed");
+        }
+        print!("{}", crate::dns::ds_records(&settings, only.as_deref())?);
+        return Ok(ExitCode::SUCCESS);
+    }
     match &args.out {
         Some(dir) => {
             let n = zonefiles::write_dir(dir, &settings, only.as_deref(), args.format)?;
@@ -448,6 +458,7 @@ fn zone(args: &ZoneArgs) -> anyhow::Result<ExitCode> {
 fn stdout_text(all: &[DomainRecords], format: ZoneFormat) -> anyhow::Result<String> {
     Ok(match format {
         ZoneFormat::Snippet => all.iter().map(zonefile::snippet).collect::<Vec<_>>().join("\n"),
+        ZoneFormat::Ds => String::new(),
         ZoneFormat::Parent => all
             .iter()
             .map(zonefile::parent)

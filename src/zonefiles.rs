@@ -19,6 +19,9 @@ pub enum ZoneFormat {
     Snippet,
     /// What the parent zone needs when mailconf serves delegated sub-zones (`DOMAIN.parent`).
     Parent,
+    /// DS records (SHA-256) of the signed zones, for the registrar or parent zone (standard
+    /// output only; makes missing keys in `state_dir`).
+    Ds,
 }
 
 /// The files of one mail domain name.
@@ -39,6 +42,7 @@ fn files_of(d: &DomainRecords, format: ZoneFormat) -> Vec<(String, String)> {
             .collect(),
         ZoneFormat::Snippet => vec![(format!("{}.snippet", d.domain), zonefile::snippet(d))],
         ZoneFormat::Parent => parent().into_iter().collect(),
+        ZoneFormat::Ds => Vec::new(),
     }
 }
 

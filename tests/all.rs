@@ -10,6 +10,7 @@ mod common;
 mod acme;
 mod dav;
 mod dns;
+mod dnssec;
 mod faults;
 mod fuzz_corpus;
 mod http;

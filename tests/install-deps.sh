@@ -5,6 +5,8 @@ set -euo pipefail
 pkgs=(
   bind9-utils      # named-checkzone
   dnsutils         # dig
+  bind9-dnsutils   # delv: an independent DNSSEC validator in tests/dnssec.rs
+  unbound          # a validating resolver nobody here wrote, in tests/dnssec.rs
   knot             # knotd: a real secondary in tests/dns.rs (catalog zone, TSIG)
   nsd              # nsd: a TSIG secondary without catalog support in tests/dns.rs
   dnsperf          # benches/dns.sh

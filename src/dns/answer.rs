@@ -80,16 +80,26 @@ impl Authority {
                 let domain_len = zone.domain_len as usize;
                 let rel = &q.lower[..q.lower.len() - domain_len];
                 let domain_at = 12 + rel.len();
-                let blob = match zone.find(rel, q.qtype) {
-                    Found::Answer(b) => b,
-                    Found::NoData => zone.negative(),
-                    Found::NxDomain => {
-                        out[3] |= RCODE_NXDOMAIN;
-                        zone.negative()
-                    }
+                let dnssec_ok = q.edns.is_some_and(|e| e.do_bit);
+                let signed = if zone.dnssec.is_some() && (dnssec_ok || super::signed::dnssec_type(q.qtype)) {
+                    self.signed_answer(q.lower, q.qtype, dnssec_ok, zone, out, &mut counts)
+                } else {
+                    None
                 };
-                blob.write(out, domain_at, zone.serial);
-                counts = blob.counts();
+                if let Some(rcode) = signed {
+                    out[3] |= rcode;
+                } else {
+                    let blob = match zone.find(rel, q.qtype) {
+                        Found::Answer(b) => b,
+                        Found::NoData => zone.negative(),
+                        Found::NxDomain => {
+                            out[3] |= RCODE_NXDOMAIN;
+                            zone.negative()
+                        }
+                    };
+                    blob.write(out, domain_at, zone.serial);
+                    counts = blob.counts();
+                }
             }
         }
         if out.len() + if q.edns.is_some() { 11 } else { 0 } > limit {

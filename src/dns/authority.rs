@@ -16,6 +16,7 @@ use hickory_server::proto::rr::{DNSClass, RData, RecordType};
 
 use super::answer::{EDNS_PAYLOAD, Question, udp_limit};
 use super::catalog::{Catalog, Delta, Journal};
+use super::signed;
 use super::tsig;
 use super::wire::{self, Edns};
 use super::zone::{self, Interner, Zone};
@@ -33,6 +34,8 @@ pub(crate) struct Shared {
     pub previous: Served,
     /// Recent changes of the catalog zone, for IXFR.
     pub journal: Journal,
+    /// Signed views of the zones DO queries asked for, bounded (see `signed`).
+    pub views: signed::Cache,
 }
 
 /// One mail domain name (primary or alias) and its zones once built.
@@ -260,6 +263,7 @@ impl Authority {
         old.name == new.name
             && (Arc::ptr_eq(a, b) || a == b)
             && self.settings.server.transfer_to == new_auth.settings.server.transfer_to
+            && self.settings.signed(a) == new_auth.settings.signed(b)
     }
 
     fn build_slot(&self, slot: &Slot, previous: &Served) -> Arc<[Zone]> {
@@ -269,7 +273,9 @@ impl Authority {
             return Arc::new([]);
         };
         let mut zones = zone::build(&dr, &self.shared.interner);
+        let dnssec = self.settings.signed(domain);
         for z in &mut zones {
+            z.dnssec = dnssec;
             if let Some((serial, content)) = previous.get(&z.origin).or_else(|| self.shared.previous.get(&z.origin)) {
                 z.follow(*serial, content);
             }
@@ -327,6 +333,80 @@ impl Authority {
                 .filter(|z| wire::suffix_at(lower, &z.origin).is_some())
                 .max_by_key(|z| z.origin.len())
         })
+    }
+
+    /// The slot whose zones hold `lower` (a lower-case wire name), as `find_zone` picks it.
+    fn slot_of(&self, lower: &[u8]) -> Option<&Slot> {
+        wire::suffixes(lower).find_map(|(_, suffix)| Some(&self.slots[*self.index.get(suffix)? as usize]))
+    }
+
+    /// The signed answer to a query for `lower` in signed `zone` (DO set, or a DNSSEC type
+    /// asked without DO: then without signatures and proofs): records appended to
+    /// `out`, counts to `counts`; returns the RCODE. `None` when the zone's key cannot be
+    /// had (logged): the caller answers unsigned.
+    pub(crate) fn signed_answer(
+        &self,
+        lower: &[u8],
+        qtype: u16,
+        dnssec_ok: bool,
+        zone: &Zone,
+        out: &mut Vec<u8>,
+        counts: &mut [u16; 3],
+    ) -> Option<u8> {
+        let now = tsig::now();
+        let slot = self.slot_of(lower)?;
+        let zones = self.zones_of(slot);
+        // DS at a sub-zone's apex is the parent zone's to answer (RFC 4035 §3.1.4.1).
+        let parent = (qtype == u16::from(RecordType::DS) && *lower == *zone.origin)
+            .then(|| {
+                zones
+                    .iter()
+                    .filter(|p| p.origin.len() < zone.origin.len() && wire::suffix_at(lower, &p.origin).is_some())
+                    .max_by_key(|p| p.origin.len())
+            })
+            .flatten();
+        let zone = parent.unwrap_or(zone);
+        let view = self.view(slot, zone, now)?;
+        Some(view.answer(lower, qtype, dnssec_ok, out, counts))
+    }
+
+    /// The current signed view of signed `zone` (for transfers).
+    pub(crate) fn signed_view(&self, zone: &Zone) -> Option<Arc<signed::View>> {
+        zone.dnssec?;
+        self.view(self.slot_of(&zone.origin)?, zone, tsig::now())
+    }
+
+    /// The current signed view of `zone` (of `slot`): from the cache, or built now.
+    fn view(&self, slot: &Slot, zone: &Zone, now: u64) -> Option<Arc<signed::View>> {
+        let views = &self.shared.views;
+        if let Some(v) = views.get(&zone.origin, |v| v.current(zone.serial, &zone.content, now)) {
+            return Some(v);
+        }
+        let alg = zone.dnssec?;
+        let dir = self.settings.server.state_dir.as_deref()?;
+        let domain = &self.settings.domains[slot.domain as usize];
+        let name = domain.names().nth(slot.name as usize)?;
+        let dr = self.records(domain, name)?;
+        let origins: Vec<Box<[u8]>> = dr.zones.iter().map(|z| wire::name_wire(&z.origin)).collect();
+        let at = origins.iter().position(|o| *o == zone.origin)?;
+        let rz = &dr.zones[at];
+        let key = |z: &records::Zone| match super::dnssec::zone_key(dir, &z.origin.to_ascii(), alg) {
+            Ok(k) => Some(Arc::new(k)),
+            Err(e) => {
+                key_warning(&z.origin.to_ascii(), &e);
+                None
+            }
+        };
+        let child = |owner: &[u8]| {
+            let i = origins.iter().position(|o| **o == *owner)?;
+            key(&dr.zones[i])
+        };
+        let view = Arc::new(signed::View::build(rz, zone.serial, key(rz)?, child, now));
+        // The records were made again from the same settings as the zone; were they the same?
+        if view.current(zone.serial, &zone.content, now) {
+            views.insert(&zone.origin, view.clone());
+        }
+        Some(view)
     }
 
     /// The zone whose origin is exactly `lower`.
@@ -458,6 +538,21 @@ impl Authority {
             Ok(bytes) if bytes.len() <= limit(None).max(512) => Reply::Message(bytes),
             _ => Reply::Message(header_error(req, ResponseCode::ServFail)),
         }
+    }
+}
+
+/// A key that cannot be read or made: logged at most once a minute, not once a query.
+fn key_warning(zone: &str, e: &anyhow::Error) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = tsig::now();
+    let last = LAST.load(Ordering::Relaxed);
+    if now >= last + 60
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(zone, error = %format!("{e:#}"), "no DNSSEC key: DO queries to this zone get unsigned answers");
     }
 }
 

@@ -10,8 +10,10 @@
 mod answer;
 mod authority;
 mod catalog;
+mod dnssec;
 mod encode;
 mod notify;
+mod signed;
 mod state;
 mod tcp;
 mod transfer;
@@ -164,6 +166,46 @@ impl DnsServer {
         let threads = self.udp_threads;
         let _ = tokio::task::spawn_blocking(move || threads.into_iter().for_each(|t| drop(t.join()))).await;
     }
+}
+
+/// `mailconf zone --format ds`: the DS records (digest type 2) the parent zones need for the
+/// signed zones of `settings` (or of the mail domain name `only`), one line each, in zone-file
+/// syntax. Zones delegated from another zone of ours get their DS there and are not listed.
+/// Makes the keys that do not exist yet, as `serve` would.
+pub fn ds_records(settings: &Settings, only: Option<&str>) -> anyhow::Result<String> {
+    let mut text = String::new();
+    for d in &settings.domains {
+        let Some(alg) = settings.signed(d) else { continue };
+        let Some(dir) = settings.server.state_dir.as_deref() else {
+            continue;
+        };
+        for name in d.names().filter(|n| only.is_none_or(|o| o == *n)) {
+            let Some(dr) = crate::records::for_name(settings, d, name) else {
+                continue;
+            };
+            let origins: Vec<Box<[u8]>> = dr.zones.iter().map(|z| wire::name_wire(&z.origin)).collect();
+            for (z, origin) in dr.zones.iter().zip(&origins) {
+                let delegated_by_us = origins
+                    .iter()
+                    .any(|o| o.len() < origin.len() && wire::suffix_at(origin, o).is_some());
+                if delegated_by_us {
+                    continue;
+                }
+                let key = dnssec::zone_key(dir, &z.origin.to_ascii(), alg)?;
+                let ds = key.ds(origin);
+                let hex: String = ds[4..].iter().map(|b| format!("{b:02X}")).collect();
+                text.push_str(&format!(
+                    "{} {} IN DS {} {} {} {hex}\n",
+                    z.origin.to_ascii().to_ascii_lowercase(),
+                    z.ttl,
+                    key.tag,
+                    ds[2],
+                    ds[3]
+                ));
+            }
+        }
+    }
+    Ok(text)
 }
 
 /// The answering core without sockets, for the fuzz targets (`crate::fuzzing`): the same

@@ -69,10 +69,31 @@ impl Authority {
             s.serial = zone.serial;
         }
         // IXFR is answered with the whole zone (RFC 1995 §4): zones are small.
-        let records = std::iter::once(soa.clone())
-            .chain(rz.records().filter(|r| !matches!(r.data, RData::SOA(_))).cloned())
-            .chain(std::iter::once(soa));
-        Reply::Transfer(frames(id, q, records))
+        let records =
+            std::iter::once(soa.clone()).chain(rz.records().filter(|r| !matches!(r.data, RData::SOA(_))).cloned());
+        let Some(view) = self.signed_view(zone) else {
+            return Reply::Transfer(frames(id, q, records.chain(std::iter::once(soa))));
+        };
+        // A signed zone: its DNSSEC records and signatures, then the closing SOA on its own.
+        let mut all = frames(id, q, records);
+        let mut msg = Vec::new();
+        let mut count = 0u16;
+        for rr in view.transfer_records() {
+            if msg.len() + rr.len() > AXFR_CHUNK || count == u16::MAX {
+                all.push(finish_raw(std::mem::take(&mut msg), count));
+                count = 0;
+            }
+            if msg.is_empty() {
+                msg = axfr_message(id, q).to_vec().unwrap_or_default();
+            }
+            msg.extend_from_slice(&rr);
+            count += 1;
+        }
+        if count > 0 {
+            all.push(finish_raw(msg, count));
+        }
+        all.extend(frames(id, q, std::iter::once(soa)));
+        Reply::Transfer(all)
     }
 
     fn catalog_answer(&self, c: &Catalog, id: u16, q: &Query, lower: &[u8]) -> Vec<u8> {
@@ -126,6 +147,14 @@ fn frames(id: u16, q: &Query, records: impl Iterator<Item = Record>) -> Vec<Vec<
     }
     frames.push(msg.to_vec().unwrap_or_default());
     frames
+}
+
+/// A message of `axfr_message` with `count` wire RRs appended: set its ANCOUNT.
+fn finish_raw(mut msg: Vec<u8>, count: u16) -> Vec<u8> {
+    if msg.len() >= 12 {
+        msg[6..8].copy_from_slice(&count.to_be_bytes());
+    }
+    msg
 }
 
 fn rdata_size(r: &Record) -> usize {

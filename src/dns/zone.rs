@@ -130,6 +130,8 @@ pub(crate) struct Zone {
     /// Blobs that spell out the mail domain's name (a DMARC address, an SRV target).
     own: Box<[Arc<Blob>]>,
     pub transfer_to: Arc<[SocketAddr]>,
+    /// Signed with this algorithm (DO queries get `signed` answers); set by `Authority`.
+    pub dnssec: Option<crate::settings::DnssecAlgorithm>,
 }
 
 impl Zone {
@@ -365,6 +367,7 @@ impl ZoneBuilder<'_> {
             shape,
             own: self.own.into_boxed_slice(),
             transfer_to,
+            dnssec: None,
         }
     }
 

@@ -66,8 +66,12 @@ pub struct ServerSettings {
     pub metrics_listen: Option<SocketAddr>,
     /// UDP answers per second per client network; 0 = unlimited.
     pub dns_rate_limit: u32,
-    /// Directory for state kept across restarts (served zone serials).
+    /// Directory for state kept across restarts (served zone serials, DNSSEC keys).
     pub state_dir: Option<std::path::PathBuf>,
+    /// `[server] dnssec`: sign the zones of domains that do not say otherwise.
+    pub dnssec: bool,
+    /// The algorithm of new DNSSEC keys.
+    pub dnssec_algorithm: DnssecAlgorithm,
     /// Certificate and key for `https_listen` and for signing Apple profiles, read from
     /// `tls_source` by [`Settings::read_files`] (`None` until then).
     pub tls: Option<Arc<TlsFiles>>,
@@ -120,6 +124,32 @@ impl TsigAlgorithm {
             .iter()
             .find(|(_, a)| *a == self)
             .map_or("", |(n, _)| n)
+    }
+}
+
+/// DNSSEC signing algorithms (RFC 8624 / RFC 9904: 13 MUST, 15 RECOMMENDED).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DnssecAlgorithm {
+    /// 13, ECDSA P-256 with SHA-256.
+    #[default]
+    EcdsaP256Sha256,
+    /// 15, Ed25519.
+    Ed25519,
+}
+
+impl DnssecAlgorithm {
+    /// (name in settings, as Knot writes it; algorithm) for every algorithm.
+    pub const ALL: [(&'static str, DnssecAlgorithm); 2] = [
+        ("ecdsap256sha256", DnssecAlgorithm::EcdsaP256Sha256),
+        ("ed25519", DnssecAlgorithm::Ed25519),
+    ];
+
+    /// The IANA algorithm number.
+    pub fn number(self) -> u8 {
+        match self {
+            DnssecAlgorithm::EcdsaP256Sha256 => 13,
+            DnssecAlgorithm::Ed25519 => 15,
+        }
     }
 }
 
@@ -263,6 +293,8 @@ pub struct DnsSettings {
     pub hosts: Arc<[(String, Vec<IpAddr>)]>,
     /// Secondaries allowed to transfer this domain's zones (`IP` means port 53 for NOTIFY).
     pub transfer_to: Arc<[SocketAddr]>,
+    /// `dnssec` as written (`None`: the `[server] dnssec` default); see [`Settings::signed`].
+    pub dnssec: Option<bool>,
 }
 
 /// How `autoconfig.`, `autodiscover.` and `mta-sts.` names reach mailconf's web server.
@@ -304,6 +336,13 @@ pub enum LoadError {
 }
 
 impl Settings {
+    /// The algorithm `domain`'s zones are signed with, if they are signed (its `dnssec`, else
+    /// `[server] dnssec`). Never without a `state_dir` to keep the keys in.
+    pub fn signed(&self, domain: &Domain) -> Option<DnssecAlgorithm> {
+        let on = domain.dns.as_ref()?.dnssec.unwrap_or(self.server.dnssec);
+        (on && self.server.state_dir.is_some()).then_some(self.server.dnssec_algorithm)
+    }
+
     /// Read and validate a settings file.
     pub fn load(path: &Path) -> Result<Settings, LoadError> {
         Settings::load_reusing(path, None)

@@ -75,6 +75,10 @@ pub(super) struct Server {
     /// TSIG keys (RFC 8945) by key name.
     #[serde(default)]
     pub tsig: BTreeMap<String, S<Tsig>>,
+    /// Sign every domain's zones (DNSSEC) unless its `[domain.dns]` says `dnssec = false`.
+    pub dnssec: Option<S<bool>>,
+    /// `ecdsap256sha256` (13, the default) or `ed25519` (15).
+    pub dnssec_algorithm: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -192,6 +196,8 @@ pub(super) struct Dns {
     pub hosts: BTreeMap<String, S<Vec<S<String>>>>,
     #[serde(default)]
     pub transfer_to: Vec<S<String>>,
+    /// Sign this domain's zones (DNSSEC); absent: `[server] dnssec`.
+    pub dnssec: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -272,6 +272,7 @@ pub(super) fn dns_settings(
         tls_rpt: text(tls_rpt),
         hosts: i.hosts.get(&hosts),
         transfer_to: i.addrs.get(&transfer_to),
+        dnssec: dns.dnssec.as_ref().map(|d| *d.get_ref()),
     })
 }
 

@@ -264,7 +264,8 @@ fn parse_split(
                             let piece = &text[r.clone()];
                             let hash = xxh3_128(piece.as_bytes());
                             if let Some(same) = reuse.and_then(|p| Some(&p.domains[*known.get(&hash)?])) {
-                                return Some(Checked::reused(same, r.start, t * per + k, hash));
+                                let loc = Locator { file, text, base: 0 };
+                                return Some(Checked::reused(same, loc, r.start, t * per + k, hash));
                             }
                             let parsed: raw::File = toml::from_str(piece).ok()?;
                             let [d] = <[_; 1]>::try_from(parsed.domain).ok()?;
@@ -426,6 +427,12 @@ pub(super) fn parse_file_reusing(path: &std::path::Path, file: &str, previous: &
         .map(|(i, p)| match p {
             Piece::Same { start, previous } => Some(Checked::reused(
                 &reuse.domains[*previous],
+                // The whole text is not kept here; a problem sends the caller to `parse`.
+                Locator {
+                    file,
+                    text: "",
+                    base: 0,
+                },
                 *start,
                 i,
                 reuse.pieces[*previous],
@@ -471,26 +478,35 @@ struct Checked {
     piece: u128,
     /// The previous snapshot's domain, taken unparsed because its text did not change.
     reused: bool,
+    /// Where the domain says `dnssec = true`: an error unless `[server] state_dir` is set.
+    dnssec_at: Option<Diagnostic>,
 }
 
 impl Checked {
     /// A previous domain for the piece at `start`: its names located at the piece's header
     /// (only used if another domain repeats one, and then a full pass reports it).
-    fn reused(domain: &Arc<super::Domain>, start: usize, i: usize, piece: u128) -> Checked {
+    fn reused(domain: &Arc<super::Domain>, loc: Locator, start: usize, i: usize, piece: u128) -> Checked {
         let names = domain
             .names()
             .enumerate()
             .map(|(j, n)| (n.to_string(), start..start, NameAt::new(i, j)))
             .collect();
+        // Located at the piece's header: a reload with this problem parses every piece again
+        // (see `parse_split`), and then the message points at the key itself.
+        let dnssec_at = (domain.dns.as_ref().and_then(|d| d.dnssec) == Some(true))
+            .then(|| loc.at(&(start..start), format!("domain[{i}].dns.dnssec"), DNSSEC_NEEDS_STATE));
         Checked {
             domain: Some(domain.clone()),
             names,
             diags: Vec::new(),
             piece,
             reused: true,
+            dnssec_at,
         }
     }
 }
+
+const DNSSEC_NEEDS_STATE: &str = "needs `[server] state_dir`: the signing keys are kept there across restarts";
 
 fn check_domain(
     loc: Locator,
@@ -523,12 +539,19 @@ fn check_domain(
             Some((name, loc.base + s.start..loc.base + s.end, NameAt::new(i, j)))
         })
         .collect();
+    let dnssec_at = d
+        .dns
+        .as_ref()
+        .and_then(|dns| dns.get_ref().dnssec.as_ref())
+        .filter(|v| *v.get_ref())
+        .map(|v| loc.at(&v.span(), format!("domain[{i}].dns.dnssec"), DNSSEC_NEEDS_STATE));
     Checked {
         domain,
         names,
         diags: cx.diags,
         piece: 0,
         reused: false,
+        dnssec_at,
     }
 }
 
@@ -574,6 +597,9 @@ fn assemble(
         FxHashMap::with_capacity_and_hasher(checked.len() + checked.len() / 4, Default::default());
     for c in checked {
         cx.diags.extend(c.diags);
+        if server.state_dir.is_none() {
+            cx.diags.extend(c.dnssec_at);
+        }
         for (name, span, at) in c.names {
             match seen.entry(name) {
                 Entry::Occupied(first) => cx.err(

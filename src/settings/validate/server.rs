@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::Ctx;
 use crate::settings::raw::{self, S};
-use crate::settings::{AcmeSettings, ServerSettings, TlsSource, TsigAlgorithm, TsigKey};
+use crate::settings::{AcmeSettings, DnssecAlgorithm, ServerSettings, TlsSource, TsigAlgorithm, TsigKey};
 
 pub(super) fn server(cx: &mut Ctx, s: &raw::Server) -> ServerSettings {
     let https_listen = cx.socket_addrs(&s.https_listen, "server.https_listen");
@@ -60,7 +60,39 @@ pub(super) fn server(cx: &mut Ctx, s: &raw::Server) -> ServerSettings {
             }
         }
     }
+    let dnssec = s.dnssec.as_ref().is_some_and(|d| *d.get_ref());
+    if let Some(d) = &s.dnssec
+        && dnssec
+        && s.state_dir.is_none()
+    {
+        cx.err(
+            &d.span(),
+            "server.dnssec",
+            "needs `state_dir`: the signing keys are kept there across restarts",
+        );
+    }
+    let dnssec_algorithm = match &s.dnssec_algorithm {
+        None => DnssecAlgorithm::default(),
+        Some(a) => {
+            let found = DnssecAlgorithm::ALL
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(a.get_ref().trim()));
+            if found.is_none() {
+                cx.err(
+                    &a.span(),
+                    "server.dnssec_algorithm",
+                    format!(
+                        "unknown algorithm `{}`: `ecdsap256sha256` (13, the default) or `ed25519` (15)",
+                        a.get_ref()
+                    ),
+                );
+            }
+            found.map_or(DnssecAlgorithm::default(), |(_, a)| *a)
+        }
+    };
     ServerSettings {
+        dnssec,
+        dnssec_algorithm,
         dns_listen: cx.socket_addrs(&s.dns_listen, "server.dns_listen"),
         http_listen: cx.socket_addrs(&s.http_listen, "server.http_listen"),
         transfer_to,

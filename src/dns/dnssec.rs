@@ -1,0 +1,312 @@
+//! DNSSEC keys and signatures: the crypto half of online signing (`signed` is the zone half).
+//!
+//! Design (issue 12, first slice):
+//! - **One key per zone, a CSK** (DNSKEY flags 257: KSK and ZSK in one key), algorithm 13
+//!   (ECDSA P-256/SHA-256, RFC 9904's MUST) or 15 (Ed25519), computed with `ring`, which the
+//!   build already has for rustls: no OpenSSL, no new crate. The RFC 4034 §3.1.8.1 signed data
+//!   is written here by hand (a few lines) and checked against dnspython, Unbound and delv.
+//! - **Keys live in `state_dir/dnssec/`**, one PKCS#8 file per zone and algorithm, mode 0600
+//!   in a 0700 directory, made the first time a zone needs one and reused across restarts
+//!   and reloads. A new key is written to a temporary file and *linked* into place, so two
+//!   processes (a running `serve` and `mailconf zone --format ds`) never make two keys for
+//!   one zone: the second one reads the first one's file.
+//! - Keys are not kept in memory beyond the signed views that use them (`signed::Cache`,
+//!   bounded), so 100,000 signed domains cost disk files, not RAM.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::Context;
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+use sha2::{Digest, Sha256};
+
+use crate::settings::DnssecAlgorithm;
+
+/// DNSKEY flags of a CSK: Zone Key (bit 7) + Secure Entry Point (bit 15).
+pub(crate) const CSK_FLAGS: u16 = 257;
+/// DS digest type 2: SHA-256 (RFC 4509).
+const DIGEST_SHA256: u8 = 2;
+
+/// A zone's signing key.
+pub(crate) struct ZoneKey {
+    pub algorithm: u8,
+    /// RFC 4034 Appendix B key tag.
+    pub tag: u16,
+    /// DNSKEY RDATA: flags, protocol 3, algorithm, public key.
+    pub dnskey: Box<[u8]>,
+    pair: Pair,
+}
+
+enum Pair {
+    Ecdsa(EcdsaKeyPair),
+    Ed25519(Ed25519KeyPair),
+}
+
+impl ZoneKey {
+    fn from_pkcs8(algorithm: DnssecAlgorithm, der: &[u8]) -> anyhow::Result<ZoneKey> {
+        let (pair, public) = match algorithm {
+            DnssecAlgorithm::EcdsaP256Sha256 => {
+                let p = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &SystemRandom::new())
+                    .map_err(|e| anyhow::anyhow!("not an ECDSA P-256 PKCS#8 key: {e}"))?;
+                // DNSSEC writes the point without SEC1's 0x04 prefix (RFC 6605 §4).
+                let public = p.public_key().as_ref()[1..].to_vec();
+                (Pair::Ecdsa(p), public)
+            }
+            DnssecAlgorithm::Ed25519 => {
+                let p =
+                    Ed25519KeyPair::from_pkcs8(der).map_err(|e| anyhow::anyhow!("not an Ed25519 PKCS#8 key: {e}"))?;
+                let public = p.public_key().as_ref().to_vec();
+                (Pair::Ed25519(p), public)
+            }
+        };
+        let mut dnskey = Vec::with_capacity(4 + public.len());
+        dnskey.extend_from_slice(&CSK_FLAGS.to_be_bytes());
+        dnskey.push(3);
+        dnskey.push(algorithm.number());
+        dnskey.extend_from_slice(&public);
+        Ok(ZoneKey {
+            algorithm: algorithm.number(),
+            tag: key_tag(&dnskey),
+            dnskey: dnskey.into_boxed_slice(),
+            pair,
+        })
+    }
+
+    fn generate(algorithm: DnssecAlgorithm) -> anyhow::Result<Vec<u8>> {
+        let rng = SystemRandom::new();
+        let doc = match algorithm {
+            DnssecAlgorithm::EcdsaP256Sha256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng),
+            DnssecAlgorithm::Ed25519 => Ed25519KeyPair::generate_pkcs8(&rng),
+        }
+        .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
+        Ok(doc.as_ref().to_vec())
+    }
+
+    /// The signature field of an RRSIG over `data` (r‖s for ECDSA, RFC 6605 §4; 64 octets
+    /// for Ed25519, RFC 8080 §3). Empty only if the system random generator fails, which
+    /// makes the answer fail validation rather than be trusted unsigned.
+    pub fn sign(&self, data: &[u8]) -> Vec<u8> {
+        match &self.pair {
+            Pair::Ecdsa(p) => p
+                .sign(&SystemRandom::new(), data)
+                .map(|s| s.as_ref().to_vec())
+                .unwrap_or_default(),
+            Pair::Ed25519(p) => p.sign(data).as_ref().to_vec(),
+        }
+    }
+
+    /// DS RDATA for this key at `owner` (lower-case wire name), digest type 2.
+    pub fn ds(&self, owner: &[u8]) -> Vec<u8> {
+        let mut h = Sha256::new();
+        h.update(owner);
+        h.update(&self.dnskey);
+        let mut out = Vec::with_capacity(36);
+        out.extend_from_slice(&self.tag.to_be_bytes());
+        out.push(self.algorithm);
+        out.push(DIGEST_SHA256);
+        out.extend_from_slice(&h.finalize());
+        out
+    }
+}
+
+/// RFC 4034 Appendix B.
+pub(crate) fn key_tag(rdata: &[u8]) -> u16 {
+    let mut ac: u32 = 0;
+    for (i, b) in rdata.iter().enumerate() {
+        ac += if i & 1 == 1 { u32::from(*b) } else { u32::from(*b) << 8 };
+    }
+    ac += (ac >> 16) & 0xFFFF;
+    (ac & 0xFFFF) as u16
+}
+
+/// Serialises key creation within this process (across processes the link does).
+static CREATING: Mutex<()> = Mutex::new(());
+
+/// Where the key of `origin` (ASCII, any case, with or without the trailing dot) is kept.
+pub(crate) fn key_path(state_dir: &Path, origin: &str, algorithm: DnssecAlgorithm) -> PathBuf {
+    let name = origin.trim_end_matches('.').to_ascii_lowercase();
+    state_dir
+        .join("dnssec")
+        .join(format!("{name}.{}.pk8", algorithm.number()))
+}
+
+/// The key of zone `origin`, read from `state_dir`, or made and saved there first.
+pub(crate) fn zone_key(state_dir: &Path, origin: &str, algorithm: DnssecAlgorithm) -> anyhow::Result<ZoneKey> {
+    let path = key_path(state_dir, origin, algorithm);
+    if let Ok(der) = std::fs::read(&path) {
+        return ZoneKey::from_pkcs8(algorithm, &der).with_context(|| format!("bad key file `{}`", path.display()));
+    }
+    let _one_at_a_time = CREATING.lock().unwrap_or_else(|e| e.into_inner());
+    if let Ok(der) = std::fs::read(&path) {
+        return ZoneKey::from_pkcs8(algorithm, &der).with_context(|| format!("bad key file `{}`", path.display()));
+    }
+    let dir = path.parent().unwrap_or(state_dir);
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot restrict `{}` to mailconf's user", dir.display()))?;
+    let der = ZoneKey::generate(algorithm)?;
+    let tmp = dir.join(format!(
+        ".new-{}-{}",
+        std::process::id(),
+        path.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    ));
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(&der)?;
+        f.sync_all()?;
+        // A link fails if the key exists: another process made it first, and its key wins.
+        match std::fs::hard_link(&tmp, &path) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+            _ => std::fs::File::open(dir)?.sync_all(),
+        }
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    written.with_context(|| format!("cannot save the new key `{}`", path.display()))?;
+    let der = std::fs::read(&path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    tracing::info!(zone = origin, path = %path.display(), "DNSSEC key made");
+    ZoneKey::from_pkcs8(algorithm, &der).with_context(|| format!("bad key file `{}`", path.display()))
+}
+
+/// Signature times (seconds since 1970, RFC 4034 §3.1.5 serial arithmetic on 32 bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Validity {
+    pub inception: u32,
+    pub expiration: u32,
+    /// When the signatures must be made again (Knot's `rrsig-refresh` before expiration).
+    pub refresh_at: u64,
+}
+
+/// Knot's defaults: 14 days of validity, inception 90 minutes in the past (clock skew).
+pub(crate) const LIFETIME: u64 = 14 * 86_400;
+pub(crate) const BACKDATE: u64 = 90 * 60;
+/// Knot's `propagation-delay` default, part of the refresh margin.
+const PROPAGATION: u64 = 3_600;
+
+impl Validity {
+    /// Signatures made at `now` for a zone whose largest TTL is `max_ttl`: refreshed while
+    /// 0.1 × lifetime + propagation delay + max TTL (as Knot's `rrsig-refresh`) is still left,
+    /// so a resolver never holds one of ours past its expiration.
+    pub fn at(now: u64, max_ttl: u32) -> Validity {
+        let expiration = now + LIFETIME;
+        let margin = LIFETIME / 10 + PROPAGATION + u64::from(max_ttl);
+        Validity {
+            inception: (now - BACKDATE.min(now)) as u32,
+            expiration: expiration as u32,
+            refresh_at: expiration.saturating_sub(margin).max(now + 60),
+        }
+    }
+}
+
+/// An RRSIG's RDATA over `rdatas` (canonical RDATA, any order) of type `rtype` at `owner`
+/// (lower-case wire), original TTL `ttl`, signed by `key` for zone `signer` (RFC 4034 §3).
+pub(crate) fn rrsig(
+    key: &ZoneKey,
+    signer: &[u8],
+    owner: &[u8],
+    rtype: u16,
+    ttl: u32,
+    rdatas: &[Box<[u8]>],
+    v: Validity,
+) -> Vec<u8> {
+    let mut rdata = Vec::with_capacity(18 + signer.len() + 64);
+    rdata.extend_from_slice(&rtype.to_be_bytes());
+    rdata.push(key.algorithm);
+    rdata.push(labels(owner));
+    rdata.extend_from_slice(&ttl.to_be_bytes());
+    rdata.extend_from_slice(&v.expiration.to_be_bytes());
+    rdata.extend_from_slice(&v.inception.to_be_bytes());
+    rdata.extend_from_slice(&key.tag.to_be_bytes());
+    rdata.extend_from_slice(signer);
+    // RFC 4034 §3.1.8.1: RRSIG RDATA without the signature, then each RR in canonical form
+    // and canonical order (RDATA as unsigned octet strings), duplicates removed.
+    let mut sorted: Vec<&[u8]> = rdatas.iter().map(|r| &**r).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut data = rdata.clone();
+    for rd in sorted {
+        data.extend_from_slice(owner);
+        data.extend_from_slice(&rtype.to_be_bytes());
+        data.extend_from_slice(&1u16.to_be_bytes());
+        data.extend_from_slice(&ttl.to_be_bytes());
+        data.extend_from_slice(&(rd.len() as u16).to_be_bytes());
+        data.extend_from_slice(rd);
+    }
+    rdata.extend_from_slice(&key.sign(&data));
+    rdata
+}
+
+/// RRSIG Labels field: labels of the owner, without the root and a leading `*` (§3.1.3).
+fn labels(owner: &[u8]) -> u8 {
+    let mut n = 0u8;
+    let mut i = 0;
+    while i < owner.len() && owner[i] != 0 {
+        if !(i == 0 && &owner[..2] == b"\x01*") {
+            n += 1;
+        }
+        i += 1 + owner[i] as usize;
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_tag_of_rfc_4034_example() {
+        // RFC 4034 §5.4 / Appendix: the DNSKEY of example.com. with tag 60485 is RSA; use a
+        // known ECDSA key instead: RFC 6605 §6.1's example, key tag 55648.
+        let public = "GojIhhXUN/u4v54ZQqGSnyhWJwaubCvTmeexv7bR6edbkrSqQpF64cYbcB7wNcP+e+MAnLr+Wi9xMWyQLc8NAA==";
+        let mut rdata = vec![1, 1, 3, 13];
+        rdata.extend(base64::Engine::decode(&base64::engine::general_purpose::STANDARD, public).unwrap());
+        assert_eq!(key_tag(&rdata), 55648);
+    }
+
+    #[test]
+    fn keys_are_made_once_private_and_reused() {
+        let dir = std::env::temp_dir().join(format!("mailconf-dnssec-keys-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for alg in [DnssecAlgorithm::EcdsaP256Sha256, DnssecAlgorithm::Ed25519] {
+            let a = zone_key(&dir, "Example.COM.", alg).unwrap();
+            let b = zone_key(&dir, "example.com", alg).unwrap();
+            assert_eq!(a.dnskey, b.dnskey, "the second call reads the first one's key");
+            assert_eq!(
+                a.dnskey.len(),
+                4 + if alg == DnssecAlgorithm::Ed25519 { 32 } else { 64 }
+            );
+            let mode = std::fs::metadata(key_path(&dir, "example.com", alg))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let mode = std::fs::metadata(dir.join("dnssec")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn validity_is_backdated_and_refreshed_well_before_expiry() {
+        let now = 1_800_000_000;
+        let v = Validity::at(now, 3600);
+        assert_eq!(u64::from(v.inception), now - 5400);
+        assert_eq!(u64::from(v.expiration), now + 14 * 86_400);
+        // Refreshed with 1.4 days + 1 h + the TTL still to go.
+        assert_eq!(v.refresh_at, now + 14 * 86_400 - (120_960 + 3600 + 3600));
+    }
+
+    #[test]
+    fn labels_field() {
+        assert_eq!(labels(b"\x07example\x03com\x00"), 2);
+        assert_eq!(labels(b"\x01*\x07example\x03com\x00"), 2);
+        assert_eq!(labels(b"\x00"), 0);
+    }
+}

@@ -1,0 +1,262 @@
+//! Signed answers: DO queries to zones with `dnssec` on (keys and signatures: `dnssec`).
+//!
+//! Answers without DO never come here and stay the shared pre-encoded blobs of `zone`. A DO
+//! query to a signed zone takes this slower path:
+//! - The zone's **signed view** is its RRsets in canonical form with owner names in canonical
+//!   order (RFC 4034 §6), the DNSKEY/CDNSKEY/CDS sets at the apex, DS at delegations to our own
+//!   sub-zones, and the **NSEC chain** (RFC 4034 §4). Building it costs no crypto: each RRset
+//!   is signed the first time an answer needs it (`OnceLock`). These zones have a few dozen
+//!   public names, so NSEC gives away nothing (NSEC3 would hash names anyone can guess from
+//!   the SRV labels), and unlike compact denial (RFC 9824) NXDOMAIN stays NXDOMAIN and an
+//!   AXFR'd copy is an ordinary signed zone.
+//! - Views live in a bounded [`Cache`] of two generations (a full generation becomes the old
+//!   one, the old one is dropped; a hit in the old one moves it back), so memory is bounded
+//!   whatever the number of domains, and zones nobody asks with DO cost nothing.
+//! - A view is used only while its serial and content fingerprint are the served zone's and
+//!   its signatures are before their refresh time (`dnssec::Validity`): a changed record means
+//!   a new fingerprint, so a new view and new signatures; a stale signature is never served.
+
+mod build;
+mod cache;
+mod canonical;
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Arc, OnceLock};
+
+use super::dnssec::{self, Validity, ZoneKey};
+use super::wire;
+use canonical::canonical_cmp;
+
+pub(crate) use cache::Cache;
+
+const NS: u16 = 2;
+const SOA: u16 = 6;
+const CNAME: u16 = 5;
+const DS: u16 = 43;
+const RRSIG: u16 = 46;
+const NSEC: u16 = 47;
+const DNSKEY: u16 = 48;
+const CDS: u16 = 59;
+const CDNSKEY: u16 = 60;
+const ANY: u16 = 255;
+
+/// Types only a signed view holds: a query for one of them goes to the view even without DO
+/// (a signed zone has these RRsets; the unsigned blobs do not).
+pub(crate) fn dnssec_type(qtype: u16) -> bool {
+    matches!(qtype, DS | NSEC | DNSKEY | CDS | CDNSKEY)
+}
+
+/// One RRset in canonical form, and its signature once made.
+struct RRset {
+    rtype: u16,
+    ttl: u32,
+    rdatas: Vec<Box<[u8]>>,
+    /// RRSIG RDATA; never made for NS at a delegation (not authoritative, RFC 4035 §2.2).
+    sig: OnceLock<Box<[u8]>>,
+}
+
+struct Owner {
+    /// Lower-case wire name.
+    name: Box<[u8]>,
+    rrsets: Vec<RRset>,
+    /// NS here but not at the apex: a delegation to one of our sub-zones.
+    delegation: bool,
+}
+
+/// A zone ready to answer DO queries.
+pub(crate) struct View {
+    origin: Box<[u8]>,
+    serial: u32,
+    content: [u8; 32],
+    key: Arc<ZoneKey>,
+    validity: Validity,
+    negative_ttl: u32,
+    soa_ttl: u32,
+    /// Canonical order; the apex first.
+    owners: Vec<Owner>,
+}
+
+impl View {
+    /// May this view answer for a zone served with `serial` and `content` at `now`?
+    pub fn current(&self, serial: u32, content: &[u8; 32], now: u64) -> bool {
+        self.serial == serial && self.content == *content && now < self.validity.refresh_at
+    }
+
+    fn find(&self, name: &[u8]) -> Result<usize, usize> {
+        self.owners.binary_search_by(|o| canonical_cmp(&o.name, name))
+    }
+
+    fn sig<'s>(&self, o: &Owner, s: &'s RRset) -> Option<&'s [u8]> {
+        if o.delegation && s.rtype == NS {
+            return None;
+        }
+        Some(s.sig.get_or_init(|| {
+            dnssec::rrsig(
+                &self.key,
+                &self.origin,
+                &o.name,
+                s.rtype,
+                s.ttl,
+                &s.rdatas,
+                self.validity,
+            )
+            .into()
+        }))
+    }
+
+    /// Write an RRset and its RRSIG (TTL `ttl`, for negative answers) into `out`.
+    fn put(&self, out: &mut Vec<u8>, count: &mut u16, o: &Owner, s: &RRset, ttl: u32, dok: bool) {
+        for rd in &s.rdatas {
+            put_rr(out, &o.name, s.rtype, ttl, rd);
+            *count += 1;
+        }
+        if let Some(sig) = self.sig(o, s).filter(|_| dok) {
+            put_rr(out, &o.name, RRSIG, ttl, sig);
+            *count += 1;
+        }
+    }
+
+    fn put_type(&self, out: &mut Vec<u8>, count: &mut u16, at: usize, rtype: u16, ttl: Option<u32>, dok: bool) -> bool {
+        let o = &self.owners[at];
+        match o.rrsets.iter().find(|s| s.rtype == rtype) {
+            Some(s) => {
+                self.put(out, count, o, s, ttl.unwrap_or(s.ttl), dok);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Does any owner lie strictly below `name` (an empty non-terminal then)?
+    fn has_descendant(&self, name: &[u8]) -> bool {
+        let i = match self.find(name) {
+            Ok(i) => i + 1,
+            Err(i) => i,
+        };
+        self.owners
+            .get(i)
+            .is_some_and(|o| o.name.len() > name.len() && wire::suffix_at(&o.name, name).is_some())
+    }
+
+    /// The NSEC that covers `name` (which is not an owner): the previous owner's.
+    fn covering(&self, name: &[u8]) -> usize {
+        match self.find(name) {
+            Ok(i) => i,
+            Err(i) => i.saturating_sub(1),
+        }
+    }
+
+    /// Append the records answering (`lower`, `qtype`), `lower` inside this zone, to `out`
+    /// (after the question); counts go to `counts`. Returns the RCODE. Without `dok` (the
+    /// query's DO bit) the same records without RRSIGs and NSEC proofs (RFC 4035 §3.2.1).
+    pub fn answer(&self, lower: &[u8], qtype: u16, dok: bool, out: &mut Vec<u8>, counts: &mut [u16; 3]) -> u8 {
+        match self.find(lower) {
+            Ok(at) => {
+                let o = &self.owners[at];
+                let pick = match qtype {
+                    // RFC 8482 §4.2: one RRset for ANY.
+                    ANY => o.rrsets.first(),
+                    t => o
+                        .rrsets
+                        .iter()
+                        .find(|s| s.rtype == t)
+                        .or_else(|| o.rrsets.iter().find(|s| s.rtype == CNAME)),
+                };
+                match pick {
+                    Some(s) => {
+                        self.put(out, &mut counts[0], o, s, s.ttl, dok);
+                        if s.rtype == CNAME && qtype != CNAME {
+                            self.chase(s, qtype, dok, out, counts);
+                        }
+                        0
+                    }
+                    None => {
+                        self.nodata(at, dok, out, counts);
+                        0
+                    }
+                }
+            }
+            Err(_) if self.has_descendant(lower) => {
+                self.nodata(self.covering(lower), dok, out, counts);
+                0
+            }
+            Err(_) => {
+                self.soa(dok, out, counts);
+                if !dok {
+                    return 3;
+                }
+                let cover = self.covering(lower);
+                self.put_type(out, &mut counts[1], cover, NSEC, None, dok);
+                // The closest encloser's wildcard does not exist either (RFC 4035 §3.1.3.2).
+                let mut ce: &[u8] = lower;
+                while ce.len() > self.origin.len() {
+                    ce = &ce[1 + ce[0] as usize..];
+                    if self.find(ce).is_ok() || self.has_descendant(ce) {
+                        break;
+                    }
+                }
+                let mut wildcard = b"\x01*".to_vec();
+                wildcard.extend_from_slice(ce);
+                let wc = self.covering(&wildcard);
+                if wc != cover {
+                    self.put_type(out, &mut counts[1], wc, NSEC, None, dok);
+                }
+                3
+            }
+        }
+    }
+
+    /// What a transfer adds to the unsigned records: the DNSKEY, CDS, CDNSKEY, DS and NSEC
+    /// RRsets and an RRSIG for every authoritative RRset, each as one wire RR.
+    pub fn transfer_records(&self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for o in &self.owners {
+            for s in &o.rrsets {
+                if dnssec_type(s.rtype) {
+                    for rd in &s.rdatas {
+                        let mut rr = Vec::new();
+                        put_rr(&mut rr, &o.name, s.rtype, s.ttl, rd);
+                        out.push(rr);
+                    }
+                }
+                if let Some(sig) = self.sig(o, s) {
+                    let mut rr = Vec::new();
+                    put_rr(&mut rr, &o.name, RRSIG, s.ttl, sig);
+                    out.push(rr);
+                }
+            }
+        }
+        out
+    }
+
+    /// One step of CNAME chasing inside the zone, as the unsigned answers do.
+    fn chase(&self, cname: &RRset, qtype: u16, dok: bool, out: &mut Vec<u8>, counts: &mut [u16; 3]) {
+        let Some(target) = cname.rdatas.first() else { return };
+        if let Ok(t) = self.find(target) {
+            self.put_type(out, &mut counts[0], t, qtype, None, dok);
+        }
+    }
+
+    fn soa(&self, dok: bool, out: &mut Vec<u8>, counts: &mut [u16; 3]) {
+        let ttl = self.negative_ttl.min(self.soa_ttl);
+        self.put_type(out, &mut counts[1], 0, SOA, Some(ttl), dok);
+    }
+
+    /// NODATA: the SOA and the NSEC at (or, for an empty non-terminal, covering) the name.
+    fn nodata(&self, nsec_at: usize, dok: bool, out: &mut Vec<u8>, counts: &mut [u16; 3]) {
+        self.soa(dok, out, counts);
+        if dok {
+            self.put_type(out, &mut counts[1], nsec_at, NSEC, None, dok);
+        }
+    }
+}
+
+fn put_rr(out: &mut Vec<u8>, owner: &[u8], rtype: u16, ttl: u32, rdata: &[u8]) {
+    out.extend_from_slice(owner);
+    out.extend_from_slice(&rtype.to_be_bytes());
+    out.extend_from_slice(&1u16.to_be_bytes());
+    out.extend_from_slice(&ttl.to_be_bytes());
+    out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    out.extend_from_slice(rdata);
+}

@@ -1,0 +1,386 @@
+//! DNSSEC, checked by validators nobody here wrote: Unbound (stub zone to mailconf, mailconf's
+//! DS as trust anchor) and BIND's `delv`. A validator that got a bad signature, a missing proof
+//! or the wrong key answers SERVFAIL (or "resolution failed"), never AD: these tests fail then.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{self, Server, root, temp_dir, tool};
+
+/// The DNS test fixture with `[server] dnssec`, a `_tcp` sub-zone (DS in the parent) and
+/// `state_dir`; `extra` goes into `[server]`.
+fn config(dir: &Path, extra: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(root().join("tests/fixtures/dns.toml")).unwrap();
+    let text = text.replace(
+        "spf = \"v=spf1 mx -all\"",
+        "spf = \"v=spf1 mx -all\"\nzones = [\"@\", \"_tcp\"]",
+    );
+    let path = dir.join("mailconf.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nstate_dir = \"{}\"\ndnssec = true\n{extra}\n\n{text}",
+            dir.join("state").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// `mailconf zone --format ds --domain mail.test`: one DS line.
+fn ds_line(config: &Path) -> String {
+    let out = common::mailconf(&[
+        "zone",
+        "--config",
+        config.to_str().unwrap(),
+        "--format",
+        "ds",
+        "--domain",
+        "mail.test",
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let text = common::stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one DS, for mail.test (its _tcp sub-zone's DS is in mail.test):\n{text}"
+    );
+    let f: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(&f[..4], ["mail.test.", "3600", "IN", "DS"], "{text}");
+    assert_eq!(f[6], "2", "digest type 2 (SHA-256)");
+    assert_eq!(f[7].len(), 64, "{text}");
+    lines[0].to_string()
+}
+
+fn free_port() -> u16 {
+    loop {
+        let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = u.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A validating Unbound on loopback, killed on drop.
+struct Unbound {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Unbound {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Unbound {
+    /// Unbound with `anchor` (a DS line) as its only trust anchor and mail.test stubbed to `auth`.
+    fn start(dir: &Path, auth: SocketAddr, anchor: &str) -> Unbound {
+        let unbound = tool("unbound", "unbound");
+        let _ = std::fs::create_dir_all(dir);
+        for _ in 0..5 {
+            let port = free_port();
+            let conf = dir.join("unbound.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "server:\n  interface: 127.0.0.1\n  port: {port}\n  do-daemonize: no\n  username: \"\"\n  \
+                     chroot: \"\"\n  directory: \"{dir}\"\n  pidfile: \"\"\n  use-syslog: no\n  logfile: \"\"\n  \
+                     verbosity: 1\n  val-log-level: 2\n  num-threads: 1\n  do-not-query-localhost: no\n  \
+                     module-config: \"validator iterator\"\n  access-control: 127.0.0.0/8 allow\n  \
+                     local-zone: \"test.\" nodefault\n  harden-dnssec-stripped: yes\n  \
+                     trust-anchor: \"{anchor}\"\nstub-zone:\n  name: \"mail.test\"\n  stub-addr: {ip}@{p}\n",
+                    dir = dir.display(),
+                    anchor = anchor.replace(" 3600 IN ", " "),
+                    ip = auth.ip(),
+                    p = auth.port()
+                ),
+            )
+            .unwrap();
+            let child = Command::new(&unbound)
+                .args(["-d", "-c"])
+                .arg(&conf)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start unbound");
+            let mut u = Unbound {
+                child,
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Some(status) = u.child.try_wait().unwrap() {
+                    let mut err = String::new();
+                    use std::io::Read;
+                    let _ = u.child.stderr.take().unwrap().read_to_string(&mut err);
+                    assert!(
+                        err.contains("address already in use"),
+                        "unbound exited ({status}):\n{err}"
+                    );
+                    break;
+                }
+                // Unbound answers itself (REFUSED or not) once it listens.
+                if !dig(u.addr, &["version.bind", "CH", "TXT"]).is_empty() {
+                    return u;
+                }
+                assert!(Instant::now() < deadline, "unbound did not start");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        panic!("unbound found no free port in 5 attempts");
+    }
+}
+
+fn dig(addr: SocketAddr, args: &[&str]) -> String {
+    let out = Command::new(tool("dig", "dnsutils"))
+        .arg(format!("@{}", addr.ip()))
+        .args(["-p", &addr.port().to_string(), "+time=5", "+tries=1"])
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn status(out: &str) -> &str {
+    out.split("status: ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap_or("?")
+}
+
+fn flags(out: &str) -> Vec<&str> {
+    out.split(";; flags: ")
+        .nth(1)
+        .and_then(|s| s.split(';').next())
+        .unwrap_or("")
+        .split_whitespace()
+        .collect()
+}
+
+fn answer(out: &str) -> Vec<String> {
+    let Some(start) = out.find(";; ANSWER SECTION:") else {
+        return Vec::new();
+    };
+    out[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// Ask the validating resolver; the answer must be validated (AD) with `want` as RCODE.
+fn validated(u: &Unbound, name: &str, rtype: &str, want: &str) -> Vec<String> {
+    let out = dig(u.addr, &["+dnssec", name, rtype]);
+    assert_eq!(status(&out), want, "{name} {rtype} through Unbound:\n{out}");
+    assert!(
+        flags(&out).contains(&"ad"),
+        "{name} {rtype}: no AD bit, so not validated:\n{out}"
+    );
+    answer(&out)
+}
+
+/// `delv` (BIND's validator) with the DS as trust anchor, straight at mailconf.
+fn delv(auth: SocketAddr, ds: &str, dir: &Path, name: &str, rtype: &str) -> String {
+    let f: Vec<&str> = ds.split_whitespace().collect();
+    let anchors = dir.join("anchors.conf");
+    std::fs::write(
+        &anchors,
+        format!(
+            "trust-anchors {{\n  {} static-ds {} {} {} \"{}\";\n}};\n",
+            f[0], f[4], f[5], f[6], f[7]
+        ),
+    )
+    .unwrap();
+    let out = Command::new(tool("delv", "bind9-dnsutils"))
+        .arg(format!("@{}", auth.ip()))
+        .args(["-p", &auth.port().to_string(), "-a"])
+        .arg(&anchors)
+        .args(["+root=mail.test", name, rtype])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[test]
+fn unbound_and_delv_validate_answers_and_denials_and_keys_survive_a_restart() {
+    let dir = temp_dir("dnssec-validate");
+    let config = config(&dir, "");
+    // The DS can be had before the first start (the command makes the key), and the server
+    // then signs with that same key.
+    let ds = ds_line(&config);
+    let server = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
+    let auth = server.addrs("DNS")[0];
+    let unbound = Unbound::start(&dir.join("unbound"), auth, &ds);
+
+    let srv = validated(&unbound, "_imaps._tcp.mail.test", "SRV", "NOERROR");
+    assert!(
+        srv.iter().any(|l| l.ends_with("SRV 0 1 993 imap.mail.test.")),
+        "{srv:?}"
+    );
+    assert!(srv.iter().any(|l| l.contains(" RRSIG SRV 13 ")), "{srv:?}");
+    let txt = validated(&unbound, "mail.test", "TXT", "NOERROR");
+    assert!(txt.iter().any(|l| l.contains("\"v=spf1 mx -all\"")), "{txt:?}");
+    let a = validated(&unbound, "imap.mail.test", "A", "NOERROR");
+    assert!(a.iter().any(|l| l.ends_with("A 192.0.2.143")), "{a:?}");
+    // NXDOMAIN in both zones, NODATA at a name and at an empty non-terminal.
+    validated(&unbound, "nope.mail.test", "A", "NXDOMAIN");
+    validated(&unbound, "nope._tcp.mail.test", "SRV", "NXDOMAIN");
+    assert!(validated(&unbound, "imap.mail.test", "TXT", "NOERROR").is_empty());
+    assert!(validated(&unbound, "_submissions._tcp.mail.test", "TXT", "NOERROR").is_empty());
+
+    for (name, rtype) in [
+        ("_imaps._tcp.mail.test", "SRV"),
+        ("mail.test", "TXT"),
+        ("imap.mail.test", "A"),
+        ("nope.mail.test", "A"),
+        ("imap.mail.test", "TXT"),
+    ] {
+        let out = delv(auth, &ds, &dir, name, rtype);
+        assert!(out.contains("fully validated"), "delv {name} {rtype}:\n{out}");
+    }
+
+    // A validator with another key's DS must refuse the same answers: the AD above is earned.
+    let mut wrong: Vec<String> = ds.split_whitespace().map(String::from).collect();
+    wrong[7] = wrong[7].chars().rev().collect();
+    let bogus = Unbound::start(&dir.join("unbound-bogus"), auth, &wrong.join(" "));
+    let out = dig(bogus.addr, &["+dnssec", "mail.test", "TXT"]);
+    assert_eq!(status(&out), "SERVFAIL", "a wrong trust anchor must fail:\n{out}");
+
+    // Without DO, the signed zone's answers are the unsigned ones (no RRSIG).
+    let plain = dig(auth, &["+norec", "_imaps._tcp.mail.test", "SRV"]);
+    assert!(!plain.contains("RRSIG"), "{plain}");
+    assert!(plain.contains(";; ADDITIONAL SECTION:"), "glue as before:\n{plain}");
+
+    // A restart signs with the same key: same DNSKEY, and the validator still says AD.
+    let dnskey = |addr: SocketAddr| {
+        let out = dig(addr, &["+norec", "+short", "mail.test", "DNSKEY"]);
+        assert_eq!(out.lines().count(), 1, "one key (a CSK):\n{out}");
+        out
+    };
+    let before = dnskey(auth);
+    assert!(before.starts_with("257 3 13 "), "{before}");
+    drop(server);
+    let server = Server::start(&config, &["--dns-listen", &auth.to_string()], 1);
+    let auth2 = server.addrs("DNS")[0];
+    assert_eq!(dnskey(auth2), before, "same key after a restart");
+    assert_eq!(ds_line(&config), ds, "same DS after a restart");
+    validated(&unbound, "smtp.mail.test", "A", "NOERROR");
+
+    // A changed record is served with a signature over the new data (a new signed view),
+    // after a reload, with the same key.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("v=spf1 mx -all", "v=spf1 mx ~all")).unwrap();
+    server.signal("HUP");
+    server.wait_log(|l| l.contains("DNS zones reloaded"), 1, "the reload");
+    let out = delv(auth2, &ds, &dir, "mail.test", "TXT");
+    assert!(
+        out.contains("fully validated") && out.contains("v=spf1 mx ~all"),
+        "{out}"
+    );
+    assert_eq!(dnskey(auth2), before, "same key after a reload");
+}
+
+#[test]
+fn ed25519_validates_too() {
+    let dir = temp_dir("dnssec-ed25519");
+    let config = config(&dir, "dnssec_algorithm = \"ed25519\"");
+    let ds = ds_line(&config);
+    assert_eq!(ds.split_whitespace().nth(5), Some("15"), "{ds}");
+    let server = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
+    let auth = server.addrs("DNS")[0];
+    for (name, rtype) in [
+        ("_imaps._tcp.mail.test", "SRV"),
+        ("nope.mail.test", "A"),
+        ("imap.mail.test", "TXT"),
+    ] {
+        let out = delv(auth, &ds, &dir, name, rtype);
+        assert!(out.contains("fully validated"), "delv {name} {rtype}:\n{out}");
+    }
+}
+
+#[test]
+fn check_refuses_dnssec_without_state_dir() {
+    let dir = temp_dir("dnssec-check");
+    let text = std::fs::read_to_string(root().join("tests/fixtures/dns.toml")).unwrap();
+    let path = dir.join("mailconf.toml");
+    let text = text.replace("negative_ttl = 120", "negative_ttl = 120\ndnssec = true");
+    std::fs::write(&path, &text).unwrap();
+    let out = common::mailconf(&["check", "--config", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let line = text.lines().position(|l| l == "dnssec = true").unwrap() + 1;
+    let err = common::stderr(&out) + &common::stdout(&out);
+    assert!(
+        err.contains(&format!(
+            "mailconf.toml:{line}:10: domain[0].dns.dnssec: needs `[server] state_dir`"
+        )),
+        "{err}"
+    );
+    std::fs::write(
+        &path,
+        format!("[server]\ndnssec = true\n{}", text.replace("dnssec = true", "")),
+    )
+    .unwrap();
+    let out = common::mailconf(&["check", "--config", path.to_str().unwrap()]);
+    let err = common::stderr(&out) + &common::stdout(&out);
+    assert!(
+        err.contains("mailconf.toml:2:10: server.dnssec: needs `state_dir`"),
+        "{err}"
+    );
+}
+
+/// The record types of `dig` output lines.
+fn types(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.starts_with(';'))
+        .filter_map(|l| l.split_whitespace().nth(3).map(String::from))
+        .collect()
+}
+
+/// An AXFR'd copy of each signed zone passes BIND's `dnssec-verify` (every RRset signed by the
+/// zone's key, a complete NSEC chain, DS for the sub-zone in the parent).
+#[test]
+fn axfr_of_a_signed_zone_passes_dnssec_verify() {
+    let dir = temp_dir("dnssec-axfr");
+    let config = config(&dir, "");
+    let server = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
+    let auth = server.addrs("DNS")[0];
+    for zone in ["mail.test", "_tcp.mail.test"] {
+        let text = dig(auth, &["+norec", "+nocmd", "+nostats", "+onesoa", zone, "AXFR"]);
+        assert!(
+            text.contains(" NSEC ") && text.contains(" RRSIG ") && text.contains(" DNSKEY "),
+            "{text}"
+        );
+        let file = dir.join(format!("{zone}.axfr"));
+        std::fs::write(&file, &text).unwrap();
+        let out = Command::new(tool("dnssec-verify", "bind9-utils"))
+            // -z: our one key is a CSK (SEP flag), which BIND's checker treats as a KSK otherwise.
+            .args(["-z", "-o", zone])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "dnssec-verify {zone}:\n{report}\n{text}");
+        assert!(report.contains("Zone fully signed"), "{report}");
+    }
+    // Without DNSSEC the transfer is what it was: no DNSSEC records.
+    let plain = temp_dir("dnssec-axfr-plain");
+    let text = std::fs::read_to_string(&config).unwrap().replace("dnssec = true\n", "");
+    std::fs::write(plain.join("mailconf.toml"), text).unwrap();
+    let server = Server::start(&plain.join("mailconf.toml"), &["--dns-listen", "127.0.0.1:0"], 1);
+    let text = dig(server.addrs("DNS")[0], &["+norec", "mail.test", "AXFR"]);
+    let types = types(&text);
+    assert!(types.contains(&"SOA".to_string()), "{text}");
+    assert!(
+        !types
+            .iter()
+            .any(|t| ["RRSIG", "NSEC", "DNSKEY", "DS"].contains(&t.as_str())),
+        "{text}"
+    );
+}
