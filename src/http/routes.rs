@@ -347,7 +347,7 @@ fn dav_redirect(settings: &Settings, req: &Request, lower_path: &str) -> Reply {
     let Some(domain) = domain else {
         return unknown_domain("");
     };
-    match domain.provider.dav(kind) {
+    match domain.services().dav(kind) {
         Some(d) => {
             let mut r = text(307, "moved temporarily", "");
             r.headers.push(("location", d.url.clone()));
@@ -364,7 +364,7 @@ fn pacc_get(settings: &Settings, req: &Request) -> Reply {
     let Some(name) = host.as_deref().and_then(|h| vocab::strip_web_label(h, UA_AUTO_CONFIG)) else {
         return unknown_domain("");
     };
-    match settings.domain(name).and_then(|d| crate::pacc::body(&d.provider)) {
+    match settings.domain(name).and_then(crate::pacc::body) {
         Some(body) => {
             let mut r = reply(200, JSON, body, "");
             r.domain = Some(name.to_string());

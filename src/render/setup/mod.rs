@@ -41,7 +41,7 @@ pre{overflow-x:auto;background:#f1f3f6;padding:.75rem;font-size:.8rem}summary{cu
 /// The page for one domain; with `cfg.address` set, user names are filled in.
 pub fn page(cfg: &ClientConfig, lang: Lang, records: Option<&DomainRecords>) -> String {
     let t = lang.text();
-    let provider = &cfg.domain.provider;
+    let documentation = cfg.domain.services().documentation;
     let address = cfg.address.as_ref().map(ToString::to_string);
     let profile = mobileconfig::expressible(cfg)
         .then(|| vocab::apple_profile_url(&cfg.requested, address.as_deref()))
@@ -79,7 +79,7 @@ pub fn page(cfg: &ClientConfig, lang: Lang, records: Option<&DomainRecords>) -> 
                     }
                 }
             }
-            @if let Some(doc) = &provider.documentation {
+            @if let Some(doc) = documentation {
                 p { a href=(doc) { (t.documentation) " " (cfg.display_name) } }
             }
             @if let Some(dr) = records {
