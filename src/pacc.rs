@@ -91,15 +91,6 @@ pub fn current(d: &Domain) -> Option<String> {
     body(d).map(|b| digest(&b))
 }
 
-/// Whose digests an entry of [`Rollover`] holds.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Owner {
-    /// A provider's: every domain of it that declares no services of its own.
-    Provider(String),
-    /// One domain's (primary name): it declares its own, or did until a retired digest expires.
-    Domain(String),
-}
-
 /// (digest being served now, retired digests with their unix end time).
 type Digests = (String, Vec<(String, u64)>);
 
@@ -107,7 +98,11 @@ type Digests = (String, Vec<(String, u64)>);
 /// dozen bytes per provider, and per domain only for domains that declare their own services.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rollover {
-    entries: HashMap<Owner, Digests>,
+    /// Provider id → its digests: every domain of it that declares no services of its own.
+    providers: HashMap<String, Digests>,
+    /// Primary domain name → its own digests: it declares its own services, or did until a
+    /// retired digest expires. Empty when no domain declares any.
+    domains: HashMap<String, Digests>,
 }
 
 const FILE: &str = "pacc-digests";
@@ -115,8 +110,8 @@ const FILE: &str = "pacc-digests";
 impl Rollover {
     /// The retired digests of `provider` still to publish beside its current one.
     pub fn retired(&self, provider: &str) -> Vec<String> {
-        self.entries
-            .get(&Owner::Provider(provider.to_string()))
+        self.providers
+            .get(provider)
             .map(|(_, r)| r.iter().map(|(d, _)| d.clone()).collect())
             .unwrap_or_default()
     }
@@ -124,9 +119,9 @@ impl Rollover {
     /// Every digest `domain` publishes: the current one, then the retired ones (empty without
     /// PACC). Computed when the snapshot was made, so a zone build hashes nothing.
     pub fn published(&self, domain: &Domain) -> Vec<String> {
-        self.entries
-            .get(&Owner::Domain(domain.name.clone()))
-            .or_else(|| self.entries.get(&Owner::Provider(domain.provider.id.clone())))
+        self.domains
+            .get(&domain.name)
+            .or_else(|| self.providers.get(&domain.provider.id))
             .map(|(cur, r)| {
                 std::iter::once(cur.clone())
                     .chain(r.iter().map(|(d, _)| d.clone()))
@@ -158,8 +153,7 @@ impl Rollover {
             }
             (cur, retired)
         };
-        let mut entries = HashMap::new();
-        let mut by_provider: HashMap<&str, String> = HashMap::new();
+        let mut providers = HashMap::new();
         for p in &settings.providers {
             if !p.pacc {
                 continue;
@@ -167,11 +161,10 @@ impl Rollover {
             let Some(cur) = body_of(p, p.services()).map(|b| digest(&b)) else {
                 continue;
             };
-            by_provider.insert(&p.id, cur.clone());
-            let key = Owner::Provider(p.id.clone());
-            let next = advance(self.entries.get(&key), cur);
-            entries.insert(key, next);
+            let next = advance(self.providers.get(&p.id), cur);
+            providers.insert(p.id.clone(), next);
         }
+        let mut domains = HashMap::new();
         // Domains sharing one declaration (a `[source.domain]`) share one hash.
         let mut hashed: HashMap<(*const crate::settings::Provider, *const crate::settings::OwnServices), String> =
             HashMap::new();
@@ -186,29 +179,23 @@ impl Rollover {
                     v.insert(cur).clone()
                 }
             };
-            let key = Owner::Domain(d.name.clone());
-            let before = self
-                .entries
-                .get(&key)
-                .or_else(|| self.entries.get(&Owner::Provider(d.provider.id.clone())));
-            let next = advance(before, cur);
-            entries.insert(key, next);
+            let before = self.domains.get(&d.name).or_else(|| self.providers.get(&d.provider.id));
+            domains.insert(d.name.clone(), advance(before, cur));
         }
         // Domains that stopped declaring: their provider's digest now, their own retired.
-        for (key, before) in &self.entries {
-            let Owner::Domain(name) = key else { continue };
+        for (name, before) in &self.domains {
             let Some(d) = settings.domain(name).filter(|d| d.own.is_none()) else {
                 continue;
             };
-            let Some(cur) = by_provider.get(d.provider.id.as_str()) else {
+            let Some((cur, _)) = providers.get(&d.provider.id) else {
                 continue;
             };
             let (cur, retired) = advance(Some(before), cur.clone());
             if !retired.is_empty() {
-                entries.insert(key.clone(), (cur, retired));
+                domains.insert(name.clone(), (cur, retired));
             }
         }
-        Rollover { entries }
+        Rollover { providers, domains }
     }
 
     /// What an earlier run saved in `state_dir` (empty without one).
@@ -216,40 +203,37 @@ impl Rollover {
         let Some(text) = dir.and_then(|d| std::fs::read_to_string(d.join(FILE)).ok()) else {
             return Rollover::default();
         };
-        let mut entries: HashMap<Owner, Digests> = HashMap::new();
+        let mut rollover = Rollover::default();
         // `current PROVIDER DIGEST` and `retired PROVIDER DIGEST UNTIL` lines; the same with
         // `domain-` in front for a domain's own.
         for line in text.lines() {
             let f: Vec<&str> = line.split_whitespace().collect();
-            let (owner, rest) = match f.as_slice() {
-                [kind, o, rest @ ..] if kind.starts_with("domain-") => {
-                    (Owner::Domain(o.to_string()), (&kind["domain-".len()..], rest))
-                }
-                [kind, o, rest @ ..] => (Owner::Provider(o.to_string()), (*kind, rest)),
-                _ => continue,
+            let [kind, owner, rest @ ..] = f.as_slice() else {
+                continue;
             };
-            match rest {
-                ("current", [d]) => entries.entry(owner).or_default().0 = d.to_string(),
+            let (map, kind) = match kind.strip_prefix("domain-") {
+                Some(k) => (&mut rollover.domains, k),
+                None => (&mut rollover.providers, *kind),
+            };
+            match (kind, rest) {
+                ("current", [d]) => map.entry(owner.to_string()).or_default().0 = d.to_string(),
                 ("retired", [d, until]) => {
                     if let Ok(until) = until.parse() {
-                        entries.entry(owner).or_default().1.push((d.to_string(), until));
+                        map.entry(owner.to_string()).or_default().1.push((d.to_string(), until));
                     }
                 }
                 _ => {}
             }
         }
-        Rollover { entries }
+        rollover
     }
 
     /// Save for the next run. Failure is logged, not fatal.
     pub fn save(&self, dir: Option<&Path>) {
         let Some(dir) = dir else { return };
         let mut lines = Vec::new();
-        for (owner, (cur, retired)) in &self.entries {
-            let (prefix, o) = match owner {
-                Owner::Provider(p) => ("", p),
-                Owner::Domain(d) => ("domain-", d),
-            };
+        let all = (self.providers.iter().map(|e| ("", e))).chain(self.domains.iter().map(|e| ("domain-", e)));
+        for (prefix, (o, (cur, retired))) in all {
             lines.push(format!("{prefix}current {o} {cur}"));
             lines.extend(
                 retired
@@ -384,7 +368,11 @@ ttl = 600
         assert_eq!(current(b.domain("sibling.example").unwrap()), Some(provider.clone()));
 
         let r0 = Rollover::default().next(&a, 1000);
-        assert_eq!(r0.entries.len(), 1, "one entry per provider, none per domain");
+        assert_eq!(
+            (r0.providers.len(), r0.domains.len()),
+            (1, 0),
+            "one entry per provider, none per domain"
+        );
         // Starting to declare: the provider's digest stays published for this domain a TTL.
         let r1 = r0.next(&b, 2000);
         let (dom, sib) = (b.domain("example.com").unwrap(), b.domain("sibling.example").unwrap());
@@ -402,6 +390,6 @@ ttl = 600
         assert_eq!(r2.published(dom), vec![provider.clone(), mine]);
         let r3 = r2.next(&a, 3600);
         assert_eq!(r3.published(dom), vec![provider]);
-        assert_eq!(r3.entries.len(), 1);
+        assert!(r3.domains.is_empty());
     }
 }
