@@ -15,11 +15,16 @@
 # logging cost and the ratios to nginx are also given from the medians of those.
 # HTTPS (GET, PEM certificate, wrk speaks HTTP/1.1): mailconf vs nginx with keep-alive, and with
 # a new connection (TLS handshake) per request.
+# The setup page (issue 16), mailconf alone on the RUST_LOG=warn instance (plain HTTP, so no
+# redirect to HTTPS): the Thunderbird GET, the cached page (`/setup` with Host autoconfig.…), the
+# `?email=` page for one address, and for a new address every request (a Lua counter), with
+# ratios to the Thunderbird GET of the same run.
 # MAILCONF_BIN=path runs that binary instead of building target/release/mailconf (to compare
-# two builds with the same script).
+# two builds with the same script). SECTIONS="get post https setup" (the default) picks parts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}; runs=${2:-3}
+sections=" ${SECTIONS:-get post https setup} "
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -113,6 +118,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 
 ratio() { echo "$1/$2" | bc -l; }
 for req in get post; do
+  [[ $sections == *" $req "* ]] || continue
   declare -A r=()
   names=(mailconf mailconf-warn nginx automx2)
   for name in "${names[@]}"; do r[$name]=""; done
@@ -135,10 +141,10 @@ for req in get post; do
 done
 
 # HTTPS GET, keep-alive and one connection per request.
-for p in "$msport" "$nsport"; do
+[[ $sections == *" https "* ]] && for p in "$msport" "$nsport"; do
   [ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$p$tb")" = 200 ] || { echo "HTTPS GET failed on $p" >&2; exit 1; }
 done
-for mode in keepalive newconn; do
+[[ $sections == *" https "* ]] && for mode in keepalive newconn; do
   hdr=""; [ "$mode" = newconn ] && hdr="Connection: close"
   declare -A r=()
   for name in mailconf nginx; do r[$name]=""; done
@@ -155,3 +161,39 @@ for mode in keepalive newconn; do
   printf 'https %s median: mailconf %.0f req/s (p99 %.2f ms), nginx %.0f; mailconf/nginx %.2f; cpu mailconf %.1f us/req, nginx %.1f, nginx/mailconf %.2f\n' \
     "$mode" "$m" "$(med mailconf 2)" "$n" "$(ratio "$m" "$n")" "$(med mailconf 3)" "$(med nginx 3)" "$(ratio "$(med nginx 3)" "$(med mailconf 3)")"
 done
+
+# The setup page against the Thunderbird GET, same instance, same run.
+if [[ $sections == *" setup "* ]]; then
+  cat > "$work/distinct.lua" <<'LUA'
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/setup?email=user" .. n .. "%40example.com")
+end
+LUA
+  se="/setup?email=fred%40example.com"
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: autoconfig.example.com' "http://127.0.0.1:$wport/setup")" = 200 ] || { echo "setup failed" >&2; exit 1; }
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$wport$se")" = 200 ] || { echo "setup?email= failed" >&2; exit 1; }
+  declare -A r=()
+  names=(thunderbird setup setup-email setup-email-new)
+  for name in "${names[@]}"; do r[$name]=""; done
+  for i in $(seq "$runs"); do
+    for name in "${names[@]}"; do
+      case $name in
+        thunderbird) out=$(run "$wport" "$tb" "" "" "" "$wpid");;
+        setup) out=$(run "$wport" /setup "" "" "Host: autoconfig.example.com" "$wpid");;
+        setup-email) out=$(run "$wport" "$se" "" "" "" "$wpid");;
+        setup-email-new) out=$(run "$wport" /setup "$work/distinct.lua" "" "" "$wpid");;
+      esac
+      read -r rps p99 bad us <<<"$out"
+      printf 'setup run %d %-16s %10.0f req/s  p99 %7.2f ms  non-2xx %s  cpu %7.1f us/req\n' "$i" "$name" "$rps" "$p99" "$bad" "$us"
+      r[$name]+="$rps $p99 $us"$'\n'
+    done
+  done
+  med() { printf '%s' "${r[$1]}" | awk -v c="$2" '{print $c}' | median; }
+  t=$(med thunderbird 1); tc=$(med thunderbird 3)
+  for name in "${names[@]}"; do
+    printf 'setup median: %-16s %8.0f req/s (p99 %.2f ms, cpu %.1f us/req); Thunderbird GET req/s over this: %.2f, this cpu over Thunderbird GET cpu: %.2f\n' \
+      "$name" "$(med "$name" 1)" "$(med "$name" 2)" "$(med "$name" 3)" "$(ratio "$t" "$(med "$name" 1)")" "$(ratio "$(med "$name" 3)" "$tc")"
+  done
+fi

@@ -380,9 +380,7 @@ fn render(args: &RenderArgs) -> anyhow::Result<ExitCode> {
                 .context("this domain has no [domain.mta_sts]")?,
         )
         .into_bytes(),
-        RenderFormat::Pacc => {
-            crate::pacc::body(&cfg.domain.provider).context("this domain's provider does not publish PACC")?
-        }
+        RenderFormat::Pacc => crate::pacc::body(cfg.domain).context("this domain's provider does not publish PACC")?,
     };
     use std::io::Write;
     std::io::stdout().write_all(&bytes)?;

@@ -122,9 +122,9 @@ impl<'a> ClientConfig<'a> {
                 username: address.map_or_else(|| s.username.clone(), |a| expand(&s.username, a)),
             })
             .collect();
-        let dav = p
-            .dav
-            .iter()
+        let dav = domain
+            .services()
+            .dav_all()
             .map(|d| DavView {
                 kind: d.kind,
                 url: d.url.clone(),

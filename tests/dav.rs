@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Server, http_get, http_request, mailconf, raw_request_status, root, stderr, temp_dir, tool};
+use common::{Server, http_get, http_request, https_get, mailconf, raw_request_status, root, stderr, temp_dir, tool};
 
 const DAV: &str = "tests/fixtures/dav.toml";
 
@@ -54,7 +54,7 @@ fn start(name: &str) -> Dav {
     let ca_cert = ca.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca, ca_key);
     let key = KeyPair::generate().unwrap();
-    let names: Vec<String> = ["example.org", "example.biz"]
+    let names: Vec<String> = ["example.org", "example.biz", "owndav.example"]
         .iter()
         .flat_map(|d| ["ua-auto-config.", "autoconfig.", ""].map(|l| format!("{l}{d}")))
         .collect();
@@ -522,4 +522,179 @@ fn probe_checks_dav_and_pacc() {
     let last = f.last().unwrap();
     assert_eq!(last.0, "fail", "{f:#?}");
     assert!(last.2.contains("matches none of the published digests"), "{f:#?}");
+}
+
+/// A domain that declares its own calendars (and help page) over its provider's: its own SRV and
+/// TXT, its own redirect, Thunderbird `<calendar>`, Apple payload, PACC body and digest, while
+/// example.org, of the same provider, keeps the provider's. After a reload that drops the
+/// declaration the domain's old digest stays published beside the provider's.
+#[test]
+fn a_domain_declaring_its_own_calendars_overrides_its_provider() {
+    let d = start("dav-own");
+    // DNS: own CalDAV, the provider's CardDAV; the sibling keeps the provider's CalDAV.
+    assert_eq!(
+        dig(d.dns, "_caldavs._tcp.owndav.example", "SRV"),
+        ["0 1 443 cal.owndav.example."]
+    );
+    assert_eq!(dig(d.dns, "_caldavs._tcp.owndav.example", "TXT"), ["\"path=/dav/\""]);
+    assert_eq!(
+        dig(d.dns, "_carddavs._tcp.owndav.example", "SRV"),
+        ["0 1 8443 dav.example.net."]
+    );
+    assert_eq!(
+        dig(d.dns, "_caldavs._tcp.example.org", "SRV"),
+        ["0 1 443 dav.example.net."]
+    );
+    assert_eq!(dig(d.dns, "_caldavs._tcp.example.org", "TXT"), ["\"path=/caldav/\""]);
+
+    // The `.well-known` redirects, PROPFIND as Thunderbird sends it.
+    for host in ["owndav.example", "autoconfig.owndav.example"] {
+        assert_eq!(
+            curl(d.http, "PROPFIND", host, "/.well-known/caldav"),
+            (307, "https://cal.owndav.example/dav/".to_string()),
+            "{host}"
+        );
+        assert_eq!(
+            curl(d.http, "PROPFIND", host, "/.well-known/carddav"),
+            (307, "https://dav.example.net:8443/carddav/".to_string()),
+            "{host}"
+        );
+    }
+    assert_eq!(
+        curl(d.http, "PROPFIND", "example.org", "/.well-known/caldav"),
+        (307, "https://dav.example.net/caldav/".to_string())
+    );
+
+    // Thunderbird autoconfig 1.2, read with ElementTree; the Apple profile over HTTPS, its
+    // signature checked by openssl and its payloads read with plistlib.
+    let script = r#"
+import sys, json, plistlib, xml.etree.ElementTree as ET
+out = {}
+for name, path in (("own", sys.argv[1]), ("sibling", sys.argv[2])):
+    root = ET.parse(path).getroot()
+    out[name] = [root.findtext("calendar/url"), root.findtext("addressbook/url"),
+                 root.find("emailProvider/documentation").get("url"), root.findtext("oAuth2/issuer")]
+with open(sys.argv[3], "rb") as f:
+    top = plistlib.load(f)
+cal = [p for p in top["PayloadContent"] if p["PayloadType"] == "com.apple.caldav.account"][0]
+out["apple"] = [cal["CalDAVHostName"], cal["CalDAVPort"], cal["CalDAVPrincipalURL"], cal["CalDAVUsername"]]
+print(json.dumps(out))
+"#;
+    for (host, file) in [("owndav.example", "own.xml"), ("example.org", "sibling.xml")] {
+        let r = http_get(
+            d.http,
+            &format!("/mail/config-v1.1.xml?emailaddress=fred%40{host}"),
+            &format!("autoconfig.{host}"),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        std::fs::write(d.dir.join(file), &r.body).unwrap();
+        let lint = Command::new(tool("xmllint", "libxml2-utils"))
+            .args(["--noout", "--nonet"])
+            .arg(d.dir.join(file))
+            .output()
+            .unwrap();
+        assert!(lint.status.success(), "{}", stderr(&lint));
+    }
+    let r = https_get(
+        d.https,
+        &d.dir.join("ca.pem"),
+        "autoconfig.owndav.example",
+        "/apple/profile.mobileconfig?emailaddress=fred%40owndav.example",
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    std::fs::write(d.dir.join("own.der"), &r.body).unwrap();
+    let verify = Command::new(tool("openssl", "openssl"))
+        .args(["cms", "-verify", "-inform", "DER", "-purpose", "any", "-CAfile"])
+        .arg(d.dir.join("ca.pem"))
+        .arg("-in")
+        .arg(d.dir.join("own.der"))
+        .arg("-out")
+        .arg(d.dir.join("own.mobileconfig"))
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", stderr(&verify));
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .args(["own.xml", "sibling.xml", "own.mobileconfig"].map(|f| d.dir.join(f)))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["own"],
+        serde_json::json!([
+            "https://cal.owndav.example/dav/",
+            "https://dav.example.net:8443/carddav/",
+            "https://help.owndav.example/",
+            "https://login.example.net"
+        ])
+    );
+    assert_eq!(
+        v["sibling"],
+        serde_json::json!([
+            "https://dav.example.net/caldav/",
+            "https://dav.example.net:8443/carddav/",
+            "https://help.example.net/setup?lang=en&x=1",
+            "https://login.example.net"
+        ])
+    );
+    assert_eq!(
+        v["apple"],
+        serde_json::json!([
+            "cal.owndav.example",
+            443,
+            "https://cal.owndav.example/dav/",
+            "fred@owndav.example"
+        ])
+    );
+
+    // PACC: the independent reader accepts each domain's body against its own digest; the
+    // digests differ, and each domain publishes exactly one.
+    let (code, out, err) = pacc_reader(&d, "fred@owndav.example", false);
+    assert_eq!(code, 0, "{out}{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["records"], 1);
+    assert_eq!(
+        doc["document"]["protocols"]["caldav"]["url"],
+        "https://cal.owndav.example/dav/"
+    );
+    assert_eq!(
+        doc["document"]["info"]["help"]["documentation"],
+        "https://help.owndav.example/"
+    );
+    assert_eq!(pacc_reader(&d, "fred@owndav.example", true).0, 2, "tampered");
+    let (code, out, err) = pacc_reader(&d, "fred@example.org", false);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("https://dav.example.net/caldav/"), "{out}");
+    let own = dig(d.dns, "_ua-auto-config.owndav.example", "TXT");
+    let sibling = dig(d.dns, "_ua-auto-config.example.org", "TXT");
+    assert_eq!((own.len(), sibling.len()), (1, 1), "{own:?} {sibling:?}");
+    assert_ne!(own, sibling);
+
+    // The probe, with the settings: SRV → TXT → PROPFIND and PACC all pass for the own URL.
+    let f = probe(&d, &d, "owndav.example");
+    assert!(f.iter().all(|(l, _, _)| l == "pass"), "{f:#?}");
+    assert!(
+        f.iter().any(|(_, _, m)| m == "307 to https://cal.owndav.example/dav/"),
+        "{f:#?}"
+    );
+
+    // The domain drops its declaration: the provider's digest now, its own kept for the TTL.
+    let text =
+        config_text(&d.dir, "Dav Mail & <Co>").replace("caldav = { url = \"https://cal.owndav.example/dav/\" }\n", "");
+    std::fs::write(&d.config, text).unwrap();
+    d.server.signal("HUP");
+    d.server.wait_log(|l| l.contains("reload done"), 1, "reload");
+    let after = dig(d.dns, "_ua-auto-config.owndav.example", "TXT");
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(after.contains(&own[0]), "{after:?}");
+    assert_eq!(dig(d.dns, "_ua-auto-config.example.org", "TXT"), sibling);
+    let (code, out, err) = pacc_reader(&d, "fred@owndav.example", false);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("https://dav.example.net/caldav/"), "{out}");
+    assert_eq!(
+        curl(d.http, "PROPFIND", "owndav.example", "/.well-known/caldav"),
+        (307, "https://dav.example.net/caldav/".to_string())
+    );
 }

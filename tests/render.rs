@@ -57,6 +57,15 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ),
     ("tests/fixtures/dav.toml", "pacc", "fred@example.org", "json"),
     ("tests/fixtures/dav.toml", "thunderbird", "ann@example.edu", "xml"),
+    // A domain's own calendars and documentation over its provider's.
+    ("tests/fixtures/dav.toml", "thunderbird", "fred@owndav.example", "xml"),
+    (
+        "tests/fixtures/dav.toml",
+        "mobileconfig",
+        "fred@owndav.example",
+        "mobileconfig",
+    ),
+    ("tests/fixtures/dav.toml", "pacc", "fred@owndav.example", "json"),
 ];
 
 #[test]

@@ -477,3 +477,59 @@ fn thunderbird_documentation_points_to_the_page() {
         assert!(p.body.contains(&format!("<documentation url=\"{url}\">")), "{}", p.body);
     }
 }
+
+/// The page, byte for byte, for the address-less variants (rendered once per reload) and the
+/// `?email=` variants (rendered per request from cached parts): golden files written by the
+/// renderer that rendered every `?email=` page whole, so a faster path cannot change a byte.
+/// `UPDATE_GOLDEN=1` rewrites them.
+#[test]
+fn pages_match_golden_files() {
+    let (_s, addr, _) = serve("setup-golden");
+    let dir = crate::common::root().join("tests/golden/setup");
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [
+        ("autoconfig.example.com", "/setup", "en-example.com"),
+        ("autodiscover.example.org", "/?lang=de", "de-example.org"),
+        ("legacy.example", "/setup", "en-legacy.example"),
+        ("x", "/setup?email=fred%40example.com", "en-fred@example.com"),
+        (
+            "x",
+            "/setup?email=Fred.O%27Neil%2Bx%40Example.ORG&lang=de",
+            "de-quote-plus@example.org",
+        ),
+        (
+            "x",
+            "/setup?email=a%26b%3Dc%25d%40example.com",
+            "en-amp-equals-percent@example.com",
+        ),
+        (
+            "x",
+            "/setup?email=ann%40legacy.example&lang=de",
+            "de-ann@legacy.example",
+        ),
+        (
+            "x",
+            &format!("/setup?email={}%40example.com", "l".repeat(64)),
+            "en-long@example.com",
+        ),
+    ];
+    for (host, path, name) in cases {
+        // Twice: the second answer may come from a cache.
+        let first = get(addr, host, path, &[]);
+        let second = get(addr, host, path, &[]);
+        assert_eq!(first.status, 200, "{path}: {}", first.body);
+        assert!(first.body == second.body, "{path}: the second answer differs");
+        let file = dir.join(format!("{name}.html"));
+        if update {
+            std::fs::write(&file, &first.body).unwrap();
+        }
+        let want = std::fs::read_to_string(&file).unwrap_or_else(|_| panic!("{name} missing: UPDATE_GOLDEN=1"));
+        assert!(
+            first.body == want,
+            "{path} differs from {} (review, then UPDATE_GOLDEN=1):\n{}",
+            file.display(),
+            first.body
+        );
+    }
+}

@@ -214,7 +214,7 @@ impl Authority {
 
     /// The records of one name, with the PACC digests this snapshot still publishes.
     pub(crate) fn records(&self, domain: &Domain, name: &str) -> Option<records::DomainRecords> {
-        let pacc = self.pacc.published(&domain.provider.id);
+        let pacc = self.pacc.published(domain);
         records::for_name_with(&self.settings, domain, name, Some(&pacc))
     }
 

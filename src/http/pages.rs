@@ -3,7 +3,8 @@
 //!
 //! Bounded: at [`CAPACITY`] pages the cache starts over, so 100k domains never means 100k pages
 //! in memory (a page is 8–14 KB: the full cache stays under 60 MB). Pages for an address are not
-//! cached: they hold the address.
+//! cached: they hold the address. What those pages share, the DNS records as text (1–3 KB), is
+//! kept per name, bounded the same way.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,8 @@ struct Inner {
     /// The settings the pages were rendered from (their address: unique while they are served).
     settings: usize,
     pages: HashMap<(String, Lang), Arc<[u8]>>,
+    /// Name → its DNS records as zone-file text (`None`: the domain has none).
+    records: HashMap<String, Option<Arc<str>>>,
 }
 
 fn id(settings: &Settings) -> usize {
@@ -43,6 +46,34 @@ impl PageCache {
         let mut inner = self.0.lock().unwrap_or_else(|e| e.into_inner());
         inner.settings = id(settings);
         inner.pages = HashMap::new();
+        inner.records = HashMap::new();
+    }
+
+    /// The DNS records text of `name` from `settings`: kept, or made now (outside the lock)
+    /// and kept when `settings` are still the ones served.
+    pub fn records_text(
+        &self,
+        settings: &Settings,
+        name: &str,
+        make: impl FnOnce() -> Option<String>,
+    ) -> Option<Arc<str>> {
+        {
+            let inner = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            if inner.settings == id(settings)
+                && let Some(r) = inner.records.get(name)
+            {
+                return r.clone();
+            }
+        }
+        let text: Option<Arc<str>> = make().map(Into::into);
+        let mut inner = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.settings == id(settings) {
+            if inner.records.len() >= CAPACITY {
+                inner.records = HashMap::new();
+            }
+            inner.records.insert(name.to_string(), text.clone());
+        }
+        text
     }
 
     /// The page for `name` in `lang` rendered from `settings`: from the cache, or rendered now
@@ -121,5 +152,44 @@ mod tests {
             cache.get_or_render(&new, &format!("d{i}.example"), Lang::En, Vec::new);
         }
         assert!(cache.len() <= CAPACITY);
+    }
+
+    #[test]
+    fn records_text_once_per_name_and_reload() {
+        let (old, new) = (settings(), settings());
+        let cache = PageCache::new(&old);
+        let made = std::cell::Cell::new(0);
+        let make = |t: &str| {
+            made.set(made.get() + 1);
+            Some(t.to_string())
+        };
+        assert_eq!(
+            cache.records_text(&old, "a.example", || make("A")).as_deref(),
+            Some("A")
+        );
+        assert_eq!(
+            cache.records_text(&old, "a.example", || make("B")).as_deref(),
+            Some("A")
+        );
+        assert_eq!(cache.records_text(&old, "b.example", || None), None);
+        assert_eq!(
+            cache.records_text(&old, "b.example", || make("C")),
+            None,
+            "kept: no records"
+        );
+        assert_eq!(made.get(), 1);
+        cache.reset(&new);
+        assert_eq!(
+            cache.records_text(&old, "a.example", || make("D")).as_deref(),
+            Some("D")
+        );
+        assert_eq!(
+            cache.records_text(&new, "a.example", || make("E")).as_deref(),
+            Some("E")
+        );
+        assert_eq!(
+            cache.records_text(&new, "a.example", || make("F")).as_deref(),
+            Some("E")
+        );
     }
 }

@@ -347,7 +347,7 @@ fn dav_redirect(settings: &Settings, req: &Request, lower_path: &str) -> Reply {
     let Some(domain) = domain else {
         return unknown_domain("");
     };
-    match domain.provider.dav(kind) {
+    match domain.services().dav(kind) {
         Some(d) => {
             let mut r = text(307, "moved temporarily", "");
             r.headers.push(("location", d.url.clone()));
@@ -364,7 +364,7 @@ fn pacc_get(settings: &Settings, req: &Request) -> Reply {
     let Some(name) = host.as_deref().and_then(|h| vocab::strip_web_label(h, UA_AUTO_CONFIG)) else {
         return unknown_domain("");
     };
-    match settings.domain(name).and_then(|d| crate::pacc::body(&d.provider)) {
+    match settings.domain(name).and_then(crate::pacc::body) {
         Some(body) => {
             let mut r = reply(200, JSON, body, "");
             r.domain = Some(name.to_string());
@@ -376,7 +376,8 @@ fn pacc_get(settings: &Settings, req: &Request) -> Reply {
 
 /// The setup page for people: the domain of `?email=` or of the Host (`autoconfig.`,
 /// `autodiscover.` or the mail domain itself behind a proxy), in the negotiated language.
-/// Rendered once per name and language per reload; with an address, per request.
+/// Rendered once per name and language per reload; with an address, per request around the
+/// DNS records text kept per name.
 fn setup_get(settings: &Settings, req: &Request) -> Reply {
     let lang = Lang::negotiate(
         param(req.query, vocab::SETUP_LANG_PARAM).as_deref(),
@@ -409,13 +410,16 @@ fn setup_get(settings: &Settings, req: &Request) -> Reply {
     let Some(cfg) = config(settings, domain.as_deref(), addr.as_ref()) else {
         return html(404, setup::not_found(lang).into_bytes());
     };
-    let render = || {
-        let records = crate::records::for_name(settings, cfg.domain, &cfg.requested);
-        setup::page(&cfg, lang, records.as_ref()).into_bytes()
+    // What does not depend on the address or language is built once per name per reload.
+    let records = || {
+        req.pages.records_text(settings, &cfg.requested, || {
+            crate::records::for_name(settings, cfg.domain, &cfg.requested).map(|r| setup::records_text(&r))
+        })
     };
     let body = if cfg.address.is_some() {
-        render()
+        setup::page(&cfg, lang, records().as_deref()).into_bytes()
     } else {
+        let render = || setup::page(&cfg, lang, records().as_deref()).into_bytes();
         req.pages.get_or_render(settings, &cfg.requested, lang, render).to_vec()
     };
     with_domain(html(200, body), &cfg)

@@ -19,13 +19,10 @@ use crate::vocab::{self, DAV, PACC_PATH, PACC_TXT_LABEL, UA_AUTO_CONFIG};
 
 pub(super) fn check(opts: &Options, resolver: &Resolver, tls: &Arc<rustls::ClientConfig>, report: &mut Report) {
     let d = &opts.domain;
-    let provider = opts
-        .settings
-        .as_ref()
-        .and_then(|s| s.domain(d))
-        .map(|dom| dom.provider.clone());
+    // What `--config` says this domain publishes: its own declaration, else its provider's.
+    let domain = opts.settings.as_ref().and_then(|s| s.domain(d));
     for w in &DAV {
-        let configured = provider.as_ref().and_then(|p| p.dav(w.service).cloned());
+        let configured = domain.and_then(|dom| dom.services().dav(w.service).cloned());
         let name = format!("{}._tcp.{d}", w.srv_tls);
         let subject = format!("{name} SRV");
         let srv: Vec<(String, u16)> = match resolver.query(&name, RecordType::SRV) {
@@ -143,7 +140,7 @@ pub(super) fn check(opts: &Options, resolver: &Resolver, tls: &Arc<rustls::Clien
             Err(e) => report.add("dav", format!("PROPFIND {url}"), Level::Warn, e, None),
         }
     }
-    pacc(opts, resolver, tls, provider.as_deref(), report);
+    pacc(opts, resolver, tls, domain, report);
 }
 
 /// What Thunderbird's CardDAVUtils asks for.
@@ -154,13 +151,13 @@ fn pacc(
     opts: &Options,
     resolver: &Resolver,
     tls: &Arc<rustls::ClientConfig>,
-    provider: Option<&crate::settings::Provider>,
+    domain: Option<&crate::settings::Domain>,
     report: &mut Report,
 ) {
     let d = &opts.domain;
     let name = format!("{PACC_TXT_LABEL}.{d}");
     let subject = format!("{name} TXT");
-    let expected = provider.and_then(crate::pacc::body);
+    let expected = domain.and_then(crate::pacc::body);
     let digests: Vec<String> = match resolver.query(&name, RecordType::TXT) {
         Ok(a) => a
             .records

@@ -16,7 +16,7 @@ use hickory_server::proto::rr::rdata::{A, AAAA, CNAME, MX, NS, SOA, SRV, TXT};
 use hickory_server::proto::rr::{Name, RData, Record};
 use sha2::Digest;
 
-use crate::settings::{self, DnsSettings, Domain, MailServer, Provider, Settings, WebHost};
+use crate::settings::{self, DnsSettings, Domain, MailServer, Settings, WebHost};
 use crate::vocab::{self, SRV_LABELS};
 
 /// SOA timers (seconds). RFC 1912 §2.2 ranges; expire two weeks as RIPE-203 recommends.
@@ -100,8 +100,9 @@ pub fn for_name(settings: &Settings, domain: &Domain, name: &str) -> Option<Doma
 }
 
 /// [`for_name`] with the PACC digests to publish given (current first, then any retired one
-/// still in its rollover, see [`crate::pacc::Rollover`]), computed once per provider by the
-/// caller instead of once per name; `None` computes the current one.
+/// still in its rollover, see [`crate::pacc::Rollover`]), computed once per provider (or per
+/// domain declaring its own services) by the caller instead of once per name; `None` computes
+/// the current one.
 pub fn for_name_with(
     settings: &Settings,
     domain: &Domain,
@@ -369,11 +370,11 @@ impl Builder<'_> {
         }
         push(
             "Calendars and contacts (RFC 6764 §3, §4): SRV over TLS with the context path beside it; `0 0 0 .` = not offered",
-            self.dav_records(&domain.provider),
+            self.dav_records(domain),
         );
         push(
             "PACC document digest (draft-ietf-mailmaint-pacc-03): base64 SHA-256 of the body at ua-auto-config; a replaced one stays for its TTL",
-            self.pacc_txt(&domain.provider),
+            self.pacc_txt(domain),
         );
         push(
             "SMTP TLS reporting (RFC 8460)",
@@ -427,18 +428,20 @@ impl Builder<'_> {
         ))
     }
 
-    /// RFC 6764 for a provider with any DAV service: `_caldavs`/`_carddavs` SRV to the URL's
-    /// host and port plus TXT `path=`, the plain labels "not offered" (RFC 6764 §3 prefers TLS;
-    /// mailconf never publishes a cleartext DAV service), a TLS label without a service too.
-    fn dav_records(&self, p: &Provider) -> Vec<Record> {
-        if p.dav.is_empty() {
+    /// RFC 6764 for a domain with any DAV service (its own or its provider's): `_caldavs`/
+    /// `_carddavs` SRV to the URL's host and port plus TXT `path=`, the plain labels "not
+    /// offered" (RFC 6764 §3 prefers TLS; mailconf never publishes a cleartext DAV service), a
+    /// TLS label without a service too.
+    fn dav_records(&self, domain: &Domain) -> Vec<Record> {
+        let services = domain.services();
+        if services.dav_all().next().is_none() {
             return Vec::new();
         }
         let none = || RData::SRV(SRV::new(0, 0, 0, Name::root()));
         let mut out = Vec::new();
         for w in &vocab::DAV {
             let tls = self.name(&format!("{}._tcp", w.srv_tls));
-            match p.dav(w.service) {
+            match services.dav(w.service) {
                 Some(d) => {
                     out.push(self.rec(tls.clone(), RData::SRV(SRV::new(0, 1, d.port, abs(&d.host)))));
                     out.push(self.rec(
@@ -458,15 +461,15 @@ impl Builder<'_> {
     }
 
     /// `_ua-auto-config` TXT: the current digest, then any retired ones still published.
-    fn pacc_txt(&self, p: &Provider) -> Vec<Record> {
-        if !p.pacc {
+    fn pacc_txt(&self, domain: &Domain) -> Vec<Record> {
+        if !domain.provider.pacc {
             return Vec::new();
         }
         let computed;
         let digests = match self.pacc_digests {
             Some(d) => d,
             None => {
-                computed = crate::pacc::current(p).into_iter().collect::<Vec<_>>();
+                computed = crate::pacc::current(domain).into_iter().collect::<Vec<_>>();
                 &computed
             }
         };

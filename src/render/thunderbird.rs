@@ -43,7 +43,7 @@ pub fn render(cfg: &ClientConfig) -> Vec<u8> {
                         }
                         documentation(w, cfg)
                     })?;
-                if let Some(o) = &cfg.domain.provider.oauth2 {
+                if let Some(o) = cfg.domain.services().oauth2 {
                     w.create_element("oAuth2").write_inner_content(|w| {
                         text(w, "issuer", &o.issuer)?;
                         for (name, v) in [
@@ -68,15 +68,14 @@ pub fn render(cfg: &ClientConfig) -> Vec<u8> {
     })
 }
 
-/// Where people read more: the provider's own help page, else mailconf's setup page for the
+/// Where people read more: the domain's (or its provider's) own help page, else mailconf's setup page for the
 /// name asked for; described in every language the setup page speaks.
 fn documentation(w: &mut W, cfg: &ClientConfig) -> std::io::Result<()> {
     let url = cfg
         .domain
-        .provider
+        .services()
         .documentation
-        .clone()
-        .unwrap_or_else(|| vocab::setup_url(&cfg.requested));
+        .map_or_else(|| vocab::setup_url(&cfg.requested), str::to_string);
     w.create_element("documentation")
         .with_attribute(("url", url.as_str()))
         .write_inner_content(|w| {

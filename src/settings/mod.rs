@@ -204,6 +204,16 @@ impl Provider {
     pub fn dav(&self, kind: Dav) -> Option<&DavService> {
         self.dav.iter().find(|d| d.kind == kind)
     }
+
+    /// The provider's own declaration, for its domains that declare none (see
+    /// [`Domain::services`], which everything outside `settings` and `pacc` reads).
+    pub fn services(&self) -> Services<'_> {
+        Services {
+            dav: crate::vocab::DAV.map(|w| self.dav(w.service)),
+            oauth2: self.oauth2.as_ref(),
+            documentation: self.documentation.as_deref(),
+        }
+    }
 }
 
 /// `[provider.NAME.caldav]` / `[provider.NAME.carddav]`: an `https` URL with a context path.
@@ -262,12 +272,68 @@ pub struct Domain {
     /// Shared by every domain of a `[[source]]` (its `[source.domain]`).
     pub dns: Option<Arc<DnsSettings>>,
     pub mta_sts: Option<Arc<MtaSts>>,
+    /// What the domain declares instead of its provider (`caldav`, `carddav`, `oauth2`,
+    /// `documentation` on `[[domain]]`); `None`, one pointer, for nearly every domain. Read it
+    /// through [`Domain::services`] only.
+    pub own: Option<Arc<OwnServices>>,
 }
 
 impl Domain {
     /// The primary name followed by the aliases.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.name.as_str()).chain(self.aliases.iter().map(String::as_str))
+    }
+
+    /// The calendars, contacts, OAuth 2 issuer and documentation this domain publishes: each
+    /// one the domain declares, else its provider's. The one place that decides; records,
+    /// documents, HTTP routes, PACC and the probe all ask here.
+    pub fn services(&self) -> Services<'_> {
+        let p = self.provider.services();
+        let Some(own) = self.own.as_deref() else {
+            return p;
+        };
+        Services {
+            dav: crate::vocab::DAV.map(|w| own.dav(w.service).or_else(|| p.dav(w.service))),
+            oauth2: own.oauth2.as_ref().or(p.oauth2),
+            documentation: own.documentation.as_deref().or(p.documentation),
+        }
+    }
+}
+
+/// `caldav`, `carddav`, `oauth2` and `documentation` declared on a `[[domain]]` (or a
+/// `[source.domain]`), with the provider's rules; each replaces the provider's of that name.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OwnServices {
+    pub documentation: Option<String>,
+    /// CalDAV then CardDAV, each at most once.
+    pub dav: Vec<DavService>,
+    pub oauth2: Option<OAuth2>,
+}
+
+impl OwnServices {
+    fn dav(&self, kind: Dav) -> Option<&DavService> {
+        self.dav.iter().find(|d| d.kind == kind)
+    }
+}
+
+/// What [`Domain::services`] resolved: borrowed from the domain or its provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Services<'a> {
+    /// In the order of [`crate::vocab::DAV`] (CalDAV, CardDAV).
+    dav: [Option<&'a DavService>; 2],
+    pub oauth2: Option<&'a OAuth2>,
+    pub documentation: Option<&'a str>,
+}
+
+impl<'a> Services<'a> {
+    /// The DAV service of this kind, when offered.
+    pub fn dav(&self, kind: Dav) -> Option<&'a DavService> {
+        self.dav.iter().flatten().copied().find(|d| d.kind == kind)
+    }
+
+    /// The DAV services offered, CalDAV then CardDAV.
+    pub fn dav_all(&self) -> impl Iterator<Item = &'a DavService> + use<'a> {
+        self.dav.into_iter().flatten()
     }
 }
 

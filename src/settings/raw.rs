@@ -50,6 +50,11 @@ pub(super) struct Source {
 pub(super) struct SourceDomain {
     pub dns: Option<S<Dns>>,
     pub mta_sts: Option<S<MtaSts>>,
+    /// Instead of the provider's (`[provider.NAME]` keys of the same names).
+    pub documentation: Option<S<String>>,
+    pub caldav: Option<S<DavService>>,
+    pub carddav: Option<S<DavService>>,
+    pub oauth2: Option<S<OAuth2>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -172,6 +177,11 @@ pub(super) struct Domain {
     pub aliases: Vec<S<String>>,
     pub dns: Option<S<Dns>>,
     pub mta_sts: Option<S<MtaSts>>,
+    /// Instead of the provider's (`[provider.NAME]` keys of the same names).
+    pub documentation: Option<S<String>>,
+    pub caldav: Option<S<DavService>>,
+    pub carddav: Option<S<DavService>>,
+    pub oauth2: Option<S<OAuth2>>,
 }
 
 #[derive(Debug, Deserialize)]

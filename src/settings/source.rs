@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::names::to_ascii_domain;
-use super::{DnsSettings, Domain, MtaSts, Provider, Settings};
+use super::{DnsSettings, Domain, MtaSts, OwnServices, Provider, Settings};
 
 /// The domain `[source.domain]` is validated against: its names must be relative (or foreign).
 pub(super) const SOURCE_DEFAULTS_DOMAIN: &str = "source-domain.invalid";
@@ -92,6 +92,8 @@ pub struct SourceSettings {
     /// `[source.domain]`, shared by every domain of the source (one copy, not one per row).
     pub dns: Option<Arc<DnsSettings>>,
     pub mta_sts: Option<Arc<MtaSts>>,
+    /// `caldav`, `carddav`, `oauth2`, `documentation` of `[source.domain]`, shared likewise.
+    pub own: Option<Arc<OwnServices>>,
 }
 
 /// One row as a query returned it: the named columns, NULL as `None`. A value that could not
@@ -235,6 +237,7 @@ impl Settings {
                     provider,
                     dns: src.dns.clone(),
                     mta_sts: src.mta_sts.clone(),
+                    own: src.own.clone(),
                 });
                 taken += 1;
             }

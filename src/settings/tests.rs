@@ -819,3 +819,133 @@ fn acme_budget_retry_and_cache_size() {
         ]
     );
 }
+
+/// `caldav`, `carddav`, `oauth2` and `documentation` on a `[[domain]]` (and `[source.domain]`):
+/// the provider's rules, located at the domain; each replaces only the provider's of its name.
+#[test]
+fn a_domain_declares_its_own_services() {
+    let provider = provider_with(
+        "pacc = true\nusername = \"%EMAILLOCALPART%\"\ncaldav = { url = \"https://dav.example.net/cal/\" }\n\
+         carddav = { url = \"https://dav.example.net/card/\" }",
+    );
+    let own =
+        "caldav = { url = \"https://cal.example.com:8443/dav/\" }\ndocumentation = \"https://help.example.com/\"\n";
+    let text = format!("{provider}[[domain]]\nname = \"sibling.example\"\nprovider = \"examplemail\"\n").replace(
+        "name = \"example.com\"\nprovider = \"examplemail\"\n",
+        &format!("name = \"example.com\"\nprovider = \"examplemail\"\n{own}"),
+    );
+    let s = ok(&text);
+    let d = s.domain("example.com").unwrap();
+    let sv = d.services();
+    let cal = sv.dav(Dav::CalDav).unwrap();
+    assert_eq!(
+        (
+            cal.url.as_str(),
+            cal.host.as_str(),
+            cal.port,
+            cal.path.as_str(),
+            cal.username.as_str()
+        ),
+        (
+            "https://cal.example.com:8443/dav/",
+            "cal.example.com",
+            8443,
+            "/dav/",
+            "%EMAILLOCALPART%"
+        ),
+        "the provider's default username template applies"
+    );
+    assert_eq!(
+        sv.dav(Dav::CardDav).unwrap().url,
+        "https://dav.example.net/card/",
+        "not declared: the provider's"
+    );
+    assert_eq!(sv.documentation, Some("https://help.example.com/"));
+    assert_eq!(sv.oauth2, None);
+    let sibling = s.domain("sibling.example").unwrap();
+    assert!(sibling.own.is_none());
+    assert_eq!(sibling.services(), sibling.provider.services());
+    assert_eq!(
+        sibling.services().dav(Dav::CalDav).unwrap().url,
+        "https://dav.example.net/cal/"
+    );
+
+    // The same rules, located at the domain.
+    let at = |extra: &str| text.replace(own, extra);
+    for (extra, want) in [
+        (
+            "caldav = { url = \"http://cal.example.com/dav/\" }\n",
+            "domain[0].caldav.url: `http://cal.example.com/dav/` must be an https URL",
+        ),
+        (
+            "carddav = { url = \"https://cal.example.com\" }\n",
+            "domain[0].carddav.url: needs an ASCII context path",
+        ),
+        (
+            "carddav = { url = \"https://cal.example.com/c\", username = \"%USER%\" }\n",
+            "domain[0].carddav.username: unknown placeholder `%USER%`",
+        ),
+        (
+            "oauth2 = { issuer = \"https://login.example.com\" }\n",
+            "domain[0].oauth2: no server lists auth = [\"oauth2\"]",
+        ),
+        (
+            "documentation = \"ftp://help.example.com/\"\n",
+            "domain[0].documentation: `ftp://help.example.com/` must be an http or https URL",
+        ),
+    ] {
+        let t = at(extra);
+        let errs = errors(&t);
+        assert_eq!(errs.len(), 1, "{extra}: {errs:?}");
+        let line = line_of(&t, extra.lines().next().unwrap());
+        assert!(errs[0].starts_with(&format!("{line}:")), "{extra}: {errs:?}");
+        assert!(errs[0].contains(want), "{extra}: {errs:?}");
+    }
+    // An issuer with a provider whose servers use OAuth 2.
+    let oauth = at("oauth2 = { issuer = \"https://login.example.com\" }\n").replace(
+        "port = 993\nsecurity = \"tls\"",
+        "port = 993\nsecurity = \"tls\"\nauth = [\"oauth2\"]",
+    );
+    let s = ok(&oauth);
+    assert_eq!(
+        s.domain("example.com")
+            .unwrap()
+            .services()
+            .oauth2
+            .map(|o| o.issuer.as_str()),
+        Some("https://login.example.com")
+    );
+    assert_eq!(s.domain("sibling.example").unwrap().services().oauth2, None);
+
+    // `[source.domain]`: shared by every row; an issuer needs the source's provider.
+    let src = format!("{provider}{SOURCE}[source.domain.caldav]\nurl = \"https://cal.example.org/dav/\"\n");
+    let s = ok(&src);
+    let (merged, _) = s.with_sources(
+        &[Some(std::sync::Arc::new(vec![
+            row(Some("one.example"), None, None),
+            row(Some("two.example"), None, None),
+        ]))],
+        None,
+    );
+    let (one, two) = (
+        merged.domain("one.example").unwrap(),
+        merged.domain("two.example").unwrap(),
+    );
+    assert_eq!(
+        one.services().dav(Dav::CalDav).unwrap().url,
+        "https://cal.example.org/dav/"
+    );
+    assert!(std::sync::Arc::ptr_eq(
+        one.own.as_ref().unwrap(),
+        two.own.as_ref().unwrap()
+    ));
+    let errs = errors(&src.replace("provider = \"examplemail\"\n[source", "[source").replace(
+        "[source.domain.caldav]\nurl = \"https://cal.example.org/dav/\"\n",
+        "[source.domain.oauth2]\nissuer = \"https://login.example.org\"\n",
+    ));
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("source[0].domain.oauth2: needs the source's `provider`")),
+        "{errs:?}"
+    );
+}

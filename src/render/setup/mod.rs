@@ -1,7 +1,7 @@
 //! The setup page for people: one domain's servers as a mail app's settings screen asks for
 //! them, in the reader's language, with the Apple profile as a download and a QR code.
 //!
-//! Pure: (client view, records, language) → HTML. Every value goes through `maud`, which escapes
+//! Pure: (client view, DNS records as zone-file text, language) → HTML. Every value goes through `maud`, which escapes
 //! by default; the only unescaped text is the constant stylesheet. No JavaScript. Words live in
 //! [`lang`], protocol and encryption names in [`crate::vocab`].
 
@@ -13,6 +13,13 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use crate::model::{ClientConfig, ServerView};
 use crate::records::DomainRecords;
 use crate::render::{mobileconfig, zonefile};
+
+/// The DNS records shown on a domain's page, as zone-file text: the same for every address and
+/// language, so the HTTP server keeps it per name (`http::pages`) instead of building the
+/// records for every `?email=` page.
+pub fn records_text(records: &DomainRecords) -> String {
+    zonefile::snippet(records)
+}
 use crate::settings::PLACEHOLDERS;
 use crate::vocab::{self, SETUP_EMAIL_PARAM, SETUP_LANG_PARAM};
 pub use lang::Lang;
@@ -38,10 +45,11 @@ figure{margin:1rem 0}figure svg{width:12rem;height:12rem;display:block;shape-ren
 pre{overflow-x:auto;background:#f1f3f6;padding:.75rem;font-size:.8rem}summary{cursor:pointer;font-weight:600}\
 @media (min-width:44rem){body{padding:2rem}h1{font-size:1.9rem}}";
 
-/// The page for one domain; with `cfg.address` set, user names are filled in.
-pub fn page(cfg: &ClientConfig, lang: Lang, records: Option<&DomainRecords>) -> String {
+/// The page for one domain; with `cfg.address` set, user names are filled in. `records`: the
+/// domain's [`records_text`], if it has DNS records.
+pub fn page(cfg: &ClientConfig, lang: Lang, records: Option<&str>) -> String {
     let t = lang.text();
-    let provider = &cfg.domain.provider;
+    let documentation = cfg.domain.services().documentation;
     let address = cfg.address.as_ref().map(ToString::to_string);
     let profile = mobileconfig::expressible(cfg)
         .then(|| vocab::apple_profile_url(&cfg.requested, address.as_deref()))
@@ -79,14 +87,14 @@ pub fn page(cfg: &ClientConfig, lang: Lang, records: Option<&DomainRecords>) -> 
                     }
                 }
             }
-            @if let Some(doc) = &provider.documentation {
+            @if let Some(doc) = documentation {
                 p { a href=(doc) { (t.documentation) " " (cfg.display_name) } }
             }
-            @if let Some(dr) = records {
+            @if let Some(text) = records {
                 details {
                     summary { (t.dns_heading) }
                     p { (t.dns_text) }
-                    pre { (zonefile::snippet(dr)) }
+                    pre { (text) }
                 }
             }
         }

@@ -37,7 +37,7 @@ fn render(lang: Lang, address: Option<&str>) -> String {
     let a = address.map(|a| EmailAddress::parse(a).unwrap());
     let cfg = ClientConfig::for_domain(&s, "example.com", a.as_ref()).unwrap();
     let dr = crate::records::for_name(&s, cfg.domain, &cfg.requested);
-    page(&cfg, lang, dr.as_ref())
+    page(&cfg, lang, dr.as_ref().map(records_text).as_deref())
 }
 
 #[test]

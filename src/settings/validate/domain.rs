@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use super::{Ctx, dns};
+use super::{Ctx, dns, provider};
 use crate::settings::names::to_ascii_domain;
 use crate::settings::raw::{self, S};
-use crate::settings::{DnsSettings, Domain, MtaSts, Provider};
+use crate::settings::{DnsSettings, Domain, MtaSts, OwnServices, PLACEHOLDERS, Provider};
 
 const DEFAULT_MTA_STS_MAX_AGE: u32 = 604_800;
 
@@ -51,6 +51,18 @@ pub(super) fn domain(
         .mta_sts
         .as_ref()
         .and_then(|m| mta_sts(cx, &format!("{path}.mta_sts"), m, dns.as_ref()));
+    let own = own_services(
+        cx,
+        &provider::RawServices {
+            documentation: &d.documentation,
+            caldav: &d.caldav,
+            carddav: &d.carddav,
+            oauth2: &d.oauth2,
+        },
+        &path,
+        raw_providers.get(pname).map(|p| p.get_ref()),
+        provider.as_deref(),
+    );
     if cx.diags.len() != errors_before {
         return None;
     }
@@ -60,7 +72,26 @@ pub(super) fn domain(
         provider: provider?,
         dns: dns.map(Arc::new),
         mta_sts: mta_sts.map(Arc::new),
+        own,
     })
+}
+
+/// `caldav`, `carddav`, `oauth2`, `documentation` on a domain (`path`): the provider's rules,
+/// an `oauth2` issuer judged against `provider`'s servers. `None` when none is declared, so a
+/// domain without them costs one empty pointer.
+pub(super) fn own_services(
+    cx: &mut Ctx,
+    r: &provider::RawServices,
+    path: &str,
+    raw_provider: Option<&raw::Provider>,
+    provider: Option<&Provider>,
+) -> Option<Arc<OwnServices>> {
+    if r.documentation.is_none() && r.caldav.is_none() && r.carddav.is_none() && r.oauth2.is_none() {
+        return None;
+    }
+    let default_user = raw_provider.map_or_else(|| PLACEHOLDERS[0].to_string(), provider::default_username);
+    let own = provider::services(cx, r, path, &default_user, provider.map(provider::lists_oauth2));
+    Some(Arc::new(own))
 }
 
 fn strsim_best<'a>(needle: &str, candidates: impl Iterator<Item = &'a String>) -> Option<&'a String> {

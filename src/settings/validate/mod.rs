@@ -212,7 +212,7 @@ pub(super) fn parse_whole(text: &str, file: &str, previous: Option<&Settings>) -
     };
     let server = server::server(&mut cx, &raw.server);
     let providers = providers(&mut cx, &raw);
-    let sources = source::sources(&mut cx, &raw.source, &providers);
+    let sources = source::sources(&mut cx, &raw.source, &raw.provider, &providers);
     let checked = raw
         .domain
         .iter()
@@ -334,7 +334,7 @@ impl<'a> Head<'a> {
         if let Some(p) = reuse {
             providers = p.providers.clone();
         }
-        let sources = source::sources(&mut cx, &raw.source, &providers);
+        let sources = source::sources(&mut cx, &raw.source, &raw.provider, &providers);
         Some(Head {
             raw,
             cx,

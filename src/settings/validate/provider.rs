@@ -3,7 +3,7 @@
 use super::Ctx;
 use crate::settings::names::to_ascii_domain;
 use crate::settings::raw::{self, S};
-use crate::settings::{Auth, Dav, DavService, MailServer, OAuth2, Protocol, Provider, Security};
+use crate::settings::{Auth, Dav, DavService, MailServer, OAuth2, OwnServices, Protocol, Provider, Security};
 
 /// Placeholders a username template may use (Thunderbird autoconfig, §2.4 of the spec sheet).
 pub const PLACEHOLDERS: [&str; 3] = ["%EMAILADDRESS%", "%EMAILLOCALPART%", "%EMAILDOMAIN%"];
@@ -34,10 +34,7 @@ pub(super) fn provider(cx: &mut Ctx, id: &str, p: &S<raw::Provider>) -> Option<P
         }
         None => id.chars().take(20).collect(),
     };
-    let default_user = p
-        .username
-        .as_ref()
-        .map_or_else(|| PLACEHOLDERS[0].to_string(), |u| u.get_ref().clone());
+    let default_user = default_username(p);
     if let Some(u) = &p.username {
         cx.template(u, &format!("{path}.username"));
     }
@@ -74,30 +71,23 @@ pub(super) fn provider(cx: &mut Ctx, id: &str, p: &S<raw::Provider>) -> Option<P
             "offers no way to send mail: add an `smtp` server",
         );
     }
-    let documentation = p.documentation.as_ref().and_then(|d| {
-        web_url(cx, d, &format!("{path}.documentation"), &["http", "https"]).map(|_| d.get_ref().trim().to_string())
+    let raw_services = RawServices {
+        documentation: &p.documentation,
+        caldav: &p.caldav,
+        carddav: &p.carddav,
+        oauth2: &p.oauth2,
+    };
+    let has_oauth2_server = p.server.iter().any(|s| {
+        s.get_ref()
+            .auth
+            .as_ref()
+            .is_some_and(|a| a.get_ref().contains(&Auth::Oauth2))
     });
-    let mut dav = Vec::new();
-    for (kind, raw) in [(Dav::CalDav, &p.caldav), (Dav::CardDav, &p.carddav)] {
-        if let Some(d) = raw {
-            dav.extend(dav_service(cx, kind, d.get_ref(), &path, &default_user));
-        }
-    }
-    let oauth2 = p.oauth2.as_ref().and_then(|o| oauth2(cx, o, &path));
-    if let Some(o) = &p.oauth2
-        && !p.server.iter().any(|s| {
-            s.get_ref()
-                .auth
-                .as_ref()
-                .is_some_and(|a| a.get_ref().contains(&Auth::Oauth2))
-        })
-    {
-        cx.err(
-            &o.span(),
-            format!("{path}.oauth2"),
-            "no server lists auth = [\"oauth2\"]: the issuer would describe nothing",
-        );
-    }
+    let OwnServices {
+        documentation,
+        dav,
+        oauth2,
+    } = services(cx, &raw_services, &path, &default_user, Some(has_oauth2_server));
     if p.pacc {
         pacc_expressible(cx, &span, &path, &servers);
     }
@@ -111,6 +101,62 @@ pub(super) fn provider(cx: &mut Ctx, id: &str, p: &S<raw::Provider>) -> Option<P
         oauth2,
         pacc: p.pacc,
     })
+}
+
+/// The keys a provider and a domain share: `documentation`, `caldav`, `carddav`, `oauth2`.
+pub(super) struct RawServices<'a> {
+    pub documentation: &'a Option<S<String>>,
+    pub caldav: &'a Option<S<raw::DavService>>,
+    pub carddav: &'a Option<S<raw::DavService>>,
+    pub oauth2: &'a Option<S<raw::OAuth2>>,
+}
+
+/// Check the shared keys at `path` (`provider.NAME`, `domain[I]`, `source[I].domain`).
+/// `has_oauth2_server`: whether the servers these services go with list `auth = ["oauth2"]`
+/// (`None`: not known here; the caller judges).
+pub(super) fn services(
+    cx: &mut Ctx,
+    r: &RawServices,
+    path: &str,
+    default_user: &str,
+    has_oauth2_server: Option<bool>,
+) -> OwnServices {
+    let documentation = r.documentation.as_ref().and_then(|d| {
+        web_url(cx, d, &format!("{path}.documentation"), &["http", "https"]).map(|_| d.get_ref().trim().to_string())
+    });
+    let mut dav = Vec::new();
+    for (kind, raw) in [(Dav::CalDav, r.caldav), (Dav::CardDav, r.carddav)] {
+        if let Some(d) = raw {
+            dav.extend(dav_service(cx, kind, d.get_ref(), path, default_user));
+        }
+    }
+    let oauth2 = r.oauth2.as_ref().and_then(|o| oauth2(cx, o, path));
+    if let Some(o) = r.oauth2
+        && has_oauth2_server == Some(false)
+    {
+        cx.err(
+            &o.span(),
+            format!("{path}.oauth2"),
+            "no server lists auth = [\"oauth2\"]: the issuer would describe nothing",
+        );
+    }
+    OwnServices {
+        documentation,
+        dav,
+        oauth2,
+    }
+}
+
+/// The username a provider's entries use when they name none: its `username`, else the address.
+pub(super) fn default_username(p: &raw::Provider) -> String {
+    p.username
+        .as_ref()
+        .map_or_else(|| PLACEHOLDERS[0].to_string(), |u| u.get_ref().clone())
+}
+
+/// Does one of the provider's servers list `auth = ["oauth2"]`?
+pub(super) fn lists_oauth2(p: &Provider) -> bool {
+    p.servers.iter().any(|s| s.auth.contains(&Auth::Oauth2))
 }
 
 /// `[provider.NAME.caldav]` / `carddav`: `https`, a context path (RFC 6764 §4 publishes it as

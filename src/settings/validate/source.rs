@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Ctx, dns, domain};
+use super::{Ctx, dns, domain, provider};
 use crate::settings::Provider;
 use crate::settings::raw::{self, S};
 use crate::settings::source::{SOURCE_DEFAULTS_DOMAIN, SourceKind, SourceSettings, SourceUrl};
@@ -11,10 +11,15 @@ use crate::settings::source::{SOURCE_DEFAULTS_DOMAIN, SourceKind, SourceSettings
 const DEFAULT_REFRESH: u64 = 60;
 const DEFAULT_TIMEOUT: u64 = 10;
 
-pub(super) fn sources(cx: &mut Ctx, list: &[S<raw::Source>], providers: &[Arc<Provider>]) -> Vec<Arc<SourceSettings>> {
+pub(super) fn sources(
+    cx: &mut Ctx,
+    list: &[S<raw::Source>],
+    raw_providers: &RawProviders,
+    providers: &[Arc<Provider>],
+) -> Vec<Arc<SourceSettings>> {
     let mut out: Vec<Arc<SourceSettings>> = Vec::new();
     for (i, s) in list.iter().enumerate() {
-        if let Some(src) = source(cx, i, s, providers) {
+        if let Some(src) = source(cx, i, s, raw_providers, providers) {
             if let Some(prev) = out.iter().find(|p| p.name == src.name) {
                 let span = s.get_ref().name.as_ref().map_or(s.span(), |n| n.span());
                 cx.err(
@@ -30,7 +35,15 @@ pub(super) fn sources(cx: &mut Ctx, list: &[S<raw::Source>], providers: &[Arc<Pr
     out
 }
 
-fn source(cx: &mut Ctx, i: usize, s: &S<raw::Source>, providers: &[Arc<Provider>]) -> Option<SourceSettings> {
+type RawProviders = std::collections::BTreeMap<String, S<raw::Provider>>;
+
+fn source(
+    cx: &mut Ctx,
+    i: usize,
+    s: &S<raw::Source>,
+    raw_providers: &RawProviders,
+    providers: &[Arc<Provider>],
+) -> Option<SourceSettings> {
     let span = s.span();
     let s = s.get_ref();
     let path = format!("source[{i}]");
@@ -138,6 +151,30 @@ fn source(cx: &mut Ctx, i: usize, s: &S<raw::Source>, providers: &[Arc<Provider>
             );
         }
     }
+    let own = s.domain.as_ref().and_then(|d| {
+        let d = d.get_ref();
+        let dpath = format!("{path}.domain");
+        let r = provider::RawServices {
+            documentation: &d.documentation,
+            caldav: &d.caldav,
+            carddav: &d.carddav,
+            oauth2: &d.oauth2,
+        };
+        if let (Some(o), None) = (&d.oauth2, &s.provider) {
+            // Rows may name any provider: whether theirs list oauth2 is not known here.
+            cx.err(
+                &o.span(),
+                format!("{dpath}.oauth2"),
+                "needs the source's `provider`, whose servers must list auth = [\"oauth2\"]",
+            );
+        }
+        let raw_provider = s
+            .provider
+            .as_ref()
+            .and_then(|p| raw_providers.get(p.get_ref()))
+            .map(|p| p.get_ref());
+        domain::own_services(cx, &r, &dpath, raw_provider, provider.as_deref())
+    });
     let (dns, mta_sts) = match &s.domain {
         Some(d) => {
             let dpath = format!("{path}.domain");
@@ -173,5 +210,6 @@ fn source(cx: &mut Ctx, i: usize, s: &S<raw::Source>, providers: &[Arc<Provider>
         listen: s.listen.as_ref().map(|l| l.get_ref().clone()),
         dns,
         mta_sts,
+        own,
     })
 }
