@@ -496,6 +496,141 @@ fn knot_follows_the_catalog_zone() {
     }
 }
 
+/// BIND 9.18 configured with nothing but the catalog zone (`catalog-zones`) and a TSIG key, as
+/// `deploy/named.conf` shows: it transfers every member zone with the key, answers the same SRV
+/// as mailconf, adds a domain added by SIGHUP and drops a removed one. Its signed reply to the
+/// catalog's NOTIFY is verified.
+#[test]
+fn bind_follows_the_catalog_zone() {
+    let named = tool("named", "bind9");
+    let dir = temp_dir("dns-bind-catalog");
+    let config = dir.join("mailconf.toml");
+    let text = std::fs::read_to_string(root().join("tests/fixtures/dns.toml")).unwrap();
+    for _attempt in 0..5 {
+        let port = free_udp_port();
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\ncatalog = \"catalog.mailconf.invalid.\"\ntransfer_to = [\"127.0.0.1:{port} key xfr.test.\"]\n\n[server.tsig.\"xfr.test.\"]\nsecret = \"{TSIG_SECRET}\"\n\n{}",
+                text.replace("transfer_to = [\"127.0.0.1\"]", "")
+            ),
+        )
+        .unwrap();
+        let s = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
+        let primary = s.addrs("DNS")[0];
+        let (d, p) = (dir.display(), primary.port());
+        let conf = dir.join("named.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "key \"xfr.test.\" {{ algorithm hmac-sha256; secret \"{TSIG_SECRET}\"; }};\n\
+                 server 127.0.0.1 {{ keys {{ \"xfr.test.\"; }}; }};\n\
+                 controls {{ }};\n\
+                 options {{\n  directory \"{d}\";\n  pid-file \"{d}/named.pid\";\n  session-keyfile \"{d}/session.key\";\n\
+                   managed-keys-directory \"{d}\";\n  listen-on port {port} {{ 127.0.0.1; }};\n  listen-on-v6 {{ none; }};\n\
+                   recursion no;\n  notify no;\n\
+                   catalog-zones {{\n    zone \"catalog.mailconf.invalid.\" default-primaries {{ 127.0.0.1 port {p} key \"xfr.test.\"; }} in-memory yes;\n  }};\n}};\n\
+                 zone \"catalog.mailconf.invalid.\" {{\n  type secondary;\n  primaries {{ 127.0.0.1 port {p} key \"xfr.test.\"; }};\n\
+                   allow-notify {{ key \"xfr.test.\"; }};\n  file \"catalog.db\";\n}};\n"
+            ),
+        )
+        .unwrap();
+        let check = Command::new(tool("named-checkconf", "bind9-utils"))
+            .arg(&conf)
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+        let mut child = Command::new(&named)
+            .args(["-g", "-c", conf.to_str().unwrap()])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = common::collect_lines(child.stderr.take().unwrap());
+        let mut child = Stopped(child);
+        let log_text = || log.lock().unwrap().join("\n");
+        let bind_addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !log_text().contains("running") {
+            assert!(!child_exited(&mut child.0), "named stopped:\n{}", log_text());
+            assert!(
+                std::time::Instant::now() < deadline,
+                "named did not start:\n{}",
+                log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if log_text().contains("address in use") {
+            eprintln!("named could not bind port {port}: trying another");
+            continue;
+        }
+        let result = std::panic::catch_unwind(|| {
+            let wait_for = |name: &str, want: &str| {
+                for _ in 0..200 {
+                    let out = dig(bind_addr, &[name, "SOA"]);
+                    if status(&out) == want {
+                        return out;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                panic!("named never answered {want} for {name}");
+            };
+            for zone in ["mail.test", "alias.test"] {
+                wait_for(zone, "NOERROR");
+            }
+            for name in ["_imaps._tcp.mail.test", "_imaps._tcp.alias.test"] {
+                let from_bind = dig(bind_addr, &[name, "SRV"]);
+                let from_mailconf = dig(primary, &[name, "SRV"]);
+                assert!(!section(&from_bind, "ANSWER").is_empty(), "{from_bind}");
+                assert_eq!(section(&from_bind, "ANSWER"), section(&from_mailconf, "ANSWER"));
+            }
+            // Add a domain: the catalog's NOTIFY, BIND's signed reply, the new zone served.
+            let now = std::fs::read_to_string(&config).unwrap();
+            std::fs::write(
+                &config,
+                format!("{now}\n[[domain]]\nname = \"new.test\"\nprovider = \"p\"\n[domain.dns]\nnameservers = [\"ns1.example.net.\"]\n"),
+            )
+            .unwrap();
+            s.signal("HUP");
+            wait_for("new.test", "NOERROR");
+            s.wait_log(
+                |l| l.contains("NOTIFY acknowledged") && l.contains("zone=catalog.mailconf.invalid."),
+                1,
+                "BIND's signed reply to the catalog's NOTIFY",
+            );
+            assert!(
+                !s.log_text()
+                    .lines()
+                    .any(|l| l.contains("not trusted") && l.contains("zone=catalog.mailconf.invalid.")),
+                "{}",
+                s.log_text()
+            );
+            let log = log_text();
+            assert!(
+                log.contains("catz: adding zone 'new.test' from catalog 'catalog.mailconf.invalid'"),
+                "{log}"
+            );
+            // Remove the alias: BIND drops its zone.
+            std::fs::write(&config, now.replace("aliases = [\"alias.test\"]", "")).unwrap();
+            s.signal("HUP");
+            wait_for("alias.test", "REFUSED");
+            wait_for("new.test", "REFUSED");
+            wait_for("mail.test", "NOERROR");
+            assert!(
+                !log_text().contains("BADSIG") && !log_text().contains("BADKEY"),
+                "{}",
+                log_text()
+            );
+        });
+        if let Err(e) = result {
+            eprintln!("named log:\n{}\nmailconf log:\n{}", log_text(), s.log_text());
+            std::panic::resume_unwind(e);
+        }
+        assert!(!s.log_text().contains(TSIG_SECRET));
+        return;
+    }
+    panic!("named found no free port in 5 attempts");
+}
+
 /// NSD 4.6 (no catalog support) as a TSIG secondary of an explicitly listed zone: it transfers
 /// with the key (checking mailconf's signatures), accepts mailconf's signed NOTIFY and follows.
 #[test]
