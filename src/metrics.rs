@@ -145,6 +145,12 @@ impl Metrics {
         f(&mut v[i]);
     }
 
+    /// Forget the sources a reload removed: only `keep`'s names stay in `/metrics`.
+    pub fn retain_sources(&self, keep: &[&str]) {
+        let mut v = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        v.retain(|s| keep.contains(&s.name.as_str()));
+    }
+
     /// A source's query worked and returned `rows` rows.
     pub fn source_ok(&self, name: &str, rows: usize) {
         self.source(name, |s| {

@@ -185,9 +185,12 @@ pub fn load(dir: Option<&Path>, src: &SourceSettings) -> Option<Vec<Row>> {
     }
 }
 
-/// Every source's first result: its query, or when that fails, what `state_dir` kept (and
-/// the error).
-pub async fn initial(settings: &Settings) -> Vec<(Option<Arc<Vec<Row>>>, Option<String>)> {
+/// Each source's rows as a start would take them: its query, or when that fails, the result
+/// `state_dir` kept (`None` without one), with the error. All sources at once. Writes and
+/// counts nothing: `serve` does that in [`initial`]; the commands that only read the settings
+/// (`zone`, `probe --config`, `render`) use this as it is, so they see the domains `serve`
+/// would serve.
+pub async fn read_once(settings: &Settings) -> Vec<(Option<Vec<Row>>, Option<String>)> {
     let dir = settings.server.state_dir.clone();
     let tasks: Vec<_> = settings
         .sources
@@ -196,24 +199,13 @@ pub async fn initial(settings: &Settings) -> Vec<(Option<Arc<Vec<Row>>>, Option<
             let (src, dir) = (src.clone(), dir.clone());
             tokio::spawn(async move {
                 match fetch(&src).await {
-                    Ok(rows) => {
-                        crate::metrics::METRICS.source_ok(&src.name, rows.len());
-                        info!(source = %src.name, rows = rows.len(), "source read");
-                        let rows = Arc::new(rows);
-                        let keep = rows.clone();
-                        let _ = tokio::task::spawn_blocking(move || save(dir.as_deref(), &src, &keep)).await;
-                        (Some(rows), None)
-                    }
+                    Ok(rows) => (Some(rows), None),
                     Err(e) => {
-                        crate::metrics::METRICS.source_failed(&src.name);
-                        let kept = load(dir.as_deref(), &src);
-                        match &kept {
-                            Some(rows) => {
-                                warn!(source = %src.name, error = %e, rows = rows.len(), "source unreadable: serving the result kept in state_dir")
-                            }
-                            None => warn!(source = %src.name, error = %e, "source unreadable and nothing kept: serving none of its domains"),
-                        }
-                        (kept.map(Arc::new), Some(e))
+                        let kept = tokio::task::spawn_blocking(move || load(dir.as_deref(), &src))
+                            .await
+                            .ok()
+                            .flatten();
+                        (kept, Some(e))
                     }
                 }
             })
@@ -221,7 +213,41 @@ pub async fn initial(settings: &Settings) -> Vec<(Option<Arc<Vec<Row>>>, Option<
         .collect();
     let mut out = Vec::with_capacity(tasks.len());
     for t in tasks {
-        out.push(t.await.unwrap_or((None, None)));
+        out.push(t.await.unwrap_or((None, Some("the query task failed".into()))));
+    }
+    out
+}
+
+/// Every source's first result for `serve` ([`read_once`]), counted in `/metrics` and logged;
+/// a result the database gave is kept in `state_dir`.
+pub async fn initial(settings: &Settings) -> Vec<(Option<Arc<Vec<Row>>>, Option<String>)> {
+    let dir = settings.server.state_dir.clone();
+    let mut out = Vec::with_capacity(settings.sources.len());
+    for (src, (rows, error)) in settings.sources.iter().zip(read_once(settings).await) {
+        let rows = rows.map(Arc::new);
+        match &error {
+            None => {
+                let n = rows.as_ref().map_or(0, |r| r.len());
+                crate::metrics::METRICS.source_ok(&src.name, n);
+                info!(source = %src.name, rows = n, "source read");
+                if let Some(keep) = rows.clone() {
+                    let (src, dir) = (src.clone(), dir.clone());
+                    let _ = tokio::task::spawn_blocking(move || save(dir.as_deref(), &src, &keep)).await;
+                }
+            }
+            Some(e) => {
+                crate::metrics::METRICS.source_failed(&src.name);
+                match &rows {
+                    Some(rows) => {
+                        warn!(source = %src.name, error = %e, rows = rows.len(), "source unreadable: serving the result kept in state_dir")
+                    }
+                    None => {
+                        warn!(source = %src.name, error = %e, "source unreadable and nothing kept: serving none of its domains")
+                    }
+                }
+            }
+        }
+        out.push((rows, error));
     }
     out
 }
