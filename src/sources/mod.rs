@@ -6,15 +6,13 @@
 //! is `settings`' job ([`Settings::with_sources`]).
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sqlx::{ConnectOptions, Connection, Row as _};
 use tracing::{info, warn};
 
-use crate::settings::{Row, Settings, SourceKind, SourceSettings};
+use crate::settings::{Row, Settings, SourceSettings};
 
 /// A query's result (or why there is none) for `sources[index]`.
 #[derive(Debug)]
@@ -36,7 +34,17 @@ pub async fn fetch(src: &SourceSettings) -> Result<Vec<Row>, String> {
     }
 }
 
+/// Without the `sources` feature settings refuse `[[source]]`, so this is never reached.
+#[cfg(not(feature = "sources"))]
+async fn fetch_inner(_: &SourceSettings) -> Result<Vec<Row>, String> {
+    Err("this mailconf was built without database sources (cargo feature `sources`)".into())
+}
+
+#[cfg(feature = "sources")]
 async fn fetch_inner(src: &SourceSettings) -> Result<Vec<Row>, String> {
+    use crate::settings::SourceKind;
+    use sqlx::{ConnectOptions, Connection, Row as _};
+    use std::str::FromStr;
     let url = src.url.read()?;
     match src.kind {
         SourceKind::Postgres => {
@@ -104,6 +112,7 @@ async fn fetch_inner(src: &SourceSettings) -> Result<Vec<Row>, String> {
 }
 
 /// A database error in words, without the URL (sqlx's messages do not include it).
+#[cfg(feature = "sources")]
 fn db_error(e: &sqlx::Error) -> String {
     match e {
         sqlx::Error::Database(d) => format!("database: {}", d.message()),
@@ -112,6 +121,7 @@ fn db_error(e: &sqlx::Error) -> String {
 }
 
 /// Rows → [`Row`]s by column name: `domain` must be there, `provider` and `alias_of` may.
+#[cfg(feature = "sources")]
 fn convert<R: sqlx::Row>(
     rows: &[R],
     get: impl Fn(&R, usize) -> Result<Option<String>, sqlx::Error>,
@@ -291,6 +301,10 @@ pub fn spawn(
 
 /// PostgreSQL `LISTEN channel`: each notification wakes the source's loop. Reconnects after
 /// the source's `refresh` when the connection is lost.
+#[cfg(not(feature = "sources"))]
+async fn listen(_: Arc<SourceSettings>, _: String, _: Arc<tokio::sync::Notify>) {}
+
+#[cfg(feature = "sources")]
 async fn listen(src: Arc<SourceSettings>, channel: String, wake: Arc<tokio::sync::Notify>) {
     let mut failing: Option<String> = None;
     loop {

@@ -35,6 +35,13 @@ fn source(cx: &mut Ctx, i: usize, s: &S<raw::Source>, providers: &[Arc<Provider>
     let s = s.get_ref();
     let path = format!("source[{i}]");
     let errors_before = cx.diags.len();
+    if !cfg!(feature = "sources") {
+        cx.err(
+            &span,
+            path.clone(),
+            "this mailconf was built without database sources (cargo feature `sources`)",
+        );
+    }
     let name = match &s.name {
         Some(n) => {
             let v = n.get_ref();
