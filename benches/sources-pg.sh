@@ -7,7 +7,8 @@
 #   unchanged     what a refresh that changes nothing costs mailconf (its debug line: query + compare)
 #   notify        seconds from INSERT + NOTIFY until the new domain answers over DNS
 # The domains and providers are those of benches/gen-config.py (customerK.example, provider pK%3).
-# Usage: benches/sources-pg.sh [N]        Needs: postgresql, python3, dig (dnsutils).
+# Usage: [BIN=path/to/mailconf] benches/sources-pg.sh [N]     Needs: postgresql, python3, dig (dnsutils).
+#   Without BIN, builds and uses the release binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-100000}
@@ -36,8 +37,11 @@ query="SELECT domain, provider FROM domains WHERE active"
 q_ms=$(for _ in 1 2 3; do sql -c '\timing on' -c "$query" -o /dev/null | awk '/^Time:/ {print $2}'; done | sort -g | sed -n 2p)
 echo "query ($n rows): $q_ms ms"
 
-cargo build --release --locked -q
-bin=$PWD/target/release/mailconf
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --locked -q
+  BIN=$PWD/target/release/mailconf
+fi
+bin=$BIN
 {
   echo "[server]"
   echo "state_dir = \"$work/state\""
