@@ -43,9 +43,8 @@ if [ -z "${BIN:-}" ]; then
 fi
 bin=$BIN
 {
-  echo "[server]"
-  echo "state_dir = \"$work/state\""
-  python3 benches/gen-config.py 0
+  # gen-config.py writes the [server] table: state_dir joins it (a second [server] is refused).
+  python3 benches/gen-config.py 0 | sed "s|^\[server\]\$|[server]\nstate_dir = \"$work/state\"|"
   cat <<TOML
 [[source]]
 name = "bench"
@@ -64,7 +63,7 @@ TOML
 } > "$work/serve.toml"
 dport=$(port); hport=$(port)
 t0=$(python3 -c 'import time; print(time.time())')
-RUST_LOG=warn,mailconf::app=info,mailconf::sources=debug "$bin" serve --config "$work/serve.toml" \
+RUST_LOG=warn,mailconf::app=debug,mailconf::sources=debug "$bin" serve --config "$work/serve.toml" \
   --dns-listen "127.0.0.1:$dport" --http-listen "127.0.0.1:$hport" 2>"$work/mailconf.log" &
 mpid=$!
 read -r m_dns m_http < <(python3 benches/scale_probe.py ready "$dport" "$hport" "$n" "$t0")
