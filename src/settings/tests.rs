@@ -833,7 +833,9 @@ fn sources_need_the_feature() {
     );
     let e = errors(&text);
     assert!(
-        e.iter().any(|l| l.ends_with("source[0]: this mailconf was built without database sources (cargo feature `sources`)")),
+        e.iter()
+            .any(|l| l
+                .ends_with("source[0]: this mailconf was built without database sources (cargo feature `sources`)")),
         "{e:?}"
     );
 }
