@@ -7,7 +7,8 @@
 #   unchanged     what a refresh that changes nothing costs mailconf (its debug line: query + compare)
 #   notify        seconds from INSERT + NOTIFY until the new domain answers over DNS
 # The domains and providers are those of benches/gen-config.py (customerK.example, provider pK%3).
-# Usage: benches/sources-pg.sh [N]        Needs: postgresql, python3, dig (dnsutils).
+# Usage: [BIN=path/to/mailconf] benches/sources-pg.sh [N]     Needs: postgresql, python3, dig (dnsutils).
+#   Without BIN, builds and uses the release binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-100000}
@@ -36,12 +37,14 @@ query="SELECT domain, provider FROM domains WHERE active"
 q_ms=$(for _ in 1 2 3; do sql -c '\timing on' -c "$query" -o /dev/null | awk '/^Time:/ {print $2}'; done | sort -g | sed -n 2p)
 echo "query ($n rows): $q_ms ms"
 
-cargo build --release --locked -q
-bin=$PWD/target/release/mailconf
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --locked -q
+  BIN=$PWD/target/release/mailconf
+fi
+bin=$BIN
 {
-  echo "[server]"
-  echo "state_dir = \"$work/state\""
-  python3 benches/gen-config.py 0
+  # gen-config.py writes the [server] table: state_dir joins it (a second [server] is refused).
+  python3 benches/gen-config.py 0 | sed "s|^\[server\]\$|[server]\nstate_dir = \"$work/state\"|"
   cat <<TOML
 [[source]]
 name = "bench"
@@ -60,7 +63,7 @@ TOML
 } > "$work/serve.toml"
 dport=$(port); hport=$(port)
 t0=$(python3 -c 'import time; print(time.time())')
-RUST_LOG=warn,mailconf::app=info,mailconf::sources=debug "$bin" serve --config "$work/serve.toml" \
+RUST_LOG=warn,mailconf::app=debug,mailconf::sources=debug "$bin" serve --config "$work/serve.toml" \
   --dns-listen "127.0.0.1:$dport" --http-listen "127.0.0.1:$hport" 2>"$work/mailconf.log" &
 mpid=$!
 read -r m_dns m_http < <(python3 benches/scale_probe.py ready "$dport" "$hport" "$n" "$t0")

@@ -297,6 +297,8 @@ impl Live {
             for t in self.tasks.drain(..) {
                 t.abort();
             }
+            let names: Vec<&str> = new.sources.iter().map(|s| s.name.as_str()).collect();
+            crate::metrics::METRICS.retain_sources(&names);
             (self.rows, self.failing) = crate::sources::initial(&new).await.into_iter().unzip();
             self.tasks = crate::sources::spawn(&new.sources, self.tx.clone());
         }

@@ -28,6 +28,7 @@ pub enum Command {
     /// Validate the settings file; print every problem with file, line, column and field.
     Check(CheckArgs),
     /// Write the DNS records as RFC 1035 zone files (or snippets to paste into your own zone).
+    /// `[[source]]` domains are read as `serve` starts: each query, else the result `state_dir` kept.
     Zone(ZoneArgs),
     /// Serve DNS and HTTP for the configured domains; SIGHUP reloads, SIGTERM stops.
     Serve(ServeArgs),
@@ -69,7 +70,8 @@ pub struct CheckArgs {
 pub struct ProbeArgs {
     /// The mail domain to check.
     pub domain: String,
-    /// Also compare DNS with what this settings file would publish.
+    /// Also compare DNS with what this settings file would publish (with its `[[source]]`
+    /// domains, read as `serve` starts: each query, else the result `state_dir` kept).
     #[arg(short, long)]
     pub config: Option<PathBuf>,
     /// DNS server to ask (a resolver, or an authoritative server for its zones).
@@ -324,10 +326,57 @@ fn check_sources(settings: &Settings) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The settings with their `[[source]]`s' domains, as `serve` would start with them: each
+/// query, or when the database does not answer, the result `state_dir` kept (said on stderr).
+/// For the commands that show what is served (`zone`, `probe --config`, `render`). A source with
+/// neither is an error: its domains would otherwise be missing without a word.
+fn with_sources(settings: Settings) -> anyhow::Result<Settings> {
+    if settings.sources.is_empty() {
+        return Ok(settings);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the tokio runtime")?;
+    let mut rows = Vec::with_capacity(settings.sources.len());
+    for (src, (got, error)) in settings
+        .sources
+        .iter()
+        .zip(runtime.block_on(crate::sources::read_once(&settings)))
+    {
+        match (&got, error) {
+            (None, Some(e)) => bail!(
+                "source `{}` ({}): {e}, and state_dir keeps no earlier result",
+                src.name,
+                src.kind.word()
+            ),
+            (Some(kept), Some(e)) => eprintln!(
+                "mailconf: source `{}` ({}): {e}: using the {} rows state_dir kept from its last good query",
+                src.name,
+                src.kind.word(),
+                kept.len()
+            ),
+            _ => {}
+        }
+        rows.push(got.map(std::sync::Arc::new));
+    }
+    let (merged, report) = settings.with_sources(&rows, None);
+    for src in &settings.sources {
+        let bad = report.bad.iter().filter(|b| b.source == src.name).count();
+        if bad > 0 {
+            eprintln!(
+                "mailconf: source `{}`: {bad} bad rows skipped (`mailconf check --sources` lists them)",
+                src.name
+            );
+        }
+    }
+    Ok(merged)
+}
+
 fn probe(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
     let settings = match &args.config {
         Some(path) => match load(path)? {
-            Ok(s) => Some(s),
+            Ok(s) => Some(with_sources(s)?),
             Err(code) => return Ok(code),
         },
         None => None,
@@ -359,7 +408,7 @@ fn render(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     use crate::model::{ClientConfig, EmailAddress};
     use crate::render::{autodiscover, autodiscover_json, mobileconfig, thunderbird};
     let settings = match load(&args.config.config)? {
-        Ok(s) => s,
+        Ok(s) => with_sources(s)?,
         Err(code) => return Ok(code),
     };
     let addr = EmailAddress::parse(&args.address).map_err(|e| anyhow::anyhow!("`{}`: {e}", args.address))?;
@@ -389,7 +438,7 @@ fn render(args: &RenderArgs) -> anyhow::Result<ExitCode> {
 
 fn zone(args: &ZoneArgs) -> anyhow::Result<ExitCode> {
     let settings = match load(&args.config.config)? {
-        Ok(s) => s,
+        Ok(s) => with_sources(s)?,
         Err(code) => return Ok(code),
     };
     let only = match &args.domain {

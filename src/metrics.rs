@@ -29,6 +29,8 @@ pub struct Metrics {
     /// [qtype bucket (last = other)][rcode (last = other)]
     dns: [[AtomicU64; RCODES.len() + 1]; QTYPES.len() + 1],
     dns_rate_limited: AtomicU64,
+    /// Replies to a TSIG-signed NOTIFY that were unsigned or did not verify.
+    notify_replies_untrusted: AtomicU64,
     http: Mutex<Vec<(&'static str, u16, u64)>>,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
@@ -75,6 +77,7 @@ fn now_unix() -> i64 {
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     dns: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
     dns_rate_limited: AtomicU64::new(0),
+    notify_replies_untrusted: AtomicU64::new(0),
     http: Mutex::new(Vec::new()),
     reloads_ok: AtomicU64::new(0),
     reloads_failed: AtomicU64::new(0),
@@ -95,6 +98,10 @@ impl Metrics {
 
     pub fn dns_rate_limited(&self) {
         self.dns_rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn notify_reply_untrusted(&self) {
+        self.notify_replies_untrusted.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn http(&self, endpoint: &'static str, status: u16) {
@@ -136,6 +143,12 @@ impl Metrics {
             v.len() - 1
         });
         f(&mut v[i]);
+    }
+
+    /// Forget the sources a reload removed: only `keep`'s names stay in `/metrics`.
+    pub fn retain_sources(&self, keep: &[&str]) {
+        let mut v = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        v.retain(|s| keep.contains(&s.name.as_str()));
     }
 
     /// A source's query worked and returned `rows` rows.
@@ -190,6 +203,16 @@ impl Metrics {
             o,
             "mailconf_dns_rate_limited_total {}",
             self.dns_rate_limited.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            o,
+            "# HELP mailconf_notify_replies_untrusted_total Replies to a TSIG-signed NOTIFY that were unsigned or did not verify (ignored)."
+        );
+        let _ = writeln!(o, "# TYPE mailconf_notify_replies_untrusted_total counter");
+        let _ = writeln!(
+            o,
+            "mailconf_notify_replies_untrusted_total {}",
+            self.notify_replies_untrusted.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             o,

@@ -19,6 +19,7 @@ mod probe;
 mod render;
 mod scale_reload;
 mod setup;
+#[cfg(feature = "sources")]
 mod sources;
 mod zone;
 

@@ -9,7 +9,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Server, http_get, http_request, https_get, mailconf, raw_request_status, root, stderr, temp_dir, tool};
+use common::{
+    Server, http_get, http_request, https_get, mailconf, python_with_dnspython, raw_request_status, root, stderr,
+    temp_dir, tool,
+};
 
 const DAV: &str = "tests/fixtures/dav.toml";
 
@@ -139,21 +142,6 @@ fn curl(addr: SocketAddr, method: &str, host: &str, path: &str) -> (u16, String)
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (code, loc) = text.split_once(' ').unwrap_or((&text, ""));
     (code.parse().unwrap_or(0), loc.to_string())
-}
-
-/// A Python that has dnspython: the PATH one, else the system one (Debian's python3-dnspython,
-/// which tests/install-deps.sh installs). Fails, never skips, without one.
-fn python_with_dnspython() -> String {
-    for py in ["python3", "/usr/bin/python3"] {
-        let ok = Command::new(py)
-            .args(["-c", "import dns.message, dns.query"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if ok {
-            return py.to_string();
-        }
-    }
-    panic!("no python3 with dnspython: install the Debian package `python3-dnspython` (bash tests/install-deps.sh)");
 }
 
 /// Run the independent PACC reader for `address`: (exit code, stdout, stderr).

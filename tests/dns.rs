@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Server, root, temp_dir, tool};
+use common::{Server, http_get, python_with_dnspython, root, temp_dir, tool};
 
 fn serve(name: &str) -> (Server, SocketAddr, PathBuf) {
     let dir = temp_dir(name);
@@ -390,6 +390,16 @@ fn knot_secondary_with_tsig() {
         s.wait_log(|l| l.contains("NOTIFY acknowledged"), 1, "signed NOTIFY acknowledged");
         let log = knot.log_text();
         assert!(!log.contains("BADSIG") && !log.contains("BADKEY"), "{log}");
+        // Knot signs its reply to the signed NOTIFY, and mailconf verifies it: acknowledged
+        // above only after that, and never distrusted. (Its unsigned NOTAUTH for alias.test, a
+        // zone this Knot does not serve, is distrusted, as any unsigned reply is.)
+        assert!(
+            !s.log_text()
+                .lines()
+                .any(|l| l.contains("NOTIFY reply not trusted") && l.contains("zone=mail.test.")),
+            "{}",
+            s.log_text()
+        );
     });
     let _ = knot.child.kill();
     let _ = knot.child.wait();
@@ -484,6 +494,141 @@ fn knot_follows_the_catalog_zone() {
         eprintln!("knotd log:\n{}\nmailconf log:\n{}", knot.log_text(), s.log_text());
         std::panic::resume_unwind(e);
     }
+}
+
+/// BIND 9.18 configured with nothing but the catalog zone (`catalog-zones`) and a TSIG key, as
+/// `deploy/named.conf` shows: it transfers every member zone with the key, answers the same SRV
+/// as mailconf, adds a domain added by SIGHUP and drops a removed one. Its signed reply to the
+/// catalog's NOTIFY is verified.
+#[test]
+fn bind_follows_the_catalog_zone() {
+    let named = tool("named", "bind9");
+    let dir = temp_dir("dns-bind-catalog");
+    let config = dir.join("mailconf.toml");
+    let text = std::fs::read_to_string(root().join("tests/fixtures/dns.toml")).unwrap();
+    for _attempt in 0..5 {
+        let port = free_udp_port();
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\ncatalog = \"catalog.mailconf.invalid.\"\ntransfer_to = [\"127.0.0.1:{port} key xfr.test.\"]\n\n[server.tsig.\"xfr.test.\"]\nsecret = \"{TSIG_SECRET}\"\n\n{}",
+                text.replace("transfer_to = [\"127.0.0.1\"]", "")
+            ),
+        )
+        .unwrap();
+        let s = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
+        let primary = s.addrs("DNS")[0];
+        let (d, p) = (dir.display(), primary.port());
+        let conf = dir.join("named.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "key \"xfr.test.\" {{ algorithm hmac-sha256; secret \"{TSIG_SECRET}\"; }};\n\
+                 server 127.0.0.1 {{ keys {{ \"xfr.test.\"; }}; }};\n\
+                 controls {{ }};\n\
+                 options {{\n  directory \"{d}\";\n  pid-file \"{d}/named.pid\";\n  session-keyfile \"{d}/session.key\";\n\
+                   managed-keys-directory \"{d}\";\n  listen-on port {port} {{ 127.0.0.1; }};\n  listen-on-v6 {{ none; }};\n\
+                   recursion no;\n  notify no;\n\
+                   catalog-zones {{\n    zone \"catalog.mailconf.invalid.\" default-primaries {{ 127.0.0.1 port {p} key \"xfr.test.\"; }} in-memory yes;\n  }};\n}};\n\
+                 zone \"catalog.mailconf.invalid.\" {{\n  type secondary;\n  primaries {{ 127.0.0.1 port {p} key \"xfr.test.\"; }};\n\
+                   allow-notify {{ key \"xfr.test.\"; }};\n  file \"catalog.db\";\n}};\n"
+            ),
+        )
+        .unwrap();
+        let check = Command::new(tool("named-checkconf", "bind9-utils"))
+            .arg(&conf)
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+        let mut child = Command::new(&named)
+            .args(["-g", "-c", conf.to_str().unwrap()])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = common::collect_lines(child.stderr.take().unwrap());
+        let mut child = Stopped(child);
+        let log_text = || log.lock().unwrap().join("\n");
+        let bind_addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !log_text().contains("running") {
+            assert!(!child_exited(&mut child.0), "named stopped:\n{}", log_text());
+            assert!(
+                std::time::Instant::now() < deadline,
+                "named did not start:\n{}",
+                log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if log_text().contains("address in use") {
+            eprintln!("named could not bind port {port}: trying another");
+            continue;
+        }
+        let result = std::panic::catch_unwind(|| {
+            let wait_for = |name: &str, want: &str| {
+                for _ in 0..200 {
+                    let out = dig(bind_addr, &[name, "SOA"]);
+                    if status(&out) == want {
+                        return out;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                panic!("named never answered {want} for {name}");
+            };
+            for zone in ["mail.test", "alias.test"] {
+                wait_for(zone, "NOERROR");
+            }
+            for name in ["_imaps._tcp.mail.test", "_imaps._tcp.alias.test"] {
+                let from_bind = dig(bind_addr, &[name, "SRV"]);
+                let from_mailconf = dig(primary, &[name, "SRV"]);
+                assert!(!section(&from_bind, "ANSWER").is_empty(), "{from_bind}");
+                assert_eq!(section(&from_bind, "ANSWER"), section(&from_mailconf, "ANSWER"));
+            }
+            // Add a domain: the catalog's NOTIFY, BIND's signed reply, the new zone served.
+            let now = std::fs::read_to_string(&config).unwrap();
+            std::fs::write(
+                &config,
+                format!("{now}\n[[domain]]\nname = \"new.test\"\nprovider = \"p\"\n[domain.dns]\nnameservers = [\"ns1.example.net.\"]\n"),
+            )
+            .unwrap();
+            s.signal("HUP");
+            wait_for("new.test", "NOERROR");
+            s.wait_log(
+                |l| l.contains("NOTIFY acknowledged") && l.contains("zone=catalog.mailconf.invalid."),
+                1,
+                "BIND's signed reply to the catalog's NOTIFY",
+            );
+            assert!(
+                !s.log_text()
+                    .lines()
+                    .any(|l| l.contains("not trusted") && l.contains("zone=catalog.mailconf.invalid.")),
+                "{}",
+                s.log_text()
+            );
+            let log = log_text();
+            assert!(
+                log.contains("catz: adding zone 'new.test' from catalog 'catalog.mailconf.invalid'"),
+                "{log}"
+            );
+            // Remove the alias: BIND drops its zone.
+            std::fs::write(&config, now.replace("aliases = [\"alias.test\"]", "")).unwrap();
+            s.signal("HUP");
+            wait_for("alias.test", "REFUSED");
+            wait_for("new.test", "REFUSED");
+            wait_for("mail.test", "NOERROR");
+            assert!(
+                !log_text().contains("BADSIG") && !log_text().contains("BADKEY"),
+                "{}",
+                log_text()
+            );
+        });
+        if let Err(e) = result {
+            eprintln!("named log:\n{}\nmailconf log:\n{}", log_text(), s.log_text());
+            std::panic::resume_unwind(e);
+        }
+        assert!(!s.log_text().contains(TSIG_SECRET));
+        return;
+    }
+    panic!("named found no free port in 5 attempts");
 }
 
 /// NSD 4.6 (no catalog support) as a TSIG secondary of an explicitly listed zone: it transfers
@@ -760,6 +905,15 @@ fn tsig_guards_transfers_and_soa() {
 /// from now. Built here by hand (HMAC from `ring`, as mailconf; the wire from RFC 8945) so the
 /// test can sign with a time no tool offers.
 fn signed_soa_query(secret_b64: &str, skew: i64) -> Vec<u8> {
+    let mut q = vec![0x42, 0x42, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    q.extend_from_slice(b"\x04mail\x04test\x00\x00\x06\x00\x01");
+    append_tsig(&mut q, secret_b64, skew, &[]);
+    q
+}
+
+/// Sign `msg` with `xfr.test.` (hmac-sha256) at now + `skew` seconds, over `prior_mac` first
+/// when it answers a signed request (RFC 8945 §5.3): append the TSIG record, count it.
+fn append_tsig(msg: &mut Vec<u8>, secret_b64: &str, skew: i64, prior_mac: &[u8]) {
     use base64::Engine;
     let secret = base64::engine::general_purpose::STANDARD.decode(secret_b64).unwrap();
     let now = std::time::SystemTime::now()
@@ -767,32 +921,223 @@ fn signed_soa_query(secret_b64: &str, skew: i64) -> Vec<u8> {
         .unwrap()
         .as_secs()
         .saturating_add_signed(skew);
-    let mut q = vec![0x42, 0x42, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-    q.extend_from_slice(b"\x04mail\x04test\x00\x00\x06\x00\x01");
     let name = b"\x03xfr\x04test\x00";
     let alg = b"\x0bhmac-sha256\x00";
     let time = &now.to_be_bytes()[2..];
-    let mut vars = Vec::new();
-    vars.extend_from_slice(name);
-    vars.extend_from_slice(&[0, 255, 0, 0, 0, 0]);
-    vars.extend_from_slice(alg);
-    vars.extend_from_slice(time);
-    vars.extend_from_slice(&[1, 44, 0, 0, 0, 0]); // fudge 300, error 0, other len 0
-    let mut data = q.clone();
-    data.extend_from_slice(&vars);
+    let mut data = Vec::new();
+    if !prior_mac.is_empty() {
+        data.extend_from_slice(&(prior_mac.len() as u16).to_be_bytes());
+        data.extend_from_slice(prior_mac);
+    }
+    data.extend_from_slice(msg);
+    data.extend_from_slice(name);
+    data.extend_from_slice(&[0, 255, 0, 0, 0, 0]);
+    data.extend_from_slice(alg);
+    data.extend_from_slice(time);
+    data.extend_from_slice(&[1, 44, 0, 0, 0, 0]); // fudge 300, error 0, other len 0
     let mac = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret), &data);
     let mut rdata = Vec::new();
     rdata.extend_from_slice(alg);
     rdata.extend_from_slice(time);
     rdata.extend_from_slice(&[1, 44, 0, 32]);
     rdata.extend_from_slice(mac.as_ref());
-    rdata.extend_from_slice(&[0x42, 0x42, 0, 0, 0, 0]);
-    q.extend_from_slice(name);
-    q.extend_from_slice(&[0, 250, 0, 255, 0, 0, 0, 0]);
-    q.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
-    q.extend_from_slice(&rdata);
-    q[11] = 1;
-    q
+    rdata.extend_from_slice(&msg[0..2]); // original ID
+    rdata.extend_from_slice(&[0, 0, 0, 0]);
+    msg.extend_from_slice(name);
+    msg.extend_from_slice(&[0, 250, 0, 255, 0, 0, 0, 0]);
+    msg.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    msg.extend_from_slice(&rdata);
+    let ar = u16::from_be_bytes([msg[10], msg[11]]) + 1;
+    msg[10..12].copy_from_slice(&ar.to_be_bytes());
+}
+
+/// A secondary with a key whose NOTIFY replies are forged: mailconf's NOTIFY to it is signed,
+/// and a reply counts only when signed with the key over that NOTIFY. An unsigned reply and
+/// one signed with another secret (both from the secondary's address, as anyone on the path
+/// could send) are logged, counted in `/metrics` and ignored; the properly signed reply that
+/// follows is the acknowledgement.
+#[test]
+fn notify_replies_must_carry_the_secondarys_signature() {
+    let dir = temp_dir("dns-notify-tsig");
+    let config = dir.join("mailconf.toml");
+    // The fake secondary holds its port from the start: no race for it.
+    let fake = UdpSocket::bind("127.0.0.1:0").unwrap();
+    fake.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let port = fake.local_addr().unwrap().port();
+    let text = std::fs::read_to_string(root().join("tests/fixtures/dns.toml")).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ntransfer_to = [\"127.0.0.1:{port} key xfr.test.\"]\n\n[server.tsig.\"xfr.test.\"]\nsecret = \"{TSIG_SECRET}\"\n\n{}",
+            text.replace("transfer_to = [\"127.0.0.1\"]", "")
+        ),
+    )
+    .unwrap();
+    let s = Server::start(
+        &config,
+        &["--dns-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"],
+        2,
+    );
+    let metrics = s.addrs("metrics")[0];
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("port = 993", "port = 995"),
+    )
+    .unwrap();
+    s.signal("HUP");
+    let mut buf = [0u8; 1500];
+    let (n, from) = fake.recv_from(&mut buf).expect("a NOTIFY after the reload");
+    let notify = buf[..n].to_vec();
+    assert_eq!(notify[2] & 0x78, 0x20, "opcode NOTIFY: {notify:?}");
+    // Its TSIG record follows the question: name (10), type, class, TTL, length (10),
+    // algorithm (13), time (6), fudge (2), MAC size (2), MAC.
+    let question_end = 12 + notify[12..].iter().position(|&b| b == 0).unwrap() + 1 + 4;
+    let tsig = &notify[question_end..];
+    assert_eq!(&tsig[..10], b"\x03xfr\x04test\x00", "signed with xfr.test.: {notify:?}");
+    let mac_at = 10 + 10 + 13 + 6 + 2;
+    let mac_len = u16::from_be_bytes([tsig[mac_at], tsig[mac_at + 1]]) as usize;
+    let request_mac = tsig[mac_at + 2..mac_at + 2 + mac_len].to_vec();
+    assert_eq!(mac_len, 32);
+    let mut reply = notify[..question_end].to_vec();
+    reply[2] |= 0x80;
+    reply[10..12].copy_from_slice(&[0, 0]);
+    // Unsigned; then signed with another secret; then right.
+    fake.send_to(&reply, from).unwrap();
+    let mut forged = reply.clone();
+    append_tsig(
+        &mut forged,
+        "d3Jvbmcgc2VjcmV0LCB3cm9uZyBzZWNyZXQsIHdyb25nIQ==",
+        0,
+        &request_mac,
+    );
+    fake.send_to(&forged, from).unwrap();
+    let mut wrong_request = reply.clone();
+    append_tsig(&mut wrong_request, TSIG_SECRET, 0, &[7; 32]);
+    fake.send_to(&wrong_request, from).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut good = reply.clone();
+    append_tsig(&mut good, TSIG_SECRET, 0, &request_mac);
+    fake.send_to(&good, from).unwrap();
+    s.wait_log(|l| l.contains("NOTIFY acknowledged"), 1, "the signed reply accepted");
+    let log = s.log_text();
+    let distrusted: Vec<&str> = log.lines().filter(|l| l.contains("NOTIFY reply not trusted")).collect();
+    assert_eq!(distrusted.len(), 1, "logged once per NOTIFY:\n{log}");
+    assert!(
+        distrusted[0].contains("unsigned") && distrusted[0].contains("xfr.test."),
+        "{log}"
+    );
+    let text = http_get(metrics, "/metrics", "x").text();
+    assert!(
+        text.lines().any(|l| l == "mailconf_notify_replies_untrusted_total 3"),
+        "{text}"
+    );
+    assert!(!log.contains(TSIG_SECRET), "{log}");
+}
+
+/// Every answer carries OPT when its query did (RFC 6891 §7) and none when it did not: the
+/// catalog zone's names, AXFR and IXFR in each of their messages (with TSIG after the OPT,
+/// verified), and the refusals and errors off the fast path, with an Extended DNS Error that
+/// says why. Read by dnspython, message by message.
+#[test]
+fn every_answer_path_carries_opt_when_the_query_did() {
+    let (s, addr) = serve_tsig("dns-edns");
+    let py = python_with_dnspython();
+    let key = format!("key=xfr.test.:{TSIG_SECRET}");
+    let messages = |args: &[&str]| -> Vec<String> {
+        let out = Command::new(&py)
+            .arg(root().join("tests/tools/dns_messages.py"))
+            .args([addr.ip().to_string(), addr.port().to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert!(!lines.is_empty(), "{args:?}: no answer");
+        lines
+    };
+    let cat = "catalog.mailconf.invalid";
+    // Transfers: every message has our OPT and a TSIG that verifies over it.
+    for (zone, qtype, extra) in [("mail.test", "AXFR", ""), (cat, "AXFR", ""), (cat, "IXFR", "serial=1")] {
+        let args: Vec<&str> = ["tcp", zone, qtype, "edns", &key, extra]
+            .into_iter()
+            .filter(|a| !a.is_empty())
+            .collect();
+        let all = messages(&args);
+        assert!(
+            all.iter()
+                .all(|m| m.starts_with("rcode=NOERROR opt=1232 do=0 ede=-") && m.ends_with("tsig=ok")),
+            "{zone} {qtype}: {all:#?}"
+        );
+        if zone == "mail.test" {
+            assert!(all.len() > 2, "a transfer of several messages: {all:#?}");
+        }
+    }
+    // Without OPT in the query, none in any message.
+    let all = messages(&["tcp", "mail.test", "AXFR", &key]);
+    assert!(all.iter().all(|m| m.contains(" opt=none ")), "{all:#?}");
+    let one = |args: &[&str]| messages(args).remove(0);
+    assert_eq!(
+        one(&["tcp", cat, "SOA", &key]),
+        "rcode=NOERROR opt=none do=0 ede=- answers=1 tsig=ok"
+    );
+    // The catalog's own names, DO echoed; the lone SOA of an IXFR over UDP.
+    assert_eq!(
+        one(&["udp", cat, "SOA", "edns", "do", &key]),
+        "rcode=NOERROR opt=1232 do=1 ede=- answers=1 tsig=ok"
+    );
+    assert_eq!(
+        one(&["udp", &format!("version.{cat}"), "TXT", "edns"]),
+        "rcode=NOERROR opt=1232 do=0 ede=- answers=1 tsig=none"
+    );
+    assert_eq!(
+        one(&["udp", &format!("0000000000000000.zones.{cat}"), "PTR", "edns"]),
+        "rcode=NXDOMAIN opt=1232 do=0 ede=- answers=0 tsig=none"
+    );
+    assert_eq!(
+        one(&["udp", cat, "IXFR", "serial=1", "edns", &key]),
+        "rcode=NOERROR opt=1232 do=0 ede=- answers=1 tsig=ok"
+    );
+    // Refusals: a transfer or SOA the client may not have unsigned (EDE 18 Prohibited), a
+    // transfer of a zone that is not ours (EDE 20 Not Authoritative); an unknown opcode.
+    for args in [
+        &["tcp", cat, "IXFR", "serial=1", "edns"][..],
+        &["tcp", "mail.test", "AXFR", "edns"],
+        &["udp", "mail.test", "SOA", "edns"],
+        &["tcp", "mail.test", "SOA", "edns"],
+    ] {
+        assert_eq!(
+            one(args),
+            "rcode=REFUSED opt=1232 do=0 ede=18 answers=0 tsig=none",
+            "{args:?}"
+        );
+    }
+    assert_eq!(
+        one(&["tcp", "elsewhere.test", "AXFR", "edns", &key]),
+        "rcode=REFUSED opt=1232 do=0 ede=20 answers=0 tsig=ok"
+    );
+    assert_eq!(
+        one(&["udp", "mail.test", "TXT", "edns", "opcode=2"]),
+        "rcode=NOTIMP opt=1232 do=0 ede=- answers=0 tsig=none"
+    );
+    // A TSIG error answer (wrong secret): OPT before the TSIG record too.
+    let wrong = "hmac-sha256:xfr.test.:d3Jvbmcgc2VjcmV0LCB3cm9uZyBzZWNyZXQsIHdyb25nIQ==";
+    let out = dig(addr, &["-y", wrong, "mail.test", "SOA"]);
+    assert!(out.contains("BADSIG") && out.contains(";; OPT PSEUDOSECTION:"), "{out}");
+    assert!(
+        s.log_text().lines().all(|l| !l.contains("panicked")),
+        "{}",
+        s.log_text()
+    );
 }
 
 /// `knotd` with its stderr collected.

@@ -284,6 +284,154 @@ fn check_sources_prints_rows_and_bad_rows() {
     );
 }
 
+// ---------------------------------------------------------------- Commands that read the settings
+
+/// `zone` and `render` see a source's domains as `serve` starts with them: from the query, else
+/// from the result `state_dir` kept (said on stderr); with neither, `zone` fails naming the
+/// source rather than leave its domains out.
+#[test]
+fn zone_and_render_see_the_sources_domains() {
+    let dir = temp_dir("sources-zone");
+    let db = dir.join("pfa.db");
+    sqlite(&db, POSTFIXADMIN_SCHEMA);
+    let config = settings(&dir, "sqlite", &format!("sqlite://{}", db.display()), "");
+    let c = config.to_str().unwrap();
+    let zone = |args: &[&str]| mailconf(&[&["zone", "--config", c][..], args].concat());
+    let out = zone(&["--format", "snippet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for name in [
+        "_imaps._tcp.one.example.",
+        "_imaps._tcp.one-alias.example.",
+        "_imaps._tcp.two.example.",
+    ] {
+        assert!(stdout(&out).contains(name), "{name}: {}", stdout(&out));
+    }
+    let out = zone(&["--domain", "one-alias.example"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("_imaps._tcp.one-alias.example.") && text.contains(" IN SOA "),
+        "{text}"
+    );
+    let out = mailconf(&["render", "--config", c, "thunderbird", "--address", "u@two.example"]);
+    assert!(
+        out.status.success() && stdout(&out).contains("<hostname>mail.example.net</hostname>"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    // The database gone and nothing kept: an error naming the source, not a silent gap.
+    std::fs::rename(&db, dir.join("away.db")).unwrap();
+    let out = zone(&["--format", "snippet"]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("source `pfa` (sqlite)") && stderr(&out).contains("state_dir keeps no earlier result"),
+        "{}",
+        stderr(&out)
+    );
+    // `serve` keeps its last good result in state_dir; the commands then take it, and say so.
+    std::fs::rename(dir.join("away.db"), &db).unwrap();
+    {
+        let s = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
+        s.wait_log(|l| l.contains("source read"), 1, "the first query");
+        let kept = dir.join("state/source-pfa.json");
+        eventually("the kept result", &s, || kept.exists());
+    }
+    std::fs::rename(&db, dir.join("away.db")).unwrap();
+    let out = zone(&["--domain", "one.example"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("source `pfa` (sqlite)") && stderr(&out).contains("using the 4 rows state_dir kept"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("_imaps._tcp.one.example."), "{}", stdout(&out));
+}
+
+/// `probe --config` compares DNS with a source's domains too: against a server that publishes
+/// another provider for them, it reports the difference; against the same settings, none.
+#[test]
+fn probe_config_compares_the_sources_domains() {
+    let dir = temp_dir("sources-probe");
+    let db = dir.join("pfa.db");
+    sqlite(&db, POSTFIXADMIN_SCHEMA);
+    let served = settings(&dir, "sqlite", &format!("sqlite://{}", db.display()), "");
+    // Autoconfig on loopback (the probe fetches it), a closed port for HTTPS.
+    let text = std::fs::read_to_string(&served)
+        .unwrap()
+        .replace("192.0.2.10", "127.0.0.1");
+    std::fs::write(&served, &text).unwrap();
+    let other = dir.join("other.toml");
+    let source_provider = "provider = \"examplemail\"\n\n[source.domain.dns]";
+    assert!(text.contains(source_provider), "{text}");
+    std::fs::write(
+        &other,
+        text.replace(source_provider, "provider = \"other\"\n\n[source.domain.dns]"),
+    )
+    .unwrap();
+    let (s, dns, http, _) = serve(&served);
+    let closed = free_port().to_string();
+    let probe = |config: &Path| -> Vec<String> {
+        let out = mailconf(&[
+            "probe",
+            "one.example",
+            "--json",
+            "--config",
+            config.to_str().unwrap(),
+            "--resolver",
+            &dns.to_string(),
+            "--timeout",
+            "2",
+            "--http-port",
+            &http.port().to_string(),
+            "--https-port",
+            &closed,
+        ]);
+        let report: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&out), stderr(&out)));
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| {
+                f["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("differs from the config")
+            })
+            .map(|f| f["subject"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let differs = probe(&other);
+    assert!(
+        differs.iter().any(|s| s == "_imaps._tcp.one.example SRV"),
+        "{differs:?}\n{}",
+        s.log_text()
+    );
+    assert_eq!(probe(&served), Vec::<String>::new());
+}
+
+/// A source removed by a reload leaves `/metrics`.
+#[test]
+fn a_removed_sources_metrics_disappear() {
+    let dir = temp_dir("sources-metrics");
+    let db = dir.join("pfa.db");
+    sqlite(&db, POSTFIXADMIN_SCHEMA);
+    let config = settings(&dir, "sqlite", &format!("sqlite://{}", db.display()), "");
+    let (s, dns, _, m) = serve(&config);
+    assert_eq!(metric(&metrics(m), "mailconf_source_up"), Some(1.0));
+    let text = std::fs::read_to_string(&config).unwrap();
+    let without = &text[..text.find("[[source]]").unwrap()];
+    std::fs::write(&config, without).unwrap();
+    s.signal("HUP");
+    s.wait_log(|l| l.contains("reload done"), 1, "the reload");
+    assert_eq!(srv(dns, "one.example"), "", "the source's domains are gone");
+    let text = metrics(m);
+    assert!(!text.contains("mailconf_source_"), "{text}");
+    assert!(text.contains("mailconf_reloads_total{result=\"ok\"} 1"), "{text}");
+}
+
 // ---------------------------------------------------------------- PostgreSQL
 
 /// A PostgreSQL cluster in a temporary directory on a free loopback port, run as `nobody`

@@ -12,7 +12,9 @@ use super::zone::Found;
 /// UDP payload size we advertise and use at most (the DNS Flag Day 2020 value).
 pub(crate) const EDNS_PAYLOAD: u16 = 1232;
 /// EDE "Not Authoritative" (RFC 8914 §4.21), as Knot and NSD send with REFUSED.
-const EDE_NOT_AUTHORITATIVE: u16 = 20;
+pub(crate) const EDE_NOT_AUTHORITATIVE: u16 = 20;
+/// EDE "Prohibited" (RFC 8914 §4.19): a transfer this client may not have.
+pub(crate) const EDE_PROHIBITED: u16 = 18;
 const EDNS_OPTION_EDE: u16 = 15;
 
 const RCODE_NXDOMAIN: u8 = 3;
@@ -109,7 +111,7 @@ impl Authority {
         }
         if let Some(e) = q.edns {
             counts[2] += 1;
-            write_opt(out, e.do_bit, refused);
+            write_opt(out, e.do_bit, refused.then_some(EDE_NOT_AUTHORITATIVE));
         }
         for (i, c) in counts.iter().enumerate() {
             out[6 + 2 * i..8 + 2 * i].copy_from_slice(&c.to_be_bytes());
@@ -117,18 +119,33 @@ impl Authority {
     }
 }
 
-/// Our OPT record: payload size, DO echoed (RFC 3225 §3), EDE 20 with REFUSED.
-fn write_opt(out: &mut Vec<u8>, do_bit: bool, refused: bool) {
+/// Our OPT record: payload size, DO echoed (RFC 3225 §3), and an Extended DNS Error if any
+/// (EDE 20 with REFUSED for a name we are not authoritative for).
+fn write_opt(out: &mut Vec<u8>, do_bit: bool, ede: Option<u16>) {
     out.push(0); // root owner
     out.extend_from_slice(&41u16.to_be_bytes());
     out.extend_from_slice(&EDNS_PAYLOAD.to_be_bytes());
     out.extend_from_slice(&[0, 0, if do_bit { 0x80 } else { 0 }, 0]);
-    if refused {
+    if let Some(code) = ede {
         out.extend_from_slice(&6u16.to_be_bytes());
         out.extend_from_slice(&EDNS_OPTION_EDE.to_be_bytes());
         out.extend_from_slice(&2u16.to_be_bytes());
-        out.extend_from_slice(&EDE_NOT_AUTHORITATIVE.to_be_bytes());
+        out.extend_from_slice(&code.to_be_bytes());
     } else {
         out.extend_from_slice(&[0, 0]);
     }
+}
+
+/// Append our OPT record to a finished message (and count it in ARCOUNT) when the query had
+/// one: RFC 6891 §7 asks it of every response, so the paths that build their answers with
+/// hickory (catalog, transfers, errors) end here as the fast path ends in `write_opt`. Must
+/// come before a TSIG record (signing appends that afterwards).
+pub(crate) fn append_opt(out: &mut Vec<u8>, edns: Option<Edns>, ede: Option<u16>) {
+    let Some(e) = edns else { return };
+    if out.len() < 12 {
+        return;
+    }
+    write_opt(out, e.do_bit, ede);
+    let ar = u16::from_be_bytes([out[10], out[11]]).saturating_add(1);
+    out[10..12].copy_from_slice(&ar.to_be_bytes());
 }

@@ -14,7 +14,7 @@ use rustc_hash::FxHashMap;
 use hickory_server::proto::op::{Edns as HEdns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_server::proto::rr::{DNSClass, RData, RecordType};
 
-use super::answer::{EDNS_PAYLOAD, Question, udp_limit};
+use super::answer::{EDE_PROHIBITED, EDNS_PAYLOAD, Question, append_opt, udp_limit};
 use super::catalog::{Catalog, Delta, Journal};
 use super::signed;
 use super::tsig;
@@ -460,7 +460,9 @@ impl Authority {
             && self.settings.server.transfer_keys.get(&peer).copied() != key
             && crate::metrics::qtype_of(req, wire::question_name_end(req)) == u16::from(RecordType::SOA)
         {
-            return Reply::Message(refused(req));
+            let mut out = refused(req);
+            append_opt(&mut out, wire::find_opt(req), Some(EDE_PROHIBITED));
+            return Reply::Message(out);
         }
         let limit = |edns: Option<Edns>| match transport {
             Transport::Tcp => u16::MAX as usize,
@@ -470,7 +472,7 @@ impl Authority {
         if let Some(p) = wire::plain(req) {
             if Question::is_transfer(p.qtype) || self.in_catalog(p.lower()) {
                 let q = Query::query(wire::name_from_wire(&req[12..p.question_end - 4]), p.qtype.into());
-                return self.transfer_or_catalog(req, p.lower(), &q, None, transport, peer, key);
+                return self.transfer_or_catalog(req, p.lower(), &q, None, transport, peer, key, p.edns);
             }
             self.answer(&Question::plain(req, &p), limit(p.edns), &mut out);
             return Reply::Message(out);
@@ -481,6 +483,10 @@ impl Authority {
             Err(_) => return Reply::Message(header_error(req, ResponseCode::FormErr)),
         };
         let edns = query.edns.as_ref();
+        let opt = edns.map(|e| Edns {
+            payload: e.max_payload(),
+            do_bit: e.flags().dnssec_ok,
+        });
         let reply = if query.metadata.op_code != OpCode::Query {
             Message::error_msg(id, query.metadata.op_code, ResponseCode::NotImp)
         } else if query.queries.len() != 1 || query.metadata.message_type != MessageType::Query {
@@ -503,7 +509,7 @@ impl Authority {
                     RData::SOA(s) => Some(s.serial),
                     _ => None,
                 });
-                return self.transfer_or_catalog(req, &lower, q, serial, transport, peer, key);
+                return self.transfer_or_catalog(req, &lower, q, serial, transport, peer, key, opt);
             }
             let mut question = Vec::with_capacity(q.name().len() + 5);
             for label in q.name().iter() {
@@ -513,10 +519,7 @@ impl Authority {
             question.push(0);
             question.extend_from_slice(&u16::from(q.query_type()).to_be_bytes());
             question.extend_from_slice(&u16::from(q.query_class()).to_be_bytes());
-            let edns = edns.map(|e| Edns {
-                payload: e.max_payload(),
-                do_bit: e.flags().dnssec_ok,
-            });
+            let edns = opt;
             let header: &[u8; 12] = req[..12].try_into().unwrap_or(&[0; 12]);
             let question = Question {
                 header,
@@ -535,7 +538,12 @@ impl Authority {
             reply.add_queries(query.queries.iter().take(1).cloned());
         }
         match reply.to_vec() {
-            Ok(bytes) if bytes.len() <= limit(None).max(512) => Reply::Message(bytes),
+            Ok(mut bytes) if bytes.len() <= limit(None).max(512) => {
+                if reply.edns.is_none() {
+                    append_opt(&mut bytes, opt, None); // BADVERS has its own
+                }
+                Reply::Message(bytes)
+            }
             _ => Reply::Message(header_error(req, ResponseCode::ServFail)),
         }
     }

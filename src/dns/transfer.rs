@@ -8,8 +8,10 @@ use std::net::IpAddr;
 use hickory_server::proto::op::{Message, OpCode, Query};
 use hickory_server::proto::rr::{RData, Record, RecordType};
 
+use super::answer::{EDE_NOT_AUTHORITATIVE, EDE_PROHIBITED, append_opt};
 use super::authority::{Authority, Reply, Transport, refused};
 use super::catalog::{self, Catalog};
+use super::wire::Edns;
 use crate::records::catalog as rc;
 
 /// Largest message a TCP AXFR chunk holds before we start the next one.
@@ -19,8 +21,40 @@ impl Authority {
     /// A transfer request (AXFR, IXFR with the client's `serial`) for `lower`, or any query in
     /// the catalog zone. `key`: the TSIG key the request was signed with (index into
     /// `[server] tsig`); a secondary given a key in `transfer_to` must sign with exactly that key.
+    /// `edns`: the request's OPT record; then every message of the answer carries ours (RFC 6891
+    /// §7), a refusal with an Extended DNS Error saying why.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn transfer_or_catalog(
+        &self,
+        req: &[u8],
+        lower: &[u8],
+        q: &Query,
+        serial: Option<u32>,
+        transport: Transport,
+        peer: IpAddr,
+        key: Option<usize>,
+        edns: Option<Edns>,
+    ) -> Reply {
+        let mut reply = self.transfer_or_catalog_plain(req, lower, q, serial, transport, peer, key);
+        if edns.is_some() {
+            match &mut reply {
+                Reply::Message(m) => {
+                    let refused = m.get(3).is_some_and(|b| b & 0x0f == 5);
+                    let ours =
+                        self.catalog.as_ref().is_some_and(|c| *c.origin == *lower) || self.zone_at(lower).is_some();
+                    let ede = refused.then_some(if ours { EDE_PROHIBITED } else { EDE_NOT_AUTHORITATIVE });
+                    append_opt(m, edns, ede);
+                }
+                Reply::Transfer(frames) => frames.iter_mut().for_each(|f| append_opt(f, edns, None)),
+                Reply::Drop => {}
+            }
+        }
+        reply
+    }
+
+    /// [`Self::transfer_or_catalog`] without the OPT record.
+    #[allow(clippy::too_many_arguments)]
+    fn transfer_or_catalog_plain(
         &self,
         req: &[u8],
         lower: &[u8],

@@ -7,7 +7,7 @@
 
 use ring::hmac;
 
-use super::wire;
+use super::wire::{self, skip_name};
 use crate::settings::{ServerSettings, TsigAlgorithm, TsigKey};
 
 const TYPE_TSIG: u16 = 250;
@@ -78,7 +78,7 @@ impl Signer {
         ctx.update(msg);
         let mut vars = Vec::with_capacity(64);
         if self.first {
-            variables(&mut vars, &self.name, &self.algorithm, self.time, 0, &[]);
+            variables(&mut vars, &self.name, &self.algorithm, self.time, FUDGE, 0, &[]);
         } else {
             vars.extend_from_slice(&self.time.to_be_bytes()[2..]);
             vars.extend_from_slice(&FUDGE.to_be_bytes());
@@ -93,17 +93,78 @@ impl Signer {
 }
 
 /// Sign an outbound request (NOTIFY) with `key`: the message and all TSIG variables.
-pub(crate) fn sign_request(key: &TsigKey, msg: &mut Vec<u8>, time: u64) {
+/// Returns the MAC, which the reply's signature covers (see [`verify_reply`]).
+pub(crate) fn sign_request(key: &TsigKey, msg: &mut Vec<u8>, time: u64) -> Vec<u8> {
     if msg.len() < 12 {
-        return;
+        return Vec::new();
     }
     let name = wire::lower_wire(&key.name);
     let algorithm = algorithm_wire(key.algorithm);
     let mut data = msg.clone();
-    variables(&mut data, &name, &algorithm, time, 0, &[]);
+    variables(&mut data, &name, &algorithm, time, FUDGE, 0, &[]);
     let mac = hmac::sign(&hmac_key(key), &data);
     let id = u16::from_be_bytes([msg[0], msg[1]]);
     append_rr(msg, &name, &algorithm, time, mac.as_ref(), id, 0, &[]);
+    mac.as_ref().to_vec()
+}
+
+/// Check the reply to a request we signed with `key` (whose MAC was `request_mac`): it must
+/// be signed with the same key over the request's MAC, the reply and the TSIG variables
+/// (RFC 8945 §5.3.1), with a full-length MAC and a time within its fudge of `now`. `Err`
+/// says why not, in words for the log (never the secret).
+pub(crate) fn verify_reply(key: &TsigKey, request_mac: &[u8], reply: &[u8], now: u64) -> Result<(), String> {
+    if reply.len() < 12 {
+        return Err("shorter than a header".into());
+    }
+    let start = match locate(reply) {
+        Ok(Some(start)) => start,
+        Ok(None) => return Err("unsigned".into()),
+        Err(()) => return Err("malformed".into()),
+    };
+    let t = parse(reply, start).ok_or("malformed TSIG record")?;
+    if *t.name != *wire::lower_wire(&key.name) || *t.algorithm != *algorithm_wire(key.algorithm) {
+        return Err("signed with another key or algorithm".into());
+    }
+    let mac = &reply[t.mac.clone()];
+    if t.error != 0 && mac.is_empty() {
+        // An unsigned TSIG error: the secondary does not know our key or our signature failed.
+        let name = match t.error {
+            BADSIG => "BADSIG".to_string(),
+            BADKEY => "BADKEY".to_string(),
+            BADTIME => "BADTIME".to_string(),
+            other => format!("TSIG error {other}"),
+        };
+        return Err(format!("the secondary answers {name}, unsigned"));
+    }
+    let hkey = hmac_key(key);
+    if mac.len() != hkey.algorithm().digest_algorithm().output_len() {
+        return Err("truncated MAC".into());
+    }
+    let mut data = Vec::with_capacity(reply.len() + request_mac.len() + 2);
+    data.extend_from_slice(&(request_mac.len() as u16).to_be_bytes());
+    data.extend_from_slice(request_mac);
+    // The reply as it was before signing: original ID, ARCOUNT without the TSIG record.
+    let at = data.len();
+    data.extend_from_slice(&reply[..start]);
+    data[at..at + 2].copy_from_slice(&t.original_id.to_be_bytes());
+    let arcount = u16::from_be_bytes([reply[10], reply[11]]) - 1;
+    data[at + 10..at + 12].copy_from_slice(&arcount.to_be_bytes());
+    variables(
+        &mut data,
+        &t.name,
+        &t.algorithm,
+        t.time,
+        t.fudge,
+        t.error,
+        &reply[t.other.clone()],
+    );
+    if hmac::verify(&hkey, &data, mac).is_err() {
+        return Err("bad MAC".into());
+    }
+    if now.abs_diff(t.time) > u64::from(t.fudge) {
+        return Err("signed outside its time window (BADTIME)".into());
+    }
+    Ok(())
 }
 
 /// Check the TSIG record of a request, if it has one, against the keys of `server` at time
@@ -148,7 +209,15 @@ pub(crate) fn check(req: &[u8], server: &ServerSettings, now: u64) -> Check {
     let arcount = u16::from_be_bytes([req[10], req[11]]) - 1;
     stripped[10..12].copy_from_slice(&arcount.to_be_bytes());
     let mut data = stripped.clone();
-    variables(&mut data, &t.name, &t.algorithm, t.time, t.error, &req[t.other.clone()]);
+    variables(
+        &mut data,
+        &t.name,
+        &t.algorithm,
+        t.time,
+        t.fudge,
+        t.error,
+        &req[t.other.clone()],
+    );
     if hmac::verify(&hmac_key(key), &data, mac).is_err() {
         return unsigned_error(BADSIG);
     }
@@ -163,7 +232,7 @@ pub(crate) fn check(req: &[u8], server: &ServerSettings, now: u64) -> Check {
         ctx.update(mac);
         ctx.update(&out);
         let mut vars = Vec::new();
-        variables(&mut vars, &name, &algorithm, t.time, BADTIME, &other);
+        variables(&mut vars, &name, &algorithm, t.time, FUDGE, BADTIME, &other);
         ctx.update(&vars);
         let sig = ctx.sign();
         append_rr(
@@ -196,14 +265,15 @@ fn algorithm_wire(a: TsigAlgorithm) -> Box<[u8]> {
 }
 
 /// The TSIG variables of RFC 8945 §4.3.3 (key name, class, TTL, algorithm, time, fudge,
-/// error, other data), appended to `out`.
-fn variables(out: &mut Vec<u8>, name: &[u8], algorithm: &[u8], time: u64, error: u16, other: &[u8]) {
+/// error, other data), appended to `out`. `fudge`: the one in the record signed or checked
+/// (ours is `FUDGE`; a peer may send another).
+fn variables(out: &mut Vec<u8>, name: &[u8], algorithm: &[u8], time: u64, fudge: u16, error: u16, other: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(&CLASS_ANY.to_be_bytes());
     out.extend_from_slice(&[0, 0, 0, 0]);
     out.extend_from_slice(algorithm);
     out.extend_from_slice(&time.to_be_bytes()[2..]);
-    out.extend_from_slice(&FUDGE.to_be_bytes());
+    out.extend_from_slice(&fudge.to_be_bytes());
     out.extend_from_slice(&error.to_be_bytes());
     out.extend_from_slice(&(other.len() as u16).to_be_bytes());
     out.extend_from_slice(other);
@@ -240,7 +310,7 @@ fn append_rr(
     msg[10..12].copy_from_slice(&ar.to_be_bytes());
 }
 
-/// Header and question of the request with QR and `rcode`, no records.
+/// Header and question of the request with QR and `rcode`, no records but our OPT.
 fn error_reply(req: &[u8], rcode: u8) -> Vec<u8> {
     // Echo the question only when it is one whole, uncompressed name with type and class: a
     // pointer copied out of its message would point nowhere (found by the fuzz smoke run).
@@ -253,6 +323,8 @@ fn error_reply(req: &[u8], rcode: u8) -> Vec<u8> {
     out[2] = 0x80 | (req[2] & 0x79);
     out[3] = rcode;
     out[4..12].copy_from_slice(&[0, u8::from(end > 12), 0, 0, 0, 0, 0, 0]);
+    // OPT when the request had one (RFC 6891 §7), before the TSIG record appended after.
+    super::answer::append_opt(&mut out, wire::find_opt(req), None);
     out
 }
 
@@ -340,19 +412,6 @@ fn parse(pkt: &[u8], start: usize) -> Option<Tsig> {
     })
 }
 
-/// Offset past a (possibly compressed) name.
-fn skip_name(pkt: &[u8], mut i: usize) -> Option<usize> {
-    loop {
-        let b = *pkt.get(i)?;
-        match b & 0xc0 {
-            0xc0 => return pkt.get(i + 1).map(|_| i + 2),
-            0 if b == 0 => return Some(i + 1),
-            0 => i += 1 + b as usize,
-            _ => return None,
-        }
-    }
-}
-
 /// A (possibly compressed) name in lower-case wire form, and the offset past it.
 fn read_name(pkt: &[u8], start: usize) -> Option<(Vec<u8>, usize)> {
     let mut out = Vec::new();
@@ -426,6 +485,89 @@ mod tests {
         signer.sign(&mut resp);
         assert_eq!(resp[10..12], [0, 1]);
         assert!(locate(&resp).unwrap().is_some());
+    }
+
+    /// A NOTIFY we sign, and the secondary's reply signed over its MAC (as `Signer` does for
+    /// our own answers): verified; changed, unsigned, foreign, cut or late: not.
+    #[test]
+    fn a_reply_verifies_only_when_signed_over_our_request() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let s = settings(secret);
+        let key = &s.tsig[0];
+        let now = 1_800_000_000;
+        let mut notify = vec![0x77, 0x01, 0x20, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        notify.extend_from_slice(b"\x04mail\x04test\x00\x00\x06\x00\x01");
+        let mac = sign_request(key, &mut notify, now);
+        assert_eq!(mac.len(), 32);
+        // The secondary's side: it verifies our request and signs its reply.
+        let Check::Signed(mut signer, stripped) = check(&notify, &s, now) else {
+            panic!("our NOTIFY does not verify")
+        };
+        let mut reply = stripped.clone();
+        reply[2] |= 0x80;
+        let unsigned = reply.clone();
+        signer.sign(&mut reply);
+        assert_eq!(verify_reply(key, &mac, &reply, now + 5), Ok(()));
+        assert_eq!(verify_reply(key, &mac, &unsigned, now).unwrap_err(), "unsigned");
+        let mut changed = reply.clone();
+        changed[3] = 5; // REFUSED instead of NOERROR under the same MAC
+        assert_eq!(verify_reply(key, &mac, &changed, now).unwrap_err(), "bad MAC");
+        assert_eq!(
+            verify_reply(key, &[0; 32], &reply, now).unwrap_err(),
+            "bad MAC",
+            "another request's MAC"
+        );
+        let mut other = settings(secret);
+        other.tsig[0].name = "other.test.".into();
+        assert!(
+            verify_reply(&other.tsig[0], &mac, &reply, now)
+                .unwrap_err()
+                .contains("another key")
+        );
+        assert!(
+            verify_reply(key, &mac, &reply, now + 301)
+                .unwrap_err()
+                .contains("BADTIME")
+        );
+        for cut in 12..reply.len() {
+            assert!(verify_reply(key, &mac, &reply[..cut], now).is_err(), "cut at {cut}");
+        }
+        // An unsigned TSIG error (the secondary does not know the key).
+        let Check::Reject(badkey) = check(&notify, &other, now) else {
+            panic!("unknown key accepted")
+        };
+        let mut other_side = badkey.clone();
+        other_side[2] |= 0x80;
+        assert!(
+            verify_reply(key, &mac, &other_side, now)
+                .unwrap_err()
+                .contains("BADKEY")
+        );
+    }
+
+    /// A request signed with another fudge than ours (300) verifies: the digest covers the
+    /// fudge the request carries.
+    #[test]
+    fn a_request_with_another_fudge_verifies() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let s = settings(secret);
+        let now = 1_800_000_000;
+        let mut q = vec![0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        q.extend_from_slice(b"\x04mail\x04test\x00\x00\x06\x00\x01");
+        let name = wire::lower_wire("xfr.test.");
+        let alg = algorithm_wire(TsigAlgorithm::HmacSha256);
+        let mut data = q.clone();
+        variables(&mut data, &name, &alg, now, 60, 0, &[]);
+        let mac = hmac::sign(&hmac_key(&s.tsig[0]), &data);
+        append_rr(&mut q, &name, &alg, now, mac.as_ref(), 0x1234, 0, &[]);
+        // append_rr writes our fudge (300): put the request's 60 in its place.
+        let fudge_at = q.len() - (2 + 32 + 6) - 2;
+        q[fudge_at..fudge_at + 2].copy_from_slice(&60u16.to_be_bytes());
+        assert!(matches!(check(&q, &s, now + 50), Check::Signed(..)));
+        assert!(
+            matches!(check(&q, &s, now + 61), Check::Reject(_)),
+            "outside its own fudge"
+        );
     }
 
     #[test]

@@ -101,6 +101,46 @@ pub(crate) fn plain(pkt: &[u8]) -> Option<Plain> {
     Some(p)
 }
 
+/// Offset past a (possibly compressed) name.
+pub(crate) fn skip_name(pkt: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        let b = *pkt.get(i)?;
+        match b & 0xc0 {
+            0xc0 => return pkt.get(i + 1).map(|_| i + 2),
+            0 if b == 0 => return Some(i + 1),
+            0 => i += 1 + b as usize,
+            _ => return None,
+        }
+    }
+}
+
+/// The OPT record of any message (names may be compressed, the OPT anywhere in the
+/// additional section), for the answers built off the fast path: an error answer carries OPT
+/// too when the query had one (RFC 6891 §7). `None` also for a message that does not parse.
+pub(crate) fn find_opt(pkt: &[u8]) -> Option<Edns> {
+    let count = |i: usize| {
+        pkt.get(4 + 2 * i..6 + 2 * i)
+            .map_or(0, |c| u16::from_be_bytes([c[0], c[1]]) as usize)
+    };
+    let mut i = 12;
+    for _ in 0..count(0) {
+        i = skip_name(pkt, i)? + 4;
+    }
+    let before = count(1) + count(2);
+    for n in 0..before + count(3) {
+        i = skip_name(pkt, i)?;
+        let fixed = pkt.get(i..i + 10)?;
+        if n >= before && fixed[0..2] == [0, 41] {
+            return Some(Edns {
+                payload: u16::from_be_bytes([fixed[2], fixed[3]]),
+                do_bit: fixed[6] & 0x80 != 0,
+            });
+        }
+        i += 10 + u16::from_be_bytes([fixed[8], fixed[9]]) as usize;
+    }
+    None
+}
+
 /// Lower-case wire form of an ASCII name without trailing dot (`""` = the root).
 pub(crate) fn lower_wire(text: &str) -> Box<[u8]> {
     let mut out = Vec::with_capacity(text.len() + 2);
@@ -180,6 +220,22 @@ mod tests {
         assert_eq!(all, [0, 5, 13, 17]);
         assert_eq!(name_from_wire(&w).to_ascii(), "mail.example.com.");
         assert_eq!(&*name_wire(&name_from_wire(&w)), &*w);
+    }
+
+    #[test]
+    fn the_opt_record_is_found_behind_other_records() {
+        // Query, then in the additional section an A record, then OPT (payload 4096, DO).
+        let mut m = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2];
+        m.extend_from_slice(b"\x01a\x00\x00\x01\x00\x01");
+        m.extend_from_slice(b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xc0\x00\x02\x01");
+        m.extend_from_slice(b"\x00\x00\x29\x10\x00\x00\x00\x80\x00\x00\x00");
+        let e = find_opt(&m).expect("OPT");
+        assert_eq!((e.payload, e.do_bit), (4096, true));
+        m[11] = 1; // the OPT record not counted
+        assert!(find_opt(&m).is_none());
+        for cut in 0..m.len() {
+            let _ = find_opt(&m[..cut]);
+        }
     }
 
     #[test]

@@ -668,6 +668,7 @@ fn tsig_secret_files_are_read_in_the_file_step() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[cfg(feature = "sources")] // settings refuse [[source]] without it
 const SOURCE: &str = r#"
 [[source]]
 name = "pfa"
@@ -683,6 +684,7 @@ mx = [{ host = "mx.example.net.", preference = 10 }]
 mode = "testing"
 "#;
 
+#[cfg(feature = "sources")]
 fn row(domain: Option<&str>, provider: Option<&str>, alias_of: Option<&str>) -> Row {
     Row {
         domain: domain.map(Into::into),
@@ -692,6 +694,7 @@ fn row(domain: Option<&str>, provider: Option<&str>, alias_of: Option<&str>) -> 
     }
 }
 
+#[cfg(feature = "sources")]
 #[test]
 fn source_settings_are_checked() {
     let text = format!(
@@ -719,6 +722,7 @@ fn source_settings_are_checked() {
     assert!(!format!("{:?}", s.sources[0]).contains("postfix.db"));
 }
 
+#[cfg(feature = "sources")]
 #[test]
 fn source_rows_join_the_file_domains() {
     let base = ok(&format!("{PROVIDER}{DOMAIN}{SOURCE}"));
@@ -947,5 +951,21 @@ fn a_domain_declares_its_own_services() {
         errs.iter()
             .any(|e| e.contains("source[0].domain.oauth2: needs the source's `provider`")),
         "{errs:?}"
+    );
+}
+
+/// A build without the `sources` feature refuses `[[source]]` rather than ignore it.
+#[cfg(not(feature = "sources"))]
+#[test]
+fn sources_need_the_feature() {
+    let text = format!(
+        "{PROVIDER}\n[[source]]\nkind = \"sqlite\"\nurl = \"sqlite:///x.db\"\nquery = \"SELECT domain FROM d\"\nprovider = \"examplemail\"\n"
+    );
+    let e = errors(&text);
+    assert!(
+        e.iter()
+            .any(|l| l
+                .ends_with("source[0]: this mailconf was built without database sources (cargo feature `sources`)")),
+        "{e:?}"
     );
 }

@@ -6,15 +6,13 @@
 //! is `settings`' job ([`Settings::with_sources`]).
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sqlx::{ConnectOptions, Connection, Row as _};
 use tracing::{info, warn};
 
-use crate::settings::{Row, Settings, SourceKind, SourceSettings};
+use crate::settings::{Row, Settings, SourceSettings};
 
 /// A query's result (or why there is none) for `sources[index]`.
 #[derive(Debug)]
@@ -36,7 +34,17 @@ pub async fn fetch(src: &SourceSettings) -> Result<Vec<Row>, String> {
     }
 }
 
+/// Without the `sources` feature settings refuse `[[source]]`, so this is never reached.
+#[cfg(not(feature = "sources"))]
+async fn fetch_inner(_: &SourceSettings) -> Result<Vec<Row>, String> {
+    Err("this mailconf was built without database sources (cargo feature `sources`)".into())
+}
+
+#[cfg(feature = "sources")]
 async fn fetch_inner(src: &SourceSettings) -> Result<Vec<Row>, String> {
+    use crate::settings::SourceKind;
+    use sqlx::{ConnectOptions, Connection, Row as _};
+    use std::str::FromStr;
     let url = src.url.read()?;
     match src.kind {
         SourceKind::Postgres => {
@@ -104,6 +112,7 @@ async fn fetch_inner(src: &SourceSettings) -> Result<Vec<Row>, String> {
 }
 
 /// A database error in words, without the URL (sqlx's messages do not include it).
+#[cfg(feature = "sources")]
 fn db_error(e: &sqlx::Error) -> String {
     match e {
         sqlx::Error::Database(d) => format!("database: {}", d.message()),
@@ -112,6 +121,7 @@ fn db_error(e: &sqlx::Error) -> String {
 }
 
 /// Rows → [`Row`]s by column name: `domain` must be there, `provider` and `alias_of` may.
+#[cfg(feature = "sources")]
 fn convert<R: sqlx::Row>(
     rows: &[R],
     get: impl Fn(&R, usize) -> Result<Option<String>, sqlx::Error>,
@@ -185,9 +195,12 @@ pub fn load(dir: Option<&Path>, src: &SourceSettings) -> Option<Vec<Row>> {
     }
 }
 
-/// Every source's first result: its query, or when that fails, what `state_dir` kept (and
-/// the error).
-pub async fn initial(settings: &Settings) -> Vec<(Option<Arc<Vec<Row>>>, Option<String>)> {
+/// Each source's rows as a start would take them: its query, or when that fails, the result
+/// `state_dir` kept (`None` without one), with the error. All sources at once. Writes and
+/// counts nothing: `serve` does that in [`initial`]; the commands that only read the settings
+/// (`zone`, `probe --config`, `render`) use this as it is, so they see the domains `serve`
+/// would serve.
+pub async fn read_once(settings: &Settings) -> Vec<(Option<Vec<Row>>, Option<String>)> {
     let dir = settings.server.state_dir.clone();
     let tasks: Vec<_> = settings
         .sources
@@ -196,24 +209,13 @@ pub async fn initial(settings: &Settings) -> Vec<(Option<Arc<Vec<Row>>>, Option<
             let (src, dir) = (src.clone(), dir.clone());
             tokio::spawn(async move {
                 match fetch(&src).await {
-                    Ok(rows) => {
-                        crate::metrics::METRICS.source_ok(&src.name, rows.len());
-                        info!(source = %src.name, rows = rows.len(), "source read");
-                        let rows = Arc::new(rows);
-                        let keep = rows.clone();
-                        let _ = tokio::task::spawn_blocking(move || save(dir.as_deref(), &src, &keep)).await;
-                        (Some(rows), None)
-                    }
+                    Ok(rows) => (Some(rows), None),
                     Err(e) => {
-                        crate::metrics::METRICS.source_failed(&src.name);
-                        let kept = load(dir.as_deref(), &src);
-                        match &kept {
-                            Some(rows) => {
-                                warn!(source = %src.name, error = %e, rows = rows.len(), "source unreadable: serving the result kept in state_dir")
-                            }
-                            None => warn!(source = %src.name, error = %e, "source unreadable and nothing kept: serving none of its domains"),
-                        }
-                        (kept.map(Arc::new), Some(e))
+                        let kept = tokio::task::spawn_blocking(move || load(dir.as_deref(), &src))
+                            .await
+                            .ok()
+                            .flatten();
+                        (kept, Some(e))
                     }
                 }
             })
@@ -221,7 +223,41 @@ pub async fn initial(settings: &Settings) -> Vec<(Option<Arc<Vec<Row>>>, Option<
         .collect();
     let mut out = Vec::with_capacity(tasks.len());
     for t in tasks {
-        out.push(t.await.unwrap_or((None, None)));
+        out.push(t.await.unwrap_or((None, Some("the query task failed".into()))));
+    }
+    out
+}
+
+/// Every source's first result for `serve` ([`read_once`]), counted in `/metrics` and logged;
+/// a result the database gave is kept in `state_dir`.
+pub async fn initial(settings: &Settings) -> Vec<(Option<Arc<Vec<Row>>>, Option<String>)> {
+    let dir = settings.server.state_dir.clone();
+    let mut out = Vec::with_capacity(settings.sources.len());
+    for (src, (rows, error)) in settings.sources.iter().zip(read_once(settings).await) {
+        let rows = rows.map(Arc::new);
+        match &error {
+            None => {
+                let n = rows.as_ref().map_or(0, |r| r.len());
+                crate::metrics::METRICS.source_ok(&src.name, n);
+                info!(source = %src.name, rows = n, "source read");
+                if let Some(keep) = rows.clone() {
+                    let (src, dir) = (src.clone(), dir.clone());
+                    let _ = tokio::task::spawn_blocking(move || save(dir.as_deref(), &src, &keep)).await;
+                }
+            }
+            Some(e) => {
+                crate::metrics::METRICS.source_failed(&src.name);
+                match &rows {
+                    Some(rows) => {
+                        warn!(source = %src.name, error = %e, rows = rows.len(), "source unreadable: serving the result kept in state_dir")
+                    }
+                    None => {
+                        warn!(source = %src.name, error = %e, "source unreadable and nothing kept: serving none of its domains")
+                    }
+                }
+            }
+        }
+        out.push((rows, error));
     }
     out
 }
@@ -265,6 +301,10 @@ pub fn spawn(
 
 /// PostgreSQL `LISTEN channel`: each notification wakes the source's loop. Reconnects after
 /// the source's `refresh` when the connection is lost.
+#[cfg(not(feature = "sources"))]
+async fn listen(_: Arc<SourceSettings>, _: String, _: Arc<tokio::sync::Notify>) {}
+
+#[cfg(feature = "sources")]
 async fn listen(src: Arc<SourceSettings>, channel: String, wake: Arc<tokio::sync::Notify>) {
     let mut failing: Option<String> = None;
     loop {

@@ -313,3 +313,18 @@ pub fn collect_lines(stderr: std::process::ChildStderr) -> std::sync::Arc<std::s
     });
     log
 }
+
+/// A Python that has dnspython: the PATH one, else the system one (Debian's python3-dnspython,
+/// which tests/install-deps.sh installs). Fails, never skips, without one.
+pub fn python_with_dnspython() -> String {
+    for py in ["python3", "/usr/bin/python3"] {
+        let ok = Command::new(py)
+            .args(["-c", "import dns.message, dns.query"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return py.to_string();
+        }
+    }
+    panic!("no python3 with dnspython: install the Debian package `python3-dnspython` (bash tests/install-deps.sh)");
+}

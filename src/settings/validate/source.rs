@@ -48,6 +48,13 @@ fn source(
     let s = s.get_ref();
     let path = format!("source[{i}]");
     let errors_before = cx.diags.len();
+    if !cfg!(feature = "sources") {
+        cx.err(
+            &span,
+            path.clone(),
+            "this mailconf was built without database sources (cargo feature `sources`)",
+        );
+    }
     let name = match &s.name {
         Some(n) => {
             let v = n.get_ref();
