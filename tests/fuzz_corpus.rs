@@ -86,6 +86,41 @@ fn the_checks_catch_what_they_claim() {
     assert!(caught(&|| panic_if_other_domain(&fx)));
 }
 
+/// The HTTP target's echo check catches a document that repeats input unescaped, and does not
+/// mistake the document's own text for an echo.
+#[test]
+fn the_echo_check_tells_an_echo_from_document_text() {
+    use mailconf::fuzzing::unescaped_echo;
+    // A renderer that forgets to escape, and one that escapes, around the same fixed text.
+    let careless = |v: &str| format!("<?xml version=\"1.0\"?><Response><User>{v}</User></Response>");
+    let careful = |v: &str| careless(&v.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"));
+    let twin = |v: &str| v.replace(['<', '>', '&', '"'], "_");
+    for input in ["a<b>@alpha.test", "<script>", "x\"y&z", "nse>"] {
+        let (body, benign) = (careless(input), careless(&twin(input)));
+        assert_eq!(
+            unescaped_echo(&[input], body.as_bytes(), benign.as_bytes()),
+            Some(input),
+            "{input}"
+        );
+        let (body, benign) = (careful(input), careful(&twin(input)));
+        assert_eq!(
+            unescaped_echo(&[input], body.as_bytes(), benign.as_bytes()),
+            None,
+            "{input}"
+        );
+    }
+    // Input that is also document text, not echoed: no finding (the fuzzer's `nse>` and
+    // `1.0" encoding="utf-8"?>`, both replayed from fuzz/regressions/http).
+    let doc = careful("someone");
+    for input in ["nse>", "1.0\"?><Response>", "</User>"] {
+        assert_eq!(
+            unescaped_echo(&[input], doc.as_bytes(), doc.as_bytes()),
+            None,
+            "{input}"
+        );
+    }
+}
+
 /// A hand-made breach of the "another domain's settings" rule, so the check is shown to fire.
 fn panic_if_other_domain(fx: &Fixture) {
     fx.pox_expecting(
