@@ -84,6 +84,51 @@ def dns_seeds():
         put("dns", m)  # both dns_udp and dns_tcp
 
 
+def soa(zone, serial):
+    """An SOA record for an IXFR request's authority section."""
+    rdata = name("ns." + zone) + name("hostmaster." + zone) + struct.pack(">IIIII", serial, 3600, 600, 86400, 60)
+    return name(zone) + struct.pack(">HHIH", 6, 1, 0, len(rdata)) + rdata
+
+
+def ixfr(zone, serial):
+    m = bytearray(query(zone, "IXFR", extra=soa(zone, serial)))
+    m[9] = 1  # NSCOUNT
+    return bytes(m)
+
+
+def xfr_seeds():
+    """dns_xfr: FLAGS (peer, journaled server) then a message; tsig: MODE POS POS then a message."""
+    msgs = []
+    for zone in ["alpha.test", "beta.test", "_tcp.beta.test", "sub.alpha.test", "catalog.fuzz.invalid",
+                 "nodns.test", "alias-alpha.test", "www.alpha.test"]:
+        msgs += [query(zone, "AXFR"), query(zone, "SOA"), ixfr(zone, 1)]
+    msgs += [
+        ixfr("catalog.fuzz.invalid", 0), ixfr("catalog.fuzz.invalid", 0xFFFFFFFF),
+        query("zones.catalog.fuzz.invalid", 12),  # PTR
+        query("version.catalog.fuzz.invalid", "TXT"),
+        query("alpha.test", "SOA", flags=0x2400),  # NOTIFY
+        query("catalog.fuzz.invalid", "SOA", flags=0x2400),
+        query("alpha.test", "AXFR", edns=1232),
+    ]
+    for i, m in enumerate(msgs):
+        for flags in {i % 8, 3, 7}:  # and always the signing secondary, fresh and journaled
+            put("xfr", bytes([flags]) + m)
+        put("tsig", bytes([[0, 1, 2, 3, 4, 5, 6, 7, 0x80][i % 9], 0, i]) + m)
+
+
+def sources_seeds():
+    rows = [
+        "new.example\tgamma\n" "alias.example\t\x00\tnew.example\n" "beta.test\talpha\n",
+        "a.example\nb.example\tbeta\nA.EXAMPLE\n",
+        "bücher.example\nxn--bcher-kva.example\n",
+        "\x00\nok.example\tnosuch\n..\n" + "x" * 300 + ".example\n",
+        "alias-alpha.test\nw.example\t\x00\tw.example\nv.example\t\x00\talpha.test\n",
+        "c.example\tgamma\tnot a name\n\xff\xfe.example\n",
+    ]
+    for r in rows:
+        put("sources", r.encode("utf-8", "surrogateescape") if "\xff" not in r else r.encode("latin-1"))
+
+
 def http_seeds():
     reqs = [
         (0, "GET", "/mail/config-v1.1.xml?emailaddress=fred%40alpha.test", "autoconfig.alpha.test", ""),
@@ -104,6 +149,13 @@ def http_seeds():
         (0, "GET", "/mail/config-v1.1.xml?emailaddress=%3Cscript%3E%40alpha.test", "[::1]:8080", ""),
         (0, "GET", "/mail/config-v1.1.xml?emailaddress=fred%40xn--bcher-kva.example", "autoconfig.xn--bcher-kva.example", ""),
         (3, "POST", "/autodiscover/autodiscover.xml", "autodiscover.alpha.test", pox_body("fred@alpha.test")),
+        # PACC and CalDAV/CardDAV (RFC 6764 §5).
+        (1, "GET", "/.well-known/user-agent-configuration.json", "ua-auto-config.alpha.test", ""),
+        (0, "HEAD", "/.well-known/user-agent-configuration.json", "ua-auto-config.beta.test", ""),
+        (1, "GET", "/.well-known/caldav", "alpha.test", ""),
+        (0, "PROPFIND", "/.well-known/carddav", "autoconfig.alpha.test", ""),
+        (2, "GET", "/.well-known/caldav?x=%3C", "beta.test", ""),
+        (1, "PROPFIND", "/.well-known/carddav/", "alias-alpha.test", "<propfind xmlns=\"DAV:\"/>"),
     ]
     for flags, method, target, host, body in reqs:
         put("http", bytes([flags]) + f"{method}\n{target}\n{host}\n{body}".encode())
@@ -166,6 +218,8 @@ def probe_seeds():
 
 if __name__ == "__main__":
     dns_seeds()
+    xfr_seeds()
+    sources_seeds()
     http_seeds()
     pox_seeds()
     settings_seeds()

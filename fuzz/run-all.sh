@@ -15,7 +15,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 runs=${RUNS:-10000000}
 seconds=${FUZZ_SECONDS:-}
-all=(dns_udp dns_tcp http pox settings probe)
+all=(dns_udp dns_tcp dns_xfr tsig http pox settings probe sources)
 targets=("${@:-${all[@]}}")
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2
@@ -24,8 +24,8 @@ fi
 profile=()
 [ -n "${FUZZ_DEV:-}" ] && profile=(--dev)
 cargo fuzz build "${profile[@]}" --sanitizer none || exit 2
-seeds_of() { case $1 in dns_*) echo dns ;; *) echo "$1" ;; esac; }
-dict_of() { case $1 in dns_*) echo dns ;; pox | probe) echo xml ;; *) echo "$1" ;; esac; }
+seeds_of() { case $1 in dns_xfr) echo xfr ;; dns_*) echo dns ;; *) echo "$1" ;; esac; }
+dict_of() { case $1 in dns_* | tsig) echo dns ;; pox | probe) echo xml ;; *) echo "$1" ;; esac; }
 limit=(-runs="$runs")
 [ -n "$seconds" ] && limit=(-runs=1000000000 -max_total_time="$seconds")
 failed=0

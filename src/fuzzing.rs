@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use hickory_server::proto::op::{Message, ResponseCode};
-use hickory_server::proto::rr::{Name, RecordType};
+use hickory_server::proto::rr::{Name, Record, RecordType};
 use quick_xml::events::Event;
 
 use crate::dns::Core;
@@ -22,13 +22,20 @@ pub const FIXTURE: &str = include_str!("../tests/fixtures/fuzz.toml");
 /// A client the transfer ACL of the fixture refuses, and one it allows.
 const OUTSIDER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 99));
 const SECONDARY: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+/// The secondary that must sign with the fixture's TSIG key (`[server] transfer_to`).
+const KEYED: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+/// TSIG resource record type.
+const TSIG: u16 = 250;
 
 /// Built once per fuzzing process: the fixture's settings and DNS zones.
 pub struct Fixture {
     settings: Arc<Settings>,
     pages: crate::http::pages::PageCache,
     dns: Core,
-    /// Every mail domain name with DNS: no answer may hold a name outside these.
+    /// The same zones after a reload that added `sub.alpha.test`: the catalog has a journal
+    /// (IXFR from the serial before).
+    journaled: Core,
+    /// Every mail domain name with DNS, and the catalog: no answer may hold a name outside.
     dns_names: Vec<Name>,
 }
 
@@ -49,10 +56,26 @@ impl Fixture {
                 d.names()
                     .map(|n| Name::from_ascii(format!("{n}.")).expect("a configured name"))
             })
+            .chain(
+                settings
+                    .server
+                    .catalog
+                    .iter()
+                    .map(|c| Name::from_ascii(c).expect("the catalog name")),
+            )
             .collect();
+        // The fixture without one domain, then reloaded to the whole: one catalog change.
+        let start = FIXTURE
+            .find("[[domain]]\nname = \"sub.alpha.test\"")
+            .expect("the fixture has sub.alpha.test");
+        let end = start + FIXTURE[start + 1..].find("[[domain]]").expect("a domain follows") + 1;
+        let fewer = format!("{}{}", &FIXTURE[..start], &FIXTURE[end..]);
+        let fewer = Settings::from_toml(&fewer, "fuzz.toml").expect("the fixture without a domain is valid");
+        let journaled = Core::new(Arc::new(fewer)).reload(settings.clone());
         Fixture {
             pages: crate::http::pages::PageCache::new(&settings),
             dns: Core::new(settings.clone()),
+            journaled,
             settings,
             dns_names,
         }
@@ -133,7 +156,7 @@ impl Fixture {
         );
         let m = Message::from_vec(resp).unwrap_or_else(|e| panic!("{how}: answer does not parse back: {e}"));
         let records = m.answers.iter().chain(&m.authorities).chain(&m.additionals);
-        for r in records.filter(|r| r.record_type() != RecordType::OPT) {
+        for r in records.filter(|r| !matches!(r.record_type(), RecordType::OPT | RecordType::TSIG)) {
             assert!(
                 self.dns_names.iter().any(|n| n.zone_of(&r.name)),
                 "{how}: a record for {} outside our zones",
@@ -210,20 +233,38 @@ impl Fixture {
         body: &[u8],
         flags: u8,
     ) -> routes::Reply {
-        let req = routes::Request {
+        let input = Input {
             method,
             path,
             query,
             host,
             body,
+            flags,
+        };
+        let reply = self.answer(&input);
+        self.check_reply(&input, reply)
+    }
+
+    /// What the routes answer, unchecked.
+    fn answer(&self, i: &Input) -> routes::Reply {
+        let req = routes::Request {
+            method: i.method,
+            path: i.path,
+            query: i.query,
+            host: i.host,
+            body: i.body,
             time: "12:34:56",
-            secure: flags & 1 != 0,
-            https_available: flags & 2 != 0,
+            secure: i.flags & 1 != 0,
+            https_available: i.flags & 2 != 0,
             acme: None,
             accept_language: None,
             pages: &self.pages,
         };
-        let reply = routes::handle(&self.settings, &req);
+        routes::handle(&self.settings, &req)
+    }
+
+    fn check_reply(&self, i: &Input, reply: routes::Reply) -> routes::Reply {
+        let (path, query, host) = (i.path, i.query, i.host);
         assert!(
             [200, 301, 302, 307, 400, 404, 405].contains(&reply.status),
             "status {} is not one the routes answer",
@@ -258,7 +299,9 @@ impl Fixture {
         } else {
             panic!("unexpected content type {ct}");
         }
-        // No piece of input with markup characters comes back verbatim.
+        // No piece of input with markup characters comes back verbatim. Document text that
+        // happens to equal a piece (`</Response>` holds `nse>`) is no echo: the answer to the
+        // same request without markup characters holds it too.
         let decoded: Vec<String> = query
             .map(|q| {
                 form_urlencoded::parse(q.as_bytes())
@@ -266,13 +309,21 @@ impl Fixture {
                     .collect()
             })
             .unwrap_or_default();
-        let pieces = [path, query.unwrap_or(""), host.unwrap_or("")];
-        for piece in pieces.iter().copied().chain(decoded.iter().map(String::as_str)) {
-            if piece.len() >= 3 && piece.contains(['<', '>', '&', '"']) {
-                assert!(
-                    !contains(&reply.body, piece.as_bytes()),
-                    "input {piece:?} comes back unescaped"
-                );
+        let pieces: Vec<&str> = [path, query.unwrap_or(""), host.unwrap_or("")]
+            .into_iter()
+            .chain(decoded.iter().map(String::as_str))
+            .filter(|p| p.len() >= 3 && p.contains(MARKUP))
+            .collect();
+        if pieces.iter().any(|p| contains(&reply.body, p.as_bytes())) {
+            let (path, query, host) = (defang(path), query.map(defang_query), host.map(defang));
+            let benign = self.answer(&Input {
+                path: &path,
+                query: query.as_deref(),
+                host: host.as_deref(),
+                ..*i
+            });
+            if let Some(piece) = unescaped_echo(&pieces, &reply.body, &benign.body) {
+                panic!("input {piece:?} comes back unescaped");
             }
         }
         // A document for one domain never names the servers of another provider.
@@ -294,6 +345,264 @@ impl Fixture {
             }
         }
         reply
+    }
+
+    /// A zone transfer, catalog query or NOTIFY over TCP: `FLAGS` then a DNS message. FLAGS
+    /// picks the peer (an outsider, the secondary the ACL allows, the one that must sign: once
+    /// unsigned, once signed with its key) and the server (fresh, or after a reload that
+    /// journaled a catalog change). A transfer goes only to an allowed peer (signed when it must
+    /// sign), starts and ends with the same SOA, and holds only names of the zone asked for.
+    pub fn dns_xfr(&self, input: &[u8]) {
+        let Some((&flags, msg)) = input.split_first() else {
+            return;
+        };
+        if msg.len() < 12 {
+            return;
+        }
+        let core = if flags & 4 != 0 { &self.journaled } else { &self.dns };
+        let (peer, signed) = match flags & 3 {
+            0 => (OUTSIDER, false),
+            1 => (SECONDARY, false),
+            2 => (KEYED, false),
+            _ => (KEYED, true),
+        };
+        let mut req = msg.to_vec();
+        let key = &self.settings.server.tsig[0];
+        if signed {
+            Core::sign_request(key, &mut req, Core::now());
+        }
+        let frames = core.tcp(&req, peer);
+        assert!(frames.is_empty() || !is_response(&req), "TCP answered a response");
+        let request_mac = signed.then(|| tsig_of(&req).map(|t| t.mac)).flatten();
+        let mut prior = request_mac.clone();
+        let mut parsed = Vec::new();
+        for f in &frames {
+            parsed.push(self.check_dns_response(&req, f, usize::from(u16::MAX), "TCP"));
+            if let Some(t) = tsig_of(f).filter(|t| !t.mac.is_empty()) {
+                let mac = prior.as_deref().expect("a signed answer to an unsigned request");
+                verify_tsig(key, mac, f, &t, parsed.len() > 1);
+                prior = Some(t.mac);
+            }
+        }
+        self.check_transfer(&parsed, peer, signed);
+    }
+
+    /// What a transfer answer must be: to whom, its framing, its names.
+    fn check_transfer(&self, frames: &[Message], peer: IpAddr, signed: bool) {
+        let answers: Vec<&Record> = frames.iter().flat_map(|m| &m.answers).collect();
+        let Some(q) = frames.first().and_then(|m| m.queries.first()) else {
+            return;
+        };
+        if !matches!(q.query_type(), RecordType::AXFR | RecordType::IXFR) || answers.is_empty() {
+            return;
+        }
+        assert!(
+            peer == SECONDARY || peer == KEYED && signed,
+            "a transfer of {} to {peer} (signed: {signed})",
+            q.name()
+        );
+        let first = answers[0];
+        assert_eq!(
+            first.record_type(),
+            RecordType::SOA,
+            "a transfer that does not start with SOA"
+        );
+        assert_eq!(&first.name, q.name(), "a transfer of another zone than asked");
+        if answers.len() > 1 || frames.len() > 1 {
+            let last = answers[answers.len() - 1];
+            assert_eq!(last, first, "a transfer that does not end with its first SOA");
+        }
+        for r in &answers {
+            assert!(q.name().zone_of(&r.name), "{} in the transfer of {}", r.name, q.name());
+        }
+    }
+
+    /// A TSIG-signed request: `MODE POS_HI POS_LO` then a DNS message, which the target signs
+    /// with the fixture's key as the secondary would (hickory's reading of it when it has one,
+    /// else the bytes as they are), then spoils as MODE says: a MAC byte flipped, cut at POS,
+    /// the MAC shortened to POS octets, any byte flipped, signed with another secret, a second
+    /// TSIG record, or unsigned; bit 7 signs an hour ago. Sent by the secondary that must sign,
+    /// the one the ACL allows, and an outsider, over TCP and UDP. Checked: an answer is signed
+    /// exactly when the request verifies, and its MAC verifies (each message of a transfer
+    /// chained to the one before); a request that does not verify never gets a transfer or a
+    /// signed answer; an old one gets BADTIME.
+    pub fn tsig(&self, input: &[u8]) {
+        let [mode, hi, lo, msg @ ..] = input else {
+            return;
+        };
+        if msg.len() < 12 {
+            return;
+        }
+        let pos = usize::from(u16::from_be_bytes([*hi, *lo]));
+        let canonical = Message::from_vec(msg)
+            .ok()
+            .filter(|m| m.queries.len() == 1 && m.additionals.iter().all(|r| r.record_type() != RecordType::TSIG))
+            .and_then(|m| m.to_vec().ok())
+            .filter(|b| b.len() >= 12 && b[2] & 0x80 == 0);
+        let plain = canonical.clone().unwrap_or_else(|| msg.to_vec());
+        let key = &self.settings.server.tsig[0];
+        let old = mode & 0x80 != 0;
+        let time = if old { Core::now() - 3600 } else { Core::now() };
+        let mut signed = plain.clone();
+        Core::sign_request(key, &mut signed, time);
+        let rr = plain.len(); // where the TSIG record starts
+        let mut sent = signed.clone();
+        let mac_at = sent.len() - 6 - 32;
+        match mode & 7 {
+            0 => {}
+            1 => sent[mac_at + pos % 32] ^= 1 << (pos % 8),
+            2 => sent.truncate(12 + pos % (sent.len() - 12)),
+            3 => {
+                // A MAC cut to `pos % 33` octets, lengths adjusted.
+                let keep = pos % 33;
+                sent.drain(mac_at + keep..mac_at + 32);
+                sent[mac_at - 2..mac_at].copy_from_slice(&(keep as u16).to_be_bytes());
+                let rdlen_at = rr + wire_len(&key.name) + 8;
+                let rdlen = u16::from_be_bytes([sent[rdlen_at], sent[rdlen_at + 1]]) - (32 - keep) as u16;
+                sent[rdlen_at..rdlen_at + 2].copy_from_slice(&rdlen.to_be_bytes());
+            }
+            4 => {
+                let at = 2 + pos % (sent.len() - 2);
+                sent[at] ^= 1 << (pos % 8);
+            }
+            5 => {
+                let mut other = key.clone();
+                other.secret = b"another secret of enough length".to_vec();
+                sent = plain.clone();
+                Core::sign_request(&other, &mut sent, time);
+            }
+            6 => {
+                let again = signed[rr..].to_vec();
+                sent.extend_from_slice(&again);
+                let ar = u16::from_be_bytes([sent[10], sent[11]]).wrapping_add(1);
+                sent[10..12].copy_from_slice(&ar.to_be_bytes());
+            }
+            _ => sent = plain.clone(),
+        }
+        // Signed with our key over these very bytes (the ID is not covered: RFC 8945 §5.3).
+        let genuine = mode & 7 != 7 && sent[2..] == signed[2..];
+        let request_mac = tsig_of(&sent).map(|t| t.mac);
+        for peer in [KEYED, SECONDARY, OUTSIDER] {
+            let frames = self.dns.tcp(&sent, peer);
+            let mut udp = self.dns.udp(&sent, peer).into_iter().collect::<Vec<_>>();
+            if let Some(u) = udp.first() {
+                self.check_dns_response(&sent, u, udp_limit_of(&sent), "UDP");
+            }
+            for (how, frames) in [("TCP", &frames), ("UDP", &mut udp)] {
+                let mut prior = request_mac.clone();
+                let mut parsed = Vec::new();
+                for (i, f) in frames.iter().enumerate() {
+                    let m = self.check_dns_response(&sent, f, usize::from(u16::MAX), how);
+                    match tsig_of(f) {
+                        Some(t) if t.error == 0 || t.error == 18 => {
+                            assert!(genuine, "{how}: a signed answer to a request that does not verify");
+                            let mac = prior.as_deref().expect("the request's MAC");
+                            verify_tsig(key, mac, f, &t, i > 0);
+                            if t.error == 18 {
+                                assert!(old, "{how}: BADTIME for a request signed now");
+                            }
+                            prior = Some(t.mac);
+                        }
+                        Some(t) => {
+                            assert!(t.mac.is_empty(), "{how}: a MAC on a TSIG error {}", t.error);
+                            assert!(!genuine || old, "{how}: TSIG error {} for a good request", t.error);
+                        }
+                        None => assert!(
+                            !(genuine && canonical.is_some()),
+                            "{how}: an unsigned answer to a well-signed request"
+                        ),
+                    }
+                    if genuine && old && canonical.is_some() {
+                        assert_eq!(
+                            m.metadata.response_code,
+                            ResponseCode::NotAuth,
+                            "{how}: an old request answered"
+                        );
+                    }
+                    parsed.push(m);
+                }
+                if how == "TCP" {
+                    self.check_transfer(&parsed, peer, genuine && !old);
+                }
+            }
+        }
+    }
+
+    /// Rows from a database source (`[[source]]`), merged with the file's domains: one row a
+    /// line, columns `domain`, `provider`, `alias_of` split by tabs; a lone NUL is NULL, a value
+    /// that is not UTF-8 is one the database could not give as text. Checked: every row is
+    /// taken, skipped with a reason or reported as a duplicate; the file's domains win; every
+    /// name taken is a valid lower-case domain that finds its domain; what is taken can be
+    /// served; merging the same rows again shares every domain (a refresh that changed nothing
+    /// changes nothing).
+    pub fn sources(&self, input: &[u8]) {
+        let rows: Vec<crate::settings::Row> = input
+            .split(|b| *b == b'\n')
+            .take(256)
+            .map(|line| {
+                let mut row = crate::settings::Row::default();
+                let mut cols = line.split(|b| *b == b'\t');
+                let mut value = |row: &mut crate::settings::Row, name: &str| match cols.next() {
+                    None | Some(b"\0") => None,
+                    Some(v) => row.value(name, std::str::from_utf8(v).map(|s| Some(s.to_string()))),
+                };
+                row.domain = value(&mut row, "domain");
+                row.provider = value(&mut row, "provider");
+                row.alias_of = value(&mut row, "alias_of");
+                row
+            })
+            .collect();
+        let given = Some(Arc::new(rows.clone()));
+        let (merged, report) = self.settings.with_sources(std::slice::from_ref(&given), None);
+        let file = self.settings.domains.len();
+        let (read, taken) = report.counts[0];
+        assert_eq!(read, rows.len(), "rows read");
+        assert_eq!(
+            taken + report.bad.len() + report.duplicates.len(),
+            rows.len(),
+            "a row neither taken, skipped nor a duplicate"
+        );
+        for b in &report.bad {
+            assert!(b.row >= 1 && b.row <= rows.len(), "{b}");
+            assert!(!b.reason.trim().is_empty(), "a skipped row without a reason: {b}");
+        }
+        for d in &self.settings.domains {
+            assert!(
+                std::ptr::eq(merged.domain(&d.name).expect("a file domain"), &**d),
+                "a row replaced {}",
+                d.name
+            );
+        }
+        let new = &merged.domains[file..];
+        let names: usize = new.iter().map(|d| 1 + d.aliases.len()).sum();
+        assert_eq!(names, taken, "names taken");
+        for d in new {
+            for n in d.names() {
+                assert_eq!(
+                    crate::settings::to_ascii_domain(n).ok().as_deref(),
+                    Some(n),
+                    "{n:?} is not a checked name"
+                );
+                assert_eq!(
+                    merged.domain(n).map(|x| &x.name),
+                    Some(&d.name),
+                    "{n} finds another domain"
+                );
+            }
+        }
+        for d in new.iter().take(3) {
+            for name in d.names() {
+                let _ = crate::records::for_name(&merged, d, name);
+            }
+            if let Some(cfg) = ClientConfig::for_domain(&merged, &d.name, None) {
+                check_xml(&crate::render::thunderbird::render(&cfg)).expect("thunderbird XML");
+                check_xml(&crate::render::autodiscover::response(&cfg)).expect("POX XML");
+            }
+        }
+        let (again, _) = self.settings.with_sources(std::slice::from_ref(&given), Some(&merged));
+        for (a, b) in again.domains.iter().zip(&merged.domains) {
+            assert!(Arc::ptr_eq(a, b), "merging the same rows again rebuilt {}", a.name);
+        }
     }
 
     /// Settings text: never a panic, every rejection located inside the text. The first byte
@@ -411,6 +720,54 @@ fn many_domains() -> &'static str {
     })
 }
 
+/// One HTTP request as the routes see it (`flags`: bit 0 HTTPS, bit 1 an HTTPS listener exists).
+#[derive(Clone, Copy)]
+struct Input<'a> {
+    method: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+    host: Option<&'a str>,
+    body: &'a [u8],
+    flags: u8,
+}
+
+/// The characters a document must escape when it repeats input.
+const MARKUP: [char; 4] = ['<', '>', '&', '"'];
+
+/// `text` with every markup character replaced by `_` (same length in characters).
+fn defang(text: &str) -> String {
+    text.replace(MARKUP, "_")
+}
+
+/// A raw query string with the markup characters of its values replaced, raw or percent-encoded
+/// (`&` between pairs stays: it separates them, and no value holds it raw).
+fn defang_query(query: &str) -> String {
+    let mut out = query.replace(['<', '>', '"'], "_");
+    for enc in ["%3C", "%3E", "%26", "%22", "%3c", "%3e"] {
+        out = out.replace(enc, "_");
+    }
+    out
+}
+
+/// The first of `pieces` (request parts holding markup characters) that `body` repeats
+/// unescaped, given `benign`, the answer to the same request with every markup character of
+/// the input replaced by `_`. A piece is echoed when the body holds it more often than the
+/// benign answer does (text every such document holds, like `nse>` of `</Response>`, is in
+/// both) and the benign answer holds its harmless twin: the input does come back there.
+pub fn unescaped_echo<'p>(pieces: &[&'p str], body: &[u8], benign: &[u8]) -> Option<&'p str> {
+    pieces.iter().copied().find(|piece| {
+        let (p, twin) = (piece.as_bytes(), defang(piece));
+        count(body, p) > count(benign, p) && count(benign, twin.as_bytes()) > 0
+    })
+}
+
+fn count(hay: &[u8], needle: &[u8]) -> usize {
+    if needle.is_empty() {
+        return 0;
+    }
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
 fn is_response(req: &[u8]) -> bool {
     req.get(2).is_some_and(|b| b & 0x80 != 0)
 }
@@ -477,4 +834,122 @@ fn attributes(e: &quick_xml::events::BytesStart) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// A TSIG record at the end of a message (RFC 8945 §4.2), read independently of `dns::tsig`.
+struct TsigRr {
+    /// Where the record starts.
+    start: usize,
+    /// Time signed and fudge, as on the wire.
+    timers: [u8; 8],
+    mac: Vec<u8>,
+    original_id: [u8; 2],
+    error: u16,
+    other: Vec<u8>,
+    /// Key name and algorithm, as on the wire.
+    name: Vec<u8>,
+    algorithm: Vec<u8>,
+}
+
+/// The TSIG record that ends `msg`, if its last record is one (names uncompressed).
+fn tsig_of(msg: &[u8]) -> Option<TsigRr> {
+    // Walk the records by hand: hickory keeps TSIG apart on some versions.
+    let mut i = 12;
+    let qd = u16::from_be_bytes([*msg.get(4)?, *msg.get(5)?]);
+    for _ in 0..qd {
+        i = name_end(msg, i)? + 4;
+    }
+    let records: usize = (0..3)
+        .map(|k| usize::from(u16::from_be_bytes([msg[6 + 2 * k], msg[7 + 2 * k]])))
+        .sum();
+    let mut last = None;
+    for _ in 0..records {
+        let start = i;
+        let e = name_end(msg, i)?;
+        let fixed = msg.get(e..e + 10)?;
+        let end = e + 10 + usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+        last = Some((start, e, u16::from_be_bytes([fixed[0], fixed[1]]), end));
+        i = end;
+    }
+    let (start, e, rtype, end) = last?;
+    if rtype != TSIG || end != msg.len() {
+        return None;
+    }
+    let rd = &msg[e + 10..end];
+    let alg_end = name_end(rd, 0)?;
+    let f = rd.get(alg_end..alg_end + 10)?;
+    let mac_len = usize::from(u16::from_be_bytes([f[8], f[9]]));
+    let mac = rd.get(alg_end + 10..alg_end + 10 + mac_len)?.to_vec();
+    let t = rd.get(alg_end + 10 + mac_len..alg_end + 16 + mac_len)?;
+    let other = rd.get(alg_end + 16 + mac_len..)?.to_vec();
+    Some(TsigRr {
+        start,
+        timers: f[..8].try_into().ok()?,
+        mac,
+        original_id: [t[0], t[1]],
+        error: u16::from_be_bytes([t[2], t[3]]),
+        other,
+        name: msg[start..e].to_vec(),
+        algorithm: rd[..alg_end].to_vec(),
+    })
+}
+
+/// The end of the name at `i` (a compression pointer ends it).
+fn name_end(msg: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        let len = usize::from(*msg.get(i)?);
+        match len {
+            0 => return Some(i + 1),
+            0xc0.. => return (i + 2 <= msg.len()).then_some(i + 2),
+            64.. => return None,
+            _ => i += 1 + len,
+        }
+    }
+}
+
+/// The MAC of a signed answer verifies with `key`, chained to `prior` (RFC 8945 §4.3: the
+/// request's MAC for the first message; for a later message of a transfer the one before, and
+/// only the timers as variables, §5.3.1).
+fn verify_tsig(key: &crate::settings::TsigKey, prior: &[u8], msg: &[u8], t: &TsigRr, later: bool) {
+    use ring::hmac;
+    let alg = match key.algorithm {
+        crate::settings::TsigAlgorithm::HmacSha256 => hmac::HMAC_SHA256,
+        crate::settings::TsigAlgorithm::HmacSha512 => hmac::HMAC_SHA512,
+    };
+    let mut data = (prior.len() as u16).to_be_bytes().to_vec();
+    data.extend_from_slice(prior);
+    let mut unsigned = msg[..t.start].to_vec();
+    unsigned[0..2].copy_from_slice(&t.original_id);
+    let ar = u16::from_be_bytes([unsigned[10], unsigned[11]]) - 1;
+    unsigned[10..12].copy_from_slice(&ar.to_be_bytes());
+    data.extend_from_slice(&unsigned);
+    if !later {
+        data.extend_from_slice(&t.name);
+        data.extend_from_slice(&[0, 255, 0, 0, 0, 0]);
+        data.extend_from_slice(&t.algorithm);
+    }
+    data.extend_from_slice(&t.timers);
+    if !later {
+        data.extend_from_slice(&t.error.to_be_bytes());
+        data.extend_from_slice(&(t.other.len() as u16).to_be_bytes());
+        data.extend_from_slice(&t.other);
+    }
+    assert!(
+        hmac::verify(&hmac::Key::new(alg, &key.secret), &data, &t.mac).is_ok(),
+        "a TSIG MAC that does not verify"
+    );
+}
+
+/// Octets of a name in wire form.
+fn wire_len(name: &str) -> usize {
+    let name = name.trim_end_matches('.');
+    if name.is_empty() { 1 } else { name.len() + 2 }
+}
+
+/// The UDP limit a client states (its EDNS buffer, never below 512), else 512.
+fn udp_limit_of(req: &[u8]) -> usize {
+    Message::from_vec(req)
+        .ok()
+        .and_then(|m| m.edns.map(|e| usize::from(e.max_payload())))
+        .map_or(512, |p| p.max(512))
 }

@@ -12,6 +12,7 @@ mod dav;
 mod dns;
 mod dnssec;
 mod faults;
+mod floods;
 mod fuzz_corpus;
 mod http;
 mod ops;

@@ -242,6 +242,21 @@ impl Core {
         }
     }
 
+    /// This core after a reload to `settings` (unchanged zones kept, the catalog journaled).
+    pub(crate) fn reload(&self, settings: Arc<Settings>) -> Core {
+        Core(self.0.reload(settings).0)
+    }
+
+    /// Sign a request with `key` at `time` (seconds), as a secondary would.
+    pub(crate) fn sign_request(key: &crate::settings::TsigKey, msg: &mut Vec<u8>, time: u64) {
+        tsig::sign_request(key, msg, time);
+    }
+
+    /// The TSIG clock (seconds since the epoch).
+    pub(crate) fn now() -> u64 {
+        tsig::now()
+    }
+
     /// How the fast path reads `pkt`, if it takes it: lower-case wire qname, qtype, EDNS payload.
     pub(crate) fn plain(pkt: &[u8]) -> Option<(Vec<u8>, u16, Option<u16>)> {
         wire::plain(pkt).map(|p| (p.lower().to_vec(), p.qtype, p.edns.map(|e| e.payload)))

@@ -1,5 +1,8 @@
 //! TCP transport (RFC 7766): length-prefixed messages, several per connection, idle timeout,
-//! a cap on concurrent connections; AXFR answers go out as several frames.
+//! a cap on concurrent connections; AXFR answers go out as several frames. When the cap is
+//! reached, every connection waiting for its next message is closed (RFC 7766 §6.2.3: a busy
+//! server may close idle connections), so a flood of idle connections cannot keep a new client
+//! waiting behind it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,7 +11,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tracing::debug;
 
 use super::authority::{Authority, Reply, Transport};
@@ -20,9 +23,18 @@ const MAX_CONNECTIONS: usize = 512;
 
 pub(crate) async fn serve(listener: TcpListener, state: Arc<ArcSwap<Authority>>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    // Notified when every slot is taken: idle connections close.
+    let full = Arc::new(Notify::new());
     loop {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                full.notify_waiters();
+                let Ok(p) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                p
+            }
         };
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -32,9 +44,9 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<ArcSwap<Authority>>)
                 continue;
             }
         };
-        let state = state.clone();
+        let (state, full) = (state.clone(), full.clone());
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, peer, &state).await {
+            if let Err(e) = connection(stream, peer, &state, &full).await {
                 debug!(%peer, error = %e, "DNS TCP connection ended");
             }
             drop(permit);
@@ -42,15 +54,24 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<ArcSwap<Authority>>)
     }
 }
 
-async fn connection(mut stream: TcpStream, peer: SocketAddr, state: &ArcSwap<Authority>) -> std::io::Result<()> {
+async fn connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    state: &ArcSwap<Authority>,
+    full: &Notify,
+) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let mut buf = vec![0u8; 65535];
     loop {
-        let len = match tokio::time::timeout(IDLE, stream.read_u16()).await {
-            Ok(Ok(n)) => n as usize,
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Ok(()), // idle
+        let len = tokio::select! {
+            biased; // a message already here is read, not dropped
+            r = tokio::time::timeout(IDLE, stream.read_u16()) => match r {
+                Ok(Ok(n)) => n as usize,
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(()), // idle
+            },
+            _ = full.notified() => return Ok(()), // idle while every slot is taken
         };
         match tokio::time::timeout(IDLE, stream.read_exact(&mut buf[..len])).await {
             Ok(r) => r?,

@@ -29,7 +29,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tracing::{debug, info};
 
 use crate::settings::Settings;
@@ -186,10 +186,19 @@ async fn accept_loop(listener: TcpListener, front: Front, stop: watch::Receiver<
     let stopped = |mut stop: watch::Receiver<bool>| async move {
         let _ = stop.wait_for(|s| *s).await;
     };
+    // Notified when every slot is taken: connections without a request in flight close, so a
+    // flood of idle connections cannot keep a new client waiting behind it.
+    let full = Arc::new(Notify::new());
     loop {
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = stopped(stop.clone()) => break,
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                full.notify_waiters();
+                tokio::select! {
+                    p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                    _ = stopped(stop.clone()) => break,
+                }
+            }
         };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -205,9 +214,10 @@ async fn accept_loop(listener: TcpListener, front: Front, stop: watch::Receiver<
         let _ = stream.set_nodelay(true);
         let front = front.clone();
         let stop = stop.clone();
+        let full = full.clone();
         tokio::spawn(async move {
             let result = match &front.tls {
-                None => connection(TokioIo::new(stream), Protocol::Http1, &front, peer, stop).await,
+                None => connection(TokioIo::new(stream), Protocol::Http1, &front, peer, stop, &full).await,
                 Some(cfg) => {
                     let Some(cfg) = cfg.load_full().as_ref().clone() else {
                         return;
@@ -216,6 +226,7 @@ async fn accept_loop(listener: TcpListener, front: Front, stop: watch::Receiver<
                     let tls = tokio::select! {
                         r = tokio::time::timeout(READ_TIMEOUT, accept) => r,
                         _ = stopped(stop.clone()) => return,
+                        _ = full.notified() => return,
                     };
                     match tls {
                         Ok(Ok(tls)) => {
@@ -227,7 +238,7 @@ async fn accept_loop(listener: TcpListener, front: Front, stop: watch::Receiver<
                                 // No ALPN: HTTP/1.1, or HTTP/2 if the client starts with its preface.
                                 None => Protocol::Either,
                             };
-                            connection(TokioIo::new(tls), protocol, &front, peer, stop).await
+                            connection(TokioIo::new(tls), protocol, &front, peer, stop, &full).await
                         }
                         Ok(Err(e)) => {
                             debug!(%peer, error = %e, "TLS handshake failed");
@@ -261,14 +272,15 @@ enum Protocol {
     Either,
 }
 
-/// Serve one connection until it ends, the idle limit passes (HTTP/2) or `stop` fires (then
-/// requests in flight finish first).
+/// Serve one connection until it ends, the idle limit passes (HTTP/2), or `stop` fires or
+/// every slot is taken (`full`; then requests in flight finish first).
 async fn connection<I>(
     io: I,
     protocol: Protocol,
     front: &Front,
     peer: SocketAddr,
     mut stop: watch::Receiver<bool>,
+    full: &Notify,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
@@ -317,6 +329,10 @@ where
                 if r.is_ok() {
                     conn.as_mut().graceful_shutdown();
                 }
+            }
+            _ = full.notified(), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
             }
             _ = async { idle.as_mut().expect("guarded").as_mut().await }, if idle.is_some() && !stopping => {
                 let a = activity.as_ref().expect("set with idle");
