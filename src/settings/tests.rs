@@ -920,8 +920,16 @@ fn a_domain_declares_its_own_services() {
         Some("https://login.example.com")
     );
     assert_eq!(s.domain("sibling.example").unwrap().services().oauth2, None);
+}
 
-    // `[source.domain]`: shared by every row; an issuer needs the source's provider.
+/// `[source.domain]` services: shared by every row; an issuer needs the source's provider.
+#[cfg(feature = "sources")]
+#[test]
+fn a_source_declares_services_for_its_domains() {
+    let provider = provider_with(
+        "pacc = true\nusername = \"%EMAILLOCALPART%\"\ncaldav = { url = \"https://dav.example.net/cal/\" }\n\
+         carddav = { url = \"https://dav.example.net/card/\" }",
+    );
     let src = format!("{provider}{SOURCE}[source.domain.caldav]\nurl = \"https://cal.example.org/dav/\"\n");
     let s = ok(&src);
     let (merged, _) = s.with_sources(
