@@ -180,16 +180,7 @@ fn json_str(buf: &mut Vec<u8>, s: &str) {
 fn date_time(secs: u64) -> [u8; 19] {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
-    // Days to civil date (proleptic Gregorian; eras of 400 years from 0000-03-01).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::dates::civil_from_days(days);
     let mut out = [0u8; 19];
     let mut w = &mut out[..];
     let _ = write!(

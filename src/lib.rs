@@ -14,6 +14,7 @@ pub mod accesslog;
 pub mod acme;
 pub mod app;
 pub mod cli;
+mod dates;
 pub mod dns;
 pub mod exit;
 #[doc(hidden)]
