@@ -376,7 +376,9 @@ fn locate(pkt: &[u8]) -> Result<Option<usize>, ()> {
 fn parse(pkt: &[u8], start: usize) -> Option<Tsig> {
     let (name, mut i) = read_name(pkt, start)?;
     let fixed = pkt.get(i..i + 10)?;
-    if u16::from_be_bytes([fixed[2], fixed[3]]) != CLASS_ANY {
+    // Class ANY and TTL 0 (RFC 8945 §4.2). The digest covers the TTL as 0, so any other TTL
+    // would be bytes the MAC does not vouch for: malformed (found by the `tsig` fuzz target).
+    if u16::from_be_bytes([fixed[2], fixed[3]]) != CLASS_ANY || fixed[4..8] != [0, 0, 0, 0] {
         return None;
     }
     let end = i + 10 + u16::from_be_bytes([fixed[8], fixed[9]]) as usize;
@@ -568,6 +570,31 @@ mod tests {
             matches!(check(&q, &s, now + 61), Check::Reject(_)),
             "outside its own fudge"
         );
+    }
+
+    /// The MAC covers the TSIG record's TTL as 0: a record with another TTL is malformed, not
+    /// verified (the `tsig` fuzz target found one accepted, fuzz/regressions/tsig/).
+    #[test]
+    fn a_tsig_record_with_a_ttl_is_refused() {
+        let s = settings(b"0123456789abcdef0123456789abcdef");
+        let now = 1_800_000_000;
+        let q = query(b"0123456789abcdef0123456789abcdef", now);
+        assert!(matches!(check(&q, &s, now), Check::Signed(..)));
+        // The TTL follows the key name, type and class of the TSIG record.
+        let name = wire::lower_wire("xfr.test.");
+        let start = q
+            .windows(name.len())
+            .rposition(|w| *w == *name)
+            .expect("the TSIG record");
+        let ttl_at = start + name.len() + 4;
+        for bit in [0x01, 0x80] {
+            let mut t = q.clone();
+            t[ttl_at] ^= bit;
+            let Check::Reject(r) = check(&t, &s, now) else {
+                panic!("a TSIG record with a TTL verified")
+            };
+            assert_eq!(r[3] & 0x0f, RCODE_FORMERR);
+        }
     }
 
     #[test]
