@@ -505,7 +505,14 @@ impl Fixture {
                         }
                         Some(t) => {
                             assert!(t.mac.is_empty(), "{how}: a MAC on a TSIG error {}", t.error);
-                            assert!(!genuine || old, "{how}: TSIG error {} for a good request", t.error);
+                            // Signed bytes after a message that does not parse may be read
+                            // as another record (another key name): only a well-formed
+                            // request signed now must verify.
+                            assert!(
+                                !(genuine && canonical.is_some()) || old,
+                                "{how}: TSIG error {} for a good request",
+                                t.error
+                            );
                         }
                         None => assert!(
                             !(genuine && canonical.is_some()),
