@@ -267,16 +267,21 @@ fn parse_split(
                                 let loc = Locator { file, text, base: 0 };
                                 return Some(Checked::reused(same, loc, r.start, t * per + k, hash));
                             }
-                            let parsed: raw::File = toml::from_str(piece).ok()?;
-                            let [d] = <[_; 1]>::try_from(parsed.domain).ok()?;
                             let loc = Locator {
                                 file,
                                 text,
                                 base: r.start,
                             };
-                            let checked =
-                                check_domain(loc, t * per + k, &d, raw_providers, providers, previous, intern);
-                            Some(Checked { piece: hash, ..checked })
+                            check_piece(
+                                piece,
+                                hash,
+                                loc,
+                                t * per + k,
+                                raw_providers,
+                                providers,
+                                previous,
+                                intern,
+                            )
                         })
                         .collect::<Option<Vec<Checked>>>()
                 })
@@ -439,20 +444,15 @@ pub(super) fn parse_file_reusing(path: &std::path::Path, file: &str, previous: &
             )),
             Piece::Changed(changed) => {
                 let (start, hash, text) = &**changed;
-                let parsed: raw::File = toml::from_str(text).ok()?;
-                let [d] = <[_; 1]>::try_from(parsed.domain).ok()?;
-                // Located within the piece only: any problem sends the caller to `parse`.
-                let loc = Locator { file, text, base: 0 };
-                let checked = check_domain(loc, i, &d, &head.raw.provider, &head.providers, Some(reuse), &intern);
-                Some(Checked {
-                    piece: *hash,
-                    names: checked
-                        .names
-                        .into_iter()
-                        .map(|(n, _, at)| (n, *start..*start, at))
-                        .collect(),
-                    ..checked
-                })
+                // Spans at their place in the file; a message would be located within the piece
+                // only, but any problem sends the caller to `parse`.
+                let loc = Locator {
+                    file,
+                    text,
+                    base: *start,
+                };
+                let (raw_providers, providers) = (&head.raw.provider, &head.providers);
+                check_piece(text, *hash, loc, i, raw_providers, providers, Some(reuse), &intern)
             }
         })
         .collect::<Option<Vec<_>>>()?;
@@ -507,6 +507,25 @@ impl Checked {
 }
 
 const DNSSEC_NEEDS_STATE: &str = "needs `[server] state_dir`: the signing keys are kept there across restarts";
+
+/// One `[[domain]]` piece parsed on its own (see `split`) and checked as domain `i`; `None`
+/// unless it parses and holds exactly one domain.
+#[allow(clippy::too_many_arguments)]
+fn check_piece(
+    piece: &str,
+    hash: u128,
+    loc: Locator,
+    i: usize,
+    raw_providers: &std::collections::BTreeMap<String, S<raw::Provider>>,
+    providers: &[Arc<Provider>],
+    previous: Option<&Settings>,
+    intern: &Interner,
+) -> Option<Checked> {
+    let parsed: raw::File = toml::from_str(piece).ok()?;
+    let [d] = <[_; 1]>::try_from(parsed.domain).ok()?;
+    let checked = check_domain(loc, i, &d, raw_providers, providers, previous, intern);
+    Some(Checked { piece: hash, ..checked })
+}
 
 fn check_domain(
     loc: Locator,
