@@ -4,22 +4,12 @@
 
 use crate::common;
 
-use std::net::{TcpListener, UdpSocket};
+use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Server, https_get, temp_dir, tool};
 use rcgen::{CertificateParams, KeyPair};
-
-fn free_port() -> u16 {
-    loop {
-        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = u.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
 
 /// Kills the child when dropped.
 struct Kill(std::process::Child);
@@ -97,7 +87,7 @@ fn certificate_from_pebble_via_tls_alpn_01_and_from_cache_after_restart() {
     let mut attempt = 0;
     let (s, _pebble, mgmt_port, tls_port) = loop {
         attempt += 1;
-        let (acme_port, mgmt_port) = (free_port(), free_port());
+        let (acme_port, mgmt_port) = (common::free_port(), common::free_port());
         write_config(&config, &dir, acme_port);
         let s = Server::start(
             &config,
@@ -351,7 +341,7 @@ fn pebble_for(dir: &std::path::Path, write: &dyn Fn(u16), start: &dyn Fn() -> Se
     std::fs::write(dir.join("pebble.key"), key.serialize_pem()).unwrap();
     let unused = TcpListener::bind("127.0.0.1:0").unwrap();
     for attempt in 1..=5 {
-        let (acme_port, mgmt_port) = (free_port(), free_port());
+        let (acme_port, mgmt_port) = (common::free_port(), common::free_port());
         write(acme_port);
         let s = start();
         let (dns_port, tls_port) = (s.addrs("DNS")[0].port(), s.addrs("HTTPS")[0].port());

@@ -507,7 +507,7 @@ fn bind_follows_the_catalog_zone() {
     let config = dir.join("mailconf.toml");
     let text = std::fs::read_to_string(root().join("tests/fixtures/dns.toml")).unwrap();
     for _attempt in 0..5 {
-        let port = free_udp_port();
+        let port = common::free_port();
         std::fs::write(
             &config,
             format!(
@@ -640,7 +640,7 @@ fn nsd_secondary_with_tsig() {
     let config = dir.join("mailconf.toml");
     let text = std::fs::read_to_string(root().join("tests/fixtures/dns.toml")).unwrap();
     for _attempt in 0..5 {
-        let nsd_port = free_udp_port();
+        let nsd_port = common::free_port();
         std::fs::write(
             &config,
             format!(
@@ -1184,7 +1184,7 @@ fn start_with_knot(
     let knotd = tool("knotd", "knot");
     let text = std::fs::read_to_string(root().join("tests/fixtures/dns.toml")).unwrap();
     for _attempt in 0..5 {
-        let knot_port = free_udp_port();
+        let knot_port = common::free_port();
         let mut mailconf_text = text.replace(
             "transfer_to = [\"127.0.0.1\"]",
             &format!("transfer_to = [\"127.0.0.1:{knot_port}\"]"),
@@ -1256,17 +1256,6 @@ fn start_with_knot(
         }
     }
     panic!("knotd found no free port in 5 attempts");
-}
-
-fn free_udp_port() -> u16 {
-    // Bind UDP and TCP on the same port to be sure both are free, then release them.
-    loop {
-        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = u.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
 }
 
 /// With `state_dir`, a restart never serves an older serial than the run before it.

@@ -55,16 +55,6 @@ fn ds_line(config: &Path) -> String {
     lines[0].to_string()
 }
 
-fn free_port() -> u16 {
-    loop {
-        let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = u.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 /// A validating Unbound on loopback, killed on drop.
 struct Unbound {
     child: Child,
@@ -84,7 +74,7 @@ impl Unbound {
         let unbound = tool("unbound", "unbound");
         let _ = std::fs::create_dir_all(dir);
         for _ in 0..5 {
-            let port = free_port();
+            let port = common::free_port();
             let conf = dir.join("unbound.conf");
             std::fs::write(
                 &conf,

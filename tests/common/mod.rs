@@ -34,6 +34,36 @@ pub fn tool(name: &str, package: &str) -> PathBuf {
     panic!("`{name}` not found: install the Debian package `{package}` (bash tests/install-deps.sh)");
 }
 
+/// A loopback port free for both UDP and TCP when asked, for a peer the test starts itself
+/// (Knot, NSD, BIND, Pebble, a database) and so cannot hand an already bound socket.
+///
+/// It is taken below the kernel's ephemeral range (`net.ipv4.ip_local_port_range`, 32768 and up
+/// by default), never from it: a port from that range, once released, can be handed to any
+/// socket bound to port 0 (a `dig` of another test, another server) while mailconf still sends
+/// NOTIFYs to it, and that `dig` then reads a NOTIFY instead of its answer. Tests running in
+/// parallel take different ports: a counter per process, starting at a point set by the PID.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000; // 20000..32000
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % SPAN,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..SPAN {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN) as u16;
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
+        if udp.is_ok() && tcp.is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port between {FIRST} and {}", FIRST + SPAN);
+}
+
 /// A fresh temporary directory under the target dir, removed and recreated.
 pub fn temp_dir(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
