@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    mailconf::heap::limit_arenas();
+    mailconf::heap::tune_allocator();
     let cli = mailconf::cli::Cli::parse();
     match mailconf::cli::run(cli) {
         Ok(code) => code,

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::ops::Range;
 
-use super::Ctx;
+use super::{Ctx, FieldPath};
 use crate::names::{relative_to, zone_of};
 use crate::settings::names::to_ascii_domain;
 use crate::settings::raw::{self, S};
@@ -14,7 +14,7 @@ const DEFAULT_TTL: u32 = 3600;
 const DEFAULT_NEGATIVE_TTL: u32 = 300;
 
 /// Parse a name written relative to the domain (`_tcp`, `@`, `autoconfig`) or absolute under it.
-fn relative_name(cx: &mut Ctx, v: &str, span: &Range<usize>, path: &str, domain: &str) -> Option<String> {
+fn relative_name(cx: &mut Ctx, v: &str, span: &Range<usize>, path: impl FieldPath, domain: &str) -> Option<String> {
     let t = v.trim().to_ascii_lowercase();
     if t == "@" || t.trim_end_matches('.') == domain {
         return Some(String::new());
@@ -51,7 +51,7 @@ fn relative_name(cx: &mut Ctx, v: &str, span: &Range<usize>, path: &str, domain:
 
 pub(super) fn dns_settings(
     cx: &mut Ctx,
-    path: &str,
+    path: impl FieldPath,
     domain: &str,
     dns: &S<raw::Dns>,
     provider: Option<&Provider>,
@@ -61,7 +61,7 @@ pub(super) fn dns_settings(
     let errors_before = cx.diags.len();
     let mut nameservers = Vec::new();
     for (i, ns) in dns.nameservers.get_ref().iter().enumerate() {
-        if let Some(h) = cx.host(ns, &format!("{path}.nameservers[{i}]")) {
+        if let Some(h) = cx.host(ns, format_args!("{path}.nameservers[{i}]")) {
             nameservers.push(format!("{h}."));
         }
     }
@@ -110,7 +110,7 @@ pub(super) fn dns_settings(
     }
     let mut zones: Vec<String> = Vec::new();
     for (i, z) in dns.zones.iter().enumerate() {
-        if let Some(rel) = relative_name(cx, z.get_ref(), &z.span(), &format!("{path}.zones[{i}]"), domain) {
+        if let Some(rel) = relative_name(cx, z.get_ref(), &z.span(), format_args!("{path}.zones[{i}]"), domain) {
             if zones.contains(&rel) {
                 cx.err(
                     &z.span(),
@@ -124,10 +124,10 @@ pub(super) fn dns_settings(
     if zones.is_empty() {
         zones.push(String::new());
     }
-    let addrs = cx.ips(&dns.autoconfig_addresses, &format!("{path}.autoconfig_addresses"));
+    let addrs = cx.ips(&dns.autoconfig_addresses, format_args!("{path}.autoconfig_addresses"));
     let autoconfig = match (&dns.autoconfig_cname, addrs.is_empty()) {
         (Some(c), true) => cx
-            .host(c, &format!("{path}.autoconfig_cname"))
+            .host(c, format_args!("{path}.autoconfig_cname"))
             .map(|h| WebHost::Cname(cx.intern.strs.get(&format!("{h}.")))),
         (Some(c), false) => {
             cx.err(
@@ -157,8 +157,8 @@ pub(super) fn dns_settings(
     };
     let mut hosts: Vec<(String, Vec<IpAddr>)> = Vec::new();
     for (key, list) in &dns.hosts {
-        let hpath = format!("{path}.hosts.{key}");
-        if let Some(rel) = relative_name(cx, key, &list.span(), &hpath, domain) {
+        let hpath = format_args!("{path}.hosts.{key}");
+        if let Some(rel) = relative_name(cx, key, &list.span(), hpath, domain) {
             let fq = if rel.is_empty() {
                 domain.to_string()
             } else {
@@ -167,11 +167,11 @@ pub(super) fn dns_settings(
             if cnames.contains(&fq) {
                 cx.err(
                     &list.span(),
-                    &hpath,
+                    hpath,
                     format!("`{fq}` is a CNAME (autoconfig_cname) and cannot have addresses"),
                 );
             }
-            let ips = cx.ips(list.get_ref(), &hpath);
+            let ips = cx.ips(list.get_ref(), hpath);
             hosts.push((rel, ips));
         }
     }
@@ -179,13 +179,13 @@ pub(super) fn dns_settings(
     let in_our_zones = |host: &str| relative_to(host, domain).is_some_and(|rel| zone_of(&rel, &zones).is_some());
     let mut mx = Vec::new();
     for (i, m) in dns.mx.iter().enumerate() {
-        let mpath = format!("{path}.mx[{i}].host");
+        let mpath = format_args!("{path}.mx[{i}].host");
         let m = m.get_ref();
         if m.host.get_ref() == "." {
             if dns.mx.len() > 1 || m.preference != 0 {
                 cx.err(
                     &m.host.span(),
-                    &mpath,
+                    mpath,
                     "the null MX `.` (RFC 7505) must be the only MX, with preference 0",
                 );
             }
@@ -195,19 +195,19 @@ pub(super) fn dns_settings(
             });
             continue;
         }
-        let Some(h) = cx.host(&m.host, &mpath) else {
+        let Some(h) = cx.host(&m.host, mpath) else {
             continue;
         };
         if cnames.contains(&h) {
             cx.err(
                 &m.host.span(),
-                &mpath,
+                mpath,
                 format!("`{h}` is a CNAME this config creates; an MX target must not be an alias (RFC 2181 §10.3)"),
             );
         } else if in_our_zones(&h) && !has_address(&h) {
             cx.err(
                 &m.host.span(),
-                &mpath,
+                mpath,
                 format!("`{h}` is inside the zone but has no address; add it under `hosts`"),
             );
         }
@@ -218,11 +218,11 @@ pub(super) fn dns_settings(
     }
     if let Some(p) = provider {
         for (i, s) in p.servers.iter().enumerate() {
-            let spath = format!("provider.{}.server[{i}].host", p.id);
+            let spath = format_args!("provider.{}.server[{i}].host", p.id);
             if cnames.contains(&s.host) {
                 cx.err(
                     &dns_span,
-                    &spath,
+                    spath,
                     format!(
                         "`{}` is a CNAME that {path} creates; an SRV target must not be an alias (RFC 2782)",
                         s.host
@@ -231,7 +231,7 @@ pub(super) fn dns_settings(
             } else if in_our_zones(&s.host) && !has_address(&s.host) {
                 cx.err(
                     &dns_span,
-                    &spath,
+                    spath,
                     format!(
                         "`{}` is inside the zone of `{domain}` but has no address; add it under {path}.hosts",
                         s.host
@@ -240,13 +240,13 @@ pub(super) fn dns_settings(
             }
         }
     }
-    let spf = txt_field(cx, dns.spf.as_ref(), &format!("{path}.spf"), |v| {
+    let spf = txt_field(cx, dns.spf.as_ref(), format_args!("{path}.spf"), |v| {
         (v == "v=spf1" || v.starts_with("v=spf1 "))
             .then_some(())
             .ok_or("must start with `v=spf1` (RFC 7208 §4.5)".into())
     });
-    let dmarc = txt_field(cx, dns.dmarc.as_ref(), &format!("{path}.dmarc"), check_dmarc);
-    let tls_rpt = txt_field(cx, dns.tls_rpt.as_ref(), &format!("{path}.tls_rpt"), |v| {
+    let dmarc = txt_field(cx, dns.dmarc.as_ref(), format_args!("{path}.dmarc"), check_dmarc);
+    let tls_rpt = txt_field(cx, dns.tls_rpt.as_ref(), format_args!("{path}.tls_rpt"), |v| {
         let ok = v.split(',').all(|u| {
             let u = u.trim();
             u.starts_with("mailto:") && u.len() > 7 || u.starts_with("https://") && u.len() > 8
@@ -254,7 +254,7 @@ pub(super) fn dns_settings(
         ok.then_some(())
             .ok_or("must be `mailto:` or `https://` report URIs, comma separated (RFC 8460 §3)".into())
     });
-    let transfer_to = cx.secondaries(&dns.transfer_to, &format!("{path}.transfer_to"));
+    let transfer_to = cx.secondaries(&dns.transfer_to, format_args!("{path}.transfer_to"));
     let serial = dns.serial.as_ref().map(|s| *s.get_ref());
     let i = cx.intern;
     let text = |v: Option<String>| v.map(|v| i.strs.get(&v));
@@ -279,7 +279,7 @@ pub(super) fn dns_settings(
 fn txt_field(
     cx: &mut Ctx,
     v: Option<&S<String>>,
-    path: &str,
+    path: impl FieldPath,
     check: impl Fn(&str) -> Result<(), String>,
 ) -> Option<String> {
     let v = v?;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{Ctx, dns, provider};
+use super::{Ctx, FieldPath, dns, provider};
 use crate::settings::names::to_ascii_domain;
 use crate::settings::raw::{self, S};
 use crate::settings::{DnsSettings, Domain, MtaSts, OwnServices, PLACEHOLDERS, Provider};
@@ -17,14 +17,14 @@ pub(super) fn domain(
     providers: &[Arc<Provider>],
 ) -> Option<Domain> {
     let d = d.get_ref();
-    let path = format!("domain[{i}]");
+    let path = format_args!("domain[{i}]");
     let errors_before = cx.diags.len();
-    let name = cx.host(&d.name, &format!("{path}.name"));
+    let name = cx.host(&d.name, format_args!("{path}.name"));
     let aliases: Vec<String> = d
         .aliases
         .iter()
         .enumerate()
-        .filter_map(|(j, a)| cx.host(a, &format!("{path}.aliases[{j}]")))
+        .filter_map(|(j, a)| cx.host(a, format_args!("{path}.aliases[{j}]")))
         .collect();
     let pname = d.provider.get_ref();
     let provider = providers.iter().find(|p| &p.id == pname).cloned();
@@ -46,11 +46,11 @@ pub(super) fn domain(
     let dns = d
         .dns
         .as_ref()
-        .and_then(|dns| dns::dns_settings(cx, &format!("{path}.dns"), &name, dns, provider.as_deref()));
+        .and_then(|dns| dns::dns_settings(cx, format_args!("{path}.dns"), &name, dns, provider.as_deref()));
     let mta_sts = d
         .mta_sts
         .as_ref()
-        .and_then(|m| mta_sts(cx, &format!("{path}.mta_sts"), m, dns.as_ref()));
+        .and_then(|m| mta_sts(cx, format_args!("{path}.mta_sts"), m, dns.as_ref()));
     let own = own_services(
         cx,
         &provider::RawServices {
@@ -59,7 +59,7 @@ pub(super) fn domain(
             carddav: &d.carddav,
             oauth2: &d.oauth2,
         },
-        &path,
+        path,
         raw_providers.get(pname).map(|p| p.get_ref()),
         provider.as_deref(),
     );
@@ -82,7 +82,7 @@ pub(super) fn domain(
 pub(super) fn own_services(
     cx: &mut Ctx,
     r: &provider::RawServices,
-    path: &str,
+    path: impl FieldPath,
     raw_provider: Option<&raw::Provider>,
     provider: Option<&Provider>,
 ) -> Option<Arc<OwnServices>> {
@@ -90,7 +90,13 @@ pub(super) fn own_services(
         return None;
     }
     let default_user = raw_provider.map_or_else(|| PLACEHOLDERS[0].to_string(), provider::default_username);
-    let own = provider::services(cx, r, path, &default_user, provider.map(provider::lists_oauth2));
+    let own = provider::services(
+        cx,
+        r,
+        &path.to_string(),
+        &default_user,
+        provider.map(provider::lists_oauth2),
+    );
     Some(Arc::new(own))
 }
 
@@ -102,7 +108,12 @@ fn strsim_best<'a>(needle: &str, candidates: impl Iterator<Item = &'a String>) -
         .map(|(_, c)| c)
 }
 
-pub(super) fn mta_sts(cx: &mut Ctx, path: &str, m: &S<raw::MtaSts>, dns: Option<&DnsSettings>) -> Option<MtaSts> {
+pub(super) fn mta_sts(
+    cx: &mut Ctx,
+    path: impl FieldPath,
+    m: &S<raw::MtaSts>,
+    dns: Option<&DnsSettings>,
+) -> Option<MtaSts> {
     let span = m.span();
     let m = m.get_ref();
     let errors_before = cx.diags.len();
