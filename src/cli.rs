@@ -277,10 +277,15 @@ fn check(path: &Path, sources: bool) -> anyhow::Result<ExitCode> {
         settings.domains.len(),
         zones
     );
-    if sources {
-        return check_sources(&settings);
-    }
-    Ok(ExitCode::SUCCESS)
+    let code = if sources {
+        check_sources(&settings)
+    } else {
+        Ok(ExitCode::SUCCESS)
+    };
+    // The process ends now: freeing 100,000 domains one by one would only add to the time
+    // (~3 % of `check` at that size).
+    std::mem::forget(settings);
+    code
 }
 
 /// `check --sources`: run every query; print the row count and every bad row (exit 1 if any
