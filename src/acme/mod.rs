@@ -9,7 +9,9 @@
 //! new domains in settings order. Failed orders wait with backoff; a CA that rate-limits or is
 //! unreachable pauses every order. Certificates live in `cache_dir` ([`cache`]): at start each
 //! one's validity is read (not its key), and a handshake loads the key into a bounded
-//! in-memory cache, so memory does not grow with the number of certificates on disk.
+//! in-memory cache, so memory does not grow with the number of certificates on disk. A file cut
+//! or holding another key is never served: reported (by the scan, or by the handshake that loads
+//! it) and ordered next. Every exchange with the CA gives up after 30 s ([`order::ca`]).
 //!
 //! A handshake for a configured name without a certificate fails at once (no certificate is
 //! offered) and moves that name to the front of the queue: an order takes seconds to minutes,
