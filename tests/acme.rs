@@ -4,22 +4,11 @@
 
 use crate::common;
 
-use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::pebble::pebble_for;
 use common::{Server, https_get, temp_dir, tool};
-use rcgen::{CertificateParams, KeyPair};
-
-/// Kills the child when dropped.
-struct Kill(std::process::Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// mailconf's settings with ACME from pebble's directory at `acme_port`.
 fn write_config(config: &std::path::Path, dir: &std::path::Path, acme_port: u16) {
@@ -68,87 +57,19 @@ provider = "p"
 
 #[test]
 fn certificate_from_pebble_via_tls_alpn_01_and_from_cache_after_restart() {
-    let pebble = tool("pebble", "pebble");
     let dir = temp_dir("acme");
-    // Pebble's own listener certificate (Debian ships none).
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    std::fs::write(dir.join("pebble.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.join("pebble.key"), key.serialize_pem()).unwrap();
-    // Pebble dials this for HTTP-01, which is never asked for; held so that it stays unused.
-    let unused = TcpListener::bind("127.0.0.1:0").unwrap();
     let config = dir.join("mailconf.toml");
     // Pebble binds ports named in its configuration, so they are found free first; when another
     // process takes one before pebble binds it, everything starts again on new ports. mailconf
     // binds port 0 and pebble is told what it got (its DNS, and the port TLS-ALPN-01 dials).
-    let mut attempt = 0;
-    let (s, _pebble, mgmt_port, tls_port) = loop {
-        attempt += 1;
-        let (acme_port, mgmt_port) = (common::free_port(), common::free_port());
-        write_config(&config, &dir, acme_port);
-        let s = Server::start(
-            &config,
-            &["--dns-listen", "127.0.0.1:0", "--https-listen", "127.0.0.1:0"],
-            2,
-        );
-        let (dns_port, tls_port) = (s.addrs("DNS")[0].port(), s.addrs("HTTPS")[0].port());
-        std::fs::write(
-            dir.join("pebble.json"),
-            format!(
-                r#"{{"pebble": {{"listenAddress": "127.0.0.1:{acme_port}", "managementListenAddress": "127.0.0.1:{mgmt_port}",
-                  "certificate": "{d}/pebble.pem", "privateKey": "{d}/pebble.key", "httpPort": {http_port}, "tlsPort": {tls_port},
-                  "ocspResponderURL": "", "externalAccountBindingRequired": false}}}}"#,
-                d = dir.display(),
-                http_port = unused.local_addr().unwrap().port(),
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.join("pebble.log")).unwrap();
-        let child = Command::new(&pebble)
-            .args([
-                "-config",
-                dir.join("pebble.json").to_str().unwrap(),
-                "-dnsserver",
-                &format!("127.0.0.1:{dns_port}"),
-            ])
-            .env("PEBBLE_VA_NOSLEEP", "1")
-            .env("PEBBLE_WFE_NONCEREJECT", "0")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut child = Kill(child);
-        let start = Instant::now();
-        let up = loop {
-            if let Some(status) = child.0.try_wait().unwrap() {
-                let log = std::fs::read_to_string(dir.join("pebble.log")).unwrap_or_default();
-                assert!(
-                    log.contains("address already in use") && attempt < 5,
-                    "pebble stopped ({status}) in attempt {attempt}:\n{log}"
-                );
-                eprintln!("pebble could not bind its ports: trying others");
-                break false;
-            }
-            // Both ports answer, and still pebble's a moment later (not another process's).
-            if std::net::TcpStream::connect(("127.0.0.1", acme_port)).is_ok()
-                && std::net::TcpStream::connect(("127.0.0.1", mgmt_port)).is_ok()
-            {
-                std::thread::sleep(Duration::from_millis(200));
-                if child.0.try_wait().unwrap().is_none() {
-                    break true;
-                }
-                continue;
-            }
-            assert!(start.elapsed() < Duration::from_secs(20), "pebble did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        if up {
-            break (s, child, mgmt_port, tls_port);
-        }
-    };
+    let (s, _pebble, mgmt_port, _, tls_port) =
+        pebble_for(&dir, &|acme_port| write_config(&config, &dir, acme_port), &|| {
+            Server::start(
+                &config,
+                &["--dns-listen", "127.0.0.1:0", "--https-listen", "127.0.0.1:0"],
+                2,
+            )
+        });
     let deadline = Instant::now() + Duration::from_secs(60);
     while !s.log_text().contains("ACME certificate issued") {
         assert!(
@@ -325,74 +246,6 @@ fn pebble_orders(dir: &std::path::Path) -> usize {
         .unwrap_or_default()
         .matches("Added order")
         .count()
-}
-
-/// Start pebble on free ports, answering to mailconf (which `start` starts, with `write` making
-/// its settings for pebble's ACME port); on a port clash with another process, all again.
-/// Returns mailconf, pebble, pebble's management port, mailconf's DNS and HTTPS ports.
-fn pebble_for(dir: &std::path::Path, write: &dyn Fn(u16), start: &dyn Fn() -> Server) -> (Server, Kill, u16, u16, u16) {
-    let pebble = tool("pebble", "pebble");
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    std::fs::write(dir.join("pebble.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.join("pebble.key"), key.serialize_pem()).unwrap();
-    let unused = TcpListener::bind("127.0.0.1:0").unwrap();
-    for attempt in 1..=5 {
-        let (acme_port, mgmt_port) = (common::free_port(), common::free_port());
-        write(acme_port);
-        let s = start();
-        let (dns_port, tls_port) = (s.addrs("DNS")[0].port(), s.addrs("HTTPS")[0].port());
-        std::fs::write(
-            dir.join("pebble.json"),
-            format!(
-                r#"{{"pebble": {{"listenAddress": "127.0.0.1:{acme_port}", "managementListenAddress": "127.0.0.1:{mgmt_port}",
-                  "certificate": "{d}/pebble.pem", "privateKey": "{d}/pebble.key", "httpPort": {http_port}, "tlsPort": {tls_port},
-                  "ocspResponderURL": "", "externalAccountBindingRequired": false}}}}"#,
-                d = dir.display(),
-                http_port = unused.local_addr().unwrap().port(),
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.join("pebble.log")).unwrap();
-        let mut child = Kill(
-            Command::new(&pebble)
-                .args(["-config", dir.join("pebble.json").to_str().unwrap()])
-                .args(["-dnsserver", &format!("127.0.0.1:{dns_port}")])
-                .env("PEBBLE_VA_NOSLEEP", "1")
-                .env("PEBBLE_WFE_NONCEREJECT", "0")
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap(),
-        );
-        let started = Instant::now();
-        loop {
-            if let Some(status) = child.0.try_wait().unwrap() {
-                let log = std::fs::read_to_string(dir.join("pebble.log")).unwrap_or_default();
-                assert!(
-                    log.contains("address already in use"),
-                    "pebble stopped ({status}):\n{log}"
-                );
-                break;
-            }
-            if std::net::TcpStream::connect(("127.0.0.1", acme_port)).is_ok()
-                && std::net::TcpStream::connect(("127.0.0.1", mgmt_port)).is_ok()
-            {
-                std::thread::sleep(Duration::from_millis(200));
-                if child.0.try_wait().unwrap().is_none() {
-                    return (s, child, mgmt_port, dns_port, tls_port);
-                }
-                continue;
-            }
-            assert!(started.elapsed() < Duration::from_secs(20), "pebble did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        eprintln!("pebble could not bind its ports (attempt {attempt}): trying others");
-    }
-    panic!("pebble never started");
 }
 
 /// Wait until every order the log says started has ended.

@@ -59,13 +59,91 @@ pub fn validity(pem: &[u8]) -> Option<(i64, i64)> {
     Some((c.validity().not_before.timestamp(), c.validity().not_after.timestamp()))
 }
 
-/// The key and chain of a cache file, ready for rustls, and its notAfter.
+/// Why a cache file cannot be served (someone cut it, edited it, or put another key in it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unusable {
+    /// The file is not there (it was when the cache was scanned).
+    Gone,
+    Unreadable,
+    Damaged,
+    NoKey,
+    NoCertificate,
+    BadCertificate,
+    Chain,
+    KeyType,
+    KeyMismatch,
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Unusable::Gone => "the file is gone",
+            Unusable::Unreadable => "the file cannot be read",
+            Unusable::Damaged => "a PEM section is cut or damaged",
+            Unusable::NoKey => "no private key",
+            Unusable::NoCertificate => "no certificate",
+            Unusable::BadCertificate => "a certificate does not parse",
+            Unusable::Chain => "a certificate of the chain was not issued by the next one",
+            Unusable::KeyType => "the private key is not of a type rustls signs with",
+            Unusable::KeyMismatch => "the private key is not the certificate's",
+        })
+    }
+}
+
+/// A cache file taken apart: the key (DER), the chain, the leaf's notBefore and notAfter.
+type Sections = (PrivateKeyDer<'static>, Vec<CertificateDer<'static>>, (i64, i64));
+
+/// The parts of a cache file whose every PEM section is whole, each certificate issued by the
+/// next. No cryptography: cheap enough for the start-up scan of every file.
+fn sections(pem: &[u8]) -> Result<Sections, Unusable> {
+    use rustls::pki_types::pem::SectionKind;
+    let mut key = None;
+    let mut chain = Vec::new();
+    for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem) {
+        match section.map_err(|_| Unusable::Damaged)? {
+            (SectionKind::Certificate, der) => chain.push(CertificateDer::from(der)),
+            (kind, der) if key.is_none() => {
+                key = PrivateKeyDer::from_pem(kind, der);
+            }
+            _ => {}
+        }
+    }
+    let key = key.ok_or(Unusable::NoKey)?;
+    let parsed = chain
+        .iter()
+        .map(|c| x509_parser::parse_x509_certificate(c).map(|(_, c)| c))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| Unusable::BadCertificate)?;
+    let leaf = parsed.first().ok_or(Unusable::NoCertificate)?;
+    if parsed.windows(2).any(|w| w[0].issuer() != w[1].subject()) {
+        return Err(Unusable::Chain);
+    }
+    let validity = (
+        leaf.validity().not_before.timestamp(),
+        leaf.validity().not_after.timestamp(),
+    );
+    Ok((key, chain, validity))
+}
+
+/// notBefore and notAfter of a cache file that is whole (see [`sections`]); whether its key is
+/// the certificate's is checked when it is loaded ([`load`]).
+pub fn check(pem: &[u8]) -> Result<(i64, i64), Unusable> {
+    sections(pem).map(|(_, _, validity)| validity)
+}
+
+/// The key and chain of a cache file, ready for rustls, and its notAfter; an error for a file
+/// that must not be served.
+pub fn load(pem: &[u8]) -> Result<(Arc<CertifiedKey>, i64), Unusable> {
+    let (key, chain, (_, not_after)) = sections(pem)?;
+    let key = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|_| Unusable::KeyType)?;
+    let certified = CertifiedKey::new(chain, key);
+    certified.keys_match().map_err(|_| Unusable::KeyMismatch)?;
+    Ok((Arc::new(certified), not_after))
+}
+
+/// [`load`], for callers that need not say why.
 pub fn parse(pem: &[u8]) -> Option<(Arc<CertifiedKey>, i64)> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem).filter_map(Result::ok).collect();
-    let key = PrivateKeyDer::from_pem_slice(pem).ok()?;
-    let key = rustls::crypto::ring::sign::any_supported_type(&key).ok()?;
-    let not_after = crate::http::not_after(chain.first()?)?;
-    Some((Arc::new(CertifiedKey::new(chain, key)), not_after))
+    load(pem).ok()
 }
 
 /// When to renew without ARI: at two thirds of the lifetime, whatever the lifetime is.
@@ -197,5 +275,56 @@ mod tests {
         assert!(nb < na);
         assert_eq!(parse(pem.as_bytes()).unwrap().1, na);
         assert!(parse(b"not pem").is_none());
+    }
+
+    /// A key and a certificate for it, issued by a CA (PEM: key, leaf, CA).
+    fn issued_pem(name: &str) -> (String, String, String) {
+        let ca_key = rcgen13::KeyPair::generate_for(&rcgen13::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut ca = rcgen13::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen13::IsCa::Ca(rcgen13::BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(rcgen13::DnType::CommonName, "Test CA");
+        let ca = ca.self_signed(&ca_key).unwrap();
+        let key = rcgen13::KeyPair::generate_for(&rcgen13::PKCS_ECDSA_P256_SHA256).unwrap();
+        let leaf = rcgen13::CertificateParams::new(vec![name.to_string()])
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        (key.serialize_pem(), leaf.pem(), ca.pem())
+    }
+
+    #[test]
+    fn a_cache_file_that_must_not_be_served_says_why() {
+        let (key, leaf, ca) = issued_pem("a.test");
+        let whole = format!("{key}\n{leaf}\n{ca}");
+        assert!(check(whole.as_bytes()).is_ok());
+        assert!(load(whole.as_bytes()).is_ok());
+        // Cut anywhere inside a section: never loaded. (Cut exactly between two sections, the
+        // rest is whole: an intermediate left out is not detectable here.)
+        for at in (1..whole.len()).step_by(7) {
+            let cut = &whole.as_bytes()[..at];
+            let r = load(cut);
+            if let Ok((c, _)) = &r {
+                let ca_at = whole.rfind(&ca).unwrap();
+                let gap = &whole[at.min(ca_at)..ca_at];
+                assert!(gap.trim().is_empty() && at < ca_at + 30, "cut at {at}");
+                assert_eq!(c.cert.len(), 1, "cut at {at}");
+            }
+        }
+        let inside_ca = whole.rfind("-----END").unwrap() - 10;
+        assert_eq!(load(&whole.as_bytes()[..inside_ca]).err(), Some(Unusable::Damaged));
+        assert_eq!(check(&whole.as_bytes()[..inside_ca]).err(), Some(Unusable::Damaged));
+        // Another key: whole, so the scan takes it; the load refuses it.
+        let (other_key, _, _) = issued_pem("b.test");
+        let wrong = format!("{other_key}\n{leaf}\n{ca}");
+        assert!(check(wrong.as_bytes()).is_ok());
+        assert_eq!(load(wrong.as_bytes()).err(), Some(Unusable::KeyMismatch));
+        assert_eq!(load(format!("{leaf}\n{ca}").as_bytes()).err(), Some(Unusable::NoKey));
+        assert_eq!(load(key.as_bytes()).err(), Some(Unusable::NoCertificate));
+        assert_eq!(
+            load(format!("{key}\n{ca}\n{leaf}").as_bytes()).err(),
+            Some(Unusable::Chain)
+        );
+        let garbled = whole.replacen("MII", "M!I", 1);
+        assert!(load(garbled.as_bytes()).is_err());
     }
 }

@@ -9,7 +9,9 @@
 //! new domains in settings order. Failed orders wait with backoff; a CA that rate-limits or is
 //! unreachable pauses every order. Certificates live in `cache_dir` ([`cache`]): at start each
 //! one's validity is read (not its key), and a handshake loads the key into a bounded
-//! in-memory cache, so memory does not grow with the number of certificates on disk.
+//! in-memory cache, so memory does not grow with the number of certificates on disk. A file cut
+//! or holding another key is never served: reported (by the scan, or by the handshake that loads
+//! it) and ordered next. Every exchange with the CA gives up after 30 s ([`order::ca`]).
 //!
 //! A handshake for a configured name without a certificate fails at once (no certificate is
 //! offered) and moves that name to the front of the queue: an order takes seconds to minutes,
@@ -26,7 +28,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_acme::acme::{Account, Directory};
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::settings::{AcmeSettings, Settings};
 use crate::vocab;
@@ -63,6 +65,8 @@ const PARALLEL: usize = 4;
 const SUMMARY_EVERY: Duration = Duration::from_secs(600);
 /// Certificates looked up in the cache per step of the start-up scan.
 const SCAN_CHUNK: usize = 2000;
+/// Unusable cache files logged one by one; beyond, only counted in the scan's summary.
+const UNUSABLE_LOGGED: u64 = 20;
 
 // What a handshake knows of a certificate (one byte each).
 const UNKNOWN: u8 = 0;
@@ -128,6 +132,8 @@ enum Msg {
     Wanted(u32),
     /// No longer configured.
     Remove(Vec<u32>),
+    /// Its cache file turned out unusable when a handshake loaded it.
+    Unusable(u32, cache::Unusable),
 }
 
 /// Picks the certificate of the requested name; answers TLS-ALPN-01 challenges; orders.
@@ -218,11 +224,22 @@ impl Acme {
             _ => {
                 let cfg = self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()?;
                 let file = cache::cert_file(&cfg.cache_dir, &names, &cfg.directory);
-                cache::read(&file)
-                    .ok()
-                    .flatten()
-                    .and_then(|pem| cache::parse(&pem))
-                    .filter(|(_, not_after)| *not_after > clock::now())
+                let read = match cache::read(&file) {
+                    Ok(Some(pem)) => cache::load(&pem),
+                    Ok(None) => Err(cache::Unusable::Gone),
+                    Err(_) => Err(cache::Unusable::Unreadable),
+                };
+                match read {
+                    Ok(loaded) => Some(loaded).filter(|(_, not_after)| *not_after > clock::now()),
+                    // Not scanned yet: no certificate so far, asked for below.
+                    Err(cache::Unusable::Gone) if status != CERTIFIED => None,
+                    // Known (certified, or not yet scanned) and its file will not serve: never
+                    // served, reported, and ordered again.
+                    Err(why) => {
+                        self.unusable(id, why);
+                        return None;
+                    }
+                }
             }
         };
         match loaded {
@@ -262,6 +279,21 @@ impl Acme {
             && let Some(tx) = self.scheduler.get()
         {
             let _ = tx.send(Msg::Wanted(id));
+        }
+    }
+
+    /// Tell the scheduler once that the cache file of certificate `id` cannot be served.
+    fn unusable(&self, id: u32, why: cache::Unusable) {
+        let before = {
+            let ix = self.index.read().unwrap_or_else(|e| e.into_inner());
+            ix.status[id as usize]
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                    (v != REMOVED && v != WANTED).then_some(WANTED)
+                })
+                .is_ok()
+        };
+        if before && let Some(tx) = self.scheduler.get() {
+            let _ = tx.send(Msg::Unusable(id, why));
         }
     }
 
@@ -305,6 +337,8 @@ struct Scheduler {
     pauses: u32,
     to_scan: std::collections::VecDeque<u32>,
     scanned_any: bool,
+    /// Unusable cache files found by scans, and how many of them were logged one by one.
+    unusable: (u64, u64),
     budget_logged: bool,
     last_summary: std::time::Instant,
 }
@@ -324,6 +358,7 @@ impl Scheduler {
             pauses: 0,
             to_scan: Default::default(),
             scanned_any: false,
+            unusable: (0, 0),
             budget_logged: false,
             last_summary: std::time::Instant::now(),
         }
@@ -340,10 +375,17 @@ impl Scheduler {
             self.start_orders(&client, &mut running).await;
             self.publish();
             let now = clock::now();
-            let mut wake = self.queue.next_timer().unwrap_or(i64::MAX);
-            if running.len() < PARALLEL && self.queue.peek(now).is_some() {
-                let allowed = (self.budget.next_at(now as f64).ceil() as i64).max(self.paused_until);
-                wake = wake.min(allowed);
+            // With every slot taken, the next order waits for one to end, whatever is due: a
+            // renewal or retry timer already due would otherwise wake this loop at once, again
+            // and again, until an order ends. `peek` first: it takes due timers off.
+            let mut wake = i64::MAX;
+            if running.len() < PARALLEL {
+                let ready = self.queue.peek(now).is_some();
+                wake = self.queue.next_timer().unwrap_or(i64::MAX);
+                if ready {
+                    let allowed = (self.budget.next_at(now as f64).ceil() as i64).max(self.paused_until);
+                    wake = wake.min(allowed);
+                }
             }
             let sleep = if self.to_scan.is_empty() {
                 Duration::from_secs(wake.saturating_sub(now).clamp(0, 600) as u64)
@@ -373,6 +415,13 @@ impl Scheduler {
                             info!(certificate = %self.acme.names(id)[0], "ACME on demand: a handshake asked for it, ordered next");
                         }
                     }
+                    Some(Msg::Unusable(id, why)) => {
+                        // Not yet scanned: the scan orders it (it finds the handshake's mark).
+                        let scanned = (id as usize) < self.queue.slots.len();
+                        if self.queue.unusable(id) || !scanned {
+                            warn!(certificate = %self.acme.names(id)[0], error = %why, "ACME cached certificate unusable: not served, ordered again");
+                        }
+                    }
                 },
                 Some(done) = running.join_next(), if !running.is_empty() => {
                     if let Ok((id, result)) = done {
@@ -398,7 +447,11 @@ impl Scheduler {
         let found = tokio::task::spawn_blocking(move || {
             files
                 .iter()
-                .map(|f| cache::read(f).ok().flatten().and_then(|pem| cache::validity(&pem)))
+                .map(|f| match cache::read(f) {
+                    Ok(None) => Ok(None),
+                    Ok(Some(pem)) => cache::check(&pem).map(Some),
+                    Err(_) => Err(cache::Unusable::Unreadable),
+                })
                 .collect::<Vec<_>>()
         })
         .await
@@ -414,17 +467,23 @@ impl Scheduler {
                 self.queue.remove(id);
                 continue;
             }
-            match found.get(i).copied().flatten() {
+            let found = found.get(i).copied().unwrap_or(Ok(None));
+            if let Err(why) = found {
+                self.unusable.0 += 1;
+                if self.unusable.1 < UNUSABLE_LOGGED {
+                    self.unusable.1 += 1;
+                    warn!(certificate = %self.acme.names(id)[0], error = %why, "ACME cached certificate unusable: not served, ordered again");
+                }
+            }
+            match found.ok().flatten() {
                 Some((nb, na)) if na > now => {
                     self.queue.cached(id, nb, na, now);
-                    let _ = self.acme.index.read().map(|ix| {
-                        let _ = ix.status[id as usize].compare_exchange(
-                            UNKNOWN,
-                            CERTIFIED,
-                            Ordering::Relaxed,
-                            Ordering::Relaxed,
-                        );
-                    });
+                    let marked = self.acme.index.read().unwrap_or_else(|e| e.into_inner()).status[id as usize]
+                        .compare_exchange(UNKNOWN, CERTIFIED, Ordering::Relaxed, Ordering::Relaxed);
+                    // A handshake before this scan found the file whole but unusable (its key).
+                    if marked == Err(WANTED) {
+                        self.queue.unusable(id);
+                    }
                 }
                 _ => {
                     let wanted = {
@@ -442,9 +501,11 @@ impl Scheduler {
         }
         if self.to_scan.is_empty() {
             let c = self.queue.counts();
+            let unusable = std::mem::take(&mut self.unusable.0);
             info!(
                 certified = c.certified,
                 to_order = c.queued + c.ordering,
+                unusable,
                 "ACME cache: {} certified, {} to order",
                 c.certified,
                 c.queued + c.ordering + c.failing
@@ -496,11 +557,24 @@ impl Scheduler {
     }
 
     /// Every order waits: until `until`, else with backoff (1 s doubling, at most an hour).
+    /// Logged as a warning once per outage; the retries that fail again only at debug level.
     fn pause(&mut self, now: i64, until: Option<i64>, why: &str) {
         let backoff = (1i64 << self.pauses.min(12)).min(3600);
         self.pauses += 1;
         self.paused_until = until.unwrap_or(now + backoff).max(now + 1);
-        warn!(until = %clock::iso(self.paused_until), error = %why, "ACME orders paused (will retry)");
+        if self.pauses == 1 {
+            warn!(until = %clock::iso(self.paused_until), error = %why, "ACME orders paused (will retry with back-off)");
+        } else {
+            debug!(attempts = self.pauses, until = %clock::iso(self.paused_until), error = %why, "ACME orders still paused");
+        }
+    }
+
+    /// A certificate was issued: the CA works again, if it did not.
+    fn resumed(&mut self) {
+        if self.pauses > 0 {
+            info!(attempts = self.pauses, "ACME orders resume: the CA answers again");
+            self.pauses = 0;
+        }
     }
 
     async fn finished(&mut self, id: u32, result: Result<Vec<u8>, order::Failure>) {
@@ -524,7 +598,7 @@ impl Scheduler {
                     }
                     self.acme.deployed(id, key);
                     self.queue.issued(id, nb, na, now);
-                    self.pauses = 0;
+                    self.resumed();
                     info!(certificate = %label, not_after = %clock::iso(na), renew_at = %clock::iso(cache::renew_at(nb, na)), "ACME certificate issued");
                 }
                 _ => {
@@ -616,10 +690,10 @@ async fn account(cfg: &AcmeSettings, client: &Arc<rustls::ClientConfig>) -> Resu
             k
         }
     };
-    let directory = Directory::discover(client, &cfg.directory)
+    let directory = order::ca(Directory::discover(client, &cfg.directory))
         .await
         .map_err(|e| order::classify(&e, false))?;
-    let account = Account::create_with_keypair(client, directory, &cfg.contact, &key)
+    let account = order::ca(Account::create_with_keypair(client, directory, &cfg.contact, &key))
         .await
         .map_err(|e| order::classify(&e, false))?;
     Ok(Arc::new(account))

@@ -14,6 +14,25 @@ use rustls_acme::acme::{Account, AcmeError, AuthStatus, Identifier, OrderStatus,
 /// TLS-ALPN-01 challenge certificates by name, while their validation runs.
 pub type Challenges = Mutex<HashMap<String, Arc<CertifiedKey>>>;
 
+/// The longest one exchange with the CA may take. rustls-acme's HTTP client has no timeout of
+/// its own: a CA that accepts connections and never answers would hold an order (and, while the
+/// account is made, the whole scheduler) forever.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One exchange with the CA (a request and its nonce), given up after [`REQUEST_TIMEOUT`] as an
+/// I/O error: before the order exists that reads as the CA unavailable, after as this order's
+/// failure.
+pub async fn ca<T>(exchange: impl Future<Output = Result<T, AcmeError>>) -> Result<T, AcmeError> {
+    tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+        .await
+        .unwrap_or_else(|_| {
+            Err(AcmeError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer from the CA within {} s", REQUEST_TIMEOUT.as_secs()),
+            )))
+        })
+}
+
 /// Why an order did not give a certificate.
 #[derive(Debug)]
 pub enum Failure {
@@ -121,8 +140,7 @@ pub async fn order(
     names: &[String],
     challenges: &Challenges,
 ) -> Result<Vec<u8>, Failure> {
-    let (url, mut order) = account
-        .new_order(client, names.to_vec())
+    let (url, mut order) = ca(account.new_order(client, names.to_vec()))
         .await
         .map_err(|e| classify(&e, false))?;
     let fail = |e: AcmeError| classify(&e, true);
@@ -136,7 +154,7 @@ pub async fn order(
                 for a in &order.authorizations {
                     authorize(account, client, a, challenges).await?;
                 }
-                order = account.order(client, &url).await.map_err(fail)?;
+                order = ca(account.order(client, &url)).await.map_err(fail)?;
             }
             OrderStatus::Ready => {
                 let mut params = rcgen13::CertificateParams::new(names.to_vec()).map_err(|e| Failure::Order {
@@ -148,17 +166,16 @@ pub async fn order(
                     created: true,
                     detail: e.to_string(),
                 })?;
-                order = account
-                    .finalize(client, &order.finalize, csr.der())
+                order = ca(account.finalize(client, &order.finalize, csr.der()))
                     .await
                     .map_err(fail)?;
             }
             OrderStatus::Processing => {
                 tokio::time::sleep(Duration::from_millis(500 << round.min(4))).await;
-                order = account.order(client, &url).await.map_err(fail)?;
+                order = ca(account.order(client, &url)).await.map_err(fail)?;
             }
             OrderStatus::Valid { certificate } => {
-                let chain = account.certificate(client, certificate).await.map_err(fail)?;
+                let chain = ca(account.certificate(client, certificate)).await.map_err(fail)?;
                 return Ok(format!("{}\n{chain}", key.serialize_pem()).into_bytes());
             }
             OrderStatus::Invalid => {
@@ -183,7 +200,7 @@ async fn authorize(
     challenges: &Challenges,
 ) -> Result<(), Failure> {
     let fail = |e: AcmeError| classify(&e, true);
-    let auth = account.auth(client, url).await.map_err(fail)?;
+    let auth = ca(account.auth(client, url)).await.map_err(fail)?;
     match auth.status {
         AuthStatus::Valid => return Ok(()),
         AuthStatus::Pending => {}
@@ -201,10 +218,10 @@ async fn authorize(
         .unwrap_or_else(|e| e.into_inner())
         .insert(name.to_ascii_lowercase(), Arc::new(cert));
     let _posted = Posted(challenges, name.to_ascii_lowercase());
-    account.challenge(client, &challenge.url).await.map_err(fail)?;
+    ca(account.challenge(client, &challenge.url)).await.map_err(fail)?;
     for i in 0..12u32 {
         tokio::time::sleep(Duration::from_millis(250 << i.min(4))).await;
-        let auth = account.auth(client, url).await.map_err(fail)?;
+        let auth = ca(account.auth(client, url)).await.map_err(fail)?;
         match auth.status {
             AuthStatus::Pending => continue,
             AuthStatus::Valid => return Ok(()),

@@ -134,6 +134,23 @@ impl Queue {
         }
     }
 
+    /// Its cached certificate turned out unusable when a handshake loaded it: it no longer
+    /// counts as certified and is ordered next, like one a handshake asked for. True when that
+    /// changed anything (a certificate already queued, ordering or failing keeps its place).
+    pub fn unusable(&mut self, id: u32) -> bool {
+        let Some(s) = self.slots.get_mut(id as usize) else {
+            return false;
+        };
+        if s.phase != Phase::Certified {
+            return self.on_demand(id);
+        }
+        s.phase = Phase::Queued;
+        s.not_after = 0;
+        s.wanted = true;
+        self.on_demand.push_back(id);
+        true
+    }
+
     /// Move due renewals and retries to their queues.
     fn wake(&mut self, now: i64) {
         while let Some(Reverse((due, id))) = self.timers.peek().copied() {
@@ -369,6 +386,26 @@ mod tests {
         assert_eq!(take(&mut q, 1000), None, "a's renewal is gone too");
         assert_eq!(q.counts().certified + q.counts().queued, 0);
         assert!(q.removed(a) && !q.removed(c));
+    }
+
+    #[test]
+    fn an_unusable_cached_certificate_is_ordered_next_and_no_longer_counted() {
+        let mut q = Queue::default();
+        let a = q.add();
+        let b = q.add();
+        q.missing(a);
+        q.cached(b, 0, 90, 10);
+        assert_eq!(q.counts().certified, 1);
+        assert!(q.unusable(b));
+        assert!(!q.unusable(b), "once");
+        assert_eq!(q.counts().certified, 0);
+        assert_eq!(q.counts().soonest_expiry, 0);
+        assert_eq!(take(&mut q, 10), Some((b, Reason::OnDemand)));
+        assert_eq!(take(&mut q, 10), Some((a, Reason::New)));
+        // Its old renewal timer fires for nothing.
+        q.issued(b, 20, 110, 20);
+        assert_eq!(take(&mut q, 60), None);
+        assert_eq!(q.counts().certified, 1);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `mailconf acme status`: what the cache holds for each configured certificate, read from
-//! `cache_dir` alone (no running server needed), and when the next order is allowed.
+//! `cache_dir` alone (no running server needed), and when the next order is allowed. Each file
+//! is checked as a handshake would load it (O(certificates), key parsing included).
 
 use std::fmt::Write;
 
@@ -22,9 +23,18 @@ pub fn report(settings: &Settings, cfg: &AcmeSettings, domain: Option<&str>, now
             continue;
         }
         let file = cache::cert_file(&cfg.cache_dir, &names, &cfg.directory);
-        let validity = cache::read(&file).ok().flatten().and_then(|pem| cache::validity(&pem));
+        // The whole check a handshake makes (the key too): what would not be served says so.
+        let validity = match cache::read(&file) {
+            Ok(Some(pem)) => cache::check(&pem).and_then(|v| cache::load(&pem).map(|_| Some(v))),
+            Ok(None) => Ok(None),
+            Err(_) => Err(cache::Unusable::Unreadable),
+        };
         let state = match validity {
-            Some((nb, na)) if na > now => {
+            Err(why) => {
+                missing += 1;
+                format!("unusable ({why}), ordered again by the server")
+            }
+            Ok(Some((nb, na))) if na > now => {
                 let renew = cache::renew_at(nb, na);
                 let when = if renew <= now {
                     "renewal due".to_string()
@@ -33,11 +43,11 @@ pub fn report(settings: &Settings, cfg: &AcmeSettings, domain: Option<&str>, now
                 };
                 format!("valid until {}, {when}", clock::iso(na))
             }
-            Some((_, na)) => {
+            Ok(Some((_, na))) => {
                 missing += 1;
                 format!("expired {}", clock::iso(na))
             }
-            None => {
+            Ok(None) => {
                 missing += 1;
                 "none yet".to_string()
             }

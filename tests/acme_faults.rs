@@ -1,0 +1,711 @@
+//! Faults of the ACME CA (issue 17), on the real binary against Pebble on loopback: the CA down
+//! or silent at start, errors and cut connections in the middle of orders, a domain that cannot
+//! validate, and certificate cache files someone broke.
+//!
+//! mailconf talks to Pebble through [`Front`], a TLS-terminating proxy in the test that forwards
+//! each request or, by the test's rules, answers 503, closes the connection, or never answers; it
+//! also counts what mailconf asks (rustls-acme opens one connection per request).
+
+use crate::common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::pebble::{Kill, pebble_for, root};
+use common::{Server, http_get, https_get, temp_dir};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// What [`Front`] does with one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Forward,
+    /// Answer this status with an ACME problem document (`serverInternal`).
+    Status(u16),
+    /// Close the connection without an answer.
+    Drop,
+    /// Never answer (until the client gives up).
+    Hang,
+}
+
+/// The front's rule: the action for a request, from its method and path.
+type Rule = Box<dyn FnMut(&str, &str) -> Action + Send>;
+
+struct FrontState {
+    upstream: u16,
+    /// A CA that is not running: every connection is reset before TLS.
+    down: bool,
+    rule: Rule,
+    /// Each request: method, path, what was done.
+    seen: Vec<(String, String, Action)>,
+    /// When each connection was reset while down.
+    refused: Vec<Instant>,
+}
+
+/// A TLS-terminating proxy in front of Pebble, with Pebble's listener certificate.
+struct Front {
+    addr: SocketAddr,
+    state: Arc<Mutex<FrontState>>,
+}
+
+impl Front {
+    /// Listen on a loopback port; requests go to the port [`Front::upstream`] names.
+    fn start(dir: &Path) -> Front {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(FrontState {
+            upstream: 0,
+            down: false,
+            rule: Box::new(|_, _| Action::Forward),
+            seen: Vec::new(),
+            refused: Vec::new(),
+        }));
+        let (st, dir) = (state.clone(), dir.to_path_buf());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    let Ok((tcp, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    tokio::spawn(serve(tcp, dir.clone(), st.clone()));
+                }
+            });
+        });
+        Front { addr, state }
+    }
+
+    fn upstream(&self, port: u16) {
+        self.state.lock().unwrap().upstream = port;
+    }
+
+    fn set_down(&self, down: bool) {
+        self.state.lock().unwrap().down = down;
+    }
+
+    fn rule(&self, rule: impl FnMut(&str, &str) -> Action + Send + 'static) {
+        self.state.lock().unwrap().rule = Box::new(rule);
+    }
+
+    fn refused(&self) -> Vec<Instant> {
+        self.state.lock().unwrap().refused.clone()
+    }
+
+    /// Requests whose method and path start as given, and what was done with them.
+    fn seen(&self, method: &str, path: &str) -> Vec<Action> {
+        self.state
+            .lock()
+            .unwrap()
+            .seen
+            .iter()
+            .filter(|(m, p, _)| m == method && p.starts_with(path))
+            .map(|(_, _, a)| *a)
+            .collect()
+    }
+
+    fn log(&self) -> String {
+        let st = self.state.lock().unwrap();
+        st.seen.iter().map(|(m, p, a)| format!("{m} {p} {a:?}\n")).collect()
+    }
+}
+
+fn pebble_certificate(
+    dir: &Path,
+) -> (
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+) {
+    use rustls::pki_types::pem::PemObject;
+    let certs = rustls::pki_types::CertificateDer::pem_file_iter(dir.join("pebble.pem"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(dir.join("pebble.key")).unwrap();
+    (certs, key)
+}
+
+/// One connection to the front: one request (rustls-acme does not reuse connections).
+async fn serve(tcp: tokio::net::TcpStream, dir: PathBuf, state: Arc<Mutex<FrontState>>) {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let upstream = {
+        let mut st = state.lock().unwrap();
+        if st.down {
+            st.refused.push(Instant::now());
+            let _ = tcp.set_zero_linger();
+            return;
+        }
+        st.upstream
+    };
+    let (certs, key) = pebble_certificate(&dir);
+    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs.clone(), key)
+        .unwrap();
+    let Ok(mut tls) = tokio_rustls::TlsAcceptor::from(Arc::new(server)).accept(tcp).await else {
+        return;
+    };
+    let mut head = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tls.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let line = String::from_utf8_lossy(&head[..head.iter().position(|&b| b == b'\r').unwrap()]).into_owned();
+    let mut words = line.split(' ');
+    let (method, path) = (
+        words.next().unwrap_or("").to_string(),
+        words.next().unwrap_or("").to_string(),
+    );
+    let action = {
+        let mut st = state.lock().unwrap();
+        let action = (st.rule)(&method, &path);
+        st.seen.push((method, path, action));
+        action
+    };
+    match action {
+        Action::Forward => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(certs[0].clone()).unwrap();
+            let client = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            let Ok(tcp) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else {
+                return;
+            };
+            let name = rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+            let Ok(mut up) = tokio_rustls::TlsConnector::from(Arc::new(client))
+                .connect(name, tcp)
+                .await
+            else {
+                return;
+            };
+            if up.write_all(&head).await.is_ok() {
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+            }
+        }
+        Action::Status(code) => {
+            let body =
+                format!(r#"{{"type":"urn:ietf:params:acme:error:serverInternal","detail":"test front: {code}"}}"#);
+            let answer = format!(
+                "HTTP/1.1 {code} Oops\r\nContent-Type: application/problem+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = tls.write_all(answer.as_bytes()).await;
+            let _ = tls.shutdown().await;
+        }
+        Action::Drop => drop(tls),
+        Action::Hang => {
+            // Until the client gives up (it closes), at most 10 minutes.
+            let _ = tokio::time::timeout(Duration::from_secs(600), async {
+                while matches!(tls.read(&mut chunk).await, Ok(n) if n > 0) {}
+            })
+            .await;
+        }
+    }
+}
+
+/// Settings: ACME from the front at `acme_port`, a domain per name in `valid` (its DNS names
+/// our loopback, so Pebble validates it) and one per name in `invalid` (no DNS: it never does).
+fn write_config(config: &Path, dir: &Path, acme_port: u16, valid: &[&str], invalid: &[&str]) {
+    let mut text = format!(
+        r#"[server]
+[server.tls.acme]
+directory = "https://127.0.0.1:{acme_port}/dir"
+contact = ["mailto:postmaster@faults.test"]
+cache_dir = "{d}/acme-cache"
+ca_roots = "{d}/pebble.pem"
+retry_after = 1
+
+[provider.p]
+display_name = "ACME Faults Test"
+[[provider.p.server]]
+protocol = "imap"
+host = "mail.faults.test"
+port = 993
+security = "tls"
+[[provider.p.server]]
+protocol = "smtp"
+host = "mail.faults.test"
+port = 465
+security = "tls"
+"#,
+        d = dir.display()
+    );
+    for name in invalid {
+        text += &format!("\n[[domain]]\nname = \"{name}\"\nprovider = \"p\"\n");
+    }
+    for name in valid {
+        text += &format!(
+            r#"
+[[domain]]
+name = "{name}"
+provider = "p"
+[domain.dns]
+nameservers = ["ns.{name}"]
+autoconfig_addresses = ["127.0.0.1"]
+hosts = {{ ns = ["127.0.0.1"] }}
+"#
+        );
+    }
+    std::fs::write(config, text).unwrap();
+}
+
+/// Start Pebble behind `front` and mailconf with `valid` and `invalid` domains (HTTPS, DNS,
+/// HTTP and metrics listeners). Returns mailconf, Pebble, its management port, mailconf's DNS
+/// and HTTPS ports.
+fn start(dir: &Path, front: &Front, valid: &[&str], invalid: &[&str]) -> (Server, Kill, u16, u16, u16) {
+    let config = dir.join("mailconf.toml");
+    pebble_for(
+        dir,
+        &|acme_port| {
+            front.upstream(acme_port);
+            write_config(&config, dir, front.addr.port(), valid, invalid);
+        },
+        &|| {
+            Server::start(
+                &config,
+                &[
+                    "--dns-listen",
+                    "127.0.0.1:0",
+                    "--https-listen",
+                    "127.0.0.1:0",
+                    "--http-listen",
+                    "127.0.0.1:0",
+                    "--metrics-listen",
+                    "127.0.0.1:0",
+                ],
+                4,
+            )
+        },
+    )
+}
+
+/// mailconf again on the same DNS and HTTPS ports (Pebble resolves and validates there).
+fn restart(dir: &Path, dns_port: u16, tls_port: u16) -> Server {
+    Server::start(
+        &dir.join("mailconf.toml"),
+        &[
+            "--dns-listen",
+            &format!("127.0.0.1:{dns_port}"),
+            "--https-listen",
+            &format!("127.0.0.1:{tls_port}"),
+            "--http-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+        4,
+    )
+}
+
+/// Log lines with `what`.
+fn lines(s: &Server, what: &str) -> usize {
+    s.log_text().lines().filter(|l| l.contains(what)).count()
+}
+
+/// Wait up to `secs` until `pred` holds; panics with `what`, mailconf's log and the front's.
+fn wait(s: &Server, front: &Front, secs: u64, what: &str, pred: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !pred() {
+        assert!(alive(s), "mailconf stopped waiting for {what}:\n{}", s.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "timed out ({secs} s) waiting for {what}:\n{}\n--- front ---\n{}",
+            s.log_text(),
+            front.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Certificates issued, by name (`autoconfig.DOMAIN`), per the log.
+fn issued(s: &Server) -> Vec<String> {
+    s.log_text()
+        .lines()
+        .filter(|l| l.contains("ACME certificate issued"))
+        .filter_map(|l| {
+            l.split("certificate=")
+                .nth(1)?
+                .split_whitespace()
+                .next()
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// Whether mailconf still runs (not exited, not a zombie).
+fn alive(s: &Server) -> bool {
+    std::fs::read_to_string(format!("/proc/{}/stat", s.child.id())).is_ok_and(|stat| {
+        !matches!(
+            stat.rsplit_once(')').map(|(_, r)| r.trim_start().as_bytes()[0]),
+            Some(b'Z' | b'X')
+        )
+    })
+}
+
+/// The names of the first certificate in a PEM file.
+fn cert_names(path: &Path) -> Vec<String> {
+    use rustls::pki_types::pem::PemObject;
+    let Some(Ok(der)) = rustls::pki_types::CertificateDer::pem_file_iter(path).unwrap().next() else {
+        return Vec::new();
+    };
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let Ok(Some(san)) = cert.subject_alternative_name() else {
+        return Vec::new();
+    };
+    san.value
+        .general_names
+        .iter()
+        .filter_map(|n| match n {
+            x509_parser::extensions::GeneralName::DNSName(d) => Some(d.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The plain HTTP listener (`addrs("HTTP")` also finds HTTPS).
+fn plain_http(s: &Server) -> SocketAddr {
+    s.log_text()
+        .lines()
+        .filter(|l| l.contains("HTTP listening"))
+        .find_map(|l| l.split("addr=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .expect("an HTTP listener")
+}
+
+/// How often the process's threads have been switched out (woken up again), from /proc: a loop
+/// that sleeps 0 s goes round once per millisecond of the runtime's timer, cheap in CPU with
+/// few domains but visible here.
+fn wakeups(pid: u32) -> u64 {
+    let mut n = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap_or_default();
+        n += status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches:"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    n
+}
+
+/// CPU seconds (user + system) the process has used, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// An HTTPS GET of /healthz for `name`, verified against `root`.
+fn healthz(tls: SocketAddr, root: &Path, name: &str) -> Result<u16, String> {
+    https_get(tls, root, name, "/healthz").map(|r| r.status)
+}
+
+/// The CA not running when mailconf starts: HTTP is served, the pause is logged once (not per
+/// domain), attempts
+/// back off (the front counts them: 1 s, 2 s, 4 s … apart, no busy loop), and the certificate is
+/// ordered once the CA is there. Then a restart while the CA accepts connections but never
+/// answers: the cached certificate is served, and each exchange with the CA gives up after 30 s
+/// (before, one silent CA held the scheduler forever), and orders resume when it answers.
+#[test]
+fn ca_down_or_silent_at_start_pauses_once_backs_off_and_orders_when_it_answers() {
+    let dir = temp_dir("acme-faults-down");
+    let front = Front::start(&dir);
+    front.set_down(true);
+    let first = ["one.faults.test", "three.faults.test"];
+    let (s, _pebble, mgmt_port, dns_port, tls_port) = start(&dir, &front, &first, &[]);
+    let t0 = Instant::now();
+    wait(&s, &front, 60, "four attempts to reach the CA", || {
+        front.refused().len() >= 4
+    });
+    // Plain HTTP is served meanwhile.
+    let http = plain_http(&s);
+    let r = http_get(
+        http,
+        "/mail/config-v1.1.xml?emailaddress=fred%40one.faults.test",
+        "autoconfig.one.faults.test",
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("mail.faults.test"));
+    let refused = front.refused();
+    let gaps: Vec<f64> = refused.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()).collect();
+    assert!(
+        refused.len() <= 6 && gaps[1] >= 0.8 && gaps[2] >= 2.8,
+        "attempts back off (1 s, 2 s, 4 s …, each up to 1 s less: the clock is in whole seconds): {} in {:?}, gaps {gaps:?}",
+        refused.len(),
+        t0.elapsed()
+    );
+    assert_eq!(
+        lines(&s, "ACME orders paused"),
+        1,
+        "the pause is logged once:\n{}",
+        s.log_text()
+    );
+    assert!(issued(&s).is_empty());
+    // The CA comes up: the next attempt orders.
+    front.set_down(false);
+    wait(&s, &front, 90, "certificates once the CA is up", || {
+        issued(&s).len() == 2
+    });
+    wait(&s, &front, 10, "the resume line", || {
+        lines(&s, "ACME orders resume") == 1
+    });
+    let root = root(&dir, mgmt_port);
+    assert_eq!(
+        healthz(
+            SocketAddr::from(([127, 0, 0, 1], tls_port)),
+            &root,
+            "autoconfig.one.faults.test"
+        ),
+        Ok(200)
+    );
+    assert_eq!(lines(&s, "ACME orders paused"), 1, "{}", s.log_text());
+    drop(s);
+
+    // Restart with a second domain while the CA accepts connections and never answers.
+    front.rule(|_, _| Action::Hang);
+    write_config(
+        &dir.join("mailconf.toml"),
+        &dir,
+        front.addr.port(),
+        &["one.faults.test", "three.faults.test", "two.faults.test"],
+        &[],
+    );
+    let s = restart(&dir, dns_port, tls_port);
+    let tls = s.addrs("HTTPS")[0];
+    s.wait_log(|l| l.contains("ACME cache: 2 certified"), 1, "the cache scan");
+    assert_eq!(
+        healthz(tls, &root, "autoconfig.one.faults.test"),
+        Ok(200),
+        "the cached certificate"
+    );
+    wait(&s, &front, 90, "the silent CA to pause orders", || {
+        s.log_text()
+            .lines()
+            .any(|l| l.contains("ACME orders paused") && l.contains("no answer from the CA within 30 s"))
+    });
+    assert_eq!(healthz(tls, &root, "autoconfig.one.faults.test"), Ok(200));
+    front.rule(|_, _| Action::Forward);
+    wait(&s, &front, 90, "two.faults.test once the CA answers", || {
+        issued(&s) == ["autoconfig.two.faults.test"]
+    });
+    assert_eq!(healthz(tls, &root, "autoconfig.two.faults.test"), Ok(200));
+    assert_eq!(lines(&s, "ACME orders paused"), 1, "{}", s.log_text());
+    assert!(alive(&s), "{}", s.log_text());
+}
+
+/// Errors in the middle of orders, beside a domain that never validates: the CA's first answer
+/// to a new order is a 503 (every order pauses, nothing is counted), the first four finalize
+/// requests get no answer (all four order slots wait; the failing domain's retries fall due
+/// meanwhile and must not spin the scheduler), the fifth's connection is cut, the sixth gets a
+/// 503. Each of those orders fails alone and is retried after its back-off; every domain that
+/// can validate gets its certificate; the failing one keeps being retried, as `/metrics` and
+/// `mailconf acme status` show.
+#[test]
+fn errors_mid_order_and_a_failing_domain_hold_up_nothing() {
+    let dir = temp_dir("acme-faults-mid-order");
+    let front = Front::start(&dir);
+    let (mut new_orders, mut finalizes) = (0, 0);
+    front.rule(move |method, path| {
+        if method != "POST" {
+            return Action::Forward;
+        }
+        if path.starts_with("/order-plz") {
+            new_orders += 1;
+            if new_orders == 1 {
+                return Action::Status(503);
+            }
+        }
+        if path.starts_with("/finalize-order/") {
+            finalizes += 1;
+            return match finalizes {
+                1..=4 => Action::Hang,
+                5 => Action::Drop,
+                6 => Action::Status(503),
+                _ => Action::Forward,
+            };
+        }
+        Action::Forward
+    });
+    let valid = ["a.faults.test", "b.faults.test", "c.faults.test", "d.faults.test"];
+    let (s, _pebble, mgmt_port, _, tls_port) = start(&dir, &front, &valid, &["fail.faults.test"]);
+    wait(&s, &front, 90, "four orders waiting at finalize", || {
+        front.seen("POST", "/finalize-order/").len() >= 4
+    });
+    // All four slots wait on the CA; the failing domain's retry falls due meanwhile.
+    let pid = s.child.id();
+    let (cpu, woken) = (cpu_seconds(pid), wakeups(pid));
+    std::thread::sleep(Duration::from_secs(10));
+    let (cpu, woken) = (cpu_seconds(pid) - cpu, wakeups(pid) - woken);
+    eprintln!("while every order waits: {cpu:.2} s of CPU and {woken} wake-ups in 10 s");
+    assert!(
+        cpu < 2.0 && woken < 2000,
+        "{cpu:.1} s of CPU and {woken} wake-ups in 10 s while every order waits: a busy loop\n{}",
+        s.log_text()
+    );
+    assert_eq!(issued(&s), Vec::<String>::new());
+    wait(&s, &front, 150, "every domain that validates", || {
+        issued(&s).len() == valid.len()
+    });
+    let log = s.log_text();
+    let failed = |what: &str| {
+        log.lines()
+            .filter(|l| l.contains("ACME order failed (will retry)") && l.contains(what))
+            .count()
+    };
+    assert_eq!(failed("no answer from the CA within 30 s"), 4, "{log}");
+    assert!(failed("503") >= 1, "{log}");
+    assert_eq!(
+        lines(&s, "ACME orders paused"),
+        1,
+        "the 503 to a new order paused all:\n{log}"
+    );
+    assert!(
+        failed("certificate=autoconfig.fail.faults.test") >= 2,
+        "the failing domain is retried:\n{log}"
+    );
+    // Each order that failed was retried and issued.
+    let mut names = issued(&s);
+    names.sort();
+    assert_eq!(names, valid.map(|d| format!("autoconfig.{d}")));
+    let root = root(&dir, mgmt_port);
+    let tls = SocketAddr::from(([127, 0, 0, 1], tls_port));
+    for d in valid {
+        assert_eq!(healthz(tls, &root, &format!("autodiscover.{d}")), Ok(200));
+    }
+    assert!(healthz(tls, &root, "autoconfig.fail.faults.test").is_err());
+    // /metrics: four certified, the failing one failing (between its retries).
+    let metrics = s.addrs("metrics")[0];
+    let gauge = |state: &str| -> Option<u64> {
+        let text = http_get(metrics, "/metrics", "x").text();
+        text.lines()
+            .find(|l| l.starts_with(&format!("mailconf_acme_certificates{{state=\"{state}\"}}")))?
+            .rsplit(' ')
+            .next()?
+            .parse()
+            .ok()
+    };
+    wait(&s, &front, 60, "/metrics to show 4 certified and 1 failing", || {
+        gauge("certified") == Some(4) && gauge("failing") == Some(1)
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_mailconf"))
+        .args(["acme", "status", "--config"])
+        .arg(dir.join("mailconf.toml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "one has none:\n{text}");
+    assert_eq!(text.matches(": valid until").count(), 4, "{text}");
+    assert!(
+        text.contains("autoconfig.fail.faults.test autodiscover.fail.faults.test: none yet"),
+        "{text}"
+    );
+    assert!(alive(&s), "{}", s.log_text());
+}
+
+/// Cache files broken while mailconf was stopped: one cut inside the CA's certificate, one cut
+/// inside the leaf, one with another private key. None is served: the first two are reported at
+/// start, the third when a handshake loads it; each is ordered again, and then served.
+#[test]
+fn broken_certificate_cache_files_are_reported_and_ordered_again_never_served() {
+    let dir = temp_dir("acme-faults-cache");
+    let front = Front::start(&dir);
+    let valid = ["cut-chain.faults.test", "cut-leaf.faults.test", "other-key.faults.test"];
+    let (s, _pebble, mgmt_port, dns_port, tls_port) = start(&dir, &front, &valid, &[]);
+    wait(&s, &front, 90, "three certificates", || issued(&s).len() == 3);
+    drop(s);
+    let root = root(&dir, mgmt_port);
+    let cache = dir.join("acme-cache");
+    let file_of = |domain: &str| -> PathBuf {
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.file_name().unwrap().to_string_lossy().starts_with("cached_cert_")
+                    && cert_names(p).iter().any(|n| n.ends_with(domain))
+            })
+            .unwrap_or_else(|| panic!("no cache file for {domain}"))
+    };
+    let pem = |p: &Path| std::fs::read_to_string(p).unwrap();
+    let chain = file_of("cut-chain.faults.test");
+    let text = pem(&chain);
+    let second = text
+        .match_indices("-----BEGIN CERTIFICATE-----")
+        .nth(1)
+        .expect("a chain")
+        .0;
+    std::fs::write(&chain, &text[..second + 200]).unwrap();
+    let leaf = file_of("cut-leaf.faults.test");
+    let text = pem(&leaf);
+    let first = text.find("-----BEGIN CERTIFICATE-----").unwrap();
+    std::fs::write(&leaf, &text[..first + 300]).unwrap();
+    let other = file_of("other-key.faults.test");
+    let text = pem(&other);
+    let first = text.find("-----BEGIN CERTIFICATE-----").unwrap();
+    let key = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    std::fs::write(&other, format!("{key}\n{}", &text[first..])).unwrap();
+
+    // `acme status` checks what a handshake would load.
+    let out = Command::new(env!("CARGO_BIN_EXE_mailconf"))
+        .args(["acme", "status", "--config"])
+        .arg(dir.join("mailconf.toml"))
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{status}");
+    assert!(
+        status.contains("cut-chain.faults.test: unusable (a PEM section is cut or damaged)"),
+        "{status}"
+    );
+    assert!(
+        status.contains("cut-leaf.faults.test: unusable (a PEM section is cut or damaged)"),
+        "{status}"
+    );
+    assert!(
+        status.contains("other-key.faults.test: unusable (the private key is not the certificate's)"),
+        "{status}"
+    );
+
+    let s = restart(&dir, dns_port, tls_port);
+    s.wait_log(|l| l.contains("ACME cache: 1 certified"), 1, "the cache scan");
+    let unusable = |d: &str| {
+        s.log_text()
+            .lines()
+            .filter(|l| {
+                l.contains("ACME cached certificate unusable") && l.contains(&format!("certificate=autoconfig.{d}"))
+            })
+            .count()
+    };
+    assert_eq!(unusable("cut-chain.faults.test"), 1, "{}", s.log_text());
+    assert_eq!(unusable("cut-leaf.faults.test"), 1, "{}", s.log_text());
+    // The scan takes the file with another key (it is whole); the first handshake loads it,
+    // refuses it, and offers no certificate (not one with the wrong key).
+    let tls = s.addrs("HTTPS")[0];
+    let err = healthz(tls, &root, "autoconfig.other-key.faults.test").unwrap_err();
+    assert!(
+        err.contains("AccessDenied"),
+        "no certificate offered (the server refuses the handshake): {err}"
+    );
+    wait(&s, &front, 20, "the wrong key reported", || {
+        unusable("other-key.faults.test") == 1
+    });
+    wait(&s, &front, 90, "all three ordered again", || issued(&s).len() == 3);
+    for d in valid {
+        assert_eq!(healthz(tls, &root, &format!("autoconfig.{d}")), Ok(200), "{d}");
+    }
+    assert!(alive(&s), "{}", s.log_text());
+}
