@@ -16,6 +16,7 @@ use hickory_server::proto::rr::{DNSClass, RData, RecordType};
 
 use super::answer::{EDE_PROHIBITED, EDNS_PAYLOAD, Question, append_opt, udp_limit};
 use super::catalog::{Catalog, Delta, Journal};
+use super::dnssec::{Epochs, Validity, signed_content};
 use super::signed;
 use super::tsig;
 use super::wire::{self, Edns};
@@ -220,14 +221,17 @@ impl Authority {
 
     /// The next snapshot: unchanged domains keep their built zones; changed and new ones are
     /// built now. Returns the zones whose serial moved (or that are new), for NOTIFY.
+    /// A signed zone whose signing epoch ended counts as changed (see `dnssec::Epochs`): the
+    /// re-signing timer reloads the same settings for that.
     pub fn reload(&self, settings: Arc<Settings>) -> (Authority, Vec<Changed>) {
+        let now = tsig::now();
         let mut new = Authority::new(settings, self.shared.clone(), &self.pacc);
         let mut changed = Vec::new();
         new.follow_catalog(self, &mut changed);
         for (key, &i) in &new.index {
             let slot = &new.slots[i as usize];
             let old = self.index.get(key).map(|&j| &self.slots[j as usize]);
-            let same = old.is_some_and(|o| self.inputs_equal(o, &new, slot));
+            let same = old.is_some_and(|o| self.inputs_equal(o, &new, slot) && !self.epoch_ended(o, now));
             if same {
                 if let Some(z) = old.and_then(|o| o.zones.get()) {
                     let _ = slot.zones.set(z.clone());
@@ -239,7 +243,7 @@ impl Authority {
                 .and_then(|o| o.zones.get())
                 .map(|zs| zs.iter().map(|z| (z.origin.clone(), (z.serial, z.content))).collect())
                 .unwrap_or_default();
-            let zones = new.build_slot(slot, &before);
+            let zones = new.build_slot(slot, &before, now);
             for z in zones.iter() {
                 let prev = before.get(&z.origin).or_else(|| self.shared.previous.get(&z.origin));
                 if prev.is_none_or(|(serial, _)| *serial != z.serial) {
@@ -266,7 +270,27 @@ impl Authority {
             && self.settings.signed(a) == new_auth.settings.signed(b)
     }
 
-    fn build_slot(&self, slot: &Slot, previous: &Served) -> Arc<[Zone]> {
+    /// The signing epochs of this snapshot's settings.
+    pub(crate) fn epochs(&self) -> Epochs {
+        Epochs::new(self.settings.server.dnssec_signature_lifetime)
+    }
+
+    /// Has the signing epoch of a signed zone of `slot` (built) ended by `now`?
+    fn epoch_ended(&self, slot: &Slot, now: u64) -> bool {
+        let epochs = self.epochs();
+        slot.zones.get().is_some_and(|zs| {
+            zs.iter()
+                .any(|z| z.dnssec.is_some() && z.epoch != epochs.at(&z.origin, now) as u16)
+        })
+    }
+
+    /// Must the re-signing timer reload (a built signed zone's epoch ended)? O(zones), without
+    /// crypto: run once a tick (`Epochs::tick`), never per query.
+    pub fn epochs_ended(&self, now: u64) -> bool {
+        self.slots.iter().any(|s| self.epoch_ended(s, now))
+    }
+
+    fn build_slot(&self, slot: &Slot, previous: &Served, now: u64) -> Arc<[Zone]> {
         let domain = &self.settings.domains[slot.domain as usize];
         let name = domain.names().nth(slot.name as usize).unwrap_or(&domain.name);
         let Some(dr) = self.records(domain, name) else {
@@ -274,8 +298,14 @@ impl Authority {
         };
         let mut zones = zone::build(&dr, &self.shared.interner);
         let dnssec = self.settings.signed(domain);
+        let epochs = self.epochs();
         for z in &mut zones {
             z.dnssec = dnssec;
+            if let Some(alg) = dnssec {
+                let epoch = epochs.at(&z.origin, now);
+                z.epoch = epoch as u16;
+                z.content = signed_content(&z.content, alg.number(), epoch);
+            }
             if let Some((serial, content)) = previous.get(&z.origin).or_else(|| self.shared.previous.get(&z.origin)) {
                 z.follow(*serial, content);
             }
@@ -284,7 +314,8 @@ impl Authority {
     }
 
     fn zones_of<'a>(&'a self, slot: &'a Slot) -> &'a Arc<[Zone]> {
-        slot.zones.get_or_init(|| self.build_slot(slot, &Served::default()))
+        slot.zones
+            .get_or_init(|| self.build_slot(slot, &Served::default(), tsig::now()))
     }
 
     /// Build every zone not built yet (the background warm-up). Stops early when `stop` says so.
@@ -390,6 +421,15 @@ impl Authority {
         let origins: Vec<Box<[u8]>> = dr.zones.iter().map(|z| wire::name_wire(&z.origin)).collect();
         let at = origins.iter().position(|o| *o == zone.origin)?;
         let rz = &dr.zones[at];
+        // The signatures of the zone's epoch; past their refresh point (only if the re-signing
+        // timer has not replaced the zone in time), signatures of now, never stale ones.
+        let epochs = self.epochs();
+        let epoch = epochs.widen(&zone.origin, zone.epoch, now);
+        let max_ttl = signed::max_ttl(rz);
+        let mut validity = epochs.validity(&zone.origin, epoch, max_ttl);
+        if now >= validity.refresh_at {
+            validity = Validity::at(now, max_ttl, epochs.lifetime());
+        }
         let key = |z: &records::Zone| match super::dnssec::zone_key(dir, &z.origin.to_ascii(), alg) {
             Ok(k) => Some(Arc::new(k)),
             Err(e) => {
@@ -401,9 +441,12 @@ impl Authority {
             let i = origins.iter().position(|o| **o == *owner)?;
             key(&dr.zones[i])
         };
-        let view = Arc::new(signed::View::build(rz, zone.serial, key(rz)?, child, now));
+        let served = (zone.serial, zone.content);
+        let view = Arc::new(signed::View::build(rz, served, key(rz)?, child, validity));
         // The records were made again from the same settings as the zone; were they the same?
-        if view.current(zone.serial, &zone.content, now) {
+        if signed_content(&rz.content, alg.number(), epoch) == zone.content
+            && view.current(zone.serial, &zone.content, now)
+        {
             views.insert(&zone.origin, view.clone());
         }
         Some(view)
@@ -422,6 +465,10 @@ impl Authority {
 
     pub(crate) fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    pub(crate) fn settings_arc(&self) -> Arc<Settings> {
+        self.settings.clone()
     }
 
     /// Must `peer` sign its transfers and SOA queries (a `transfer_to` entry with a key)?

@@ -132,7 +132,13 @@ pub(crate) struct Zone {
     pub transfer_to: Arc<[SocketAddr]>,
     /// Signed with this algorithm (DO queries get `signed` answers); set by `Authority`.
     pub dnssec: Option<crate::settings::DnssecAlgorithm>,
+    /// A signed zone's signing epoch, low 16 bits (`dnssec::Epochs`); set by `Authority`. In
+    /// the struct's padding: a zone is 96 bytes with or without it.
+    pub epoch: u16,
 }
+
+// 130,000 zones at 100k domains: keep a zone at 96 bytes.
+const _: () = assert!(std::mem::size_of::<Zone>() <= 96);
 
 impl Zone {
     /// Look a query up: `rel` is the query name relative to the mail domain (lower-case wire
@@ -368,6 +374,7 @@ impl ZoneBuilder<'_> {
             own: self.own.into_boxed_slice(),
             transfer_to,
             dnssec: None,
+            epoch: 0,
         }
     }
 

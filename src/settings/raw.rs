@@ -84,6 +84,8 @@ pub(super) struct Server {
     pub dnssec: Option<S<bool>>,
     /// `ecdsap256sha256` (13, the default) or `ed25519` (15).
     pub dnssec_algorithm: Option<S<String>>,
+    /// Seconds a DNSSEC signature is valid (re-signed every half of it).
+    pub dnssec_signature_lifetime: Option<S<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

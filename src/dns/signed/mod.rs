@@ -28,6 +28,7 @@ use super::dnssec::{self, Validity, ZoneKey};
 use super::wire;
 use canonical::canonical_cmp;
 
+pub(crate) use build::max_ttl;
 pub(crate) use cache::Cache;
 
 const NS: u16 = 2;

@@ -41,7 +41,8 @@ fn signatures_verify_and_a_view_is_never_served_stale_or_for_other_data() {
     let z = zone(TEXT);
     let key = key();
     let t0 = 1_800_000_000u64;
-    let view = View::build(&z, 7, key.clone(), |_| None, t0);
+    let v = Validity::at(t0, max_ttl(&z), dnssec::LIFETIME);
+    let view = View::build(&z, (7, z.content), key.clone(), |_| None, v);
     let (mut out, mut counts) = (Vec::new(), [0u16; 3]);
     let rcode = view.answer(&wire::lower_wire("example.com"), 16, true, &mut out, &mut counts);
     assert_eq!((rcode, counts), (0, [2, 0, 0]), "TXT and its RRSIG");
@@ -89,7 +90,8 @@ fn signatures_verify_and_a_view_is_never_served_stale_or_for_other_data() {
 #[test]
 fn nxdomain_proves_the_name_and_the_wildcard_absent_and_nodata_shows_the_types() {
     let z = zone(TEXT);
-    let view = View::build(&z, 1, key(), |_| None, 1_800_000_000);
+    let v = Validity::at(1_800_000_000, 3600, dnssec::LIFETIME);
+    let view = View::build(&z, (1, z.content), key(), |_| None, v);
     let (mut out, mut counts) = (Vec::new(), [0u16; 3]);
     let rcode = view.answer(&wire::lower_wire("zz.example.com"), 1, true, &mut out, &mut counts);
     // SOA + RRSIG, NSEC covering zz + RRSIG, NSEC covering *.example.com + RRSIG.

@@ -90,9 +90,22 @@ pub(super) fn server(cx: &mut Ctx, s: &raw::Server) -> ServerSettings {
             found.map_or(DnssecAlgorithm::default(), |(_, a)| *a)
         }
     };
+    let dnssec_signature_lifetime = match at(&s.dnssec_signature_lifetime) {
+        Some((span, n)) if !(LIFETIME_MIN..=LIFETIME_MAX).contains(&n) => {
+            cx.err(
+                &span,
+                "server.dnssec_signature_lifetime",
+                format!("must be {LIFETIME_MIN} to {LIFETIME_MAX} seconds (90 days)"),
+            );
+            0
+        }
+        Some((_, n)) => n,
+        None => 0,
+    };
     ServerSettings {
         dnssec,
         dnssec_algorithm,
+        dnssec_signature_lifetime,
         dns_listen: cx.socket_addrs(&s.dns_listen, "server.dns_listen"),
         http_listen: cx.socket_addrs(&s.http_listen, "server.http_listen"),
         transfer_to,
@@ -167,6 +180,11 @@ fn acme(cx: &mut Ctx, a: &S<raw::Acme>) -> Option<Arc<AcmeSettings>> {
         })
     })
 }
+
+/// Bounds of `dnssec_signature_lifetime`: 10 s is for tests (validators may then hold expired
+/// signatures); RRSIG times are 32-bit, and 90 days is already far more than anyone uses.
+const LIFETIME_MIN: u64 = 10;
+const LIFETIME_MAX: u64 = 90 * 86_400;
 
 /// A number and where it is written.
 fn at<T: Copy + Into<u64>>(v: &Option<S<T>>) -> Option<(std::ops::Range<usize>, u64)> {
