@@ -418,8 +418,10 @@ impl Authority {
         let domain = &self.settings.domains[slot.domain as usize];
         let name = domain.names().nth(slot.name as usize)?;
         let dr = self.records(domain, name)?;
-        let origins: Vec<Box<[u8]>> = dr.zones.iter().map(|z| wire::name_wire(&z.origin)).collect();
-        let at = origins.iter().position(|o| *o == zone.origin)?;
+        let at = dr
+            .zones
+            .iter()
+            .position(|z| wire::name_wire(&z.origin) == zone.origin)?;
         let rz = &dr.zones[at];
         // The signatures of the zone's epoch; past their refresh point (only if the re-signing
         // timer has not replaced the zone in time), signatures of now, never stale ones.
@@ -430,19 +432,8 @@ impl Authority {
         if now >= validity.refresh_at {
             validity = Validity::at(now, max_ttl, epochs.lifetime());
         }
-        let key = |z: &records::Zone| match super::dnssec::zone_key(dir, &z.origin.to_ascii(), alg) {
-            Ok(k) => Some(Arc::new(k)),
-            Err(e) => {
-                key_warning(&z.origin.to_ascii(), &e);
-                None
-            }
-        };
-        let child = |owner: &[u8]| {
-            let i = origins.iter().position(|o| **o == *owner)?;
-            key(&dr.zones[i])
-        };
         let served = (zone.serial, zone.content);
-        let view = Arc::new(signed::View::build(rz, served, key(rz)?, child, validity));
+        let view = Arc::new(build_view(dir, alg, &dr, at, served, validity)?);
         // The records were made again from the same settings as the zone; were they the same?
         if signed_content(&rz.content, alg.number(), epoch) == zone.content
             && view.current(zone.serial, &zone.content, now)
@@ -594,6 +585,32 @@ impl Authority {
             _ => Reply::Message(header_error(req, ResponseCode::ServFail)),
         }
     }
+}
+
+/// The signed view of zone `at` of `dr`, served with `served` (serial, content), signed with
+/// the keys in `dir` for `validity`. `None` when a key cannot be had (logged).
+pub(crate) fn build_view(
+    dir: &std::path::Path,
+    alg: crate::settings::DnssecAlgorithm,
+    dr: &records::DomainRecords,
+    at: usize,
+    served: (u32, [u8; 32]),
+    validity: Validity,
+) -> Option<signed::View> {
+    let origins: Vec<Box<[u8]>> = dr.zones.iter().map(|z| wire::name_wire(&z.origin)).collect();
+    let key = |z: &records::Zone| match super::dnssec::zone_key(dir, &z.origin.to_ascii(), alg) {
+        Ok(k) => Some(Arc::new(k)),
+        Err(e) => {
+            key_warning(&z.origin.to_ascii(), &e);
+            None
+        }
+    };
+    let child = |owner: &[u8]| {
+        let i = origins.iter().position(|o| **o == *owner)?;
+        key(&dr.zones[i])
+    };
+    let rz = dr.zones.get(at)?;
+    Some(signed::View::build(rz, served, key(rz)?, child, validity))
 }
 
 /// A key that cannot be read or made: logged at most once a minute, not once a query.

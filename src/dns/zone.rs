@@ -178,18 +178,24 @@ impl Zone {
     /// unchanged content keeps the served serial; changed content takes the new serial if it
     /// is greater, else old + 1.
     pub fn follow(&mut self, prev_serial: u32, prev_content: &[u8; 32]) {
-        self.serial = if *prev_content == self.content {
-            prev_serial
-        } else if serial_greater(self.serial, prev_serial) {
-            self.serial
-        } else {
-            prev_serial.wrapping_add(1)
-        };
+        self.serial = follow(self.serial, &self.content, prev_serial, prev_content);
     }
 
     /// Origin as a name (for logs, NOTIFY and transfers).
     pub fn origin_name(&self) -> Name {
         wire::name_from_wire(&self.origin)
+    }
+}
+
+/// [`Zone::follow`] for any zone: the serial to serve for content `content` whose own serial
+/// is `serial`, after `prev_serial` was served for `prev_content`.
+pub(crate) fn follow(serial: u32, content: &[u8; 32], prev_serial: u32, prev_content: &[u8; 32]) -> u32 {
+    if prev_content == content {
+        prev_serial
+    } else if serial_greater(serial, prev_serial) {
+        serial
+    } else {
+        prev_serial.wrapping_add(1)
     }
 }
 

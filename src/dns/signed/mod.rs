@@ -19,6 +19,7 @@
 mod build;
 mod cache;
 mod canonical;
+mod present;
 #[cfg(test)]
 mod tests;
 
