@@ -93,9 +93,11 @@ impl Authority {
         let pacc = pacc.next(&settings, crate::pacc::now());
         let mut index = FxHashMap::default();
         let mut slots = Vec::new();
+        let mut signed_zones = 0;
         for (d, domain) in settings.domains.iter().enumerate() {
-            if domain.dns.is_none() {
-                continue;
+            let Some(dns) = &domain.dns else { continue };
+            if settings.signed(domain).is_some() {
+                signed_zones += domain.names().count() * dns.zones.len().max(1);
             }
             for (n, name) in domain.names().enumerate() {
                 index.insert(wire::lower_wire(name), slots.len() as u32);
@@ -106,6 +108,10 @@ impl Authority {
                 });
             }
         }
+        shared.views.set_capacity(match settings.server.dnssec_cache_zones {
+            0 => signed::auto_size(signed_zones),
+            n => n as usize,
+        });
         let catalog = settings.server.catalog.as_deref().map(|name| {
             let members = slots
                 .iter()

@@ -60,7 +60,11 @@ impl DnsServer {
         let pacc = crate::pacc::Rollover::load(settings.server.state_dir.as_deref());
         let auth = tokio::task::spawn_blocking(move || Authority::new(s, shared, &pacc)).await?;
         auth.pacc().save(settings.server.state_dir.as_deref());
-        info!(names = auth.counts().0, "DNS names indexed");
+        info!(
+            names = auth.counts().0,
+            dnssec_cache_zones = auth.shared().views.capacity(),
+            "DNS names indexed"
+        );
         let state = Arc::new(ArcSwap::from_pointee(auth));
         let stop = Arc::new(AtomicBool::new(false));
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);

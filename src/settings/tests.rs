@@ -995,4 +995,12 @@ fn dnssec_signature_lifetime_is_bounded() {
             vec!["4:29: server.dnssec_signature_lifetime: must be 10 to 7776000 seconds (90 days)"]
         );
     }
+    assert_eq!(
+        ok(&with("dnssec_cache_zones = 300000")).server.dnssec_cache_zones,
+        300_000
+    );
+    assert_eq!(
+        errors(&with("dnssec_cache_zones = 0")),
+        vec!["4:22: server.dnssec_cache_zones: must be 1 to 10000000"]
+    );
 }

@@ -102,10 +102,19 @@ pub(super) fn server(cx: &mut Ctx, s: &raw::Server) -> ServerSettings {
         Some((_, n)) => n,
         None => 0,
     };
+    let dnssec_cache_zones = match at(&s.dnssec_cache_zones) {
+        Some((span, n)) if n == 0 || n > 10_000_000 => {
+            cx.err(&span, "server.dnssec_cache_zones", "must be 1 to 10000000");
+            0
+        }
+        Some((_, n)) => n as u32,
+        None => 0,
+    };
     ServerSettings {
         dnssec,
         dnssec_algorithm,
         dnssec_signature_lifetime,
+        dnssec_cache_zones,
         dns_listen: cx.socket_addrs(&s.dns_listen, "server.dns_listen"),
         http_listen: cx.socket_addrs(&s.http_listen, "server.http_listen"),
         transfer_to,
