@@ -169,6 +169,10 @@ pub struct ZoneArgs {
     /// What to write.
     #[arg(short, long, value_enum, default_value_t = ZoneFormat::Zone)]
     pub format: ZoneFormat,
+    /// Zone files without DNSSEC records and signatures, also for signed domains (for a zone
+    /// signed elsewhere). By default a signed domain's zone files are signed.
+    #[arg(long)]
+    pub unsigned: bool,
 }
 
 /// Run one command.
@@ -471,13 +475,23 @@ fn zone(args: &ZoneArgs) -> anyhow::Result<ExitCode> {
     }
     match &args.out {
         Some(dir) => {
-            let n = zonefiles::write_dir(dir, &settings, only.as_deref(), args.format)?;
+            let signer = (!args.unsigned).then(|| crate::dns::ZoneSigner::new(&settings));
+            let n = zonefiles::write_dir(dir, &settings, only.as_deref(), args.format, signer.as_ref())?;
             eprintln!("mailconf: wrote {n} files to {}", dir.display());
         }
         None if args.format == ZoneFormat::Zone => {
             let mut all = records::all(&settings);
             all.retain(|d| only.as_ref().is_none_or(|o| d.domain == *o));
-            print!("{}", stdout_text(&all, args.format)?)
+            let text = stdout_text(&all, args.format)?;
+            // One zone (stdout_text checked): signed when its domain is.
+            let dr = all.iter().find(|d| !d.zones.is_empty());
+            let signed = match (args.unsigned, dr, dr.and_then(|dr| settings.domain(&dr.domain))) {
+                (false, Some(dr), Some(domain)) => {
+                    crate::dns::ZoneSigner::new(&settings).zone_file(&settings, domain, dr, 0)?
+                }
+                _ => None,
+            };
+            print!("{}", signed.unwrap_or(text))
         }
         None => {
             // Snippets and parent notes of every domain: one domain at a time, so printing

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
+use crate::dns::{SIGNED_MARK, ZoneSigner};
 use crate::records::{self, DomainRecords};
 use crate::render::zonefile;
 use crate::settings::{Domain, Settings};
@@ -24,32 +25,47 @@ pub enum ZoneFormat {
     Ds,
 }
 
-/// The files of one mail domain name.
-fn files_of(d: &DomainRecords, format: ZoneFormat) -> Vec<(String, String)> {
+/// The files of one mail domain name; `signed(i)` is zone `i`'s signed file, if it is signed.
+fn files_of(
+    d: &DomainRecords,
+    format: ZoneFormat,
+    signed: impl Fn(usize) -> anyhow::Result<Option<String>>,
+) -> anyhow::Result<Vec<(String, String)>> {
     let parent = || {
         let text = zonefile::parent(d);
         (!text.is_empty()).then(|| (format!("{}.parent", d.domain), text))
     };
-    match format {
-        ZoneFormat::Zone => d
-            .zones
-            .iter()
-            .map(|z| {
+    Ok(match format {
+        ZoneFormat::Zone => {
+            let mut files = Vec::new();
+            for (i, z) in d.zones.iter().enumerate() {
                 let name = z.origin.to_ascii();
-                (format!("{}.zone", name.trim_end_matches('.')), zonefile::zone_file(z))
-            })
-            .chain(parent())
-            .collect(),
+                let text = match signed(i)? {
+                    Some(text) => text,
+                    None => zonefile::zone_file(z),
+                };
+                files.push((format!("{}.zone", name.trim_end_matches('.')), text));
+            }
+            files.extend(parent());
+            files
+        }
         ZoneFormat::Snippet => vec![(format!("{}.snippet", d.domain), zonefile::snippet(d))],
         ZoneFormat::Parent => parent().into_iter().collect(),
         ZoneFormat::Ds => Vec::new(),
-    }
+    })
 }
 
 /// Write the files of every name of `settings` (or only of `only`, an ASCII domain name) into
 /// `dir` (created if missing); returns how many files there are. One domain at a time on every
 /// core: records are built, written and dropped, so memory does not grow with the domains.
-pub fn write_dir(dir: &Path, settings: &Settings, only: Option<&str>, format: ZoneFormat) -> anyhow::Result<usize> {
+/// With `signer`, the zone files of signed domains are signed.
+pub fn write_dir(
+    dir: &Path,
+    settings: &Settings,
+    only: Option<&str>,
+    format: ZoneFormat,
+    signer: Option<&ZoneSigner>,
+) -> anyhow::Result<usize> {
     std::fs::create_dir_all(dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
     let names: Vec<(&Domain, &str)> = settings
         .domains
@@ -69,7 +85,8 @@ pub fn write_dir(dir: &Path, settings: &Settings, only: Option<&str>, format: Zo
                         let Some(d) = records::for_name(settings, domain, name) else {
                             continue;
                         };
-                        for (file, text) in files_of(&d, format) {
+                        let signed = |i| signer.map_or(Ok(None), |s| s.zone_file(settings, domain, &d, i));
+                        for (file, text) in files_of(&d, format, signed)? {
                             let path = dir.join(&file);
                             write_if_changed(&path, &text)
                                 .with_context(|| format!("failed to write `{}`", path.display()))?;
@@ -91,9 +108,18 @@ pub fn write_dir(dir: &Path, settings: &Settings, only: Option<&str>, format: Zo
 }
 
 /// Write atomically (temporary file + rename), and not at all when the bytes are unchanged, so
-/// that file watchers and `make` see only real changes.
+/// that file watchers and `make` see only real changes. A signed zone file counts as unchanged
+/// when all up to its DNSSEC mark is (the rest follows from that, but for the random bytes of
+/// ECDSA signatures): it is rewritten when the records, the serial or the signing epoch change.
 fn write_if_changed(path: &Path, text: &str) -> std::io::Result<()> {
-    if std::fs::read(path).is_ok_and(|old| old == text.as_bytes()) {
+    let decided = text
+        .find(SIGNED_MARK)
+        .and_then(|at| text[at..].find('\n').map(|nl| at + nl + 1));
+    let same = |old: &[u8]| match decided {
+        Some(d) => old.get(..d) == Some(&text.as_bytes()[..d]),
+        None => old == text.as_bytes(),
+    };
+    if std::fs::read(path).is_ok_and(|old| same(&old)) {
         return Ok(());
     }
     let tmp = path.with_extension("tmp~");

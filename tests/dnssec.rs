@@ -334,7 +334,8 @@ fn types(text: &str) -> Vec<String> {
 }
 
 /// An AXFR'd copy of each signed zone passes BIND's `dnssec-verify` (every RRset signed by the
-/// zone's key, a complete NSEC chain, DS for the sub-zone in the parent).
+/// zone's key, a complete NSEC chain, DS for the sub-zone in the parent), Knot's
+/// `kzonecheck --dnssec on` and `named-checkzone`.
 #[test]
 fn axfr_of_a_signed_zone_passes_dnssec_verify() {
     let dir = temp_dir("dnssec-axfr");
@@ -347,17 +348,7 @@ fn axfr_of_a_signed_zone_passes_dnssec_verify() {
             text.contains(" NSEC ") && text.contains(" RRSIG ") && text.contains(" DNSKEY "),
             "{text}"
         );
-        let file = dir.join(format!("{zone}.axfr"));
-        std::fs::write(&file, &text).unwrap();
-        let out = Command::new(tool("dnssec-verify", "bind9-utils"))
-            // -z: our one key is a CSK (SEP flag), which BIND's checker treats as a KSK otherwise.
-            .args(["-z", "-o", zone])
-            .arg(&file)
-            .output()
-            .unwrap();
-        let report = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "dnssec-verify {zone}:\n{report}\n{text}");
-        assert!(report.contains("Zone fully signed"), "{report}");
+        check_signed_copy(&dir, zone, &text);
     }
     // Without DNSSEC the transfer is what it was: no DNSSEC records.
     let plain = temp_dir("dnssec-axfr-plain");
@@ -373,4 +364,241 @@ fn axfr_of_a_signed_zone_passes_dnssec_verify() {
             .any(|t| ["RRSIG", "NSEC", "DNSKEY", "DS"].contains(&t.as_str())),
         "{text}"
     );
+}
+
+/// Seconds since 1970 of a dig RRSIG time field (`YYYYMMDDHHmmSS`, UTC).
+fn rrsig_time(field: &str) -> u64 {
+    let n = |r: std::ops::Range<usize>| field[r].parse::<i64>().unwrap();
+    let (y, m, d) = (n(0..4), n(4..6), n(6..8));
+    // Days from civil (H. Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    (days * 86_400 + n(8..10) * 3600 + n(10..12) * 60 + n(12..14)) as u64
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The SOA serial and the SOA's RRSIG (inception, expiration) in a `dig +dnssec SOA` answer.
+fn soa_and_times(out: &str) -> (u32, u64, u64) {
+    let answer = answer(out);
+    let soa = answer
+        .iter()
+        .find(|l| l.contains(" SOA "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let sig = answer
+        .iter()
+        .find(|l| l.contains(" RRSIG SOA "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let f: Vec<&str> = sig.split_whitespace().collect();
+    (
+        soa.split_whitespace().nth(6).unwrap().parse().unwrap(),
+        rrsig_time(f[9]),
+        rrsig_time(f[8]),
+    )
+}
+
+/// Check an AXFR'd copy of signed `zone` with BIND's `dnssec-verify` and Knot's `kzonecheck`
+/// (which checks DNSSEC with `--dnssec on`), and BIND's `named-checkzone`.
+fn check_signed_copy(dir: &Path, zone: &str, text: &str) {
+    let file = dir.join(format!("{zone}.axfr"));
+    std::fs::write(&file, text).unwrap();
+    let run = |cmd: &mut Command, what: &str| {
+        let out = cmd.output().unwrap();
+        let report = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{what} {zone}:\n{report}\n{text}");
+        report
+    };
+    // -z: our one key is a CSK (SEP flag), which BIND's checker treats as a KSK otherwise.
+    let report = run(
+        Command::new(tool("dnssec-verify", "bind9-utils"))
+            .args(["-z", "-o", zone])
+            .arg(&file),
+        "dnssec-verify",
+    );
+    assert!(report.contains("Zone fully signed"), "{report}");
+    run(
+        Command::new(tool("kzonecheck", "knot-dnssecutils"))
+            .args(["--dnssec", "on", "-o", zone])
+            .arg(&file),
+        "kzonecheck --dnssec on",
+    );
+    let report = run(
+        Command::new(tool("named-checkzone", "bind9-utils"))
+            .arg(zone)
+            .arg(&file),
+        "named-checkzone",
+    );
+    assert!(report.contains("OK"), "{report}");
+}
+
+/// Re-signing is visible to secondaries. With 20-second signatures a new signing epoch starts
+/// every 10 s: watched for 25 s, the served signatures are never expired (nor before their
+/// inception) and always keep at least half their life; each new epoch comes with a greater
+/// SOA serial and a NOTIFY for that serial to the secondary (which acknowledges it here); and
+/// an AXFR after the change carries the new signatures and passes dnssec-verify, kzonecheck
+/// and named-checkzone, while delv still validates.
+#[test]
+fn resigning_moves_the_serial_and_notifies_secondaries() {
+    let dir = temp_dir("dnssec-resign");
+    // The secondary: a UDP socket that acknowledges every NOTIFY and reports the zone.
+    let (sock, port) = loop {
+        let port = common::free_port();
+        if let Ok(s) = std::net::UdpSocket::bind(("127.0.0.1", port)) {
+            break (s, port);
+        }
+    };
+    let notified = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = notified.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            if n < 17 || buf[2] & 0xf8 != 0x20 {
+                continue; // not a NOTIFY query
+            }
+            let mut name = String::new();
+            let mut i = 12;
+            while i < n && buf[i] != 0 && i + 1 + buf[i] as usize <= n {
+                name.push_str(&String::from_utf8_lossy(&buf[i + 1..i + 1 + buf[i] as usize]));
+                name.push('.');
+                i += 1 + buf[i] as usize;
+            }
+            seen.lock().unwrap().push(name);
+            let mut reply = buf[..n].to_vec();
+            reply[2] |= 0x80;
+            let _ = sock.send_to(&reply, from);
+        }
+    });
+    let config = config(&dir, "dnssec_signature_lifetime = 20");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "transfer_to = [\"127.0.0.1\"]",
+        &format!("transfer_to = [\"127.0.0.1:{port}\"]"),
+    );
+    std::fs::write(&config, text).unwrap();
+    let ds = ds_line(&config);
+    let server = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
+    let auth = server.addrs("DNS")[0];
+
+    let mut serials: Vec<u32> = Vec::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(25) {
+        let out = dig(auth, &["+norec", "+dnssec", "mail.test", "SOA"]);
+        let now = unix_now();
+        let (serial, inception, expiration) = soa_and_times(&out);
+        assert!(inception <= now, "inception {inception} after now {now}:\n{out}");
+        // Half of the 20 s lifetime left, less a tick (1 s) and a second of rounding.
+        assert!(
+            expiration >= now + 8,
+            "expiration {expiration} too close to now {now}:\n{out}"
+        );
+        if serials.last() != Some(&serial) {
+            if let Some(&before) = serials.last() {
+                assert!(
+                    serial.wrapping_sub(before) < 0x8000_0000,
+                    "the serial went back: {before} → {serial}"
+                );
+            }
+            serials.push(serial);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        serials.len() >= 3,
+        "a new serial every 10 s, seen over 25 s: {serials:?}\n{}",
+        server.log_text()
+    );
+    // Each new serial was NOTIFYed and acknowledged (the log names the serial).
+    let last = serials[serials.len() - 2];
+    server.wait_log(
+        |l| l.contains("NOTIFY acknowledged") && l.contains("zone=mail.test.") && l.contains(&format!("serial={last}")),
+        1,
+        "the NOTIFY of a re-signed serial",
+    );
+    assert!(
+        notified.lock().unwrap().iter().filter(|z| *z == "mail.test.").count() >= 2,
+        "{:?}",
+        notified.lock().unwrap()
+    );
+    server.wait_log(|l| l.contains("zones re-signed with new serials"), 2, "re-signing");
+
+    // What a secondary transfers after the change: the new serial and signatures, complete.
+    for zone in ["mail.test", "_tcp.mail.test"] {
+        let text = dig(auth, &["+norec", "+nocmd", "+nostats", "+onesoa", zone, "AXFR"]);
+        check_signed_copy(&dir, zone, &text);
+    }
+    for (name, rtype) in [("_imaps._tcp.mail.test", "SRV"), ("nope.mail.test", "A")] {
+        let out = delv(auth, &ds, &dir, name, rtype);
+        assert!(out.contains("fully validated"), "delv {name} {rtype}:\n{out}");
+    }
+}
+
+/// `mailconf zone` writes a signed domain's zone files signed: each passes dnssec-verify,
+/// kzonecheck and named-checkzone, carries the serial `serve` serves, is not rewritten by a
+/// second run in the same signing epoch, and `--unsigned` writes it without DNSSEC.
+#[test]
+fn zone_writes_signed_zone_files() {
+    let dir = temp_dir("dnssec-zonefiles");
+    let config = config(&dir, "");
+    let c = config.to_str().unwrap();
+    let out_dir = dir.join("zones");
+    let o = out_dir.to_str().unwrap();
+    let zone_cmd = |extra: &[&str]| {
+        let out = common::mailconf(&[&["zone", "--config", c][..], extra].concat());
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        common::stdout(&out)
+    };
+    // Serve first, so that the state file holds the served serials.
+    let server = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
+    let auth = server.addrs("DNS")[0];
+    server.wait_log(|l| l.contains("DNS zones built"), 1, "the warm-up");
+    let served = dig(auth, &["+norec", "+short", "mail.test", "SOA"]);
+    let served_serial = served.split_whitespace().nth(2).unwrap().to_string();
+    zone_cmd(&["--out", o]);
+    for zone in ["mail.test", "_tcp.mail.test", "alias.test", "_tcp.alias.test"] {
+        let text = std::fs::read_to_string(out_dir.join(format!("{zone}.zone"))).unwrap();
+        assert!(
+            text.contains(" RRSIG ") && text.contains(" NSEC ") && text.contains(" DNSKEY "),
+            "{text}"
+        );
+        check_signed_copy(&dir, zone, &text);
+    }
+    let file = out_dir.join("mail.test.zone");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let soa = text.lines().find(|l| l.contains(" SOA ")).unwrap();
+    assert!(
+        soa.split_whitespace().any(|f| f == served_serial),
+        "the served serial {served_serial} in {soa}"
+    );
+    // The same epoch: not rewritten (ECDSA signatures differ each time, so this is the check).
+    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    zone_cmd(&["--out", o]);
+    assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), modified);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+    // Unsigned on request.
+    zone_cmd(&["--out", o, "--unsigned"]);
+    let unsigned = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        !unsigned.contains("RRSIG") && !unsigned.contains("DNSKEY"),
+        "{unsigned}"
+    );
+    // One zone to standard output: signed as well.
+    let one = dir.join("one.toml");
+    std::fs::write(
+        &one,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("zones = [\"@\", \"_tcp\"]\n", ""),
+    )
+    .unwrap();
+    let out = common::mailconf(&["zone", "--config", one.to_str().unwrap(), "--domain", "mail.test"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    check_signed_copy(&dir, "mail.test", &common::stdout(&out));
 }

@@ -7,6 +7,7 @@ pkgs=(
   dnsutils         # dig
   bind9-dnsutils   # delv: an independent DNSSEC validator in tests/dnssec.rs
   unbound          # a validating resolver nobody here wrote, in tests/dnssec.rs
+  knot-dnssecutils # kzonecheck: checks signed zones in tests/dnssec.rs
   knot             # knotd: a real secondary in tests/dns.rs (catalog zone, TSIG)
   bind9            # named: a BIND 9.18 catalog-zone secondary in tests/dns.rs (never started as a service)
   nsd              # nsd: a TSIG secondary without catalog support in tests/dns.rs

@@ -16,6 +16,7 @@ use hickory_server::proto::rr::{DNSClass, RData, RecordType};
 
 use super::answer::{EDE_PROHIBITED, EDNS_PAYLOAD, Question, append_opt, udp_limit};
 use super::catalog::{Catalog, Delta, Journal};
+use super::dnssec::{Epochs, Validity, signed_content};
 use super::signed;
 use super::tsig;
 use super::wire::{self, Edns};
@@ -92,9 +93,11 @@ impl Authority {
         let pacc = pacc.next(&settings, crate::pacc::now());
         let mut index = FxHashMap::default();
         let mut slots = Vec::new();
+        let mut signed_zones = 0;
         for (d, domain) in settings.domains.iter().enumerate() {
-            if domain.dns.is_none() {
-                continue;
+            let Some(dns) = &domain.dns else { continue };
+            if settings.signed(domain).is_some() {
+                signed_zones += domain.names().count() * dns.zones.len().max(1);
             }
             for (n, name) in domain.names().enumerate() {
                 index.insert(wire::lower_wire(name), slots.len() as u32);
@@ -105,6 +108,10 @@ impl Authority {
                 });
             }
         }
+        shared.views.set_capacity(match settings.server.dnssec_cache_zones {
+            0 => signed::auto_size(signed_zones),
+            n => n as usize,
+        });
         let catalog = settings.server.catalog.as_deref().map(|name| {
             let members = slots
                 .iter()
@@ -220,14 +227,17 @@ impl Authority {
 
     /// The next snapshot: unchanged domains keep their built zones; changed and new ones are
     /// built now. Returns the zones whose serial moved (or that are new), for NOTIFY.
+    /// A signed zone whose signing epoch ended counts as changed (see `dnssec::Epochs`): the
+    /// re-signing timer reloads the same settings for that.
     pub fn reload(&self, settings: Arc<Settings>) -> (Authority, Vec<Changed>) {
+        let now = tsig::now();
         let mut new = Authority::new(settings, self.shared.clone(), &self.pacc);
         let mut changed = Vec::new();
         new.follow_catalog(self, &mut changed);
         for (key, &i) in &new.index {
             let slot = &new.slots[i as usize];
             let old = self.index.get(key).map(|&j| &self.slots[j as usize]);
-            let same = old.is_some_and(|o| self.inputs_equal(o, &new, slot));
+            let same = old.is_some_and(|o| self.inputs_equal(o, &new, slot) && !self.epoch_ended(o, now));
             if same {
                 if let Some(z) = old.and_then(|o| o.zones.get()) {
                     let _ = slot.zones.set(z.clone());
@@ -239,7 +249,7 @@ impl Authority {
                 .and_then(|o| o.zones.get())
                 .map(|zs| zs.iter().map(|z| (z.origin.clone(), (z.serial, z.content))).collect())
                 .unwrap_or_default();
-            let zones = new.build_slot(slot, &before);
+            let zones = new.build_slot(slot, &before, now);
             for z in zones.iter() {
                 let prev = before.get(&z.origin).or_else(|| self.shared.previous.get(&z.origin));
                 if prev.is_none_or(|(serial, _)| *serial != z.serial) {
@@ -266,7 +276,27 @@ impl Authority {
             && self.settings.signed(a) == new_auth.settings.signed(b)
     }
 
-    fn build_slot(&self, slot: &Slot, previous: &Served) -> Arc<[Zone]> {
+    /// The signing epochs of this snapshot's settings.
+    pub(crate) fn epochs(&self) -> Epochs {
+        Epochs::new(self.settings.server.dnssec_signature_lifetime)
+    }
+
+    /// Has the signing epoch of a signed zone of `slot` (built) ended by `now`?
+    fn epoch_ended(&self, slot: &Slot, now: u64) -> bool {
+        let epochs = self.epochs();
+        slot.zones.get().is_some_and(|zs| {
+            zs.iter()
+                .any(|z| z.dnssec.is_some() && z.epoch != epochs.at(&z.origin, now) as u16)
+        })
+    }
+
+    /// Must the re-signing timer reload (a built signed zone's epoch ended)? O(zones), without
+    /// crypto: run once a tick (`Epochs::tick`), never per query.
+    pub fn epochs_ended(&self, now: u64) -> bool {
+        self.slots.iter().any(|s| self.epoch_ended(s, now))
+    }
+
+    fn build_slot(&self, slot: &Slot, previous: &Served, now: u64) -> Arc<[Zone]> {
         let domain = &self.settings.domains[slot.domain as usize];
         let name = domain.names().nth(slot.name as usize).unwrap_or(&domain.name);
         let Some(dr) = self.records(domain, name) else {
@@ -274,8 +304,14 @@ impl Authority {
         };
         let mut zones = zone::build(&dr, &self.shared.interner);
         let dnssec = self.settings.signed(domain);
+        let epochs = self.epochs();
         for z in &mut zones {
             z.dnssec = dnssec;
+            if let Some(alg) = dnssec {
+                let epoch = epochs.at(&z.origin, now);
+                z.epoch = epoch as u16;
+                z.content = signed_content(&z.content, alg.number(), epoch);
+            }
             if let Some((serial, content)) = previous.get(&z.origin).or_else(|| self.shared.previous.get(&z.origin)) {
                 z.follow(*serial, content);
             }
@@ -284,7 +320,8 @@ impl Authority {
     }
 
     fn zones_of<'a>(&'a self, slot: &'a Slot) -> &'a Arc<[Zone]> {
-        slot.zones.get_or_init(|| self.build_slot(slot, &Served::default()))
+        slot.zones
+            .get_or_init(|| self.build_slot(slot, &Served::default(), tsig::now()))
     }
 
     /// Build every zone not built yet (the background warm-up). Stops early when `stop` says so.
@@ -387,23 +424,26 @@ impl Authority {
         let domain = &self.settings.domains[slot.domain as usize];
         let name = domain.names().nth(slot.name as usize)?;
         let dr = self.records(domain, name)?;
-        let origins: Vec<Box<[u8]>> = dr.zones.iter().map(|z| wire::name_wire(&z.origin)).collect();
-        let at = origins.iter().position(|o| *o == zone.origin)?;
+        let at = dr
+            .zones
+            .iter()
+            .position(|z| wire::name_wire(&z.origin) == zone.origin)?;
         let rz = &dr.zones[at];
-        let key = |z: &records::Zone| match super::dnssec::zone_key(dir, &z.origin.to_ascii(), alg) {
-            Ok(k) => Some(Arc::new(k)),
-            Err(e) => {
-                key_warning(&z.origin.to_ascii(), &e);
-                None
-            }
-        };
-        let child = |owner: &[u8]| {
-            let i = origins.iter().position(|o| **o == *owner)?;
-            key(&dr.zones[i])
-        };
-        let view = Arc::new(signed::View::build(rz, zone.serial, key(rz)?, child, now));
+        // The signatures of the zone's epoch; past their refresh point (only if the re-signing
+        // timer has not replaced the zone in time), signatures of now, never stale ones.
+        let epochs = self.epochs();
+        let epoch = epochs.widen(&zone.origin, zone.epoch, now);
+        let max_ttl = signed::max_ttl(rz);
+        let mut validity = epochs.validity(&zone.origin, epoch, max_ttl);
+        if now >= validity.refresh_at {
+            validity = Validity::at(now, max_ttl, epochs.lifetime());
+        }
+        let served = (zone.serial, zone.content);
+        let view = Arc::new(build_view(dir, alg, &dr, at, served, validity)?);
         // The records were made again from the same settings as the zone; were they the same?
-        if view.current(zone.serial, &zone.content, now) {
+        if signed_content(&rz.content, alg.number(), epoch) == zone.content
+            && view.current(zone.serial, &zone.content, now)
+        {
             views.insert(&zone.origin, view.clone());
         }
         Some(view)
@@ -422,6 +462,10 @@ impl Authority {
 
     pub(crate) fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    pub(crate) fn settings_arc(&self) -> Arc<Settings> {
+        self.settings.clone()
     }
 
     /// Must `peer` sign its transfers and SOA queries (a `transfer_to` entry with a key)?
@@ -547,6 +591,32 @@ impl Authority {
             _ => Reply::Message(header_error(req, ResponseCode::ServFail)),
         }
     }
+}
+
+/// The signed view of zone `at` of `dr`, served with `served` (serial, content), signed with
+/// the keys in `dir` for `validity`. `None` when a key cannot be had (logged).
+pub(crate) fn build_view(
+    dir: &std::path::Path,
+    alg: crate::settings::DnssecAlgorithm,
+    dr: &records::DomainRecords,
+    at: usize,
+    served: (u32, [u8; 32]),
+    validity: Validity,
+) -> Option<signed::View> {
+    let origins: Vec<Box<[u8]>> = dr.zones.iter().map(|z| wire::name_wire(&z.origin)).collect();
+    let key = |z: &records::Zone| match super::dnssec::zone_key(dir, &z.origin.to_ascii(), alg) {
+        Ok(k) => Some(Arc::new(k)),
+        Err(e) => {
+            key_warning(&z.origin.to_ascii(), &e);
+            None
+        }
+    };
+    let child = |owner: &[u8]| {
+        let i = origins.iter().position(|o| **o == *owner)?;
+        key(&dr.zones[i])
+    };
+    let rz = dr.zones.get(at)?;
+    Some(signed::View::build(rz, served, key(rz)?, child, validity))
 }
 
 /// A key that cannot be read or made: logged at most once a minute, not once a query.

@@ -191,18 +191,89 @@ pub(crate) const BACKDATE: u64 = 90 * 60;
 const PROPAGATION: u64 = 3_600;
 
 impl Validity {
-    /// Signatures made at `now` for a zone whose largest TTL is `max_ttl`: refreshed while
-    /// 0.1 × lifetime + propagation delay + max TTL (as Knot's `rrsig-refresh`) is still left,
-    /// so a resolver never holds one of ours past its expiration.
-    pub fn at(now: u64, max_ttl: u32) -> Validity {
-        let expiration = now + LIFETIME;
-        let margin = LIFETIME / 10 + PROPAGATION + u64::from(max_ttl);
+    /// Signatures made at `now` for a zone whose largest TTL is `max_ttl`, valid `lifetime`
+    /// seconds: refreshed while 0.1 × lifetime + propagation delay + max TTL (as Knot's
+    /// `rrsig-refresh`), and at most half the lifetime, is still left.
+    pub fn at(now: u64, max_ttl: u32, lifetime: u64) -> Validity {
+        let expiration = now + lifetime;
+        let margin = (lifetime / 10 + PROPAGATION + u64::from(max_ttl)).min(lifetime / 2);
         Validity {
             inception: (now - BACKDATE.min(now)) as u32,
             expiration: expiration as u32,
-            refresh_at: expiration.saturating_sub(margin).max(now + 60),
+            refresh_at: expiration.saturating_sub(margin),
         }
     }
+}
+
+/// Signing epochs: when a signed zone's signatures are made again, visibly.
+///
+/// A signed zone is signed for one epoch at a time: its signatures run from the epoch's start
+/// (backdated) for `lifetime`, and a new epoch starts every half lifetime (7 days by default),
+/// so a signature is always replaced with half its validity left. The epoch is folded into the
+/// zone's content fingerprint ([`signed_content`]), so a new epoch is a content change like any
+/// other: the SOA serial moves (kept in `state_dir` across restarts) and secondaries get a
+/// NOTIFY and transfer the new signatures. Epoch boundaries are spread over the period by a
+/// hash of the zone's name, so 100,000 zones do not all move at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Epochs {
+    period: u64,
+}
+
+impl Epochs {
+    /// Epochs of signatures valid `lifetime` seconds (0: the default, 14 days).
+    pub fn new(lifetime: u64) -> Epochs {
+        let lifetime = if lifetime == 0 { LIFETIME } else { lifetime };
+        Epochs {
+            period: (lifetime / 2).max(1),
+        }
+    }
+
+    pub fn lifetime(self) -> u64 {
+        self.period * 2
+    }
+
+    /// Where in the period `origin`'s epochs start (FNV-1a: the same on every run and machine).
+    fn offset(self, origin: &[u8]) -> u64 {
+        let h = origin.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x100_0000_01b3)
+        });
+        h % self.period
+    }
+
+    /// The epoch of zone `origin` (lower-case wire name) at `now`.
+    pub fn at(self, origin: &[u8], now: u64) -> u64 {
+        (now + self.offset(origin)) / self.period
+    }
+
+    /// The full epoch whose low 16 bits are `low` (what a zone keeps), the latest not after
+    /// the epoch of `now`.
+    pub fn widen(self, origin: &[u8], low: u16, now: u64) -> u64 {
+        let cur = self.at(origin, now);
+        cur - u64::from((cur as u16).wrapping_sub(low)).min(cur)
+    }
+
+    /// The signature times of `epoch` for a zone whose largest TTL is `max_ttl`.
+    pub fn validity(self, origin: &[u8], epoch: u64, max_ttl: u32) -> Validity {
+        let start = (epoch * self.period).saturating_sub(self.offset(origin));
+        Validity::at(start, max_ttl, self.lifetime())
+    }
+
+    /// How often to look for zones whose epoch ended: 1/168 of the period (hourly by default).
+    pub fn tick(self) -> std::time::Duration {
+        std::time::Duration::from_secs((self.period / 168).clamp(1, 3_600))
+    }
+}
+
+/// The content fingerprint a signed zone is served with: the records' fingerprint, the
+/// algorithm and the signing epoch. Turning signing on or off, changing the algorithm and a
+/// new epoch all change it, so each moves the serial.
+pub(crate) fn signed_content(content: &[u8; 32], algorithm: u8, epoch: u64) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"mailconf-dnssec");
+    h.update(content);
+    h.update([algorithm]);
+    h.update(epoch.to_be_bytes());
+    h.finalize().into()
 }
 
 /// An RRSIG's RDATA over `rdatas` (canonical RDATA, any order) of type `rtype` at `owner`
@@ -296,11 +367,50 @@ mod tests {
     #[test]
     fn validity_is_backdated_and_refreshed_well_before_expiry() {
         let now = 1_800_000_000;
-        let v = Validity::at(now, 3600);
+        let v = Validity::at(now, 3600, LIFETIME);
         assert_eq!(u64::from(v.inception), now - 5400);
         assert_eq!(u64::from(v.expiration), now + 14 * 86_400);
         // Refreshed with 1.4 days + 1 h + the TTL still to go.
         assert_eq!(v.refresh_at, now + 14 * 86_400 - (120_960 + 3600 + 3600));
+        // A short lifetime (tests): refreshed at half of it at the latest.
+        assert_eq!(Validity::at(now, 3600, 20).refresh_at, now + 10);
+    }
+
+    #[test]
+    fn epochs_move_every_half_lifetime_spread_by_zone_and_signatures_keep_half_their_life() {
+        let e = Epochs::new(0);
+        assert_eq!(e.lifetime(), LIFETIME);
+        assert_eq!(e.tick(), std::time::Duration::from_secs(3600));
+        let a = b"\x07example\x03com\x00";
+        let b = b"\x07example\x03net\x00";
+        assert_ne!(e.offset(a), e.offset(b), "zones' epochs start at different times");
+        assert_eq!(e.offset(a), e.offset(b"\x07EXAMPLE\x03com\x00"));
+        // Fake clock: walk 60 days in 10-minute steps.
+        let t0 = 1_800_000_000u64;
+        let mut changes = 0;
+        let mut last = e.at(a, t0);
+        for step in 0..(60 * 144) {
+            let now = t0 + step * 600;
+            let ep = e.at(a, now);
+            if ep != last {
+                changes += 1;
+                last = ep;
+            }
+            let v = e.validity(a, ep, 3600);
+            // Never served before its inception or past its refresh point, and at least half
+            // the lifetime (7 days) is left whenever it is served.
+            assert!(u64::from(v.inception) + BACKDATE <= now, "{step}");
+            assert!(now < v.refresh_at, "{step}");
+            assert!(u64::from(v.expiration) >= now + LIFETIME / 2, "{step}");
+            assert_eq!(e.widen(a, ep as u16, now), ep);
+            assert_eq!(e.widen(a, (ep - 1) as u16, now), ep - 1);
+        }
+        assert!((8..=9).contains(&changes), "a new epoch every 7 days: {changes}");
+        // The content a signed zone is served with moves with the epoch and the algorithm.
+        let c = [7u8; 32];
+        assert_ne!(signed_content(&c, 13, 1), signed_content(&c, 13, 2));
+        assert_ne!(signed_content(&c, 13, 1), signed_content(&c, 15, 1));
+        assert_ne!(signed_content(&c, 13, 1), c);
     }
 
     #[test]

@@ -36,7 +36,11 @@ use authority::{Authority, Shared};
 /// A running DNS server.
 pub struct DnsServer {
     state: Arc<ArcSwap<Authority>>,
+    /// Held while a new snapshot is made from the current one (a reload, re-signing), so
+    /// that neither replaces the other's.
+    swapping: Arc<tokio::sync::Mutex<()>>,
     stop: Arc<AtomicBool>,
+    resign_task: Option<tokio::task::JoinHandle<()>>,
     udp_threads: Vec<JoinHandle<()>>,
     tcp_tasks: Vec<tokio::task::JoinHandle<()>>,
     /// The addresses actually bound (port 0 resolved).
@@ -56,13 +60,19 @@ impl DnsServer {
         let pacc = crate::pacc::Rollover::load(settings.server.state_dir.as_deref());
         let auth = tokio::task::spawn_blocking(move || Authority::new(s, shared, &pacc)).await?;
         auth.pacc().save(settings.server.state_dir.as_deref());
-        info!(names = auth.counts().0, "DNS names indexed");
+        info!(
+            names = auth.counts().0,
+            dnssec_cache_zones = auth.shared().views.capacity(),
+            "DNS names indexed"
+        );
         let state = Arc::new(ArcSwap::from_pointee(auth));
         let stop = Arc::new(AtomicBool::new(false));
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
         let mut server = DnsServer {
             state,
+            swapping: Arc::default(),
             stop,
+            resign_task: None,
             udp_threads: Vec::new(),
             tcp_tasks: Vec::new(),
             local_addrs: Vec::new(),
@@ -96,42 +106,19 @@ impl DnsServer {
             info!(addr = %bound, "DNS listening on UDP and TCP");
             server.local_addrs.push(bound);
         }
-        server.warm_up();
+        warm_up(&server.state, &server.stop);
+        server.resign_task = Some(tokio::spawn(resign(
+            server.state.clone(),
+            server.swapping.clone(),
+            server.stop.clone(),
+        )));
         Ok(server)
-    }
-
-    /// Build the zones nobody asked for yet in the background, then record the serials in
-    /// `state_dir`. Gives up when a reload replaced the snapshot (the reload starts another).
-    fn warm_up(&self) {
-        let state = self.state.clone();
-        let stop = self.stop.clone();
-        let spawned = std::thread::Builder::new().name("dns-warm-up".into()).spawn(move || {
-            let auth = state.load_full();
-            let started = std::time::Instant::now();
-            let replaced = || stop.load(Ordering::Relaxed) || !Arc::ptr_eq(&state.load(), &auth);
-            if auth.build_all(replaced) {
-                let (names, zones) = auth.counts();
-                let (blobs, bytes) = auth.shared().interner.stats();
-                info!(
-                    names,
-                    zones,
-                    distinct_answers = blobs,
-                    answer_bytes = bytes,
-                    seconds = started.elapsed().as_secs_f32(),
-                    "DNS zones built"
-                );
-                state::save(auth.settings().server.state_dir.as_deref(), || auth.served());
-                crate::heap::release();
-            }
-        });
-        if let Err(e) = spawned {
-            warn!(error = %e, "cannot start the zone warm-up thread: zones are built on first query");
-        }
     }
 
     /// Swap in the zones of new settings and NOTIFY the secondaries of zones whose serial moved.
     /// Domains whose settings did not change keep their zones as they are.
     pub async fn reload(&self, settings: &Arc<Settings>) {
+        let _one_at_a_time = self.swapping.lock().await;
         let started = std::time::Instant::now();
         let old = self.state.load_full();
         let s = settings.clone();
@@ -144,27 +131,103 @@ impl DnsServer {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "DNS zones reloaded"
         );
-        let new = Arc::new(new);
-        self.state.store(new.clone());
-        let _ = tokio::task::spawn_blocking(move || {
-            new.shared().interner.purge();
-            state::save(new.settings().server.state_dir.as_deref(), || new.served());
-            new.pacc().save(new.settings().server.state_dir.as_deref());
-        })
-        .await;
-        for zone in changed {
-            tokio::spawn(notify::send(zone, settings.clone()));
-        }
-        self.warm_up();
+        install(&self.state, &self.stop, new, changed).await;
     }
+
     /// Stop answering.
     pub async fn shutdown(self) {
         self.stop.store(true, Ordering::Relaxed);
-        for t in &self.tcp_tasks {
+        for t in self.tcp_tasks.iter().chain(&self.resign_task) {
             t.abort();
         }
         let threads = self.udp_threads;
         let _ = tokio::task::spawn_blocking(move || threads.into_iter().for_each(|t| drop(t.join()))).await;
+    }
+}
+
+/// Serve `new`: record its serials, NOTIFY the secondaries of the `changed` zones, and build
+/// the zones not built yet in the background.
+async fn install(
+    state: &Arc<ArcSwap<Authority>>,
+    stop: &Arc<AtomicBool>,
+    new: Authority,
+    changed: Vec<authority::Changed>,
+) {
+    let new = Arc::new(new);
+    state.store(new.clone());
+    let settings = new.settings_arc();
+    let saved = new.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        saved.shared().interner.purge();
+        state::save(saved.settings().server.state_dir.as_deref(), || saved.served());
+        saved.pacc().save(saved.settings().server.state_dir.as_deref());
+    })
+    .await;
+    for zone in changed {
+        tokio::spawn(notify::send(zone, settings.clone()));
+    }
+    warm_up(state, stop);
+}
+
+/// Re-signing: once a tick, when a signed zone's signing epoch ended (`dnssec::Epochs`), the
+/// same settings are reloaded. That rebuilds just those zones with their new epoch, so their
+/// serials move and their secondaries get a NOTIFY, exactly as for a changed record; their
+/// signed views are then made again (with the new epoch's signatures) on the next DO query
+/// or transfer. Nothing per query: answers read the zones as before.
+async fn resign(state: Arc<ArcSwap<Authority>>, swapping: Arc<tokio::sync::Mutex<()>>, stop: Arc<AtomicBool>) {
+    loop {
+        let tick = state.load().epochs().tick();
+        tokio::time::sleep(tick).await;
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let _one_at_a_time = swapping.lock().await;
+        let old = state.load_full();
+        let check = old.clone();
+        let due = tokio::task::spawn_blocking(move || check.epochs_ended(tsig::now())).await;
+        if !due.unwrap_or(false) {
+            continue;
+        }
+        let started = std::time::Instant::now();
+        let settings = old.settings_arc();
+        let Ok((new, changed)) = tokio::task::spawn_blocking(move || old.reload(settings)).await else {
+            continue;
+        };
+        info!(
+            zones = changed.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "DNSSEC signing epoch ended: zones re-signed with new serials"
+        );
+        install(&state, &stop, new, changed).await;
+    }
+}
+
+/// Build the zones nobody asked for yet in the background, then record the serials in
+/// `state_dir`. Gives up when a reload replaced the snapshot (the reload starts another).
+fn warm_up(state: &Arc<ArcSwap<Authority>>, stop: &Arc<AtomicBool>) {
+    let state = state.clone();
+    let stop = stop.clone();
+    let spawned = std::thread::Builder::new().name("dns-warm-up".into()).spawn(move || {
+        let auth = state.load_full();
+        let started = std::time::Instant::now();
+        let replaced = || stop.load(Ordering::Relaxed) || !Arc::ptr_eq(&state.load(), &auth);
+        if auth.build_all(replaced) {
+            let (names, zones) = auth.counts();
+            let (blobs, bytes) = auth.shared().interner.stats();
+            info!(
+                names,
+                zones,
+                distinct_answers = blobs,
+                answer_bytes = bytes,
+                seconds = started.elapsed().as_secs_f32(),
+                "DNS zones built"
+            );
+            state::save(auth.settings().server.state_dir.as_deref(), || auth.served());
+            crate::heap::release();
+        }
+    });
+    if let Err(e) = spawned {
+        warn!(error = %e, "cannot start the zone warm-up thread: zones are built on first query");
     }
 }
 
@@ -206,6 +269,73 @@ pub fn ds_records(settings: &Settings, only: Option<&str>) -> anyhow::Result<Str
         }
     }
     Ok(text)
+}
+
+/// Signed zone files for `mailconf zone`: a signed domain's zones with their DNSSEC records and
+/// signatures, as `serve` serves them in the same signing epoch (the serial it serves or would
+/// serve, from `state_dir`; signatures valid for the epoch, so at least half the lifetime).
+pub struct ZoneSigner {
+    served: authority::Served,
+    now: u64,
+}
+
+/// The line after which a signed zone file holds only DNSSEC records: all above it (records,
+/// serial, epoch, content and key) decides them, up to ECDSA's random signatures.
+pub const SIGNED_MARK: &str = "; DNSSEC records and signatures";
+
+impl ZoneSigner {
+    pub fn new(settings: &Settings) -> ZoneSigner {
+        ZoneSigner {
+            served: state::load(settings.server.state_dir.as_deref()),
+            now: tsig::now(),
+        }
+    }
+
+    /// The zone file of zone `at` of `dr` (records of `domain`), signed; `None` when the
+    /// domain's zones are not signed. Makes the key if there is none yet, as `serve` would.
+    pub fn zone_file(
+        &self,
+        settings: &Settings,
+        domain: &crate::settings::Domain,
+        dr: &crate::records::DomainRecords,
+        at: usize,
+    ) -> anyhow::Result<Option<String>> {
+        let (Some(alg), Some(dir)) = (settings.signed(domain), settings.server.state_dir.as_deref()) else {
+            return Ok(None);
+        };
+        let Some(rz) = dr.zones.get(at) else { return Ok(None) };
+        let key = dnssec::zone_key(dir, &rz.origin.to_ascii(), alg)?;
+        let origin = wire::name_wire(&rz.origin);
+        let epochs = dnssec::Epochs::new(settings.server.dnssec_signature_lifetime);
+        let epoch = epochs.at(&origin, self.now);
+        let content = dnssec::signed_content(&rz.content, alg.number(), epoch);
+        let serial = self
+            .served
+            .get(&origin)
+            .map_or(rz.serial, |(s, c)| zone::follow(rz.serial, &content, *s, c));
+        let validity = epochs.validity(&origin, epoch, signed::max_ttl(rz));
+        let view = authority::build_view(dir, alg, dr, at, (serial, content), validity)
+            .ok_or_else(|| anyhow::anyhow!("no DNSSEC key for {}", rz.origin))?;
+        let mut z = rz.clone();
+        z.serial = serial;
+        if let hickory_server::proto::rr::RData::SOA(soa) = &mut z.groups[0].records[0].data {
+            soa.serial = serial;
+        }
+        let mut text = crate::render::zonefile::zone_file(&z);
+        let expires = i64::from(validity.expiration);
+        let renew = expires - (epochs.lifetime() / 2) as i64;
+        text.push_str(&format!(
+            "{SIGNED_MARK} (key {} algorithm {}, signing epoch {epoch}, content {}): valid until {}; \
+             run `mailconf zone` again from {} for new ones.\n",
+            key.tag,
+            alg.number(),
+            content[..8].iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            crate::acme::clock::iso(expires),
+            crate::acme::clock::iso(renew),
+        ));
+        text.push_str(&view.present());
+        Ok(Some(text))
+    }
 }
 
 /// The answering core without sockets, for the fuzz targets (`crate::fuzzing`): the same

@@ -72,6 +72,10 @@ pub struct ServerSettings {
     pub dnssec: bool,
     /// The algorithm of new DNSSEC keys.
     pub dnssec_algorithm: DnssecAlgorithm,
+    /// `dnssec_signature_lifetime` in seconds; 0 (not written): 14 days, Knot's default.
+    pub dnssec_signature_lifetime: u64,
+    /// `dnssec_cache_zones`; 0 (not written): sized from the number of signed zones.
+    pub dnssec_cache_zones: u32,
     /// Certificate and key for `https_listen` and for signing Apple profiles, read from
     /// `tls_source` by [`Settings::read_files`] (`None` until then).
     pub tls: Option<Arc<TlsFiles>>,

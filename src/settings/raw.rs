@@ -84,6 +84,10 @@ pub(super) struct Server {
     pub dnssec: Option<S<bool>>,
     /// `ecdsap256sha256` (13, the default) or `ed25519` (15).
     pub dnssec_algorithm: Option<S<String>>,
+    /// Seconds a DNSSEC signature is valid (re-signed every half of it).
+    pub dnssec_signature_lifetime: Option<S<u64>>,
+    /// Signed zones kept ready for DO queries (absent: sized from the number of signed zones).
+    pub dnssec_cache_zones: Option<S<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

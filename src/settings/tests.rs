@@ -977,3 +977,30 @@ fn sources_need_the_feature() {
         "{e:?}"
     );
 }
+
+#[test]
+fn dnssec_signature_lifetime_is_bounded() {
+    let with =
+        |extra: &str| format!("[server]\nstate_dir = \"/var/lib/x\"\ndnssec = true\n{extra}\n{PROVIDER}{DOMAIN}");
+    assert_eq!(ok(&with("")).server.dnssec_signature_lifetime, 0, "0: the default");
+    assert_eq!(
+        ok(&with("dnssec_signature_lifetime = 86400"))
+            .server
+            .dnssec_signature_lifetime,
+        86_400
+    );
+    for bad in ["9", "7776001"] {
+        assert_eq!(
+            errors(&with(&format!("dnssec_signature_lifetime = {bad}"))),
+            vec!["4:29: server.dnssec_signature_lifetime: must be 10 to 7776000 seconds (90 days)"]
+        );
+    }
+    assert_eq!(
+        ok(&with("dnssec_cache_zones = 300000")).server.dnssec_cache_zones,
+        300_000
+    );
+    assert_eq!(
+        errors(&with("dnssec_cache_zones = 0")),
+        vec!["4:22: server.dnssec_cache_zones: must be 1 to 10000000"]
+    );
+}

@@ -19,14 +19,15 @@ fn set(rtype: u16, ttl: u32, rdatas: Vec<Box<[u8]>>) -> RRset {
 }
 
 impl View {
-    /// The view of `zone`, served with `serial`, signed by `key`; `child_key` gives the keys of
-    /// our own sub-zones delegated from it (for their DS).
+    /// The view of `zone`, served with `serial` and content fingerprint `content`, signed by
+    /// `key` with signatures of `validity`; `child_key` gives the keys of our own sub-zones
+    /// delegated from it (for their DS).
     pub fn build(
         zone: &records::Zone,
-        serial: u32,
+        (serial, content): (u32, [u8; 32]),
         key: Arc<ZoneKey>,
         child_key: impl Fn(&[u8]) -> Option<Arc<ZoneKey>>,
-        now: u64,
+        validity: Validity,
     ) -> View {
         let origin = wire::name_wire(&zone.origin);
         let mut owners = owners(zone, serial);
@@ -47,18 +48,22 @@ impl View {
         owners.sort_by(|a, b| canonical_cmp(&a.name, &b.name));
         let negative_ttl = zone.soa().ttl.min(zone.negative_ttl);
         link_nsec(&mut owners, negative_ttl);
-        let max_ttl = zone.records().map(|r| r.ttl).max().unwrap_or(0).max(zone.ttl);
         View {
             origin,
             serial,
-            content: zone.content,
+            content,
             key,
-            validity: Validity::at(now, max_ttl),
+            validity,
             negative_ttl,
             soa_ttl: zone.soa().ttl,
             owners,
         }
     }
+}
+
+/// The largest TTL in `zone` (part of the margin before its signatures are made again).
+pub(crate) fn max_ttl(zone: &records::Zone) -> u32 {
+    zone.records().map(|r| r.ttl).max().unwrap_or(0).max(zone.ttl)
 }
 
 /// The zone's records grouped by owner and type, RDATA canonical (the SOA with `serial`).

@@ -19,6 +19,7 @@
 mod build;
 mod cache;
 mod canonical;
+mod present;
 #[cfg(test)]
 mod tests;
 
@@ -28,7 +29,8 @@ use super::dnssec::{self, Validity, ZoneKey};
 use super::wire;
 use canonical::canonical_cmp;
 
-pub(crate) use cache::Cache;
+pub(crate) use build::max_ttl;
+pub(crate) use cache::{Cache, auto_size};
 
 const NS: u16 = 2;
 const SOA: u16 = 6;
@@ -81,6 +83,22 @@ impl View {
     /// May this view answer for a zone served with `serial` and `content` at `now`?
     pub fn current(&self, serial: u32, content: &[u8; 32], now: u64) -> bool {
         self.serial == serial && self.content == *content && now < self.validity.refresh_at
+    }
+
+    /// Heap bytes this view holds now (signatures made so far included), without the
+    /// allocator's own overhead: for the cache's memory figure (`cache::VIEW_BYTES`).
+    #[cfg(test)]
+    pub fn heap_bytes(&self) -> usize {
+        let mut n = self.origin.len() + self.owners.capacity() * std::mem::size_of::<Owner>();
+        for o in &self.owners {
+            n += o.name.len() + o.rrsets.capacity() * std::mem::size_of::<RRset>();
+            for s in &o.rrsets {
+                n += s.rdatas.capacity() * std::mem::size_of::<Box<[u8]>>();
+                n += s.rdatas.iter().map(|r| r.len()).sum::<usize>();
+                n += s.sig.get().map_or(0, |g| g.len());
+            }
+        }
+        n
     }
 
     fn find(&self, name: &[u8]) -> Result<usize, usize> {

@@ -41,7 +41,8 @@ fn signatures_verify_and_a_view_is_never_served_stale_or_for_other_data() {
     let z = zone(TEXT);
     let key = key();
     let t0 = 1_800_000_000u64;
-    let view = View::build(&z, 7, key.clone(), |_| None, t0);
+    let v = Validity::at(t0, max_ttl(&z), dnssec::LIFETIME);
+    let view = View::build(&z, (7, z.content), key.clone(), |_| None, v);
     let (mut out, mut counts) = (Vec::new(), [0u16; 3]);
     let rcode = view.answer(&wire::lower_wire("example.com"), 16, true, &mut out, &mut counts);
     assert_eq!((rcode, counts), (0, [2, 0, 0]), "TXT and its RRSIG");
@@ -89,7 +90,8 @@ fn signatures_verify_and_a_view_is_never_served_stale_or_for_other_data() {
 #[test]
 fn nxdomain_proves_the_name_and_the_wildcard_absent_and_nodata_shows_the_types() {
     let z = zone(TEXT);
-    let view = View::build(&z, 1, key(), |_| None, 1_800_000_000);
+    let v = Validity::at(1_800_000_000, 3600, dnssec::LIFETIME);
+    let view = View::build(&z, (1, z.content), key(), |_| None, v);
     let (mut out, mut counts) = (Vec::new(), [0u16; 3]);
     let rcode = view.answer(&wire::lower_wire("zz.example.com"), 1, true, &mut out, &mut counts);
     // SOA + RRSIG, NSEC covering zz + RRSIG, NSEC covering *.example.com + RRSIG.
@@ -106,4 +108,38 @@ fn nxdomain_proves_the_name_and_the_wildcard_absent_and_nodata_shows_the_types()
         0
     );
     assert_eq!(counts, [0, 4, 0], "NODATA: SOA, NSEC and their RRSIGs");
+}
+
+/// What one cached view of a hosting provider's typical zone costs (`benches/gen-config.py`'s
+/// domain: SRV for six services and Autodiscover, MX, SPF, DMARC, MTA-STS, web hosts), fully
+/// signed: the figure the cache size is chosen with (`Cache::auto_size`).
+#[test]
+fn a_typical_signed_view_costs_a_few_kilobytes() {
+    let text = "[provider.p]\ndisplay_name = \"P\"\n\
+        [[provider.p.server]]\nprotocol = \"imap\"\nhost = \"mail0.hoster.example\"\nport = 993\nsecurity = \"tls\"\n\
+        [[provider.p.server]]\nprotocol = \"pop3\"\nhost = \"mail0.hoster.example\"\nport = 995\nsecurity = \"tls\"\n\
+        [[provider.p.server]]\nprotocol = \"smtp\"\nhost = \"mail0.hoster.example\"\nport = 465\nsecurity = \"tls\"\n\
+        [[provider.p.server]]\nprotocol = \"smtp\"\nhost = \"mail0.hoster.example\"\nport = 587\nsecurity = \"starttls\"\n\
+        [[domain]]\nname = \"example.com\"\nprovider = \"p\"\n\
+        [domain.dns]\nnameservers = [\"ns1.hoster.example.\", \"ns2.hoster.example.\"]\n\
+        autoconfig_addresses = [\"192.0.2.10\", \"2001:db8::10\"]\n\
+        mx = [{ host = \"mx1.hoster.example.\", preference = 10 }]\n\
+        spf = \"v=spf1 include:_spf.hoster.example -all\"\n\
+        dmarc = \"v=DMARC1; p=quarantine; rua=mailto:dmarc@example.com\"\n\
+        [domain.mta_sts]\nmode = \"enforce\"\n";
+    let z = zone(text);
+    let v = Validity::at(1_800_000_000, 3600, dnssec::LIFETIME);
+    let view = View::build(&z, (1, z.content), key(), |_| None, v);
+    let unsigned = view.heap_bytes();
+    let records = view.transfer_records().len(); // signs every RRset
+    let signed = view.heap_bytes();
+    eprintln!(
+        "typical view: {} owners, {records} DNSSEC records and RRSIGs, {unsigned} bytes before signing, {signed} signed",
+        view.owners.len()
+    );
+    assert!(signed > unsigned);
+    assert!(
+        signed <= super::cache::VIEW_BYTES,
+        "{signed} bytes: the cache's sizing figure (VIEW_BYTES) is out of date"
+    );
 }

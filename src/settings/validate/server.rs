@@ -90,9 +90,31 @@ pub(super) fn server(cx: &mut Ctx, s: &raw::Server) -> ServerSettings {
             found.map_or(DnssecAlgorithm::default(), |(_, a)| *a)
         }
     };
+    let dnssec_signature_lifetime = match at(&s.dnssec_signature_lifetime) {
+        Some((span, n)) if !(LIFETIME_MIN..=LIFETIME_MAX).contains(&n) => {
+            cx.err(
+                &span,
+                "server.dnssec_signature_lifetime",
+                format!("must be {LIFETIME_MIN} to {LIFETIME_MAX} seconds (90 days)"),
+            );
+            0
+        }
+        Some((_, n)) => n,
+        None => 0,
+    };
+    let dnssec_cache_zones = match at(&s.dnssec_cache_zones) {
+        Some((span, n)) if n == 0 || n > 10_000_000 => {
+            cx.err(&span, "server.dnssec_cache_zones", "must be 1 to 10000000");
+            0
+        }
+        Some((_, n)) => n as u32,
+        None => 0,
+    };
     ServerSettings {
         dnssec,
         dnssec_algorithm,
+        dnssec_signature_lifetime,
+        dnssec_cache_zones,
         dns_listen: cx.socket_addrs(&s.dns_listen, "server.dns_listen"),
         http_listen: cx.socket_addrs(&s.http_listen, "server.http_listen"),
         transfer_to,
@@ -167,6 +189,11 @@ fn acme(cx: &mut Ctx, a: &S<raw::Acme>) -> Option<Arc<AcmeSettings>> {
         })
     })
 }
+
+/// Bounds of `dnssec_signature_lifetime`: 10 s is for tests (validators may then hold expired
+/// signatures); RRSIG times are 32-bit, and 90 days is already far more than anyone uses.
+const LIFETIME_MIN: u64 = 10;
+const LIFETIME_MAX: u64 = 90 * 86_400;
 
 /// A number and where it is written.
 fn at<T: Copy + Into<u64>>(v: &Option<S<T>>) -> Option<(std::ops::Range<usize>, u64)> {

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Signed answers at scale: DO queries per second and memory, every domain signed.
+# Usage: benches/dnssec.sh [DOMAINS] [SECONDS] [CACHE_ZONES...]   (defaults: 100000 10, auto)
+# For each cache size (a `[server] dnssec_cache_zones` value, or `auto` for the default sizing),
+# serves the generated hosting-provider config (benches/gen-config.py) with `dnssec = true`, and
+# runs dnsperf with the DO bit (-D) over the SRV names of
+#   - warm:   1,000 domains, asked once before (their signed views are cached);
+#   - spread: every domain, in random order (each zone asked again only after all others);
+#   - plain:  the same spread queries without DO (the unsigned fast path, for comparison).
+# Prints queries/s and VmRSS after each. Keys are made once, before, by `mailconf zone --format
+# ds` (one file per zone in the state directory, kept between cache sizes; STATE=DIR keeps them
+# between runs of this script too).
+# Needs: dnsperf, python3. Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-100000}; secs=${2:-10}; shift 2 || true
+sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(auto)
+work=$(mktemp -d)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+command -v dnsperf >/dev/null || { echo "install dnsperf (tests/install-deps.sh)" >&2; exit 1; }
+# BIN=path/to/mailconf measures that binary instead of a release build of this checkout.
+[ -n "${BIN:-}" ] || cargo build --release --locked -q
+bin=${BIN:-$PWD/target/release/mailconf}
+python3 benches/gen-config.py "$n" | grep -v '^transfer_to' > "$work/base.toml"
+t0=$(date +%s.%N)
+state=${STATE:-$work/state}
+sed "s|^\[server\]|[server]\nstate_dir = \"$state\"\ndnssec = true|" "$work/base.toml" > "$work/mailconf.toml"
+"$bin" zone --config "$work/mailconf.toml" --format ds > "$work/ds.txt"
+printf 'keys: %d zones with a DS at the parent, made in %.1f s\n' "$(wc -l < "$work/ds.txt")" "$(echo "$(date +%s.%N) - $t0" | bc -l)"
+
+python3 - "$n" "$work" <<'PY'
+import random, sys
+n, work = int(sys.argv[1]), sys.argv[2]
+labels = ["_submissions", "_submission", "_imaps", "_imap", "_pop3s", "_pop3", "_autodiscover"]
+with open(f"{work}/warm", "w") as f:
+    for i in range(min(n, 1000)):
+        for l in labels:
+            f.write(f"{l}._tcp.customer{i}.example SRV\n")
+rows = [f"{l}._tcp.customer{i}.example SRV\n" for i in range(n) for l in labels]
+random.seed(1)
+random.shuffle(rows)
+with open(f"{work}/spread", "w") as f:
+    f.writelines(rows)
+PY
+
+port() { python3 -c 'import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+qps() { dnsperf -s 127.0.0.1 -p "$port" -d "$work/$1" -l "$secs" -c 8 -T 1 -q 200 $2 2>&1 | awk '/Queries per second/ {print $4}'; }
+rss() { awk '/VmRSS/ {printf "%.0f MiB", $2/1024}' "/proc/$pid/status"; }
+
+for size in "${sizes[@]}"; do
+  conf="$work/serve-$size.toml"
+  if [ "$size" = auto ]; then cp "$work/mailconf.toml" "$conf"
+  else sed "s|^dnssec = true|dnssec = true\ndnssec_cache_zones = $size|" "$work/mailconf.toml" > "$conf"; fi
+  port=$(port)
+  RUST_LOG=info "$bin" serve --config "$conf" --dns-listen "127.0.0.1:$port" 2>"$work/serve.log" &
+  pid=$!
+  for _ in $(seq 600); do grep -q "DNS zones built" "$work/serve.log" && break; sleep 0.5; done
+  cap=$(grep -o "dnssec_cache_zones=[0-9]*" "$work/serve.log" | head -1 | cut -d= -f2 || true)
+  echo "cache $size ($cap views): built, $(rss)"
+  qps warm -D >/dev/null   # sign them once
+  printf '  warm   (1,000 domains, DO):  %8.0f q/s  %s\n' "$(qps warm -D)" "$(rss)"
+  printf '  spread (%d domains, DO): %8.0f q/s  %s\n' "$n" "$(qps spread -D)" "$(rss)"
+  printf '  spread again (DO):           %8.0f q/s  %s\n' "$(qps spread -D)" "$(rss)"
+  printf '  spread without DO:           %8.0f q/s  %s\n' "$(qps spread '')" "$(rss)"
+  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+done
