@@ -496,3 +496,96 @@ fn fifty_domains_within_an_order_budget_with_on_demand_first_and_resume_after_re
         200
     );
 }
+
+/// The value of `key=` in a log line.
+fn log_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split(&format!("{key}=")).nth(1)?.split_whitespace().next()
+}
+
+/// Wait (≤ `secs`) for a log line that matches; returns it.
+fn wait_line(s: &Server, secs: u64, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(l) = s.log_text().lines().find(|l| pred(l)) {
+            return l.to_string();
+        }
+        assert!(Instant::now() < deadline, "no {what}:\n{}", s.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Issue 13: a failed order's back-off is saved in `cache_dir`. After a restart the failing
+/// domain is not ordered again before its retry time (pebble's count of orders does not move),
+/// then it is, and its failure count went on (the next wait is doubled).
+#[test]
+fn a_failing_domain_waits_out_its_backoff_after_a_restart() {
+    const RETRY: i64 = 20;
+    let dir = temp_dir("acme-backoff");
+    let config = dir.join("mailconf.toml");
+    let write = |acme_port| {
+        write_scale_config(&config, &dir, acme_port, 1, 100);
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(
+            &config,
+            text.replace("retry_after = 1\n", &format!("retry_after = {RETRY}\n")),
+        )
+        .unwrap();
+    };
+    let start = |dns: &str, tls: &str| Server::start(&config, &["--dns-listen", dns, "--https-listen", tls], 2);
+    let (s, _pebble, _mgmt, dns_port, tls_port) = pebble_for(&dir, &write, &|| start("127.0.0.1:0", "127.0.0.1:0"));
+    let fail = "certificate=autoconfig.fail.test";
+    let first = wait_line(&s, 60, "failed order for fail.test", |l| {
+        l.contains(fail) && l.contains("ACME order failed")
+    });
+    let retry_at = log_field(&first, "retry_at").unwrap().to_string();
+    wait_line(&s, 60, "d00 issued", |l| l.contains("ACME certificate issued"));
+    drop(s);
+    let orders = pebble_orders(&dir);
+
+    // `acme status` reads the failure from the cache.
+    let out = Command::new(env!("CARGO_BIN_EXE_mailconf"))
+        .args(["acme", "status", "--config"])
+        .arg(&config)
+        .args(["--domain", "fail.test"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(": none yet; 1 failed order(s), next try {retry_at}: ")),
+        "{text}"
+    );
+
+    // Restart on the same ports (pebble dials them): d00 from the cache, fail.test waits.
+    let (dns, tls) = (format!("127.0.0.1:{dns_port}"), format!("127.0.0.1:{tls_port}"));
+    let s = start(&dns, &tls);
+    wait_line(&s, 20, "the cache scan", |l| {
+        l.contains("ACME cache: 1 certified, 0 to order, 1 waiting after failed orders")
+    });
+    let now = || mailconf::acme::clock::iso(mailconf::acme::clock::now());
+    assert!(now() < retry_at, "the restart took too long to test anything");
+    // Until the retry time nothing is ordered: no order started, none at pebble.
+    while now() < retry_at {
+        assert!(
+            !s.log_text().contains("ACME order started"),
+            "ordered before {retry_at}:\n{}",
+            s.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(pebble_orders(&dir), orders, "no order at pebble during the back-off");
+    let started = wait_line(&s, 30, "the retry", |l| {
+        l.contains("ACME order started") && l.contains(fail)
+    });
+    assert!(started.contains("reason=Retry"), "{started}");
+    let second = wait_line(&s, 60, "the second failure", |l| {
+        l.contains(fail) && l.contains("ACME order failed")
+    });
+    // The second failure in a row waits 2 × retry_after from its time.
+    let next = log_field(&second, "retry_at").unwrap().to_string();
+    let at = mailconf::acme::clock::now();
+    let expect = |d: i64| mailconf::acme::clock::iso(at + d);
+    assert!(
+        expect(2 * RETRY - 5) <= next && next <= expect(2 * RETRY + 1),
+        "doubled after the restart: {second}"
+    );
+}

@@ -442,21 +442,36 @@ impl Scheduler {
         let ids: Vec<u32> = self.to_scan.drain(..n).collect();
         let files: Vec<_> = ids
             .iter()
-            .map(|&id| cache::cert_file(&self.cfg.cache_dir, &self.acme.names(id), &self.cfg.directory))
+            .map(|&id| {
+                let names = self.acme.names(id);
+                (
+                    cache::cert_file(&self.cfg.cache_dir, &names, &self.cfg.directory),
+                    cache::failed_file(&self.cfg.cache_dir, &names, &self.cfg.directory),
+                )
+            })
             .collect();
+        let now = clock::now();
+        // The certificate's validity; and, when one is to be ordered, its failed orders.
         let found = tokio::task::spawn_blocking(move || {
             files
                 .iter()
-                .map(|f| match cache::read(f) {
-                    Ok(None) => Ok(None),
-                    Ok(Some(pem)) => cache::check(&pem).map(Some),
-                    Err(_) => Err(cache::Unusable::Unreadable),
+                .map(|(cert, failed)| {
+                    let found = match cache::read(cert) {
+                        Ok(None) => Ok(None),
+                        Ok(Some(pem)) => cache::check(&pem).map(Some),
+                        Err(_) => Err(cache::Unusable::Unreadable),
+                    };
+                    let to_order = match found {
+                        Ok(Some((nb, na))) => cache::renew_at(nb, na) <= now,
+                        _ => true,
+                    };
+                    (found, to_order.then(|| cache::Failed::load(failed)).flatten())
                 })
                 .collect::<Vec<_>>()
         })
         .await
         .unwrap_or_default();
-        let now = clock::now();
+        let mut restored = 0;
         for (i, &id) in ids.iter().enumerate() {
             while self.queue.slots.len() <= id as usize {
                 self.queue.add();
@@ -467,7 +482,7 @@ impl Scheduler {
                 self.queue.remove(id);
                 continue;
             }
-            let found = found.get(i).copied().unwrap_or(Ok(None));
+            let (found, failed) = found.get(i).cloned().unwrap_or((Ok(None), None));
             if let Err(why) = found {
                 self.unusable.0 += 1;
                 if self.unusable.1 < UNUSABLE_LOGGED {
@@ -498,6 +513,16 @@ impl Scheduler {
                     self.queue.missing(id);
                 }
             }
+            if let Some(f) = failed {
+                self.queue.restore_failures(id, f.failures, f.due, now);
+                restored += 1;
+            }
+        }
+        if restored > 0 {
+            info!(
+                certificates = restored,
+                "ACME failed orders from before the restart: their back-off goes on"
+            );
         }
         if self.to_scan.is_empty() {
             let c = self.queue.counts();
@@ -505,10 +530,12 @@ impl Scheduler {
             info!(
                 certified = c.certified,
                 to_order = c.queued + c.ordering,
+                failing = c.failing,
                 unusable,
-                "ACME cache: {} certified, {} to order",
+                "ACME cache: {} certified, {} to order, {} waiting after failed orders",
                 c.certified,
-                c.queued + c.ordering + c.failing
+                c.queued + c.ordering,
+                c.failing
             );
             self.scanned_any = true;
         }
@@ -596,13 +623,17 @@ impl Scheduler {
                     {
                         warn!(certificate = %label, error = %e, "ACME certificate not saved: it is served, but will be ordered again after a restart");
                     }
+                    if self.queue.slots[id as usize].failures > 0 {
+                        let file = cache::failed_file(&self.cfg.cache_dir, &names, &self.cfg.directory);
+                        let _ = std::fs::remove_file(file);
+                    }
                     self.acme.deployed(id, key);
                     self.queue.issued(id, nb, na, now);
                     self.resumed();
                     info!(certificate = %label, not_after = %clock::iso(na), renew_at = %clock::iso(cache::renew_at(nb, na)), "ACME certificate issued");
                 }
                 _ => {
-                    let at = self.queue.failed(id, now, retry);
+                    let at = self.failed(id, now, retry, "the CA's certificate is unreadable");
                     warn!(certificate = %label, retry_at = %clock::iso(at), "ACME certificate unreadable (will retry)");
                 }
             },
@@ -631,7 +662,7 @@ impl Scheduler {
                 self.budget.refund(now as f64);
                 self.save_budget();
                 let wait = until.map_or(retry, |u| (u - now).max(retry));
-                let at = self.queue.failed(id, now, wait);
+                let at = self.failed(id, now, wait, &detail);
                 warn!(certificate = %label, retry_at = %clock::iso(at), error = %detail, "ACME rate limited for this name (will retry)");
             }
             Err(Failure::Order { created, detail }) => {
@@ -639,10 +670,26 @@ impl Scheduler {
                     self.budget.refund(now as f64);
                     self.save_budget();
                 }
-                let at = self.queue.failed(id, now, retry);
+                let at = self.failed(id, now, retry, &detail);
                 warn!(certificate = %label, retry_at = %clock::iso(at), error = %detail, "ACME order failed (will retry)");
             }
         }
+    }
+
+    /// Certificate `id`'s order failed: it waits (with backoff from `wait`), saved in
+    /// `cache_dir` so that a restart waits too. Returns when it is tried again.
+    fn failed(&mut self, id: u32, now: i64, wait: i64, error: &str) -> i64 {
+        let due = self.queue.failed(id, now, wait);
+        let record = cache::Failed {
+            failures: self.queue.slots[id as usize].failures,
+            due,
+            error: error.to_string(),
+        };
+        let file = cache::failed_file(&self.cfg.cache_dir, &self.acme.names(id), &self.cfg.directory);
+        if let Err(e) = cache::write(&file, record.to_text().as_bytes()) {
+            warn!(file = %file.display(), error = %e, "cannot save the ACME failure: a restart will retry at once");
+        }
+        due
     }
 
     fn save_budget(&self) {

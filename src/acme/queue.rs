@@ -235,6 +235,22 @@ impl Queue {
         s.due
     }
 
+    /// Failed orders saved before a restart (after [`Queue::cached`] or [`Queue::missing`]):
+    /// the count goes on, and a certificate to order waits until `due`. A certificate that is
+    /// valid and not yet due for renewal ignores them (they are from before it was issued).
+    pub fn restore_failures(&mut self, id: u32, failures: u8, due: i64, now: i64) {
+        let s = &mut self.slots[id as usize];
+        if s.phase != Phase::Queued || failures == 0 {
+            return;
+        }
+        s.failures = failures;
+        if due > now {
+            s.phase = Phase::Failing;
+            s.due = due;
+            self.timers.push(Reverse((due, id)));
+        }
+    }
+
     /// The order never reached the CA (unreachable, or it refused all orders for now): back to
     /// the front of its queue, no failure counted.
     pub fn put_back(&mut self, id: u32) {
@@ -406,6 +422,28 @@ mod tests {
         q.issued(b, 20, 110, 20);
         assert_eq!(take(&mut q, 60), None);
         assert_eq!(q.counts().certified, 1);
+    }
+
+    #[test]
+    fn failures_saved_before_a_restart_keep_their_backoff() {
+        let mut q = Queue::default();
+        let (a, b, c, d) = (q.add(), q.add(), q.add(), q.add());
+        q.missing(a);
+        q.missing(b);
+        q.missing(c);
+        q.cached(d, 0, 900, 10);
+        q.restore_failures(a, 3, 500, 10);
+        q.restore_failures(b, 2, 5, 10);
+        q.restore_failures(d, 4, 500, 10);
+        assert_eq!(q.counts().failing, 1);
+        assert_eq!(q.slots[d as usize].failures, 0, "certified, not due: a stale record");
+        // b's wait is over: ordered now, as a retry; a waits until 500.
+        assert_eq!(take(&mut q, 10), Some((b, Reason::Retry)));
+        assert_eq!(take(&mut q, 10), Some((c, Reason::New)));
+        assert_eq!(take(&mut q, 499), None);
+        assert_eq!(take(&mut q, 500), Some((a, Reason::Retry)));
+        // The count went on: the next wait is retry_after × 2^3.
+        assert_eq!(q.failed(a, 500, 10), 580);
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub fn report(settings: &Settings, cfg: &AcmeSettings, domain: Option<&str>, now
             Ok(None) => Ok(None),
             Err(_) => Err(cache::Unusable::Unreadable),
         };
+        let to_order = !matches!(validity, Ok(Some((nb, na))) if cache::renew_at(nb, na) > now);
         let state = match validity {
             Err(why) => {
                 missing += 1;
@@ -52,7 +53,20 @@ pub fn report(settings: &Settings, cfg: &AcmeSettings, domain: Option<&str>, now
                 "none yet".to_string()
             }
         };
-        let _ = writeln!(out, "{}: {state}", names.join(" "));
+        let failed = if to_order {
+            cache::Failed::load(&cache::failed_file(&cfg.cache_dir, &names, &cfg.directory))
+        } else {
+            None
+        };
+        let failed = failed.map_or_else(String::new, |f| {
+            let next = if f.due <= now {
+                "next try now".to_string()
+            } else {
+                format!("next try {}", clock::iso(f.due))
+            };
+            format!("; {} failed order(s), {next}: {}", f.failures, f.error)
+        });
+        let _ = writeln!(out, "{}: {state}{failed}", names.join(" "));
     }
     let saved = std::fs::read_to_string(cfg.cache_dir.join(budget::FILE)).unwrap_or_default();
     let b = budget::Budget::from_text(cfg.orders_per_3h, &saved);
