@@ -63,6 +63,8 @@ pub mod status;
 const PARALLEL: usize = 4;
 /// Log a progress summary this often while anything is queued or failing.
 const SUMMARY_EVERY: Duration = Duration::from_secs(600);
+/// Cache files read at once for handshakes whose certificate is not in memory.
+const LOADS: usize = 16;
 /// Certificates looked up in the cache per step of the start-up scan.
 const SCAN_CHUNK: usize = 2000;
 /// Unusable cache files logged one by one; beyond, only counted in the scan's summary.
@@ -143,6 +145,8 @@ pub struct Acme {
     challenges: order::Challenges,
     settings: RwLock<Option<Arc<AcmeSettings>>>,
     scheduler: OnceLock<mpsc::UnboundedSender<Msg>>,
+    /// Cache files being read for handshakes ([`Acme::preload`]).
+    loads: tokio::sync::Semaphore,
 }
 
 impl Default for Acme {
@@ -153,6 +157,7 @@ impl Default for Acme {
             challenges: order::Challenges::default(),
             settings: RwLock::new(None),
             scheduler: OnceLock::new(),
+            loads: tokio::sync::Semaphore::new(LOADS),
         }
     }
 }
@@ -257,6 +262,47 @@ impl Acme {
         }
     }
 
+    /// Before a handshake for `name`: make sure its certificate is in memory, reading it from
+    /// `cache_dir` on tokio's blocking pool (at most [`LOADS`] at once) when it is not, so that
+    /// the handshake's resolver ([`ResolvesServerCert`]) never waits for the disk on a worker
+    /// thread. The handshake waits for this read (within the handshake timeout).
+    pub async fn preload(self: &Arc<Self>, name: &str) {
+        let Some(id) = self
+            .index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_name
+            .get(&name.to_ascii_lowercase())
+            .copied()
+        else {
+            return;
+        };
+        if lock(&self.certs).get(id).is_some() {
+            return;
+        }
+        let Ok(_permit) = self.loads.acquire().await else {
+            return;
+        };
+        let acme = self.clone();
+        let _ = tokio::task::spawn_blocking(move || acme.cert(id, true)).await;
+    }
+
+    /// The handshake's certificate for `id`, from memory only ([`Acme::preload`] read it): when
+    /// there is none and the cache has none either, the scheduler is asked for it.
+    fn cert_in_memory(&self, id: u32) -> Option<Arc<CertifiedKey>> {
+        if let Some(c) = lock(&self.certs).get(id) {
+            return Some(c);
+        }
+        let status = {
+            let ix = self.index.read().unwrap_or_else(|e| e.into_inner());
+            ix.status.get(id as usize)?.load(Ordering::Relaxed)
+        };
+        if status == NONE {
+            self.want(id);
+        }
+        None
+    }
+
     fn set_status(&self, id: u32, s: u8) {
         let ix = self.index.read().unwrap_or_else(|e| e.into_inner());
         if let Some(a) = ix.status.get(id as usize) {
@@ -321,7 +367,7 @@ impl ResolvesServerCert for Acme {
             .unwrap_or_else(|e| e.into_inner())
             .by_name
             .get(&name)?;
-        self.cert(id, true)
+        self.cert_in_memory(id)
     }
 }
 
@@ -782,6 +828,52 @@ mod tests {
 
     fn group(d: &str) -> Vec<String> {
         vec![format!("autoconfig.{d}"), format!("autodiscover.{d}")]
+    }
+
+    #[tokio::test]
+    async fn the_resolver_never_reads_the_disk_the_preload_does() {
+        let dir = std::env::temp_dir().join(format!("mailconf-acme-preload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = Arc::new(AcmeSettings {
+            directory: "https://ca.test/dir".to_string(),
+            contact: vec![],
+            cache_dir: dir.clone(),
+            ca_roots: vec![],
+            ca_roots_file: None,
+            extra_names: vec![],
+            orders_per_3h: 300,
+            retry_after: Duration::from_secs(300),
+            cert_cache: 16,
+        });
+        let acme = Arc::new(Acme::default());
+        *acme.settings.write().unwrap() = Some(cfg.clone());
+        acme.index
+            .write()
+            .unwrap()
+            .update(vec![group("a.test"), group("b.test")]);
+        let key = rcgen13::KeyPair::generate_for(&rcgen13::PKCS_ECDSA_P256_SHA256).unwrap();
+        let c = rcgen13::CertificateParams::new(group("a.test"))
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let pem = format!("{}\n{}\n", key.serialize_pem(), c.pem());
+        cache::write(
+            &cache::cert_file(&dir, &group("a.test"), &cfg.directory),
+            pem.as_bytes(),
+        )
+        .unwrap();
+        // On disk, not in memory: the resolver's lookup does not read it.
+        assert!(acme.cert_in_memory(0).is_none());
+        acme.preload("AUTOCONFIG.a.test").await;
+        assert!(acme.cert_in_memory(0).is_some(), "read by the preload");
+        assert_eq!(acme.index.read().unwrap().status[0].load(Ordering::Relaxed), CERTIFIED);
+        // b.test has none: the preload finds none, and the handshake wants one.
+        acme.preload("autodiscover.b.test").await;
+        assert!(acme.cert_in_memory(1).is_none());
+        assert_eq!(acme.index.read().unwrap().status[1].load(Ordering::Relaxed), WANTED);
+        // Not configured: nothing read, nothing wanted.
+        acme.preload("autoconfig.elsewhere.test").await;
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
