@@ -589,3 +589,91 @@ fn a_failing_domain_waits_out_its_backoff_after_a_restart() {
         "doubled after the restart: {second}"
     );
 }
+
+/// Issue 13: the CA's limit per registered domain. Ten domains under `scale.test` and a limit
+/// of 3 new certificates per registered domain per 7 days: three are ordered, the rest wait
+/// (while `fail.test`, another registered domain, goes on being retried), and after a restart
+/// the spent budget is still spent.
+#[test]
+fn new_certificates_per_registered_domain_stay_within_the_weekly_limit() {
+    const LIMIT: usize = 3;
+    let dir = temp_dir("acme-per-domain");
+    let config = dir.join("mailconf.toml");
+    let write = |acme_port| {
+        write_scale_config(&config, &dir, acme_port, 10, 100);
+        let text = std::fs::read_to_string(&config).unwrap();
+        let limit = format!("retry_after = 1\ncerts_per_registered_domain_7d = {LIMIT}\n");
+        std::fs::write(&config, text.replace("retry_after = 1\n", &limit)).unwrap();
+    };
+    let start = |dns: &str, tls: &str| Server::start(&config, &["--dns-listen", dns, "--https-listen", tls], 2);
+    let (s, _pebble, _mgmt, dns_port, tls_port) = pebble_for(&dir, &write, &|| start("127.0.0.1:0", "127.0.0.1:0"));
+    let held = wait_line(&s, 60, "the registered domain's limit", |l| {
+        l.contains("ACME certificates for this registered domain used up")
+    });
+    assert!(held.contains("registered_domain=scale.test"), "{held}");
+    orders_done(&s);
+    // fail.test is retried meanwhile (its own registered domain, and failures do not count).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("ACME order failed") && l.contains("fail.test"))
+        .count()
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "fail.test not retried:
+{}",
+            s.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    orders_done(&s);
+    let log = s.log_text();
+    let started = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("ACME order started") && l.contains(".scale.test"))
+            .count()
+    };
+    assert_eq!(started(&log), LIMIT, "{log}");
+    assert_eq!(issued(&s).len(), LIMIT, "{log}");
+    assert_eq!(
+        log.matches("registered domain used up").count(),
+        1,
+        "logged once:\n{log}"
+    );
+    let fail_orders = log
+        .lines()
+        .filter(|l| l.contains("ACME order started") && l.contains("fail.test"))
+        .count();
+    assert!(fail_orders >= 2, "{log}");
+    assert_eq!(pebble_orders(&dir), LIMIT + fail_orders, "pebble's count");
+    drop(s);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_mailconf"))
+        .args(["acme", "status", "--config"])
+        .arg(&config)
+        .args(["--domain", "d09.scale.test"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "registered domain scale.test: 0 of {LIMIT} new certificates per 7 days left, next allowed 20"
+        )),
+        "{text}"
+    );
+
+    // A restart keeps the spent budget: nothing more for scale.test.
+    let (dns, tls) = (format!("127.0.0.1:{dns_port}"), format!("127.0.0.1:{tls_port}"));
+    let s = start(&dns, &tls);
+    wait_line(&s, 20, "the cache scan", |l| {
+        l.contains(&format!("ACME cache: {LIMIT} certified"))
+    });
+    wait_line(&s, 20, "the limit after the restart", |l| {
+        l.contains("ACME certificates for this registered domain used up") && l.contains("scale.test")
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(started(&s.log_text()), 0, "{}", s.log_text());
+}

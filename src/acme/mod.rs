@@ -55,6 +55,7 @@ pub fn names_for(settings: &Settings) -> Vec<Vec<String>> {
 pub mod budget;
 pub mod cache;
 pub mod clock;
+pub mod domains;
 mod order;
 mod queue;
 pub mod status;
@@ -377,6 +378,8 @@ struct Scheduler {
     cfg: Arc<AcmeSettings>,
     queue: queue::Queue,
     budget: budget::Budget,
+    /// Certificates per registered domain (`certs_per_registered_domain_7d`).
+    domains: domains::DomainBudgets,
     account: Option<Arc<Account>>,
     /// No order starts before this (unix): the CA rate-limited the account or is unreachable.
     paused_until: i64,
@@ -394,8 +397,10 @@ type Running = tokio::task::JoinSet<(u32, Result<Vec<u8>, order::Failure>)>;
 impl Scheduler {
     fn new(acme: Arc<Acme>, cfg: Arc<AcmeSettings>) -> Scheduler {
         let saved = std::fs::read_to_string(cfg.cache_dir.join(budget::FILE)).unwrap_or_default();
+        let per_domain = std::fs::read_to_string(cfg.cache_dir.join(domains::FILE)).unwrap_or_default();
         Scheduler {
             budget: budget::Budget::from_text(cfg.orders_per_3h, &saved),
+            domains: domains::DomainBudgets::from_text(cfg.certs_per_registered_domain_7d, &per_domain),
             acme,
             cfg,
             queue: queue::Queue::default(),
@@ -446,6 +451,7 @@ impl Scheduler {
                             self.account = None;
                         }
                         self.budget.set_capacity(cfg.orders_per_3h);
+                        self.domains.set_capacity(cfg.certs_per_registered_domain_7d);
                         self.cfg = cfg;
                         self.to_scan.extend(ids);
                     }
@@ -596,6 +602,17 @@ impl Scheduler {
             let Some((id, reason)) = self.queue.peek(now) else {
                 return;
             };
+            let registered = self.registered(id);
+            let until = self.domains.next_at(&registered, now);
+            if until > now {
+                self.queue.hold(id, until);
+                for d in &registered {
+                    if self.domains.available(d, now) < 1.0 && self.domains.first_hold(d) {
+                        info!(registered_domain = %d, next_order_at = %clock::iso(until), "ACME certificates for this registered domain used up (certs_per_registered_domain_7d = {}): its new certificates wait", self.cfg.certs_per_registered_domain_7d);
+                    }
+                }
+                continue;
+            }
             if !self.budget.take(now as f64) {
                 if !self.budget_logged {
                     self.budget_logged = true;
@@ -622,6 +639,8 @@ impl Scheduler {
                 },
             };
             self.queue.start(id);
+            self.domains.take(&registered, now);
+            self.save_domains(now);
             let names = self.acme.names(id);
             info!(certificate = %names[0], reason = ?reason, "ACME order started");
             let (acme, client) = (self.acme.clone(), client.clone());
@@ -658,6 +677,12 @@ impl Scheduler {
         let retry = self.cfg.retry_after.as_secs() as i64;
         if self.queue.removed(id) {
             return info!(certificate = %label, "ACME order ended for a certificate no longer configured");
+        }
+        if result.is_err() {
+            // No certificate: it does not count against its registered domain.
+            let registered = self.registered(id);
+            self.domains.refund(&registered, now);
+            self.save_domains(now);
         }
         match result {
             Ok(pem) => match (cache::validity(&pem), cache::parse(&pem)) {
@@ -736,6 +761,23 @@ impl Scheduler {
             warn!(file = %file.display(), error = %e, "cannot save the ACME failure: a restart will retry at once");
         }
         due
+    }
+
+    /// The registered domains whose limit an order for `id` counts against: none for a
+    /// renewal (the same names again: Let's Encrypt exempts those).
+    fn registered(&self, id: u32) -> Vec<String> {
+        if self.queue.is_renewal(id) {
+            Vec::new()
+        } else {
+            domains::of_names(&self.acme.names(id))
+        }
+    }
+
+    fn save_domains(&mut self, now: i64) {
+        let path = self.cfg.cache_dir.join(domains::FILE);
+        if let Err(e) = cache::write(&path, self.domains.to_text(now).as_bytes()) {
+            warn!(file = %path.display(), error = %e, "cannot save the ACME budgets per registered domain");
+        }
     }
 
     fn save_budget(&self) {
@@ -844,6 +886,7 @@ mod tests {
             orders_per_3h: 300,
             retry_after: Duration::from_secs(300),
             cert_cache: 16,
+            certs_per_registered_domain_7d: 50,
         });
         let acme = Arc::new(Acme::default());
         *acme.settings.write().unwrap() = Some(cfg.clone());

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{budget, cache, clock};
+use super::{budget, cache, clock, domains};
 use crate::settings::{AcmeSettings, Settings};
 
 /// One line per certificate (only those with a name in `domain`, when given), then the budget.
@@ -82,5 +82,22 @@ pub fn report(settings: &Settings, cfg: &AcmeSettings, domain: Option<&str>, now
             clock::iso(next)
         }
     );
+    if let Some(d) = &domain {
+        let saved = std::fs::read_to_string(cfg.cache_dir.join(domains::FILE)).unwrap_or_default();
+        let b = domains::DomainBudgets::from_text(cfg.certs_per_registered_domain_7d, &saved);
+        let registered = domains::registered(d);
+        let next = b.next_at(std::slice::from_ref(&registered), now);
+        let _ = writeln!(
+            out,
+            "registered domain {registered}: {:.0} of {} new certificates per 7 days left, next allowed {}",
+            b.available(&registered, now).floor(),
+            cfg.certs_per_registered_domain_7d,
+            if next <= now {
+                "now".to_string()
+            } else {
+                clock::iso(next)
+            }
+        );
+    }
     (out, missing)
 }
