@@ -677,3 +677,43 @@ fn new_certificates_per_registered_domain_stay_within_the_weekly_limit() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(started(&s.log_text()), 0, "{}", s.log_text());
 }
+
+/// Not a test: fills a cache directory for `benches/acme-100k.sh` with one certificate per
+/// domain `d{i}.bench.test` (its autoconfig. and autodiscover. names), each with its own P-256
+/// key, signed by a local CA (written as `ca.pem` beside). File names come from mailconf's own
+/// `cache::cert_file`. Run as `MAILCONF_BENCH_CACHE=DIR MAILCONF_BENCH_N=100000
+/// MAILCONF_BENCH_DIRECTORY=URL cargo test --test all -- --ignored generate_acme_cache`.
+#[test]
+#[ignore]
+fn generate_acme_cache() {
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} not set"));
+    let dir = std::path::PathBuf::from(var("MAILCONF_BENCH_CACHE"));
+    let n: usize = var("MAILCONF_BENCH_N").parse().unwrap();
+    let directory = var("MAILCONF_BENCH_DIRECTORY");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "mailconf bench CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let started = Instant::now();
+    for i in 0..n {
+        let names: Vec<String> = ["autoconfig", "autodiscover"]
+            .iter()
+            .map(|l| format!("{l}.d{i}.bench.test"))
+            .collect();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(names.clone())
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        // As an ACME order leaves it: the key, a blank line, the chain.
+        let pem = format!("{}\n{}{}", key.serialize_pem(), cert.pem(), ca_cert.pem());
+        let file = mailconf::acme::cache::cert_file(&dir, &names, &directory);
+        mailconf::acme::cache::write(&file, pem.as_bytes()).unwrap();
+    }
+    eprintln!("{n} certificates in {:.1} s", started.elapsed().as_secs_f64());
+}
