@@ -38,6 +38,7 @@ contact = ["mailto:postmaster@scale.test"]
 cache_dir = "{work}/acme-cache"
 ca_roots = "{work}/pebble.pem"
 orders_per_3h = {budget}
+certs_per_registered_domain_7d = 1000000
 retry_after = 1
 
 [provider.p]

@@ -496,3 +496,224 @@ fn fifty_domains_within_an_order_budget_with_on_demand_first_and_resume_after_re
         200
     );
 }
+
+/// The value of `key=` in a log line.
+fn log_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split(&format!("{key}=")).nth(1)?.split_whitespace().next()
+}
+
+/// Wait (≤ `secs`) for a log line that matches; returns it.
+fn wait_line(s: &Server, secs: u64, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(l) = s.log_text().lines().find(|l| pred(l)) {
+            return l.to_string();
+        }
+        assert!(Instant::now() < deadline, "no {what}:\n{}", s.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Issue 13: a failed order's back-off is saved in `cache_dir`. After a restart the failing
+/// domain is not ordered again before its retry time (pebble's count of orders does not move),
+/// then it is, and its failure count went on (the next wait is doubled).
+#[test]
+fn a_failing_domain_waits_out_its_backoff_after_a_restart() {
+    const RETRY: i64 = 20;
+    let dir = temp_dir("acme-backoff");
+    let config = dir.join("mailconf.toml");
+    let write = |acme_port| {
+        write_scale_config(&config, &dir, acme_port, 1, 100);
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(
+            &config,
+            text.replace("retry_after = 1\n", &format!("retry_after = {RETRY}\n")),
+        )
+        .unwrap();
+    };
+    let start = |dns: &str, tls: &str| Server::start(&config, &["--dns-listen", dns, "--https-listen", tls], 2);
+    let (s, _pebble, _mgmt, dns_port, tls_port) = pebble_for(&dir, &write, &|| start("127.0.0.1:0", "127.0.0.1:0"));
+    let fail = "certificate=autoconfig.fail.test";
+    let first = wait_line(&s, 60, "failed order for fail.test", |l| {
+        l.contains(fail) && l.contains("ACME order failed")
+    });
+    let retry_at = log_field(&first, "retry_at").unwrap().to_string();
+    wait_line(&s, 60, "d00 issued", |l| l.contains("ACME certificate issued"));
+    drop(s);
+    let orders = pebble_orders(&dir);
+
+    // `acme status` reads the failure from the cache.
+    let out = Command::new(env!("CARGO_BIN_EXE_mailconf"))
+        .args(["acme", "status", "--config"])
+        .arg(&config)
+        .args(["--domain", "fail.test"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(": none yet; 1 failed order(s), next try {retry_at}: ")),
+        "{text}"
+    );
+
+    // Restart on the same ports (pebble dials them): d00 from the cache, fail.test waits.
+    let (dns, tls) = (format!("127.0.0.1:{dns_port}"), format!("127.0.0.1:{tls_port}"));
+    let s = start(&dns, &tls);
+    wait_line(&s, 20, "the cache scan", |l| {
+        l.contains("ACME cache: 1 certified, 0 to order, 1 waiting after failed orders")
+    });
+    let now = || mailconf::acme::clock::iso(mailconf::acme::clock::now());
+    assert!(now() < retry_at, "the restart took too long to test anything");
+    // Until the retry time nothing is ordered: no order started, none at pebble.
+    while now() < retry_at {
+        assert!(
+            !s.log_text().contains("ACME order started"),
+            "ordered before {retry_at}:\n{}",
+            s.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(pebble_orders(&dir), orders, "no order at pebble during the back-off");
+    let started = wait_line(&s, 30, "the retry", |l| {
+        l.contains("ACME order started") && l.contains(fail)
+    });
+    assert!(started.contains("reason=Retry"), "{started}");
+    let second = wait_line(&s, 60, "the second failure", |l| {
+        l.contains(fail) && l.contains("ACME order failed")
+    });
+    // The second failure in a row waits 2 × retry_after from its time.
+    let next = log_field(&second, "retry_at").unwrap().to_string();
+    let at = mailconf::acme::clock::now();
+    let expect = |d: i64| mailconf::acme::clock::iso(at + d);
+    assert!(
+        expect(2 * RETRY - 5) <= next && next <= expect(2 * RETRY + 1),
+        "doubled after the restart: {second}"
+    );
+}
+
+/// Issue 13: the CA's limit per registered domain. Ten domains under `scale.test` and a limit
+/// of 3 new certificates per registered domain per 7 days: three are ordered, the rest wait
+/// (while `fail.test`, another registered domain, goes on being retried), and after a restart
+/// the spent budget is still spent.
+#[test]
+fn new_certificates_per_registered_domain_stay_within_the_weekly_limit() {
+    const LIMIT: usize = 3;
+    let dir = temp_dir("acme-per-domain");
+    let config = dir.join("mailconf.toml");
+    let write = |acme_port| {
+        write_scale_config(&config, &dir, acme_port, 10, 100);
+        let text = std::fs::read_to_string(&config).unwrap();
+        let limit = format!("retry_after = 1\ncerts_per_registered_domain_7d = {LIMIT}\n");
+        std::fs::write(&config, text.replace("retry_after = 1\n", &limit)).unwrap();
+    };
+    let start = |dns: &str, tls: &str| Server::start(&config, &["--dns-listen", dns, "--https-listen", tls], 2);
+    let (s, _pebble, _mgmt, dns_port, tls_port) = pebble_for(&dir, &write, &|| start("127.0.0.1:0", "127.0.0.1:0"));
+    let held = wait_line(&s, 60, "the registered domain's limit", |l| {
+        l.contains("ACME certificates for this registered domain used up")
+    });
+    assert!(held.contains("registered_domain=scale.test"), "{held}");
+    orders_done(&s);
+    // fail.test is retried meanwhile (its own registered domain, and failures do not count).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("ACME order failed") && l.contains("fail.test"))
+        .count()
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "fail.test not retried:
+{}",
+            s.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    orders_done(&s);
+    let log = s.log_text();
+    let started = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("ACME order started") && l.contains(".scale.test"))
+            .count()
+    };
+    assert_eq!(started(&log), LIMIT, "{log}");
+    assert_eq!(issued(&s).len(), LIMIT, "{log}");
+    assert_eq!(
+        log.matches("registered domain used up").count(),
+        1,
+        "logged once:\n{log}"
+    );
+    let fail_orders = log
+        .lines()
+        .filter(|l| l.contains("ACME order started") && l.contains("fail.test"))
+        .count();
+    assert!(fail_orders >= 2, "{log}");
+    assert_eq!(pebble_orders(&dir), LIMIT + fail_orders, "pebble's count");
+    drop(s);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_mailconf"))
+        .args(["acme", "status", "--config"])
+        .arg(&config)
+        .args(["--domain", "d09.scale.test"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "registered domain scale.test: 0 of {LIMIT} new certificates per 7 days left, next allowed 20"
+        )),
+        "{text}"
+    );
+
+    // A restart keeps the spent budget: nothing more for scale.test.
+    let (dns, tls) = (format!("127.0.0.1:{dns_port}"), format!("127.0.0.1:{tls_port}"));
+    let s = start(&dns, &tls);
+    wait_line(&s, 20, "the cache scan", |l| {
+        l.contains(&format!("ACME cache: {LIMIT} certified"))
+    });
+    wait_line(&s, 20, "the limit after the restart", |l| {
+        l.contains("ACME certificates for this registered domain used up") && l.contains("scale.test")
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(started(&s.log_text()), 0, "{}", s.log_text());
+}
+
+/// Not a test: fills a cache directory for `benches/acme-100k.sh` with one certificate per
+/// domain `d{i}.bench.test` (its autoconfig. and autodiscover. names), each with its own P-256
+/// key, signed by a local CA (written as `ca.pem` beside). File names come from mailconf's own
+/// `cache::cert_file`. Run as `MAILCONF_BENCH_CACHE=DIR MAILCONF_BENCH_N=100000
+/// MAILCONF_BENCH_DIRECTORY=URL cargo test --test all -- --ignored generate_acme_cache`.
+#[test]
+#[ignore]
+fn generate_acme_cache() {
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} not set"));
+    let dir = std::path::PathBuf::from(var("MAILCONF_BENCH_CACHE"));
+    let n: usize = var("MAILCONF_BENCH_N").parse().unwrap();
+    let directory = var("MAILCONF_BENCH_DIRECTORY");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "mailconf bench CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let started = Instant::now();
+    for i in 0..n {
+        let names: Vec<String> = ["autoconfig", "autodiscover"]
+            .iter()
+            .map(|l| format!("{l}.d{i}.bench.test"))
+            .collect();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(names.clone())
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        // As an ACME order leaves it: the key, a blank line, the chain.
+        let pem = format!("{}\n{}{}", key.serialize_pem(), cert.pem(), ca_cert.pem());
+        let file = mailconf::acme::cache::cert_file(&dir, &names, &directory);
+        mailconf::acme::cache::write(&file, pem.as_bytes()).unwrap();
+    }
+    eprintln!("{n} certificates in {:.1} s", started.elapsed().as_secs_f64());
+}

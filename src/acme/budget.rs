@@ -12,6 +12,8 @@ pub const FILE: &str = "order-budget";
 #[derive(Debug, Clone, PartialEq)]
 pub struct Budget {
     capacity: f64,
+    /// Seconds to refill the whole capacity.
+    window: f64,
     /// Orders taken and not yet refilled, as of `at` (unix seconds).
     debt: f64,
     at: f64,
@@ -20,8 +22,14 @@ pub struct Budget {
 impl Budget {
     /// A full bucket of `per_3h` orders.
     pub fn new(per_3h: u32) -> Budget {
+        Budget::with_window(per_3h, WINDOW)
+    }
+
+    /// A full bucket of `capacity`, refilled over `window` seconds.
+    pub fn with_window(capacity: u32, window: f64) -> Budget {
         Budget {
-            capacity: f64::from(per_3h.max(1)),
+            capacity: f64::from(capacity.max(1)),
+            window,
             debt: 0.0,
             at: 0.0,
         }
@@ -30,20 +38,31 @@ impl Budget {
     /// The bucket as saved by [`Budget::to_text`], with today's capacity: a raised limit gives
     /// the difference at once, a lowered one waits until the debt is below it.
     pub fn from_text(per_3h: u32, text: &str) -> Budget {
-        let mut b = Budget::new(per_3h);
+        Budget::new(per_3h).restored(text)
+    }
+
+    /// This bucket with the debt saved in `text` (unchanged if unreadable).
+    pub fn restored(mut self, text: &str) -> Budget {
         let mut it = text.split_ascii_whitespace().map(str::parse::<f64>);
         if let (Some(Ok(debt)), Some(Ok(at))) = (it.next(), it.next())
             && debt.is_finite()
             && at.is_finite()
         {
-            b.debt = debt.max(0.0);
-            b.at = at;
+            self.debt = debt.max(0.0);
+            self.at = at;
         }
-        b
+        self
     }
 
     pub fn to_text(&self) -> String {
         format!("{:.3} {:.0}\n", self.debt, self.at)
+    }
+
+    /// Nothing taken that is not refilled by `now`: the same as a new bucket.
+    pub fn is_full(&self, now: f64) -> bool {
+        let mut b = self.clone();
+        b.settle(now);
+        b.debt <= 1e-9
     }
 
     pub fn set_capacity(&mut self, per_3h: u32) {
@@ -51,7 +70,7 @@ impl Budget {
     }
 
     fn rate(&self) -> f64 {
-        self.capacity / WINDOW
+        self.capacity / self.window
     }
 
     fn settle(&mut self, now: f64) {

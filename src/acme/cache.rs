@@ -36,6 +36,50 @@ pub fn account_file(dir: &Path, contact: &[String], directory: &str) -> PathBuf 
     dir.join(hashed("cached_account_", contact, directory))
 }
 
+/// The file that keeps the failed orders of the certificate for `names` (see [`Failed`]).
+pub fn failed_file(dir: &Path, names: &[String], directory: &str) -> PathBuf {
+    dir.join(hashed("failed_", names, directory))
+}
+
+/// The failed orders of one certificate, kept in `cache_dir` until it is issued, so that a
+/// restart goes on with its back-off instead of asking the CA again at once: the number of
+/// failures in a row, when to try again (unix) and the last error. About 100 bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    pub failures: u8,
+    pub due: i64,
+    pub error: String,
+}
+
+impl Failed {
+    /// The error is kept to one line of at most 300 characters.
+    pub fn to_text(&self) -> String {
+        let error: String = self
+            .error
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(300)
+            .collect();
+        format!("{} {}\n{error}\n", self.failures, self.due)
+    }
+
+    pub fn from_text(text: &str) -> Option<Failed> {
+        let (head, rest) = text.split_once('\n').unwrap_or((text, ""));
+        let (failures, due) = head.split_once(' ')?;
+        Some(Failed {
+            failures: failures.parse().ok()?,
+            due: due.trim().parse().ok()?,
+            error: rest.lines().next().unwrap_or("").to_string(),
+        })
+    }
+
+    /// Read from `path`; `None` when there is none (or it is unreadable).
+    pub fn load(path: &Path) -> Option<Failed> {
+        let bytes = read(path).ok().flatten()?;
+        Failed::from_text(std::str::from_utf8(&bytes).ok()?)
+    }
+}
+
 /// The file's bytes; `None` if there is no such file.
 pub fn read(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
     match std::fs::read(path) {
@@ -255,6 +299,30 @@ mod tests {
         }
         assert!(lru.get(9_999).is_some());
         assert!(lru.get(100).is_none());
+    }
+
+    #[test]
+    fn failed_orders_round_trip_on_one_line() {
+        let f = Failed {
+            failures: 3,
+            due: 1_796_188_860,
+            error: "autoconfig.x.test: authorization Invalid:\nconnection refused".to_string(),
+        };
+        let text = f.to_text();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        let back = Failed::from_text(&text).unwrap();
+        assert_eq!((back.failures, back.due), (3, 1_796_188_860));
+        assert_eq!(
+            back.error,
+            "autoconfig.x.test: authorization Invalid: connection refused"
+        );
+        assert!(Failed::from_text("garbage").is_none());
+        assert!(Failed::from_text("").is_none());
+        let long = Failed {
+            error: "x".repeat(5000),
+            ..f
+        };
+        assert!(long.to_text().len() < 400);
     }
 
     #[test]

@@ -55,6 +55,7 @@ pub fn names_for(settings: &Settings) -> Vec<Vec<String>> {
 pub mod budget;
 pub mod cache;
 pub mod clock;
+pub mod domains;
 mod order;
 mod queue;
 pub mod status;
@@ -63,6 +64,8 @@ pub mod status;
 const PARALLEL: usize = 4;
 /// Log a progress summary this often while anything is queued or failing.
 const SUMMARY_EVERY: Duration = Duration::from_secs(600);
+/// Cache files read at once for handshakes whose certificate is not in memory.
+const LOADS: usize = 16;
 /// Certificates looked up in the cache per step of the start-up scan.
 const SCAN_CHUNK: usize = 2000;
 /// Unusable cache files logged one by one; beyond, only counted in the scan's summary.
@@ -143,6 +146,8 @@ pub struct Acme {
     challenges: order::Challenges,
     settings: RwLock<Option<Arc<AcmeSettings>>>,
     scheduler: OnceLock<mpsc::UnboundedSender<Msg>>,
+    /// Cache files being read for handshakes ([`Acme::preload`]).
+    loads: tokio::sync::Semaphore,
 }
 
 impl Default for Acme {
@@ -153,6 +158,7 @@ impl Default for Acme {
             challenges: order::Challenges::default(),
             settings: RwLock::new(None),
             scheduler: OnceLock::new(),
+            loads: tokio::sync::Semaphore::new(LOADS),
         }
     }
 }
@@ -257,6 +263,47 @@ impl Acme {
         }
     }
 
+    /// Before a handshake for `name`: make sure its certificate is in memory, reading it from
+    /// `cache_dir` on tokio's blocking pool (at most [`LOADS`] at once) when it is not, so that
+    /// the handshake's resolver ([`ResolvesServerCert`]) never waits for the disk on a worker
+    /// thread. The handshake waits for this read (within the handshake timeout).
+    pub async fn preload(self: &Arc<Self>, name: &str) {
+        let Some(id) = self
+            .index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_name
+            .get(&name.to_ascii_lowercase())
+            .copied()
+        else {
+            return;
+        };
+        if lock(&self.certs).get(id).is_some() {
+            return;
+        }
+        let Ok(_permit) = self.loads.acquire().await else {
+            return;
+        };
+        let acme = self.clone();
+        let _ = tokio::task::spawn_blocking(move || acme.cert(id, true)).await;
+    }
+
+    /// The handshake's certificate for `id`, from memory only ([`Acme::preload`] read it): when
+    /// there is none and the cache has none either, the scheduler is asked for it.
+    fn cert_in_memory(&self, id: u32) -> Option<Arc<CertifiedKey>> {
+        if let Some(c) = lock(&self.certs).get(id) {
+            return Some(c);
+        }
+        let status = {
+            let ix = self.index.read().unwrap_or_else(|e| e.into_inner());
+            ix.status.get(id as usize)?.load(Ordering::Relaxed)
+        };
+        if status == NONE {
+            self.want(id);
+        }
+        None
+    }
+
     fn set_status(&self, id: u32, s: u8) {
         let ix = self.index.read().unwrap_or_else(|e| e.into_inner());
         if let Some(a) = ix.status.get(id as usize) {
@@ -321,7 +368,7 @@ impl ResolvesServerCert for Acme {
             .unwrap_or_else(|e| e.into_inner())
             .by_name
             .get(&name)?;
-        self.cert(id, true)
+        self.cert_in_memory(id)
     }
 }
 
@@ -331,6 +378,8 @@ struct Scheduler {
     cfg: Arc<AcmeSettings>,
     queue: queue::Queue,
     budget: budget::Budget,
+    /// Certificates per registered domain (`certs_per_registered_domain_7d`).
+    domains: domains::DomainBudgets,
     account: Option<Arc<Account>>,
     /// No order starts before this (unix): the CA rate-limited the account or is unreachable.
     paused_until: i64,
@@ -348,8 +397,10 @@ type Running = tokio::task::JoinSet<(u32, Result<Vec<u8>, order::Failure>)>;
 impl Scheduler {
     fn new(acme: Arc<Acme>, cfg: Arc<AcmeSettings>) -> Scheduler {
         let saved = std::fs::read_to_string(cfg.cache_dir.join(budget::FILE)).unwrap_or_default();
+        let per_domain = std::fs::read_to_string(cfg.cache_dir.join(domains::FILE)).unwrap_or_default();
         Scheduler {
             budget: budget::Budget::from_text(cfg.orders_per_3h, &saved),
+            domains: domains::DomainBudgets::from_text(cfg.certs_per_registered_domain_7d, &per_domain),
             acme,
             cfg,
             queue: queue::Queue::default(),
@@ -400,6 +451,7 @@ impl Scheduler {
                             self.account = None;
                         }
                         self.budget.set_capacity(cfg.orders_per_3h);
+                        self.domains.set_capacity(cfg.certs_per_registered_domain_7d);
                         self.cfg = cfg;
                         self.to_scan.extend(ids);
                     }
@@ -442,21 +494,36 @@ impl Scheduler {
         let ids: Vec<u32> = self.to_scan.drain(..n).collect();
         let files: Vec<_> = ids
             .iter()
-            .map(|&id| cache::cert_file(&self.cfg.cache_dir, &self.acme.names(id), &self.cfg.directory))
+            .map(|&id| {
+                let names = self.acme.names(id);
+                (
+                    cache::cert_file(&self.cfg.cache_dir, &names, &self.cfg.directory),
+                    cache::failed_file(&self.cfg.cache_dir, &names, &self.cfg.directory),
+                )
+            })
             .collect();
+        let now = clock::now();
+        // The certificate's validity; and, when one is to be ordered, its failed orders.
         let found = tokio::task::spawn_blocking(move || {
             files
                 .iter()
-                .map(|f| match cache::read(f) {
-                    Ok(None) => Ok(None),
-                    Ok(Some(pem)) => cache::check(&pem).map(Some),
-                    Err(_) => Err(cache::Unusable::Unreadable),
+                .map(|(cert, failed)| {
+                    let found = match cache::read(cert) {
+                        Ok(None) => Ok(None),
+                        Ok(Some(pem)) => cache::check(&pem).map(Some),
+                        Err(_) => Err(cache::Unusable::Unreadable),
+                    };
+                    let to_order = match found {
+                        Ok(Some((nb, na))) => cache::renew_at(nb, na) <= now,
+                        _ => true,
+                    };
+                    (found, to_order.then(|| cache::Failed::load(failed)).flatten())
                 })
                 .collect::<Vec<_>>()
         })
         .await
         .unwrap_or_default();
-        let now = clock::now();
+        let mut restored = 0;
         for (i, &id) in ids.iter().enumerate() {
             while self.queue.slots.len() <= id as usize {
                 self.queue.add();
@@ -467,7 +534,7 @@ impl Scheduler {
                 self.queue.remove(id);
                 continue;
             }
-            let found = found.get(i).copied().unwrap_or(Ok(None));
+            let (found, failed) = found.get(i).cloned().unwrap_or((Ok(None), None));
             if let Err(why) = found {
                 self.unusable.0 += 1;
                 if self.unusable.1 < UNUSABLE_LOGGED {
@@ -498,6 +565,16 @@ impl Scheduler {
                     self.queue.missing(id);
                 }
             }
+            if let Some(f) = failed {
+                self.queue.restore_failures(id, f.failures, f.due, now);
+                restored += 1;
+            }
+        }
+        if restored > 0 {
+            info!(
+                certificates = restored,
+                "ACME failed orders from before the restart: their back-off goes on"
+            );
         }
         if self.to_scan.is_empty() {
             let c = self.queue.counts();
@@ -505,10 +582,12 @@ impl Scheduler {
             info!(
                 certified = c.certified,
                 to_order = c.queued + c.ordering,
+                failing = c.failing,
                 unusable,
-                "ACME cache: {} certified, {} to order",
+                "ACME cache: {} certified, {} to order, {} waiting after failed orders",
                 c.certified,
-                c.queued + c.ordering + c.failing
+                c.queued + c.ordering,
+                c.failing
             );
             self.scanned_any = true;
         }
@@ -523,6 +602,17 @@ impl Scheduler {
             let Some((id, reason)) = self.queue.peek(now) else {
                 return;
             };
+            let registered = self.registered(id);
+            let until = self.domains.next_at(&registered, now);
+            if until > now {
+                self.queue.hold(id, until);
+                for d in &registered {
+                    if self.domains.available(d, now) < 1.0 && self.domains.first_hold(d) {
+                        info!(registered_domain = %d, next_order_at = %clock::iso(until), "ACME certificates for this registered domain used up (certs_per_registered_domain_7d = {}): its new certificates wait", self.cfg.certs_per_registered_domain_7d);
+                    }
+                }
+                continue;
+            }
             if !self.budget.take(now as f64) {
                 if !self.budget_logged {
                     self.budget_logged = true;
@@ -549,6 +639,8 @@ impl Scheduler {
                 },
             };
             self.queue.start(id);
+            self.domains.take(&registered, now);
+            self.save_domains(now);
             let names = self.acme.names(id);
             info!(certificate = %names[0], reason = ?reason, "ACME order started");
             let (acme, client) = (self.acme.clone(), client.clone());
@@ -586,6 +678,12 @@ impl Scheduler {
         if self.queue.removed(id) {
             return info!(certificate = %label, "ACME order ended for a certificate no longer configured");
         }
+        if result.is_err() {
+            // No certificate: it does not count against its registered domain.
+            let registered = self.registered(id);
+            self.domains.refund(&registered, now);
+            self.save_domains(now);
+        }
         match result {
             Ok(pem) => match (cache::validity(&pem), cache::parse(&pem)) {
                 (Some((nb, na)), Some((key, _))) => {
@@ -596,13 +694,17 @@ impl Scheduler {
                     {
                         warn!(certificate = %label, error = %e, "ACME certificate not saved: it is served, but will be ordered again after a restart");
                     }
+                    if self.queue.slots[id as usize].failures > 0 {
+                        let file = cache::failed_file(&self.cfg.cache_dir, &names, &self.cfg.directory);
+                        let _ = std::fs::remove_file(file);
+                    }
                     self.acme.deployed(id, key);
                     self.queue.issued(id, nb, na, now);
                     self.resumed();
                     info!(certificate = %label, not_after = %clock::iso(na), renew_at = %clock::iso(cache::renew_at(nb, na)), "ACME certificate issued");
                 }
                 _ => {
-                    let at = self.queue.failed(id, now, retry);
+                    let at = self.failed(id, now, retry, "the CA's certificate is unreadable");
                     warn!(certificate = %label, retry_at = %clock::iso(at), "ACME certificate unreadable (will retry)");
                 }
             },
@@ -631,7 +733,7 @@ impl Scheduler {
                 self.budget.refund(now as f64);
                 self.save_budget();
                 let wait = until.map_or(retry, |u| (u - now).max(retry));
-                let at = self.queue.failed(id, now, wait);
+                let at = self.failed(id, now, wait, &detail);
                 warn!(certificate = %label, retry_at = %clock::iso(at), error = %detail, "ACME rate limited for this name (will retry)");
             }
             Err(Failure::Order { created, detail }) => {
@@ -639,9 +741,42 @@ impl Scheduler {
                     self.budget.refund(now as f64);
                     self.save_budget();
                 }
-                let at = self.queue.failed(id, now, retry);
+                let at = self.failed(id, now, retry, &detail);
                 warn!(certificate = %label, retry_at = %clock::iso(at), error = %detail, "ACME order failed (will retry)");
             }
+        }
+    }
+
+    /// Certificate `id`'s order failed: it waits (with backoff from `wait`), saved in
+    /// `cache_dir` so that a restart waits too. Returns when it is tried again.
+    fn failed(&mut self, id: u32, now: i64, wait: i64, error: &str) -> i64 {
+        let due = self.queue.failed(id, now, wait);
+        let record = cache::Failed {
+            failures: self.queue.slots[id as usize].failures,
+            due,
+            error: error.to_string(),
+        };
+        let file = cache::failed_file(&self.cfg.cache_dir, &self.acme.names(id), &self.cfg.directory);
+        if let Err(e) = cache::write(&file, record.to_text().as_bytes()) {
+            warn!(file = %file.display(), error = %e, "cannot save the ACME failure: a restart will retry at once");
+        }
+        due
+    }
+
+    /// The registered domains whose limit an order for `id` counts against: none for a
+    /// renewal (the same names again: Let's Encrypt exempts those).
+    fn registered(&self, id: u32) -> Vec<String> {
+        if self.queue.is_renewal(id) {
+            Vec::new()
+        } else {
+            domains::of_names(&self.acme.names(id))
+        }
+    }
+
+    fn save_domains(&mut self, now: i64) {
+        let path = self.cfg.cache_dir.join(domains::FILE);
+        if let Err(e) = cache::write(&path, self.domains.to_text(now).as_bytes()) {
+            warn!(file = %path.display(), error = %e, "cannot save the ACME budgets per registered domain");
         }
     }
 
@@ -735,6 +870,53 @@ mod tests {
 
     fn group(d: &str) -> Vec<String> {
         vec![format!("autoconfig.{d}"), format!("autodiscover.{d}")]
+    }
+
+    #[tokio::test]
+    async fn the_resolver_never_reads_the_disk_the_preload_does() {
+        let dir = std::env::temp_dir().join(format!("mailconf-acme-preload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = Arc::new(AcmeSettings {
+            directory: "https://ca.test/dir".to_string(),
+            contact: vec![],
+            cache_dir: dir.clone(),
+            ca_roots: vec![],
+            ca_roots_file: None,
+            extra_names: vec![],
+            orders_per_3h: 300,
+            retry_after: Duration::from_secs(300),
+            cert_cache: 16,
+            certs_per_registered_domain_7d: 50,
+        });
+        let acme = Arc::new(Acme::default());
+        *acme.settings.write().unwrap() = Some(cfg.clone());
+        acme.index
+            .write()
+            .unwrap()
+            .update(vec![group("a.test"), group("b.test")]);
+        let key = rcgen13::KeyPair::generate_for(&rcgen13::PKCS_ECDSA_P256_SHA256).unwrap();
+        let c = rcgen13::CertificateParams::new(group("a.test"))
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let pem = format!("{}\n{}\n", key.serialize_pem(), c.pem());
+        cache::write(
+            &cache::cert_file(&dir, &group("a.test"), &cfg.directory),
+            pem.as_bytes(),
+        )
+        .unwrap();
+        // On disk, not in memory: the resolver's lookup does not read it.
+        assert!(acme.cert_in_memory(0).is_none());
+        acme.preload("AUTOCONFIG.a.test").await;
+        assert!(acme.cert_in_memory(0).is_some(), "read by the preload");
+        assert_eq!(acme.index.read().unwrap().status[0].load(Ordering::Relaxed), CERTIFIED);
+        // b.test has none: the preload finds none, and the handshake wants one.
+        acme.preload("autodiscover.b.test").await;
+        assert!(acme.cert_in_memory(1).is_none());
+        assert_eq!(acme.index.read().unwrap().status[1].load(Ordering::Relaxed), WANTED);
+        // Not configured: nothing read, nothing wanted.
+        acme.preload("autoconfig.elsewhere.test").await;
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

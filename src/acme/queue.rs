@@ -16,6 +16,8 @@ pub enum Phase {
     Ordering,
     /// The last order failed; `due` is the next attempt.
     Failing,
+    /// Held back by the CA's limit for its registered domain until `due` (no failure).
+    Held,
     /// No longer configured.
     Removed,
 }
@@ -130,6 +132,11 @@ impl Queue {
                 s.wanted = true;
                 false
             }
+            // Held: it waits for its domain's limit; asked for, it goes first once it may.
+            Phase::Held => {
+                s.wanted = true;
+                false
+            }
             Phase::Certified | Phase::Ordering | Phase::Removed => false,
         }
     }
@@ -173,6 +180,14 @@ impl Queue {
                         self.on_demand.push_back(id);
                     } else {
                         self.fresh.push_front(id);
+                    }
+                }
+                Phase::Held => {
+                    s.phase = Phase::Queued;
+                    if s.wanted {
+                        self.on_demand.push_back(id);
+                    } else {
+                        self.fresh.push_back(id);
                     }
                 }
                 _ => {}
@@ -235,6 +250,41 @@ impl Queue {
         s.due
     }
 
+    /// Failed orders saved before a restart (after [`Queue::cached`] or [`Queue::missing`]):
+    /// the count goes on, and a certificate to order waits until `due`. A certificate that is
+    /// valid and not yet due for renewal ignores them (they are from before it was issued).
+    pub fn restore_failures(&mut self, id: u32, failures: u8, due: i64, now: i64) {
+        let s = &mut self.slots[id as usize];
+        if s.phase != Phase::Queued || failures == 0 {
+            return;
+        }
+        s.failures = failures;
+        if due > now {
+            s.phase = Phase::Failing;
+            s.due = due;
+            self.timers.push(Reverse((due, id)));
+        }
+    }
+
+    /// What [`Queue::peek`] returned may not be ordered before `until` (its registered
+    /// domain's limit): it waits without counting a failure, and the others go ahead.
+    pub fn hold(&mut self, id: u32, until: i64) {
+        for q in [&mut self.on_demand, &mut self.renewals, &mut self.fresh] {
+            if q.front() == Some(&id) {
+                q.pop_front();
+            }
+        }
+        let s = &mut self.slots[id as usize];
+        s.phase = Phase::Held;
+        s.due = until;
+        self.timers.push(Reverse((until, id)));
+    }
+
+    /// Whether ordering `id` renews a certificate it has (the same names again).
+    pub fn is_renewal(&self, id: u32) -> bool {
+        self.slots.get(id as usize).is_some_and(|s| s.not_after > 0)
+    }
+
     /// The order never reached the CA (unreachable, or it refused all orders for now): back to
     /// the front of its queue, no failure counted.
     pub fn put_back(&mut self, id: u32) {
@@ -275,7 +325,7 @@ impl Queue {
         for s in &self.slots {
             match s.phase {
                 Phase::Certified => c.certified += 1,
-                Phase::Queued => c.queued += 1,
+                Phase::Queued | Phase::Held => c.queued += 1,
                 Phase::Ordering => c.ordering += 1,
                 Phase::Failing => c.failing += 1,
                 Phase::Unknown => c.unknown += 1,
@@ -406,6 +456,41 @@ mod tests {
         q.issued(b, 20, 110, 20);
         assert_eq!(take(&mut q, 60), None);
         assert_eq!(q.counts().certified, 1);
+    }
+
+    #[test]
+    fn failures_saved_before_a_restart_keep_their_backoff() {
+        let mut q = Queue::default();
+        let (a, b, c, d) = (q.add(), q.add(), q.add(), q.add());
+        q.missing(a);
+        q.missing(b);
+        q.missing(c);
+        q.cached(d, 0, 900, 10);
+        q.restore_failures(a, 3, 500, 10);
+        q.restore_failures(b, 2, 5, 10);
+        q.restore_failures(d, 4, 500, 10);
+        assert_eq!(q.counts().failing, 1);
+        assert_eq!(q.slots[d as usize].failures, 0, "certified, not due: a stale record");
+        // b's wait is over: ordered now, as a retry; a waits until 500.
+        assert_eq!(take(&mut q, 10), Some((b, Reason::Retry)));
+        assert_eq!(take(&mut q, 10), Some((c, Reason::New)));
+        assert_eq!(take(&mut q, 499), None);
+        assert_eq!(take(&mut q, 500), Some((a, Reason::Retry)));
+        // The count went on: the next wait is retry_after × 2^3.
+        assert_eq!(q.failed(a, 500, 10), 580);
+    }
+
+    #[test]
+    fn held_by_its_domain_limit_it_waits_without_a_failure() {
+        let mut q = queue(3);
+        assert_eq!(q.peek(0), Some((0, Reason::New)));
+        q.hold(0, 100);
+        assert_eq!(q.counts().queued, 3, "held counts as queued");
+        assert_eq!(take(&mut q, 0), Some((1, Reason::New)));
+        assert_eq!(take(&mut q, 99), Some((2, Reason::New)));
+        assert_eq!(take(&mut q, 99), None);
+        assert_eq!(take(&mut q, 100), Some((0, Reason::New)), "no failure counted");
+        assert!(!q.is_renewal(0));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{budget, cache, clock};
+use super::{budget, cache, clock, domains};
 use crate::settings::{AcmeSettings, Settings};
 
 /// One line per certificate (only those with a name in `domain`, when given), then the budget.
@@ -29,6 +29,7 @@ pub fn report(settings: &Settings, cfg: &AcmeSettings, domain: Option<&str>, now
             Ok(None) => Ok(None),
             Err(_) => Err(cache::Unusable::Unreadable),
         };
+        let to_order = !matches!(validity, Ok(Some((nb, na))) if cache::renew_at(nb, na) > now);
         let state = match validity {
             Err(why) => {
                 missing += 1;
@@ -52,7 +53,20 @@ pub fn report(settings: &Settings, cfg: &AcmeSettings, domain: Option<&str>, now
                 "none yet".to_string()
             }
         };
-        let _ = writeln!(out, "{}: {state}", names.join(" "));
+        let failed = if to_order {
+            cache::Failed::load(&cache::failed_file(&cfg.cache_dir, &names, &cfg.directory))
+        } else {
+            None
+        };
+        let failed = failed.map_or_else(String::new, |f| {
+            let next = if f.due <= now {
+                "next try now".to_string()
+            } else {
+                format!("next try {}", clock::iso(f.due))
+            };
+            format!("; {} failed order(s), {next}: {}", f.failures, f.error)
+        });
+        let _ = writeln!(out, "{}: {state}{failed}", names.join(" "));
     }
     let saved = std::fs::read_to_string(cfg.cache_dir.join(budget::FILE)).unwrap_or_default();
     let b = budget::Budget::from_text(cfg.orders_per_3h, &saved);
@@ -68,5 +82,22 @@ pub fn report(settings: &Settings, cfg: &AcmeSettings, domain: Option<&str>, now
             clock::iso(next)
         }
     );
+    if let Some(d) = &domain {
+        let saved = std::fs::read_to_string(cfg.cache_dir.join(domains::FILE)).unwrap_or_default();
+        let b = domains::DomainBudgets::from_text(cfg.certs_per_registered_domain_7d, &saved);
+        let registered = domains::registered(d);
+        let next = b.next_at(std::slice::from_ref(&registered), now);
+        let _ = writeln!(
+            out,
+            "registered domain {registered}: {:.0} of {} new certificates per 7 days left, next allowed {}",
+            b.available(&registered, now).floor(),
+            cfg.certs_per_registered_domain_7d,
+            if next <= now {
+                "now".to_string()
+            } else {
+                clock::iso(next)
+            }
+        );
+    }
     (out, missing)
 }

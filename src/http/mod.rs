@@ -222,7 +222,25 @@ async fn accept_loop(listener: TcpListener, front: Front, stop: watch::Receiver<
                     let Some(cfg) = cfg.load_full().as_ref().clone() else {
                         return;
                     };
-                    let accept = tokio_rustls::TlsAcceptor::from(cfg).accept(stream);
+                    let acme = front.acme.clone();
+                    let accept = async move {
+                        let Some(acme) = acme else {
+                            return tokio_rustls::TlsAcceptor::from(cfg).accept(stream).await;
+                        };
+                        // ACME: the certificate is read from the cache (if it is not in memory)
+                        // before the handshake goes on, off the worker threads.
+                        let start =
+                            tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await?;
+                        let hello = start.client_hello();
+                        let name = hello
+                            .server_name()
+                            .filter(|_| !rustls_acme::is_tls_alpn_challenge(&hello))
+                            .map(str::to_string);
+                        if let Some(name) = name {
+                            acme.preload(&name).await;
+                        }
+                        start.into_stream(cfg).await
+                    };
                     let tls = tokio::select! {
                         r = tokio::time::timeout(READ_TIMEOUT, accept) => r,
                         _ = stopped(stop.clone()) => return,

@@ -175,6 +175,8 @@ pub struct AcmeSettings {
     pub retry_after: std::time::Duration,
     /// Parsed certificates kept in memory at most.
     pub cert_cache: usize,
+    /// New certificates per registered domain per 7 days (token bucket; renewals exempt).
+    pub certs_per_registered_domain_7d: u32,
 }
 
 /// `[server.tls]`: a PEM certificate chain and its private key, read and checked by

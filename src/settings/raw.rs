@@ -122,6 +122,8 @@ pub(super) struct Acme {
     pub retry_after: Option<S<u64>>,
     /// Parsed certificates kept in memory (the rest stay on disk until asked for).
     pub cert_cache: Option<S<u32>>,
+    /// New certificates per registered domain per 7 days (Let's Encrypt's limit is 50).
+    pub certs_per_registered_domain_7d: Option<S<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -824,6 +824,22 @@ fn acme_budget_retry_and_cache_size() {
     );
 }
 
+#[test]
+fn acme_certificates_per_registered_domain() {
+    let with = |extra: &str| {
+        format!(
+            "[server.tls.acme]\ndirectory = \"https://ca.example/dir\"\ncache_dir = \"/var/lib/x\"\n{extra}\n{PROVIDER}{DOMAIN}"
+        )
+    };
+    let limit = |text: &str| ok(text).server.acme.as_ref().unwrap().certs_per_registered_domain_7d;
+    assert_eq!(limit(&with("")), 50, "Let's Encrypt's limit");
+    assert_eq!(limit(&with("certs_per_registered_domain_7d = 3")), 3);
+    assert_eq!(
+        errors(&with("certs_per_registered_domain_7d = 0")),
+        vec!["4:34: server.tls.acme.certs_per_registered_domain_7d: must be 1 to 1000000"]
+    );
+}
+
 /// `caldav`, `carddav`, `oauth2` and `documentation` on a `[[domain]]` (and `[source.domain]`):
 /// the provider's rules, located at the domain; each replaces only the provider's of its name.
 #[test]

@@ -175,6 +175,12 @@ fn acme(cx: &mut Ctx, a: &S<raw::Acme>) -> Option<Arc<AcmeSettings>> {
     let orders_per_3h = positive(at(&a.orders_per_3h), "orders_per_3h", 300, 1_000_000);
     let retry_after = positive(at(&a.retry_after), "retry_after", 300, 86_400);
     let cert_cache = positive(at(&a.cert_cache), "cert_cache", 4096, 10_000_000);
+    let per_domain = positive(
+        at(&a.certs_per_registered_domain_7d),
+        "certs_per_registered_domain_7d",
+        50,
+        1_000_000,
+    );
     (cx.diags.len() == errors_before).then(|| {
         Arc::new(AcmeSettings {
             directory: a.directory.get_ref().clone(),
@@ -186,6 +192,7 @@ fn acme(cx: &mut Ctx, a: &S<raw::Acme>) -> Option<Arc<AcmeSettings>> {
             orders_per_3h: orders_per_3h as u32,
             retry_after: std::time::Duration::from_secs(retry_after),
             cert_cache: cert_cache as usize,
+            certs_per_registered_domain_7d: per_domain as u32,
         })
     })
 }
