@@ -74,6 +74,13 @@ pub struct ServerView {
     pub username: String,
 }
 
+impl ServerView {
+    /// Incoming (IMAP/POP3) as opposed to outgoing (SMTP submission).
+    pub fn is_incoming(&self) -> bool {
+        self.protocol != Protocol::Smtp
+    }
+}
+
 /// One DAV service (calendars or contacts) as a client should see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DavView {
@@ -145,11 +152,11 @@ impl<'a> ClientConfig<'a> {
     }
 
     pub fn incoming(&self) -> impl Iterator<Item = &ServerView> + Clone {
-        self.servers.iter().filter(|s| s.protocol != Protocol::Smtp)
+        self.servers.iter().filter(|s| s.is_incoming())
     }
 
     pub fn outgoing(&self) -> impl Iterator<Item = &ServerView> + Clone {
-        self.servers.iter().filter(|s| s.protocol == Protocol::Smtp)
+        self.servers.iter().filter(|s| !s.is_incoming())
     }
 }
 

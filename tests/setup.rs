@@ -10,8 +10,8 @@ use std::process::Command;
 use crate::common::{Server, http_request, temp_dir, tool};
 use mailconf::settings::Settings;
 
-/// Two customers: one on a modern provider with its own help page, one on a legacy server
-/// that still offers cleartext (so "none" must show).
+/// Three customers: one on a modern provider with its own help page, one on a legacy server
+/// that still offers cleartext (so "none" must show), one with calendars and contacts.
 const CONFIG: &str = r#"
 [provider.examplemail]
 display_name  = "Example Mail"
@@ -62,9 +62,28 @@ nameservers = ["ns1.example.net."]
 autoconfig_addresses = ["192.0.2.10"]
 mx = [{ host = "mx1.example.net.", preference = 10 }]
 
+[provider.davmail]
+display_name = "Dav Mail"
+caldav       = { url = "https://dav.example.net/caldav/" }
+carddav      = { url = "https://dav.example.net:8443/carddav/", username = "%EMAILLOCALPART%" }
+[[provider.davmail.server]]
+protocol = "imap"
+host     = "mail.dav.example"
+port     = 993
+security = "tls"
+[[provider.davmail.server]]
+protocol = "smtp"
+host     = "mail.dav.example"
+port     = 465
+security = "tls"
+
 [[domain]]
 name     = "legacy.example"
 provider = "legacy"
+
+[[domain]]
+name     = "dav.example"
+provider = "davmail"
 "#;
 
 fn serve(name: &str) -> (Server, SocketAddr, PathBuf) {
@@ -159,6 +178,13 @@ fn expected_words(domain: &str, lang: &str) -> Vec<String> {
             words.push(s.security.people().unwrap_or(none).to_string());
         }
     }
+    // Then calendars and contacts: the protocol's name, URL, host and port.
+    for dav in d.services().dav_all() {
+        words.push(dav.kind.words().people.to_string());
+        words.push(dav.url.clone());
+        words.push(dav.host.clone());
+        words.push(dav.port.to_string());
+    }
     words
 }
 
@@ -182,6 +208,7 @@ fn browsers_show_every_server_in_english_and_german() {
         for (domain, host) in [
             ("example.com", "autoconfig.example.com"),
             ("legacy.example", "autodiscover.legacy.example"),
+            ("dav.example", "autoconfig.dav.example"),
         ] {
             let dom = chromium(&dir, addr, &[&accept_arg, "--dump-dom"], &format!("http://{host}/"));
             let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
@@ -201,6 +228,12 @@ fn browsers_show_every_server_in_english_and_german() {
             for w in words {
                 assert!(dom.contains(w), "{lang}: {w}: {dom}");
             }
+            let dav = if lang == "de" {
+                "Kalender und Kontakte"
+            } else {
+                "Calendars and contacts"
+            };
+            assert_eq!(dom.contains(dav), domain == "dav.example", "{lang} {domain}: {dom}");
         }
         for width in [360, 1280] {
             let png = out.join(format!("setup-{lang}-{width}.png"));
@@ -272,6 +305,7 @@ fn html_has_no_errors() {
             "en",
             200,
         ),
+        ("autoconfig.dav.example", "/setup?email=ann%40dav.example", "de", 200),
         ("autoconfig.nobody.example", "/", "de", 404),
         ("autoconfig.example.com", "/setup?email=nobody", "en", 400),
     ]
@@ -513,6 +547,8 @@ fn pages_match_golden_files() {
             &format!("/setup?email={}%40example.com", "l".repeat(64)),
             "en-long@example.com",
         ),
+        ("autoconfig.dav.example", "/setup", "en-dav.example"),
+        ("x", "/setup?email=fred%40dav.example&lang=de", "de-fred@dav.example"),
     ];
     for (host, path, name) in cases {
         // Twice: the second answer may come from a cache.
