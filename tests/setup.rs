@@ -498,17 +498,43 @@ fn reload_replaces_cached_pages() {
     );
 }
 
-/// Thunderbird's `<documentation url>`: the provider's own page when it has one, else this one.
+/// Thunderbird's `<documentation url>` and Outlook's `<ServiceHome>`: the provider's own page when
+/// it has one, else this one (PACC's `info.help.documentation`: `tests/dav.rs`).
 #[test]
-fn thunderbird_documentation_points_to_the_page() {
+fn documents_point_to_the_page() {
     let (_s, addr, _) = serve("setup-thunderbird");
-    for (host, url) in [
-        ("autoconfig.example.com", "https://help.example.net/mail"),
-        ("autoconfig.legacy.example", "https://autoconfig.legacy.example/setup"),
+    for (domain, url) in [
+        ("example.com", "https://help.example.net/mail"),
+        ("legacy.example", "https://autoconfig.legacy.example/setup"),
     ] {
-        let p = get(addr, host, "/mail/config-v1.1.xml", &[]);
+        let host = format!("autoconfig.{domain}");
+        let p = get(addr, &host, "/mail/config-v1.1.xml", &[]);
         assert_eq!(p.status, 200);
         assert!(p.body.contains(&format!("<documentation url=\"{url}\">")), "{}", p.body);
+        let pox = format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><Autodiscover xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006\">\
+             <Request><EMailAddress>fred@{domain}</EMailAddress><AcceptableResponseSchema>\
+             http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>"
+        );
+        let host = format!("autodiscover.{domain}");
+        let r = http_request(
+            addr,
+            None,
+            "POST",
+            "/autodiscover/autodiscover.xml",
+            &host,
+            Some("text/xml"),
+            pox.as_bytes(),
+        )
+        .unwrap();
+        let body = String::from_utf8_lossy(&r.body);
+        assert_eq!(r.status, 200, "{body}");
+        assert!(
+            body.contains(&format!(
+                "<Action>settings</Action>\n      <ServiceHome>{url}</ServiceHome>\n      <Protocol>"
+            )),
+            "{body}"
+        );
     }
 }
 
