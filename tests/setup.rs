@@ -498,6 +498,26 @@ fn reload_replaces_cached_pages() {
     );
 }
 
+/// The page kept for a name is made from no address, even when the first request for it has
+/// one: the address-less page that follows names nobody.
+#[test]
+fn an_address_first_leaves_no_trace() {
+    let (_s, addr, _) = serve("setup-address-first");
+    let dir = crate::common::root().join("tests/golden/setup");
+    for (domain, golden) in [
+        ("legacy.example", "en-legacy.example"),
+        ("dav.example", "en-dav.example"),
+    ] {
+        let first = get(addr, "x", &format!("/setup?email=secret.person%40{domain}"), &[]);
+        assert_eq!(first.status, 200);
+        assert!(first.body.contains("secret.person"));
+        let plain = get(addr, &format!("autoconfig.{domain}"), "/setup", &[]);
+        assert!(!plain.body.contains("secret"), "{}", plain.body);
+        let want = std::fs::read_to_string(dir.join(format!("{golden}.html"))).unwrap();
+        assert!(plain.body == want, "{domain}: differs from {golden}.html");
+    }
+}
+
 /// Thunderbird's `<documentation url>` and Outlook's `<ServiceHome>`: the provider's own page when
 /// it has one, else this one (PACC's `info.help.documentation`: `tests/dav.rs`).
 #[test]

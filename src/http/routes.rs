@@ -418,7 +418,9 @@ fn setup_get(settings: &Settings, req: &Request) -> Reply {
         })
     };
     let template = req.pages.get_or_render(settings, &cfg.requested, lang, || {
-        setup::template(&cfg, lang, records().as_deref())
+        // From the address-less view, whichever request comes first.
+        let plain = config(settings, Some(&cfg.requested), None)?;
+        setup::template(&plain, lang, records().as_deref())
     });
     let body = match template {
         Some(t) => t.fill(&cfg),

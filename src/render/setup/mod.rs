@@ -95,24 +95,24 @@ pub struct Template {
     len: usize,
 }
 
-/// The [`Template`] of `cfg`'s name (`cfg.address` is not read) in `lang`; `None` if a
-/// configured value holds [`MARK`] (then render whole [`page`]s).
-pub fn template(cfg: &ClientConfig, lang: Lang, records: Option<&str>) -> Option<Template> {
+/// The [`Template`] of `plain`'s name in `lang`: `plain` has no address (its user names are
+/// the templates, as the address-less page shows them). `None` if a configured value holds
+/// [`MARK`] (then render whole [`page`]s).
+pub fn template(plain: &ClientConfig, lang: Lang, records: Option<&str>) -> Option<Template> {
+    if plain.address.is_some() {
+        return None;
+    }
     let mode = Mode::Mark(RefCell::new(Vec::new()));
-    let marked = body(cfg, lang, records, &mode);
+    let marked = body(plain, lang, records, &mode);
     let Mode::Mark(spots) = mode else { unreachable!() };
     let spots = spots.into_inner();
     let text: Vec<Box<str>> = marked.split(MARK).map(Into::into).collect();
     if text.len() != spots.len() + 1 {
         return None;
     }
-    let plain_cfg = ClientConfig {
-        address: None,
-        ..cfg.clone()
-    };
     let plain: Vec<Box<str>> = spots
         .iter()
-        .map(|s| spot(&plain_cfg, lang, *s).into_string().into())
+        .map(|s| spot(plain, lang, *s).into_string().into())
         .collect();
     let len = text.iter().chain(&plain).map(|t| t.len()).sum();
     Some(Template {

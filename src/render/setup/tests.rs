@@ -186,6 +186,7 @@ fn templates_fill_to_the_whole_page() {
             ] {
                 let a = EmailAddress::parse(a).unwrap();
                 let cfg = ClientConfig::for_domain(&s, domain, Some(&a)).unwrap();
+                assert!(template(&cfg, lang, None).is_none(), "only from no address");
                 let whole = page(&cfg, lang, records.as_deref());
                 assert_eq!(t.fill(&cfg), whole, "{domain} {lang:?} {a}");
                 assert!(whole.contains(&format!("value=\"{}\"", a.to_string().replace('&', "&amp;"))));
