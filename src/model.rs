@@ -3,9 +3,10 @@
 //!
 //! Each format's words for protocols, TLS modes and auth methods live in [`crate::vocab`].
 
+use std::borrow::Cow;
 use std::fmt;
 
-use crate::settings::{self, Auth, Dav, Domain, PLACEHOLDERS, Protocol, Security, Settings};
+use crate::settings::{self, Auth, Dav, Domain, PLACEHOLDERS, Protocol, Security, Services, Settings};
 
 /// Longest address accepted (RFC 5321 §4.5.3.1.3: a path is at most 256 octets with brackets).
 pub const MAX_ADDRESS: usize = 254;
@@ -72,6 +73,13 @@ pub struct ServerView {
     pub auth: Vec<Auth>,
     /// Resolved for the address, or the template when the address is unknown.
     pub username: String,
+}
+
+impl ServerView {
+    /// Incoming (IMAP/POP3) as opposed to outgoing (SMTP submission).
+    pub fn is_incoming(&self) -> bool {
+        self.protocol != Protocol::Smtp
+    }
 }
 
 /// One DAV service (calendars or contacts) as a client should see it.
@@ -144,13 +152,27 @@ impl<'a> ClientConfig<'a> {
         })
     }
 
+    /// Where people read more (see [`documentation_url`]), for the name asked for.
+    pub fn documentation(&self) -> Cow<'a, str> {
+        documentation_url(&self.domain.services(), &self.requested)
+    }
+
     pub fn incoming(&self) -> impl Iterator<Item = &ServerView> + Clone {
-        self.servers.iter().filter(|s| s.protocol != Protocol::Smtp)
+        self.servers.iter().filter(|s| s.is_incoming())
     }
 
     pub fn outgoing(&self) -> impl Iterator<Item = &ServerView> + Clone {
-        self.servers.iter().filter(|s| s.protocol == Protocol::Smtp)
+        self.servers.iter().filter(|s| !s.is_incoming())
     }
+}
+
+/// Where every document sends people to read more: the domain's (or its provider's)
+/// `documentation`, else mailconf's setup page for `name`. Thunderbird's `<documentation url>`,
+/// Outlook's `ServiceHome` and PACC's `info.help.documentation` all say this.
+pub fn documentation_url<'s>(services: &Services<'s>, name: &str) -> Cow<'s, str> {
+    services
+        .documentation
+        .map_or_else(|| Cow::Owned(crate::vocab::setup_url(name)), Cow::Borrowed)
 }
 
 /// Substitute `%EMAILADDRESS%`, `%EMAILLOCALPART%` and `%EMAILDOMAIN%`.

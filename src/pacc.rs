@@ -4,11 +4,15 @@
 //!
 //! One text, two readers, like `mta_sts`: the HTTP server answers with [`body`] and `records`
 //! puts [`digest`] of the same bytes into the TXT record. The body depends on the provider
-//! (servers, names) and on what [`Domain::services`] resolves (DAV URLs, issuer,
-//! documentation): every domain of a provider that declares none of those itself shares one body
-//! and one digest, kept once per provider; a domain that declares its own has its own, kept per
-//! domain. [`Rollover`] keeps a replaced digest published beside the new one for at least the
-//! record's TTL, so a client holding the old TXT in its cache accepts the new body.
+//! (servers, names), on what [`Domain::services`] resolves (DAV URLs, issuer, documentation)
+//! and, where no `documentation` is set, on the domain's name: `info.help.documentation` is then
+//! its setup page (`https://autoconfig.<domain>/setup`). Every domain of a provider that declares
+//! none of those services itself shares one [`Body`], kept once per provider: its digest, or the
+//! bytes around the name, from which a domain's digest is computed when its zone is built (so
+//! nothing is kept per domain but the name it has anyway). A domain that declares its own has its
+//! own digest, kept per domain. [`Rollover`] keeps a replaced body published beside the new one
+//! for at least the record's TTL, so a client holding the old TXT in its cache accepts the new
+//! body.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -23,11 +27,11 @@ use crate::vocab;
 /// The document, compact JSON with keys sorted (byte-stable: the digest is over these bytes).
 /// `None` when the domain's provider does not publish PACC.
 pub fn body(d: &Domain) -> Option<Vec<u8>> {
-    body_of(&d.provider, d.services())
+    body_of(&d.provider, d.services(), &d.name)
 }
 
-/// The document of `p`'s servers and names with `services`.
-fn body_of(p: &Provider, services: Services) -> Option<Vec<u8>> {
+/// The document of `p`'s servers and names with `services`, for the domain `name`.
+fn body_of(p: &Provider, services: Services, name: &str) -> Option<Vec<u8>> {
     if !p.pacc {
         return None;
     }
@@ -66,9 +70,8 @@ fn body_of(p: &Provider, services: Services) -> Option<Vec<u8>> {
             ("shortName", Value::String(p.short_name.clone())),
         ]),
     );
-    if let Some(doc) = services.documentation {
-        info.insert("help".into(), obj([("documentation", Value::String(doc.to_string()))]));
-    }
+    let documentation = crate::model::documentation_url(&services, name).into_owned();
+    info.insert("help".into(), obj([("documentation", Value::String(documentation))]));
     let doc = obj([
         ("authentication", Value::Object(authentication)),
         ("info", Value::Object(info)),
@@ -83,7 +86,53 @@ fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
 
 /// Base64 of the SHA-256 of `body`: the TXT record's `d=`.
 pub fn digest(body: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(body))
+    B64.encode(Sha256::digest(body))
+}
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// A body for every domain that shares a provider and services, as a function of the domain's
+/// name: a few hundred bytes per provider, nothing per domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Body {
+    /// The digest of a body that does not name the domain (it has a `documentation` URL).
+    Fixed(String),
+    /// The bytes before and after the domain's name (in the setup page's URL).
+    Named(Box<[u8]>, Box<[u8]>),
+}
+
+impl Body {
+    /// `None` when `p` does not publish PACC.
+    fn of(p: &Provider, services: Services) -> Option<Body> {
+        // Two names that differ in their first and last byte: what the bodies share before and
+        // after them is what every name's body has there.
+        let (a, b) = (body_of(p, services, "a")?, body_of(p, services, "bb")?);
+        if a == b {
+            return Some(Body::Fixed(digest(&a)));
+        }
+        let before = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+        let after = a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y).count();
+        debug_assert_eq!(
+            (before + 1 + after, before + 2 + after),
+            (a.len(), b.len()),
+            "the name occurs once"
+        );
+        Some(Body::Named(a[..before].into(), a[a.len() - after..].into()))
+    }
+
+    /// The digest of this body for the domain `name`: what `digest(&body(domain))` gives.
+    fn digest(&self, name: &str) -> String {
+        match self {
+            Body::Fixed(d) => d.clone(),
+            Body::Named(before, after) => {
+                let mut h = Sha256::new();
+                h.update(before);
+                h.update(name.as_bytes());
+                h.update(after);
+                B64.encode(h.finalize())
+            }
+        }
+    }
 }
 
 /// The domain's current digest (`None` without PACC).
@@ -91,15 +140,16 @@ pub fn current(d: &Domain) -> Option<String> {
     body(d).map(|b| digest(&b))
 }
 
-/// (digest being served now, retired digests with their unix end time).
-type Digests = (String, Vec<(String, u64)>);
+/// (served now, retired with their unix end time): bodies of a provider, digests of a domain.
+type Published<T> = (T, Vec<(T, u64)>);
+type Digests = Published<String>;
 
 /// Digests replaced by a reload (or while mailconf was stopped) and still published: a few
-/// dozen bytes per provider, and per domain only for domains that declare their own services.
+/// hundred bytes per provider, and per domain only for domains that declare their own services.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rollover {
-    /// Provider id → its digests: every domain of it that declares no services of its own.
-    providers: HashMap<String, Digests>,
+    /// Provider id → its bodies: every domain of it that declares no services of its own.
+    providers: HashMap<String, Published<Body>>,
     /// Primary domain name → its own digests: it declares its own services, or did until a
     /// retired digest expires. Empty when no domain declares any.
     domains: HashMap<String, Digests>,
@@ -108,25 +158,31 @@ pub struct Rollover {
 const FILE: &str = "pacc-digests";
 
 impl Rollover {
-    /// The retired digests of `provider` still to publish beside its current one.
-    pub fn retired(&self, provider: &str) -> Vec<String> {
+    /// The retired digests of `provider` for its domain `name`, still to publish beside the
+    /// current one.
+    #[cfg(test)]
+    fn retired(&self, provider: &str, name: &str) -> Vec<String> {
         self.providers
             .get(provider)
-            .map(|(_, r)| r.iter().map(|(d, _)| d.clone()).collect())
+            .map(|(_, r)| r.iter().map(|(b, _)| b.digest(name)).collect())
             .unwrap_or_default()
     }
 
     /// Every digest `domain` publishes: the current one, then the retired ones (empty without
-    /// PACC). Computed when the snapshot was made, so a zone build hashes nothing.
+    /// PACC). A domain's own are kept; a provider's are its bodies' digests for this name,
+    /// hashed here, when the zone is built (one SHA-256 of a few hundred bytes each).
     pub fn published(&self, domain: &Domain) -> Vec<String> {
-        self.domains
-            .get(&domain.name)
-            .or_else(|| self.providers.get(&domain.provider.id))
-            .map(|(cur, r)| {
-                std::iter::once(cur.clone())
-                    .chain(r.iter().map(|(d, _)| d.clone()))
-                    .collect()
-            })
+        let list = |(cur, r): &Digests| {
+            std::iter::once(cur.clone())
+                .chain(r.iter().map(|(d, _)| d.clone()))
+                .collect()
+        };
+        if let Some(own) = self.domains.get(&domain.name) {
+            return list(own);
+        }
+        self.providers
+            .get(&domain.provider.id)
+            .map(|p| list(&for_name(p, &domain.name)))
             .unwrap_or_default()
     }
 
@@ -142,45 +198,41 @@ impl Rollover {
             .filter_map(|d| d.dns.as_ref().map(|dns| u64::from(dns.ttl)))
             .max()
             .unwrap_or(0);
-        let advance = |before: Option<&Digests>, cur: String| -> Digests {
-            let mut retired: Vec<(String, u64)> = Vec::new();
-            if let Some((before, old)) = before {
-                retired.extend(old.iter().filter(|(d, end)| *end > now && *d != cur).cloned());
-                if *before != cur {
-                    retired.retain(|(d, _)| d != before);
-                    retired.push((before.clone(), now + keep));
-                }
-            }
-            (cur, retired)
-        };
         let mut providers = HashMap::new();
         for p in &settings.providers {
             if !p.pacc {
                 continue;
             }
-            let Some(cur) = body_of(p, p.services()).map(|b| digest(&b)) else {
+            let Some(cur) = Body::of(p, p.services()) else {
                 continue;
             };
-            let next = advance(self.providers.get(&p.id), cur);
+            let next = advance(self.providers.get(&p.id), cur, now, keep);
             providers.insert(p.id.clone(), next);
         }
         let mut domains = HashMap::new();
-        // Domains sharing one declaration (a `[source.domain]`) share one hash.
-        let mut hashed: HashMap<(*const crate::settings::Provider, *const crate::settings::OwnServices), String> =
+        // Domains sharing one declaration (a `[source.domain]`) share one body.
+        let mut bodies: HashMap<(*const crate::settings::Provider, *const crate::settings::OwnServices), Body> =
             HashMap::new();
         for d in &settings.domains {
             let Some(own) = d.own.as_ref().filter(|_| d.provider.pacc) else {
                 continue;
             };
-            let cur = match hashed.entry((std::sync::Arc::as_ptr(&d.provider), std::sync::Arc::as_ptr(own))) {
-                std::collections::hash_map::Entry::Occupied(e) => e.get().clone(),
+            let body = match bodies.entry((std::sync::Arc::as_ptr(&d.provider), std::sync::Arc::as_ptr(own))) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(v) => {
-                    let Some(cur) = current(d) else { continue };
-                    v.insert(cur).clone()
+                    let Some(b) = Body::of(&d.provider, d.services()) else {
+                        continue;
+                    };
+                    v.insert(b)
                 }
             };
-            let before = self.domains.get(&d.name).or_else(|| self.providers.get(&d.provider.id));
-            domains.insert(d.name.clone(), advance(before, cur));
+            let cur = body.digest(&d.name);
+            let before = self
+                .domains
+                .get(&d.name)
+                .cloned()
+                .or_else(|| self.providers.get(&d.provider.id).map(|p| for_name(p, &d.name)));
+            domains.insert(d.name.clone(), advance(before.as_ref(), cur, now, keep));
         }
         // Domains that stopped declaring: their provider's digest now, their own retired.
         for (name, before) in &self.domains {
@@ -190,7 +242,7 @@ impl Rollover {
             let Some((cur, _)) = providers.get(&d.provider.id) else {
                 continue;
             };
-            let (cur, retired) = advance(Some(before), cur.clone());
+            let (cur, retired) = advance(Some(before), cur.digest(name), now, keep);
             if !retired.is_empty() {
                 domains.insert(name.clone(), (cur, retired));
             }
@@ -204,22 +256,46 @@ impl Rollover {
             return Rollover::default();
         };
         let mut rollover = Rollover::default();
-        // `current PROVIDER DIGEST` and `retired PROVIDER DIGEST UNTIL` lines; the same with
-        // `domain-` in front for a domain's own.
+        // `current PROVIDER DIGEST` and `retired PROVIDER DIGEST UNTIL` for a body that does not
+        // name the domain; `current-named PROVIDER BEFORE AFTER` and `retired-named PROVIDER
+        // BEFORE AFTER UNTIL` (base64) for one that does; `domain-current DOMAIN DIGEST` and
+        // `domain-retired DOMAIN DIGEST UNTIL` for a domain's own. Lines of other kinds are skipped.
+        let named = |before: &str, after: &str| -> Option<Body> {
+            Some(Body::Named(
+                B64.decode(before).ok()?.into(),
+                B64.decode(after).ok()?.into(),
+            ))
+        };
         for line in text.lines() {
             let f: Vec<&str> = line.split_whitespace().collect();
             let [kind, owner, rest @ ..] = f.as_slice() else {
                 continue;
             };
-            let (map, kind) = match kind.strip_prefix("domain-") {
-                Some(k) => (&mut rollover.domains, k),
-                None => (&mut rollover.providers, *kind),
-            };
-            match (kind, rest) {
-                ("current", [d]) => map.entry(owner.to_string()).or_default().0 = d.to_string(),
-                ("retired", [d, until]) => {
+            let owner = owner.to_string();
+            let p = &mut rollover.providers;
+            let d = &mut rollover.domains;
+            match (*kind, rest) {
+                ("current", [digest]) => p.entry(owner).or_insert_with(empty).0 = Body::Fixed(digest.to_string()),
+                ("current-named", [before, after]) => {
+                    if let Some(b) = named(before, after) {
+                        p.entry(owner).or_insert_with(empty).0 = b;
+                    }
+                }
+                ("retired", [digest, until]) => {
                     if let Ok(until) = until.parse() {
-                        map.entry(owner.to_string()).or_default().1.push((d.to_string(), until));
+                        let b = Body::Fixed(digest.to_string());
+                        p.entry(owner).or_insert_with(empty).1.push((b, until));
+                    }
+                }
+                ("retired-named", [before, after, until]) => {
+                    if let (Some(b), Ok(until)) = (named(before, after), until.parse()) {
+                        p.entry(owner).or_insert_with(empty).1.push((b, until));
+                    }
+                }
+                ("domain-current", [digest]) => d.entry(owner).or_default().0 = digest.to_string(),
+                ("domain-retired", [digest, until]) => {
+                    if let Ok(until) = until.parse() {
+                        d.entry(owner).or_default().1.push((digest.to_string(), until));
                     }
                 }
                 _ => {}
@@ -232,13 +308,24 @@ impl Rollover {
     pub fn save(&self, dir: Option<&Path>) {
         let Some(dir) = dir else { return };
         let mut lines = Vec::new();
-        let all = (self.providers.iter().map(|e| ("", e))).chain(self.domains.iter().map(|e| ("domain-", e)));
-        for (prefix, (o, (cur, retired))) in all {
-            lines.push(format!("{prefix}current {o} {cur}"));
+        let body = |kind: &str, o: &str, b: &Body| match b {
+            Body::Fixed(d) => format!("{kind} {o} {d}"),
+            Body::Named(before, after) => format!("{kind}-named {o} {} {}", B64.encode(before), B64.encode(after)),
+        };
+        for (o, (cur, retired)) in &self.providers {
+            lines.push(body("current", o, cur));
             lines.extend(
                 retired
                     .iter()
-                    .map(|(d, until)| format!("{prefix}retired {o} {d} {until}")),
+                    .map(|(b, until)| format!("{} {until}", body("retired", o, b))),
+            );
+        }
+        for (o, (cur, retired)) in &self.domains {
+            lines.push(format!("domain-current {o} {cur}"));
+            lines.extend(
+                retired
+                    .iter()
+                    .map(|(d, until)| format!("domain-retired {o} {d} {until}")),
             );
         }
         lines.sort();
@@ -250,6 +337,33 @@ impl Rollover {
             tracing::warn!(dir = %dir.display(), error = %e, "cannot save PACC digests: a restart may drop a retired one early");
         }
     }
+}
+
+/// A provider's bodies as this domain's digests.
+fn for_name(p: &Published<Body>, name: &str) -> Digests {
+    let (cur, retired) = p;
+    (
+        cur.digest(name),
+        retired.iter().map(|(b, until)| (b.digest(name), *until)).collect(),
+    )
+}
+
+fn empty() -> Published<Body> {
+    (Body::Fixed(String::new()), Vec::new())
+}
+
+/// The next state of one owner's published bodies (or digests) at `now`: one that differs from
+/// the one served before retires that one until `now + keep`; ends that passed are dropped.
+fn advance<T: PartialEq + Clone>(before: Option<&Published<T>>, cur: T, now: u64, keep: u64) -> Published<T> {
+    let mut retired: Vec<(T, u64)> = Vec::new();
+    if let Some((before, old)) = before {
+        retired.extend(old.iter().filter(|(d, end)| *end > now && *d != cur).cloned());
+        if *before != cur {
+            retired.retain(|(d, _)| d != before);
+            retired.push((before.clone(), now + keep));
+        }
+    }
+    (cur, retired)
 }
 
 /// The TXT value for one digest.
@@ -324,19 +438,19 @@ ttl = 600
         let (da, db) = (current(&a.domains[0]).unwrap(), current(&b.domains[0]).unwrap());
         assert_ne!(da, db);
         let r0 = Rollover::default().next(&a, 1000);
-        assert!(r0.retired("p").is_empty());
+        assert!(r0.retired("p", "example.com").is_empty());
         assert_eq!(r0.next(&a, 1100), r0, "nothing changed, nothing retired");
         let r1 = r0.next(&b, 2000);
-        assert_eq!(r1.retired("p"), vec![da.clone()]);
+        assert_eq!(r1.retired("p", "example.com"), vec![da.clone()]);
         assert_eq!(
-            r1.next(&b, 2599).retired("p"),
+            r1.next(&b, 2599).retired("p", "example.com"),
             vec![da.clone()],
             "kept for the TTL (600 s)"
         );
-        assert!(r1.next(&b, 2600).retired("p").is_empty());
+        assert!(r1.next(&b, 2600).retired("p", "example.com").is_empty());
         // Changing back publishes the old digest again as current, never twice.
         let back = r1.next(&a, 2100);
-        assert_eq!(back.retired("p"), vec![db]);
+        assert_eq!(back.retired("p", "example.com"), vec![db]);
         // Across a restart: saved, loaded, same.
         let dir = std::env::temp_dir().join(format!("mailconf-pacc-{}", std::process::id()));
         r1.save(Some(&dir));
@@ -391,5 +505,63 @@ ttl = 600
         let r3 = r2.next(&a, 3600);
         assert_eq!(r3.published(dom), vec![provider]);
         assert!(r3.domains.is_empty());
+    }
+
+    /// Without `documentation`, the body names the domain's setup page: one body per provider,
+    /// kept as the bytes around the name, and each domain's digest is that of its own body.
+    #[test]
+    fn without_documentation_the_body_points_to_the_setup_page() {
+        let two = CONFIG.replace("documentation = \"https://help.example.net/\"\n", "")
+            + "[[domain]]\nname = \"other.example\"\nprovider = \"p\"\n[domain.dns]\nnameservers = [\"ns1.example.net.\"]\nttl = 600\n";
+        let a = Settings::from_toml(&two, "t.toml").unwrap();
+        let (com, other) = (a.domain("example.com").unwrap(), a.domain("other.example").unwrap());
+        let b = String::from_utf8(body(com).unwrap()).unwrap();
+        assert!(
+            b.contains(r#""info":{"help":{"documentation":"https://autoconfig.example.com/setup"},"#),
+            "{b}"
+        );
+        assert_ne!(current(com), current(other));
+        let r0 = Rollover::default().next(&a, 1000);
+        assert_eq!((r0.providers.len(), r0.domains.len()), (1, 0), "nothing per domain");
+        assert!(matches!(r0.providers["p"].0, Body::Named(..)));
+        for d in [com, other] {
+            assert_eq!(r0.published(d), vec![current(d).unwrap()], "{}", d.name);
+        }
+        // A changed provider retires its old body: every domain keeps its old digest a TTL.
+        let renamed = Settings::from_toml(&two.replace("Example Mail", "Example Mail 2"), "t.toml").unwrap();
+        let r1 = r0.next(&renamed, 2000);
+        for (old, new) in [
+            (com, renamed.domain("example.com").unwrap()),
+            (other, renamed.domain("other.example").unwrap()),
+        ] {
+            assert_eq!(r1.published(new), vec![current(new).unwrap(), current(old).unwrap()]);
+        }
+        assert_eq!(r1.next(&renamed, 2600).published(com).len(), 1, "gone after the TTL");
+        // Setting `documentation` again: one body for all, the named one retired.
+        let fixed = Settings::from_toml(CONFIG, "t.toml").unwrap();
+        let r2 = r1.next(&fixed, 2100);
+        assert!(matches!(r2.providers["p"].0, Body::Fixed(_)));
+        let new = fixed.domain("example.com").unwrap();
+        assert_eq!(
+            r2.published(new),
+            vec![
+                current(new).unwrap(),
+                current(com).unwrap(),
+                current(renamed.domain("example.com").unwrap()).unwrap()
+            ]
+        );
+        // Across a restart; and a file of the earlier format (digests only) still loads.
+        let dir = std::env::temp_dir().join(format!("mailconf-pacc-named-{}", std::process::id()));
+        r1.save(Some(&dir));
+        assert!(
+            std::fs::read_to_string(dir.join(FILE))
+                .unwrap()
+                .contains("retired-named p ")
+        );
+        assert_eq!(Rollover::load(Some(&dir)), r1);
+        std::fs::write(dir.join(FILE), "current p abc=\nretired p def= 5000\nbogus\n").unwrap();
+        let old = Rollover::load(Some(&dir));
+        assert_eq!(old.published(new), vec!["abc=".to_string(), "def=".to_string()]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -335,6 +335,8 @@ pub enum Dav {
 #[derive(Debug)]
 pub struct DavWords {
     pub service: Dav,
+    /// The protocol's name for people, as apps' account lists show it ("CalDAV", "CardDAV").
+    pub people: &'static str,
     /// Settings key (`[provider.NAME.caldav]`) and PACC `protocols` key.
     pub key: &'static str,
     /// RFC 6764 §3 SRV label over TLS (`_caldavs`) and without (`_caldav`).
@@ -356,6 +358,7 @@ pub struct DavWords {
 pub const DAV: [DavWords; 2] = [
     DavWords {
         service: Dav::CalDav,
+        people: "CalDAV",
         key: "caldav",
         srv_tls: "_caldavs",
         srv_plain: "_caldav",
@@ -367,6 +370,7 @@ pub const DAV: [DavWords; 2] = [
     },
     DavWords {
         service: Dav::CardDav,
+        people: "CardDAV",
         key: "carddav",
         srv_tls: "_carddavs",
         srv_plain: "_carddav",

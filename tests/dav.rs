@@ -286,6 +286,69 @@ fn pacc_reader_verifies_the_digest_and_survives_a_rollover() {
     assert_eq!(pacc_reader(&d, "fred@example.org", false).0, 0);
 }
 
+/// A provider without `documentation`: every domain's PACC body points to its setup page, so
+/// each domain has its own digest; the independent reader accepts them, and a changed provider
+/// keeps every domain's old digests published through a reload and a restart.
+#[test]
+fn pacc_without_documentation_points_to_the_setup_page() {
+    let d = start("dav-pacc-setup");
+    let no_doc = |display_name: &str| {
+        config_text(&d.dir, display_name)
+            .replace("documentation = \"https://help.example.net/setup?lang=en&x=1\"\n", "")
+    };
+    let reload = |text: String, n: usize| {
+        std::fs::write(&d.config, text).unwrap();
+        d.server.signal("HUP");
+        d.server.wait_log(|l| l.contains("reload done"), n, "reload");
+    };
+    let with_doc = dig(d.dns, "_ua-auto-config.example.org", "TXT");
+    reload(no_doc("Dav Mail & <Co>"), 1);
+    for (address, page) in [
+        ("fred@example.org", "https://autoconfig.example.org/setup"),
+        // The alias serves its primary name's body (and page) under its own host and record.
+        ("ann@example.biz", "https://autoconfig.example.org/setup"),
+    ] {
+        let (code, out, err) = pacc_reader(&d, address, false);
+        assert_eq!(code, 0, "{address}: {out}{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["document"]["info"]["help"]["documentation"], page, "{out}");
+        assert_eq!(
+            v["records"], 2,
+            "the digest with documentation is still published: {out}"
+        );
+    }
+    assert_eq!(pacc_reader(&d, "fred@example.org", true).0, 2, "tampered");
+    // A domain with its own documentation keeps it.
+    let (code, out, _) = pacc_reader(&d, "fred@owndav.example", false);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("https://help.owndav.example/"), "{out}");
+    let named = dig(d.dns, "_ua-auto-config.example.org", "TXT");
+    assert!(named.contains(&with_doc[0]), "{named:?}");
+    assert_eq!(
+        named,
+        dig(d.dns, "_ua-auto-config.example.biz", "TXT"),
+        "the alias: its primary's"
+    );
+    // The provider changes: the old named body stays published for every domain.
+    reload(no_doc("Dav Mail renamed"), 2);
+    let renamed = dig(d.dns, "_ua-auto-config.example.org", "TXT");
+    assert_eq!(renamed.len(), 3, "{renamed:?}");
+    assert!(named.iter().all(|t| renamed.contains(t)), "{renamed:?}");
+    let (code, out, err) = pacc_reader(&d, "fred@example.org", false);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Dav Mail renamed"), "{out}");
+    // Restart: the state directory keeps the bodies, so the same records.
+    let biz = dig(d.dns, "_ua-auto-config.example.biz", "TXT");
+    let Dav {
+        server, dir, config, ..
+    } = d;
+    drop(server);
+    let d = run(dir, config);
+    assert_eq!(dig(d.dns, "_ua-auto-config.example.org", "TXT"), renamed);
+    assert_eq!(dig(d.dns, "_ua-auto-config.example.biz", "TXT"), biz);
+    assert_eq!(pacc_reader(&d, "ann@example.biz", false).0, 0);
+}
+
 /// Autoconfig 1.2 over HTTP (xmllint; ElementTree sees the lower-case `addressbook`), and the
 /// Apple DAV payloads read back with plistlib.
 #[test]

@@ -66,6 +66,9 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "mobileconfig",
     ),
     ("tests/fixtures/dav.toml", "pacc", "fred@owndav.example", "json"),
+    // Outlook's ServiceHome with the domain's own documentation; PACC without any (issue 16).
+    ("tests/fixtures/dav.toml", "autodiscover", "fred@owndav.example", "xml"),
+    ("tests/fixtures/pacc-setup.toml", "pacc", "fred@example.net", "json"),
 ];
 
 #[test]

@@ -10,8 +10,8 @@ use std::process::Command;
 use crate::common::{Server, http_request, temp_dir, tool};
 use mailconf::settings::Settings;
 
-/// Two customers: one on a modern provider with its own help page, one on a legacy server
-/// that still offers cleartext (so "none" must show).
+/// Three customers: one on a modern provider with its own help page, one on a legacy server
+/// that still offers cleartext (so "none" must show), one with calendars and contacts.
 const CONFIG: &str = r#"
 [provider.examplemail]
 display_name  = "Example Mail"
@@ -62,9 +62,28 @@ nameservers = ["ns1.example.net."]
 autoconfig_addresses = ["192.0.2.10"]
 mx = [{ host = "mx1.example.net.", preference = 10 }]
 
+[provider.davmail]
+display_name = "Dav Mail"
+caldav       = { url = "https://dav.example.net/caldav/" }
+carddav      = { url = "https://dav.example.net:8443/carddav/", username = "%EMAILLOCALPART%" }
+[[provider.davmail.server]]
+protocol = "imap"
+host     = "mail.dav.example"
+port     = 993
+security = "tls"
+[[provider.davmail.server]]
+protocol = "smtp"
+host     = "mail.dav.example"
+port     = 465
+security = "tls"
+
 [[domain]]
 name     = "legacy.example"
 provider = "legacy"
+
+[[domain]]
+name     = "dav.example"
+provider = "davmail"
 "#;
 
 fn serve(name: &str) -> (Server, SocketAddr, PathBuf) {
@@ -159,6 +178,13 @@ fn expected_words(domain: &str, lang: &str) -> Vec<String> {
             words.push(s.security.people().unwrap_or(none).to_string());
         }
     }
+    // Then calendars and contacts: the protocol's name, URL, host and port.
+    for dav in d.services().dav_all() {
+        words.push(dav.kind.words().people.to_string());
+        words.push(dav.url.clone());
+        words.push(dav.host.clone());
+        words.push(dav.port.to_string());
+    }
     words
 }
 
@@ -182,6 +208,7 @@ fn browsers_show_every_server_in_english_and_german() {
         for (domain, host) in [
             ("example.com", "autoconfig.example.com"),
             ("legacy.example", "autodiscover.legacy.example"),
+            ("dav.example", "autoconfig.dav.example"),
         ] {
             let dom = chromium(&dir, addr, &[&accept_arg, "--dump-dom"], &format!("http://{host}/"));
             let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
@@ -201,6 +228,12 @@ fn browsers_show_every_server_in_english_and_german() {
             for w in words {
                 assert!(dom.contains(w), "{lang}: {w}: {dom}");
             }
+            let dav = if lang == "de" {
+                "Kalender und Kontakte"
+            } else {
+                "Calendars and contacts"
+            };
+            assert_eq!(dom.contains(dav), domain == "dav.example", "{lang} {domain}: {dom}");
         }
         for width in [360, 1280] {
             let png = out.join(format!("setup-{lang}-{width}.png"));
@@ -272,6 +305,7 @@ fn html_has_no_errors() {
             "en",
             200,
         ),
+        ("autoconfig.dav.example", "/setup?email=ann%40dav.example", "de", 200),
         ("autoconfig.nobody.example", "/", "de", 404),
         ("autoconfig.example.com", "/setup?email=nobody", "en", 400),
     ]
@@ -464,17 +498,63 @@ fn reload_replaces_cached_pages() {
     );
 }
 
-/// Thunderbird's `<documentation url>`: the provider's own page when it has one, else this one.
+/// The page kept for a name is made from no address, even when the first request for it has
+/// one: the address-less page that follows names nobody.
 #[test]
-fn thunderbird_documentation_points_to_the_page() {
-    let (_s, addr, _) = serve("setup-thunderbird");
-    for (host, url) in [
-        ("autoconfig.example.com", "https://help.example.net/mail"),
-        ("autoconfig.legacy.example", "https://autoconfig.legacy.example/setup"),
+fn an_address_first_leaves_no_trace() {
+    let (_s, addr, _) = serve("setup-address-first");
+    let dir = crate::common::root().join("tests/golden/setup");
+    for (domain, golden) in [
+        ("legacy.example", "en-legacy.example"),
+        ("dav.example", "en-dav.example"),
     ] {
-        let p = get(addr, host, "/mail/config-v1.1.xml", &[]);
+        let first = get(addr, "x", &format!("/setup?email=secret.person%40{domain}"), &[]);
+        assert_eq!(first.status, 200);
+        assert!(first.body.contains("secret.person"));
+        let plain = get(addr, &format!("autoconfig.{domain}"), "/setup", &[]);
+        assert!(!plain.body.contains("secret"), "{}", plain.body);
+        let want = std::fs::read_to_string(dir.join(format!("{golden}.html"))).unwrap();
+        assert!(plain.body == want, "{domain}: differs from {golden}.html");
+    }
+}
+
+/// Thunderbird's `<documentation url>` and Outlook's `<ServiceHome>`: the provider's own page when
+/// it has one, else this one (PACC's `info.help.documentation`: `tests/dav.rs`).
+#[test]
+fn documents_point_to_the_page() {
+    let (_s, addr, _) = serve("setup-thunderbird");
+    for (domain, url) in [
+        ("example.com", "https://help.example.net/mail"),
+        ("legacy.example", "https://autoconfig.legacy.example/setup"),
+    ] {
+        let host = format!("autoconfig.{domain}");
+        let p = get(addr, &host, "/mail/config-v1.1.xml", &[]);
         assert_eq!(p.status, 200);
         assert!(p.body.contains(&format!("<documentation url=\"{url}\">")), "{}", p.body);
+        let pox = format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><Autodiscover xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006\">\
+             <Request><EMailAddress>fred@{domain}</EMailAddress><AcceptableResponseSchema>\
+             http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>"
+        );
+        let host = format!("autodiscover.{domain}");
+        let r = http_request(
+            addr,
+            None,
+            "POST",
+            "/autodiscover/autodiscover.xml",
+            &host,
+            Some("text/xml"),
+            pox.as_bytes(),
+        )
+        .unwrap();
+        let body = String::from_utf8_lossy(&r.body);
+        assert_eq!(r.status, 200, "{body}");
+        assert!(
+            body.contains(&format!(
+                "<Action>settings</Action>\n      <ServiceHome>{url}</ServiceHome>\n      <Protocol>"
+            )),
+            "{body}"
+        );
     }
 }
 
@@ -513,6 +593,8 @@ fn pages_match_golden_files() {
             &format!("/setup?email={}%40example.com", "l".repeat(64)),
             "en-long@example.com",
         ),
+        ("autoconfig.dav.example", "/setup", "en-dav.example"),
+        ("x", "/setup?email=fred%40dav.example&lang=de", "de-fred@dav.example"),
     ];
     for (host, path, name) in cases {
         // Twice: the second answer may come from a cache.

@@ -1,21 +1,22 @@
-//! Setup pages already rendered for the settings being served, so a page costs one render per
-//! (name, language) per reload, not one per request.
+//! Setup pages already rendered for the settings being served, as [`Template`]s: a page costs one
+//! render per (name, language) per reload, not one per request; a page for an address costs the
+//! rendering of its address-dependent spots (user names, links, the QR code) around the kept text.
 //!
-//! Bounded: at [`CAPACITY`] pages the cache starts over, so 100k domains never means 100k pages
-//! in memory (a page is 8–14 KB: the full cache stays under 60 MB). Pages for an address are not
-//! cached: they hold the address. What those pages share, the DNS records as text (1–3 KB), is
-//! kept per name, bounded the same way.
+//! Bounded: at [`CAPACITY`] templates the cache starts over, so 100k domains never means 100k
+//! pages in memory (a template is the size of its address-less page, 8–14 KB: the full cache
+//! stays under 60 MB). Nothing of an address is kept. The DNS records as text (1–3 KB, part of
+//! every page of a name) are kept per name, bounded the same way.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::render::setup::Lang;
+use crate::render::setup::{Lang, Template};
 use crate::settings::Settings;
 
-/// Most pages kept at once.
+/// Most templates kept at once.
 pub const CAPACITY: usize = 4096;
 
-/// Rendered setup pages of one settings generation.
+/// Rendered setup page templates of one settings generation.
 #[derive(Default)]
 pub struct PageCache(Mutex<Inner>);
 
@@ -23,7 +24,8 @@ pub struct PageCache(Mutex<Inner>);
 struct Inner {
     /// The settings the pages were rendered from (their address: unique while they are served).
     settings: usize,
-    pages: HashMap<(String, Lang), Arc<[u8]>>,
+    /// `None`: this page has no template (see [`crate::render::setup::template`]).
+    pages: HashMap<(String, Lang), Option<Arc<Template>>>,
     /// Name → its DNS records as zone-file text (`None`: the domain has none).
     records: HashMap<String, Option<Arc<str>>>,
 }
@@ -76,15 +78,15 @@ impl PageCache {
         text
     }
 
-    /// The page for `name` in `lang` rendered from `settings`: from the cache, or rendered now
-    /// (outside the lock) and kept when `settings` are still the ones served.
+    /// The template for `name` in `lang` rendered from `settings`: from the cache, or rendered
+    /// now (outside the lock) and kept when `settings` are still the ones served.
     pub fn get_or_render(
         &self,
         settings: &Settings,
         name: &str,
         lang: Lang,
-        render: impl FnOnce() -> Vec<u8>,
-    ) -> Arc<[u8]> {
+        render: impl FnOnce() -> Option<Template>,
+    ) -> Option<Arc<Template>> {
         let key = (name.to_string(), lang);
         {
             let inner = self.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -94,7 +96,7 @@ impl PageCache {
                 return p.clone();
             }
         }
-        let page: Arc<[u8]> = render().into();
+        let page = render().map(Arc::new);
         let mut inner = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if inner.settings == id(settings) {
             if inner.pages.len() >= CAPACITY {
@@ -105,7 +107,7 @@ impl PageCache {
         page
     }
 
-    /// Pages held now.
+    /// Templates held now.
     pub fn len(&self) -> usize {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).pages.len()
     }
@@ -134,22 +136,31 @@ mod tests {
         let (old, new) = (settings(), settings());
         let cache = PageCache::new(&old);
         let renders = std::cell::Cell::new(0);
-        let render = |b: u8| {
+        let render = |b: &str| {
             renders.set(renders.get() + 1);
-            vec![b]
+            Some(Template::text(Lang::En, b))
         };
-        assert_eq!(&*cache.get_or_render(&old, "a.example", Lang::En, || render(1)), [1]);
-        assert_eq!(&*cache.get_or_render(&old, "a.example", Lang::En, || render(9)), [1]);
-        assert_eq!(&*cache.get_or_render(&old, "a.example", Lang::De, || render(2)), [2]);
+        let get = |s: &Settings, name: &str, lang: Lang, r: &dyn Fn() -> Option<Template>| {
+            cache.get_or_render(s, name, lang, r).map(|t| t.text_of())
+        };
+        assert_eq!(get(&old, "a.example", Lang::En, &|| render("1")).as_deref(), Some("1"));
+        assert_eq!(get(&old, "a.example", Lang::En, &|| render("9")).as_deref(), Some("1"));
+        assert_eq!(get(&old, "a.example", Lang::De, &|| render("2")).as_deref(), Some("2"));
+        assert_eq!(get(&old, "b.example", Lang::En, &|| None), None);
+        assert_eq!(
+            get(&old, "b.example", Lang::En, &|| render("x")),
+            None,
+            "kept: no template"
+        );
         assert_eq!(renders.get(), 2);
         cache.reset(&new);
         assert!(cache.is_empty());
         // A request still holding the old settings gets its own page, and does not cache it.
-        assert_eq!(&*cache.get_or_render(&old, "a.example", Lang::En, || render(3)), [3]);
+        assert_eq!(get(&old, "a.example", Lang::En, &|| render("3")).as_deref(), Some("3"));
         assert!(cache.is_empty());
-        assert_eq!(&*cache.get_or_render(&new, "a.example", Lang::En, || render(4)), [4]);
+        assert_eq!(get(&new, "a.example", Lang::En, &|| render("4")).as_deref(), Some("4"));
         for i in 0..CAPACITY + 10 {
-            cache.get_or_render(&new, &format!("d{i}.example"), Lang::En, Vec::new);
+            cache.get_or_render(&new, &format!("d{i}.example"), Lang::En, || None);
         }
         assert!(cache.len() <= CAPACITY);
     }

@@ -376,8 +376,8 @@ fn pacc_get(settings: &Settings, req: &Request) -> Reply {
 
 /// The setup page for people: the domain of `?email=` or of the Host (`autoconfig.`,
 /// `autodiscover.` or the mail domain itself behind a proxy), in the negotiated language.
-/// Rendered once per name and language per reload; with an address, per request around the
-/// DNS records text kept per name.
+/// Rendered once per name and language per reload as a template; with an address, its spots
+/// per request.
 fn setup_get(settings: &Settings, req: &Request) -> Reply {
     let lang = Lang::negotiate(
         param(req.query, vocab::SETUP_LANG_PARAM).as_deref(),
@@ -410,17 +410,21 @@ fn setup_get(settings: &Settings, req: &Request) -> Reply {
     let Some(cfg) = config(settings, domain.as_deref(), addr.as_ref()) else {
         return html(404, setup::not_found(lang).into_bytes());
     };
-    // What does not depend on the address or language is built once per name per reload.
+    // What does not depend on the address is built once per name and language per reload; a
+    // page for an address renders only the spots that hold it.
     let records = || {
         req.pages.records_text(settings, &cfg.requested, || {
             crate::records::for_name(settings, cfg.domain, &cfg.requested).map(|r| setup::records_text(&r))
         })
     };
-    let body = if cfg.address.is_some() {
-        setup::page(&cfg, lang, records().as_deref()).into_bytes()
-    } else {
-        let render = || setup::page(&cfg, lang, records().as_deref()).into_bytes();
-        req.pages.get_or_render(settings, &cfg.requested, lang, render).to_vec()
+    let template = req.pages.get_or_render(settings, &cfg.requested, lang, || {
+        // From the address-less view, whichever request comes first.
+        let plain = config(settings, Some(&cfg.requested), None)?;
+        setup::template(&plain, lang, records().as_deref())
+    });
+    let body = match template {
+        Some(t) => t.fill(&cfg),
+        None => setup::page(&cfg, lang, records().as_deref()),
     };
-    with_domain(html(200, body), &cfg)
+    with_domain(html(200, body.into_bytes()), &cfg)
 }

@@ -110,12 +110,15 @@ fn append(req: &mut PoxRequest, stack: &[String], value: &str) -> Result<(), &'s
 }
 
 /// The settings document (schema 2006a). `LoginName` only when the address is known (the GET
-/// variant answers without it, as Delta Chat expects).
+/// variant answers without it, as Delta Chat expects). `ServiceHome` is where people read more,
+/// as Thunderbird's `<documentation>`.
 pub fn response(cfg: &ClientConfig) -> Vec<u8> {
     envelope(NS_OUTLOOK, |w| {
         w.create_element("Account").write_inner_content(|w| {
             text(w, "AccountType", "email")?;
             text(w, "Action", "settings")?;
+            // "The URL of the home page of the ISP" (MS-OXDSCLI `ServiceHome`, before `Protocol`).
+            text(w, "ServiceHome", &cfg.documentation())?;
             let first_login = cfg.incoming().next().map(|s| s.username.as_str());
             for s in cfg.incoming().chain(cfg.outgoing()) {
                 protocol(w, cfg, s, first_login)?;

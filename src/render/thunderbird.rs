@@ -18,7 +18,7 @@ use quick_xml::events::BytesText;
 use super::setup::Lang;
 use super::xml::{W, document, text};
 use crate::model::{ClientConfig, DavView, ServerView};
-use crate::vocab::{self, DAV_AUTOCONFIG_AUTH};
+use crate::vocab::DAV_AUTOCONFIG_AUTH;
 
 /// The clientConfig document for one domain (and address, when known).
 pub fn render(cfg: &ClientConfig) -> Vec<u8> {
@@ -71,13 +71,9 @@ pub fn render(cfg: &ClientConfig) -> Vec<u8> {
 /// Where people read more: the domain's (or its provider's) own help page, else mailconf's setup page for the
 /// name asked for; described in every language the setup page speaks.
 fn documentation(w: &mut W, cfg: &ClientConfig) -> std::io::Result<()> {
-    let url = cfg
-        .domain
-        .services()
-        .documentation
-        .map_or_else(|| vocab::setup_url(&cfg.requested), str::to_string);
+    let url = cfg.documentation();
     w.create_element("documentation")
-        .with_attribute(("url", url.as_str()))
+        .with_attribute(("url", &*url))
         .write_inner_content(|w| {
             for lang in Lang::all() {
                 w.create_element("descr")

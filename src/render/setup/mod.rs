@@ -8,9 +8,11 @@
 pub mod lang;
 mod qr;
 
+use std::cell::RefCell;
+
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use crate::model::{ClientConfig, ServerView};
+use crate::model::{ClientConfig, DavView, ServerView};
 use crate::records::DomainRecords;
 use crate::render::{mobileconfig, zonefile};
 
@@ -48,45 +50,161 @@ pre{overflow-x:auto;background:#f1f3f6;padding:.75rem;font-size:.8rem}summary{cu
 /// The page for one domain; with `cfg.address` set, user names are filled in. `records`: the
 /// domain's [`records_text`], if it has DNS records.
 pub fn page(cfg: &ClientConfig, lang: Lang, records: Option<&str>) -> String {
+    body(cfg, lang, records, &Mode::Whole)
+}
+
+/// A spot of the page that depends on the address: everything else is the same for every
+/// address of a name in one language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Spot {
+    /// The links to the other languages (they keep the address).
+    Languages,
+    /// The address form (its value).
+    Form,
+    /// The user name of `cfg.servers[i]`.
+    ServerUser(usize),
+    /// The user name of `cfg.dav[i]`.
+    DavUser(usize),
+    /// The Apple profile's link and QR code.
+    Apple,
+}
+
+/// Stands for a spot in a page rendered as a [`Template`]. Escaped text never holds it unless a
+/// configured value does, and then [`template`] notices and gives up.
+const MARK: &str = "\u{0}";
+
+enum Mode {
+    /// Every spot filled in for `cfg.address`.
+    Whole,
+    /// Every spot a [`MARK`], noted in page order.
+    Mark(RefCell<Vec<Spot>>),
+}
+
+/// The page of one name in one language with its address-dependent spots left open: built once
+/// per name, language and reload, then [`Template::fill`]ed per request, so an `?email=` page
+/// renders only its spots. Holds the address-less page's spots too, so that page costs one copy.
+#[derive(Debug)]
+pub struct Template {
+    lang: Lang,
+    /// One more than `spots`: the text before each spot, then the text after the last.
+    text: Vec<Box<str>>,
+    spots: Vec<Spot>,
+    /// Each spot for the address-less page.
+    plain: Vec<Box<str>>,
+    /// `text` and `plain` together: the address-less page's length.
+    len: usize,
+}
+
+/// The [`Template`] of `plain`'s name in `lang`: `plain` has no address (its user names are
+/// the templates, as the address-less page shows them). `None` if a configured value holds
+/// [`MARK`] (then render whole [`page`]s).
+pub fn template(plain: &ClientConfig, lang: Lang, records: Option<&str>) -> Option<Template> {
+    if plain.address.is_some() {
+        return None;
+    }
+    let mode = Mode::Mark(RefCell::new(Vec::new()));
+    let marked = body(plain, lang, records, &mode);
+    let Mode::Mark(spots) = mode else { unreachable!() };
+    let spots = spots.into_inner();
+    let text: Vec<Box<str>> = marked.split(MARK).map(Into::into).collect();
+    if text.len() != spots.len() + 1 {
+        return None;
+    }
+    let plain: Vec<Box<str>> = spots
+        .iter()
+        .map(|s| spot(plain, lang, *s).into_string().into())
+        .collect();
+    let len = text.iter().chain(&plain).map(|t| t.len()).sum();
+    Some(Template {
+        lang,
+        text,
+        spots,
+        plain,
+        len,
+    })
+}
+
+impl Template {
+    /// The page for `cfg`, which must be of the name and settings the template was built from:
+    /// byte for byte what [`page`] renders.
+    pub fn fill(&self, cfg: &ClientConfig) -> String {
+        let mut out = String::with_capacity(self.len + 4096);
+        for (i, s) in self.spots.iter().enumerate() {
+            out.push_str(&self.text[i]);
+            if cfg.address.is_some() {
+                out.push_str(&spot(cfg, self.lang, *s).into_string());
+            } else {
+                out.push_str(&self.plain[i]);
+            }
+        }
+        out.push_str(self.text.last().map_or("", |t| t));
+        out
+    }
+
+    /// A template without spots (tests of the cache).
+    #[cfg(test)]
+    pub fn text(lang: Lang, text: &str) -> Template {
+        Template {
+            lang,
+            text: vec![text.into()],
+            spots: Vec::new(),
+            plain: Vec::new(),
+            len: text.len(),
+        }
+    }
+
+    /// All its text, spots left out (tests of the cache).
+    #[cfg(test)]
+    pub fn text_of(&self) -> String {
+        self.text.concat()
+    }
+}
+
+fn body(cfg: &ClientConfig, lang: Lang, records: Option<&str>, mode: &Mode) -> String {
     let t = lang.text();
     let documentation = cfg.domain.services().documentation;
-    let address = cfg.address.as_ref().map(ToString::to_string);
-    let profile = mobileconfig::expressible(cfg)
-        .then(|| vocab::apple_profile_url(&cfg.requested, address.as_deref()))
-        .and_then(|url| qr::path(&url).map(|qr| (url, qr)));
+    let at = |s: Spot| match mode {
+        Mode::Whole => spot(cfg, lang, s),
+        Mode::Mark(spots) => {
+            spots.borrow_mut().push(s);
+            PreEscaped(MARK.to_string())
+        }
+    };
     let title = format!("{} {}", t.title, cfg.requested);
+    let servers = |incoming: bool| {
+        html! {
+            @for (n, (i, s)) in cfg.servers.iter().enumerate().filter(|(_, s)| s.is_incoming() == incoming).enumerate() {
+                (server(t, s, n == 0, at(Spot::ServerUser(i))))
+            }
+        }
+    };
     let body = html! {
         header {
-            (languages(lang, address.as_deref()))
+            (at(Spot::Languages))
             h1 { (title) }
             p { (t.intro) }
             p { (t.provider) ": " strong { (cfg.display_name) } }
         }
         main {
-            (address_form(lang, address.as_deref()))
+            (at(Spot::Form))
             section aria-labelledby="incoming" {
                 h2 #incoming { (t.incoming) }
-                div.servers { @for (i, s) in cfg.incoming().enumerate() { (server(t, s, i == 0)) } }
+                div.servers { (servers(true)) }
             }
             section aria-labelledby="outgoing" {
                 h2 #outgoing { (t.outgoing) }
-                div.servers { @for (i, s) in cfg.outgoing().enumerate() { (server(t, s, i == 0)) } }
+                div.servers { (servers(false)) }
             }
-            @if let Some((url, (side, path))) = &profile {
-                section aria-labelledby="apple" {
-                    h2 #apple { (t.apple_heading) }
-                    p { (t.apple_text) }
-                    p { a.button href=(url) download { (t.apple_button) } }
-                    figure {
-                        svg xmlns="http://www.w3.org/2000/svg" viewBox={ "0 0 " (side) " " (side) }
-                            role="img" aria-label=(t.qr_label) {
-                            rect width=(side) height=(side) fill="#fff" {}
-                            path d=(path) fill="#000" {}
-                        }
-                        figcaption { (t.qr_text) }
+            @if !cfg.dav.is_empty() {
+                section aria-labelledby="dav" {
+                    h2 #dav { (t.dav_heading) }
+                    p { (t.dav_text) }
+                    div.servers {
+                        @for (i, d) in cfg.dav.iter().enumerate() { (dav(t, d, at(Spot::DavUser(i)))) }
                     }
                 }
             }
+            (at(Spot::Apple))
             @if let Some(doc) = documentation {
                 p { a href=(doc) { (t.documentation) " " (cfg.display_name) } }
             }
@@ -100,6 +218,43 @@ pub fn page(cfg: &ClientConfig, lang: Lang, records: Option<&str>) -> String {
         }
     };
     layout(lang, &title, body)
+}
+
+/// One address-dependent spot, for `cfg.address` (or none).
+fn spot(cfg: &ClientConfig, lang: Lang, s: Spot) -> Markup {
+    let t = lang.text();
+    let address = || cfg.address.as_ref().map(ToString::to_string);
+    match s {
+        Spot::Languages => languages(lang, address().as_deref()),
+        Spot::Form => address_form(lang, address().as_deref()),
+        Spot::ServerUser(i) => username(t, &cfg.servers[i].username),
+        Spot::DavUser(i) => username(t, &cfg.dav[i].username),
+        Spot::Apple => apple(cfg, t, address().as_deref()),
+    }
+}
+
+/// The Apple profile's download and QR code, when a profile can express the servers.
+fn apple(cfg: &ClientConfig, t: &lang::Text, address: Option<&str>) -> Markup {
+    let profile = mobileconfig::expressible(cfg)
+        .then(|| vocab::apple_profile_url(&cfg.requested, address))
+        .and_then(|url| qr::path(&url).map(|qr| (url, qr)));
+    html! {
+        @if let Some((url, (side, path))) = &profile {
+            section aria-labelledby="apple" {
+                h2 #apple { (t.apple_heading) }
+                p { (t.apple_text) }
+                p { a.button href=(url) download { (t.apple_button) } }
+                figure {
+                    svg xmlns="http://www.w3.org/2000/svg" viewBox={ "0 0 " (side) " " (side) }
+                        role="img" aria-label=(t.qr_label) {
+                        rect width=(side) height=(side) fill="#fff" {}
+                        path d=(path) fill="#000" {}
+                    }
+                    figcaption { (t.qr_text) }
+                }
+            }
+        }
+    }
 }
 
 /// 404: this host names no configured domain. Says nothing about any domain.
@@ -176,7 +331,7 @@ fn address_form(lang: Lang, address: Option<&str>) -> Markup {
 }
 
 /// One server as a two-column table: what a settings screen asks for, in its order.
-fn server(t: &lang::Text, s: &ServerView, preferred: bool) -> Markup {
+fn server(t: &lang::Text, s: &ServerView, preferred: bool, user: Markup) -> Markup {
     let auth: Vec<&str> = s.auth.iter().map(|a| (t.auth_names)(*a)).collect();
     html! {
         table {
@@ -185,8 +340,24 @@ fn server(t: &lang::Text, s: &ServerView, preferred: bool) -> Markup {
                 tr { th scope="row" { (t.server) } td { code { (s.host) } } }
                 tr { th scope="row" { (t.port) } td { code { (s.port) } } }
                 tr { th scope="row" { (t.security) } td { (s.security.people().unwrap_or(t.no_encryption)) } }
-                tr { th scope="row" { (t.username) } td { (username(t, &s.username)) } }
+                tr { th scope="row" { (t.username) } td { (user) } }
                 tr { th scope="row" { (t.auth) } td { (auth.join(" / ")) } }
+            }
+        }
+    }
+}
+
+/// One calendar or contacts service as a table like a server's: what a CalDAV or CardDAV
+/// account screen asks for.
+fn dav(t: &lang::Text, d: &DavView, user: Markup) -> Markup {
+    html! {
+        table {
+            caption { (d.kind.words().people) " · " ((t.dav_names)(d.kind)) }
+            tbody {
+                tr { th scope="row" { (t.url) } td { code { (d.url) } } }
+                tr { th scope="row" { (t.server) } td { code { (d.host) } } }
+                tr { th scope="row" { (t.port) } td { code { (d.port) } } }
+                tr { th scope="row" { (t.username) } td { (user) } }
             }
         }
     }

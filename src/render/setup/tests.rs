@@ -102,3 +102,99 @@ fn error_pages_name_nothing() {
         assert!(p.contains("<form"), "{p}");
     }
 }
+
+/// The provider of [`SETTINGS`] with calendars and contacts, and a domain that declares its own
+/// CardDAV.
+fn dav_settings(display_name: &str) -> Settings {
+    let toml = SETTINGS.replace("Fred's <b>Mail</b> & Co", display_name).replace(
+        "[[provider.p.server]]\nprotocol = \"imap\"\nhost = \"imap.example.net\"",
+        "caldav = { url = \"https://dav.example.net/cal/\", username = \"%EMAILADDRESS%\" }\n\
+             carddav = { url = \"https://dav.example.net:8443/card/\", username = \"%EMAILLOCALPART%\" }\n\
+             [[provider.p.server]]\nprotocol = \"imap\"\nhost = \"imap.example.net\"",
+    ) + "[[domain]]\nname = \"own.example\"\nprovider = \"p\"\n\
+           carddav = { url = \"https://contacts.own.example/dav/\" }\n";
+    Settings::from_toml(&toml, "t.toml").unwrap()
+}
+
+#[test]
+fn calendars_and_contacts_in_the_same_tables() {
+    let s = dav_settings("Fred's Mail");
+    let a = EmailAddress::parse("ann@example.com").unwrap();
+    let cfg = ClientConfig::for_domain(&s, "example.com", Some(&a)).unwrap();
+    let p = page(&cfg, Lang::En, None);
+    let at = |needle: &str| p.find(needle).unwrap_or_else(|| panic!("{needle} missing:\n{p}"));
+    assert!(at("<h2 id=\"outgoing\">") < at("<h2 id=\"dav\">Calendars and contacts</h2>"));
+    assert!(at("<h2 id=\"dav\">") < at("<h2 id=\"apple\">"));
+    assert!(at("<caption>CalDAV · calendars</caption>") < at("<caption>CardDAV · contacts</caption>"));
+    for needle in [
+        "<section aria-labelledby=\"dav\">",
+        "<th scope=\"row\">Server address (URL)</th><td><code>https://dav.example.net/cal/</code></td>",
+        "<th scope=\"row\">Server</th><td><code>dav.example.net</code></td>",
+        "<th scope=\"row\">Port</th><td><code>8443</code></td>",
+        "<th scope=\"row\">User name</th><td><code>ann@example.com</code></td>",
+        "<th scope=\"row\">User name</th><td><code>ann</code></td>",
+    ] {
+        at(needle);
+    }
+    let de = page(
+        &ClientConfig::for_domain(&s, "example.com", None).unwrap(),
+        Lang::De,
+        None,
+    );
+    for needle in [
+        "<h2 id=\"dav\">Kalender und Kontakte</h2>",
+        "<caption>CalDAV · Kalender</caption>",
+        "<caption>CardDAV · Kontakte</caption>",
+        "<th scope=\"row\">Serveradresse (URL)</th>",
+        "<em>‹Ihre E-Mail-Adresse›</em>",
+    ] {
+        assert!(de.contains(needle), "{needle} missing:\n{de}");
+    }
+    // The domain's own CardDAV replaces the provider's; its CalDAV is the provider's.
+    let own = page(
+        &ClientConfig::for_domain(&s, "own.example", None).unwrap(),
+        Lang::En,
+        None,
+    );
+    assert!(own.contains("<code>https://contacts.own.example/dav/</code>"), "{own}");
+    assert!(own.contains("<code>https://dav.example.net/cal/</code>"), "{own}");
+    assert!(!own.contains("/card/"), "{own}");
+    // Without DAV, no section.
+    assert!(!render(Lang::En, None).contains("id=\"dav\""));
+}
+
+/// A template filled for an address is, byte for byte, the page rendered whole for it.
+#[test]
+fn templates_fill_to_the_whole_page() {
+    let s = dav_settings("Fred's <b>Mail</b> & Co");
+    for domain in ["example.com", "own.example"] {
+        let plain = ClientConfig::for_domain(&s, domain, None).unwrap();
+        let dr = crate::records::for_name(&s, plain.domain, &plain.requested);
+        let records = dr.as_ref().map(records_text);
+        for lang in Lang::all() {
+            let t = template(&plain, lang, records.as_deref()).unwrap();
+            assert_eq!(
+                t.fill(&plain),
+                page(&plain, lang, records.as_deref()),
+                "{domain} {lang:?}"
+            );
+            for a in [
+                "fred@example.com",
+                "o'neil+&x@example.com",
+                "a%b=c@example.com",
+                &format!("{}@example.com", "l".repeat(64)),
+            ] {
+                let a = EmailAddress::parse(a).unwrap();
+                let cfg = ClientConfig::for_domain(&s, domain, Some(&a)).unwrap();
+                assert!(template(&cfg, lang, None).is_none(), "only from no address");
+                let whole = page(&cfg, lang, records.as_deref());
+                assert_eq!(t.fill(&cfg), whole, "{domain} {lang:?} {a}");
+                assert!(whole.contains(&format!("value=\"{}\"", a.to_string().replace('&', "&amp;"))));
+            }
+        }
+    }
+    // A configured value holding the mark: no template, the whole page instead.
+    let s = dav_settings("Fred\\u0000s Mail");
+    let cfg = ClientConfig::for_domain(&s, "example.com", None).unwrap();
+    assert!(template(&cfg, Lang::En, None).is_none());
+}

@@ -1,7 +1,7 @@
 //! Deutsch.
 
 use super::Text;
-use crate::vocab::Auth;
+use crate::vocab::{Auth, Dav};
 
 pub(super) const TEXT: Text = Text {
     name: "Deutsch",
@@ -28,6 +28,9 @@ pub(super) const TEXT: Text = Text {
         "der Teil Ihrer Adresse vor dem @",
         "der Teil Ihrer Adresse nach dem @",
     ],
+    dav_heading: "Kalender und Kontakte",
+    dav_text: "Kalender- und Adressbuch-Apps, die nach einem CalDAV- oder CardDAV-Konto fragen, brauchen diese Werte.",
+    url: "Serveradresse (URL)",
     apple_heading: "iPhone, iPad und Mac",
     apple_text: "Ein Konfigurationsprofil richtet Apple Mail für Sie ein: laden Sie es, dann installieren Sie es in den Einstellungen.",
     apple_button: "Profil laden",
@@ -40,6 +43,7 @@ pub(super) const TEXT: Text = Text {
     bad_address_title: "Keine E-Mail-Adresse",
     bad_address_text: "Bitte prüfen Sie die Adresse und versuchen Sie es noch einmal.",
     auth_names,
+    dav_names,
 };
 
 /// Wie Thunderbirds Kontoeinstellungen sie nennen.
@@ -53,5 +57,13 @@ fn auth_names(a: Auth) -> &'static str {
         Auth::ClientIpAddress => "Keine Authentifizierung (Ihr Netz ist bekannt)",
         Auth::TlsClientCert => "TLS-Zertifikat",
         Auth::None => "Keine Authentifizierung",
+    }
+}
+
+/// Was der Dienst enthält.
+fn dav_names(d: Dav) -> &'static str {
+    match d {
+        Dav::CalDav => "Kalender",
+        Dav::CardDav => "Kontakte",
     }
 }

@@ -1,7 +1,7 @@
 //! English.
 
 use super::Text;
-use crate::vocab::Auth;
+use crate::vocab::{Auth, Dav};
 
 pub(super) const TEXT: Text = Text {
     name: "English",
@@ -28,6 +28,9 @@ pub(super) const TEXT: Text = Text {
         "the part of your address before the @",
         "the part of your address after the @",
     ],
+    dav_heading: "Calendars and contacts",
+    dav_text: "Calendar and address book apps that ask for a CalDAV or CardDAV account need these values.",
+    url: "Server address (URL)",
     apple_heading: "iPhone, iPad and Mac",
     apple_text: "A configuration profile sets up Apple Mail for you: download it, then open Settings to install it.",
     apple_button: "Download the profile",
@@ -40,6 +43,7 @@ pub(super) const TEXT: Text = Text {
     bad_address_title: "Not an e-mail address",
     bad_address_text: "Please check the address and try again.",
     auth_names,
+    dav_names,
 };
 
 /// As Thunderbird's account settings name them.
@@ -53,5 +57,13 @@ fn auth_names(a: Auth) -> &'static str {
         Auth::ClientIpAddress => "No authentication (your network is known)",
         Auth::TlsClientCert => "TLS certificate",
         Auth::None => "No authentication",
+    }
+}
+
+/// What the service holds.
+fn dav_names(d: Dav) -> &'static str {
+    match d {
+        Dav::CalDav => "calendars",
+        Dav::CardDav => "contacts",
     }
 }

@@ -6,7 +6,7 @@
 mod de;
 mod en;
 
-use crate::vocab::Auth;
+use crate::vocab::{Auth, Dav};
 
 /// A language the setup page speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -116,6 +116,11 @@ pub struct Text {
     pub no_encryption: &'static str,
     /// The user name placeholders: `%EMAILADDRESS%`, `%EMAILLOCALPART%`, `%EMAILDOMAIN%`.
     pub placeholders: [&'static str; 3],
+    /// Heading and lead of the calendars and contacts section (CalDAV, CardDAV).
+    pub dav_heading: &'static str,
+    pub dav_text: &'static str,
+    /// The row with a DAV service's URL.
+    pub url: &'static str,
     pub apple_heading: &'static str,
     pub apple_text: &'static str,
     pub apple_button: &'static str,
@@ -129,6 +134,8 @@ pub struct Text {
     pub bad_address_text: &'static str,
     /// Authentication methods as mail apps name them.
     pub auth_names: fn(Auth) -> &'static str,
+    /// What a DAV service holds, after its protocol's name ("CalDAV · calendars").
+    pub dav_names: fn(Dav) -> &'static str,
 }
 
 #[cfg(test)]
@@ -174,6 +181,9 @@ mod tests {
                 Auth::None,
             ] {
                 assert!(!(l.text().auth_names)(a).is_empty());
+            }
+            for d in crate::vocab::DAV {
+                assert!(!(l.text().dav_names)(d.service).is_empty());
             }
         }
     }
