@@ -115,8 +115,9 @@ impl Unbound {
                     );
                     break;
                 }
-                // Unbound answers itself (REFUSED or not) once it listens.
-                if !dig(u.addr, &["version.bind", "CH", "TXT"]).is_empty() {
+                // Unbound answers itself (REFUSED or not) once it listens; before that dig
+                // prints only its own complaint (connection refused, timeout), no status.
+                if status(&dig(u.addr, &["version.bind", "CH", "TXT"])) != "?" {
                     return u;
                 }
                 assert!(Instant::now() < deadline, "unbound did not start");
