@@ -7,7 +7,7 @@ use crate::common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::pebble::pebble_for;
+use common::pebble::{issued, pebble_for};
 use common::{Server, https_get, temp_dir, tool};
 
 /// mailconf's settings with ACME from pebble's directory at `acme_port`.
@@ -80,19 +80,11 @@ fn certificate_from_pebble_via_tls_alpn_01_and_from_cache_after_restart() {
         std::thread::sleep(Duration::from_millis(200));
     }
     // Pebble's root (it makes a new one at every start), from its management interface.
-    let root = https_get(
-        format!("127.0.0.1:{mgmt_port}").parse().unwrap(),
-        &dir.join("pebble.pem"),
-        "localhost",
-        "/roots/0",
-    )
-    .unwrap();
-    assert_eq!(root.status, 200);
-    std::fs::write(dir.join("root.pem"), &root.body).unwrap();
+    let root_pem = common::pebble::root(&dir, mgmt_port);
     let tls_addr: std::net::SocketAddr = format!("127.0.0.1:{tls_port}").parse().unwrap();
     let r = https_get(
         tls_addr,
-        &dir.join("root.pem"),
+        &root_pem,
         "autoconfig.acme.test",
         "/mail/config-v1.1.xml?emailaddress=fred%40acme.test",
     )
@@ -258,21 +250,6 @@ fn orders_done(s: &Server) {
     }
 }
 
-/// Names whose certificate the log says was issued, in order.
-fn issued(s: &Server) -> Vec<String> {
-    s.log_text()
-        .lines()
-        .filter(|l| l.contains("ACME certificate issued"))
-        .filter_map(|l| {
-            l.split("certificate=")
-                .nth(1)?
-                .split_whitespace()
-                .next()
-                .map(str::to_string)
-        })
-        .collect()
-}
-
 /// Issue 13: 50 domains and a budget of 12 orders. The scheduler never orders more than the
 /// budget (pebble's count), a handshake for the last domain moves it to the front, the failing
 /// domain is retried while the others get certificates, and a restart with a larger budget orders
@@ -380,14 +357,7 @@ fn fifty_domains_within_an_order_budget_with_on_demand_first_and_resume_after_re
         next - now
     );
     // The certificate that jumped the queue serves HTTPS, verified against pebble's root.
-    let root = https_get(
-        format!("127.0.0.1:{mgmt_port}").parse().unwrap(),
-        &dir.join("pebble.pem"),
-        "localhost",
-        "/roots/0",
-    )
-    .unwrap();
-    std::fs::write(dir.join("root.pem"), &root.body).unwrap();
+    common::pebble::root(&dir, mgmt_port);
     let tls_addr: std::net::SocketAddr = format!("127.0.0.1:{tls_port}").parse().unwrap();
     assert_eq!(
         https_get(tls_addr, &dir.join("root.pem"), last, "/healthz")

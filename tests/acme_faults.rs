@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::pebble::{Kill, pebble_for, root};
+use common::pebble::{Kill, issued, pebble_for, root};
 use common::{Server, http_get, https_get, temp_dir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -329,21 +329,6 @@ fn wait(s: &Server, front: &Front, secs: u64, what: &str, pred: impl Fn() -> boo
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// Certificates issued, by name (`autoconfig.DOMAIN`), per the log.
-fn issued(s: &Server) -> Vec<String> {
-    s.log_text()
-        .lines()
-        .filter(|l| l.contains("ACME certificate issued"))
-        .filter_map(|l| {
-            l.split("certificate=")
-                .nth(1)?
-                .split_whitespace()
-                .next()
-                .map(str::to_string)
-        })
-        .collect()
 }
 
 /// Whether mailconf still runs (not exited, not a zombie).

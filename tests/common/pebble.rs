@@ -105,3 +105,18 @@ pub fn root(dir: &std::path::Path, mgmt_port: u16) -> std::path::PathBuf {
     std::fs::write(dir.join("root.pem"), &root.body).unwrap();
     dir.join("root.pem")
 }
+
+/// Names whose certificate the log says was issued, in order.
+pub fn issued(s: &Server) -> Vec<String> {
+    s.log_text()
+        .lines()
+        .filter(|l| l.contains("ACME certificate issued"))
+        .filter_map(|l| {
+            l.split("certificate=")
+                .nth(1)?
+                .split_whitespace()
+                .next()
+                .map(str::to_string)
+        })
+        .collect()
+}
