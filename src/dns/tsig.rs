@@ -143,12 +143,7 @@ pub(crate) fn verify_reply(key: &TsigKey, request_mac: &[u8], reply: &[u8], now:
     let mut data = Vec::with_capacity(reply.len() + request_mac.len() + 2);
     data.extend_from_slice(&(request_mac.len() as u16).to_be_bytes());
     data.extend_from_slice(request_mac);
-    // The reply as it was before signing: original ID, ARCOUNT without the TSIG record.
-    let at = data.len();
-    data.extend_from_slice(&reply[..start]);
-    data[at..at + 2].copy_from_slice(&t.original_id.to_be_bytes());
-    let arcount = u16::from_be_bytes([reply[10], reply[11]]) - 1;
-    data[at + 10..at + 12].copy_from_slice(&arcount.to_be_bytes());
+    append_unsigned(&mut data, reply, start, t.original_id);
     variables(
         &mut data,
         &t.name,
@@ -194,7 +189,8 @@ pub(crate) fn check(req: &[u8], server: &ServerSettings, now: u64) -> Check {
     let Some((index, key)) = found else {
         return unsigned_error(BADKEY);
     };
-    let full = hmac_key(key).algorithm().digest_algorithm().output_len();
+    let hkey = hmac_key(key);
+    let full = hkey.algorithm().digest_algorithm().output_len();
     let mac = &req[t.mac.clone()];
     if mac.len() > full || mac.len() < (full / 2).max(10) {
         return Check::Reject(error_reply(req, RCODE_FORMERR));
@@ -202,12 +198,9 @@ pub(crate) fn check(req: &[u8], server: &ServerSettings, now: u64) -> Check {
     if mac.len() < full {
         return unsigned_error(BADTRUNC); // we sign and accept full-length MACs only
     }
-    // The digest: the request as it was before signing (original ID, ARCOUNT without the
-    // TSIG record), then the TSIG variables.
-    let mut stripped = req[..start].to_vec();
-    stripped[0..2].copy_from_slice(&t.original_id.to_be_bytes());
-    let arcount = u16::from_be_bytes([req[10], req[11]]) - 1;
-    stripped[10..12].copy_from_slice(&arcount.to_be_bytes());
+    // The digest: the request as it was before signing, then the TSIG variables.
+    let mut stripped = Vec::with_capacity(start);
+    append_unsigned(&mut stripped, req, start, t.original_id);
     let mut data = stripped.clone();
     variables(
         &mut data,
@@ -218,7 +211,7 @@ pub(crate) fn check(req: &[u8], server: &ServerSettings, now: u64) -> Check {
         t.error,
         &req[t.other.clone()],
     );
-    if hmac::verify(&hmac_key(key), &data, mac).is_err() {
+    if hmac::verify(&hkey, &data, mac).is_err() {
         return unsigned_error(BADSIG);
     }
     if now.abs_diff(t.time) > u64::from(t.fudge) {
@@ -227,7 +220,7 @@ pub(crate) fn check(req: &[u8], server: &ServerSettings, now: u64) -> Check {
         let name = wire::lower_wire(&key.name);
         let algorithm = algorithm_wire(key.algorithm);
         let other = now.to_be_bytes()[2..].to_vec();
-        let mut ctx = hmac::Context::with_key(&hmac_key(key));
+        let mut ctx = hmac::Context::with_key(&hkey);
         ctx.update(&(mac.len() as u16).to_be_bytes());
         ctx.update(mac);
         ctx.update(&out);
@@ -250,6 +243,16 @@ pub(crate) fn check(req: &[u8], server: &ServerSettings, now: u64) -> Check {
     // The ID stays the one the client sent (the response must echo it).
     stripped[0..2].copy_from_slice(&req[0..2]);
     Check::Signed(Box::new(Signer::new(index, key, mac.to_vec(), now)), stripped)
+}
+
+/// Append `msg` up to its TSIG record (at `start`) as it was before signing (RFC 8945 §4.3.1):
+/// with the original ID, and ARCOUNT without the TSIG record. Requests and replies alike.
+fn append_unsigned(out: &mut Vec<u8>, msg: &[u8], start: usize, original_id: u16) {
+    let at = out.len();
+    out.extend_from_slice(&msg[..start]);
+    out[at..at + 2].copy_from_slice(&original_id.to_be_bytes());
+    let arcount = u16::from_be_bytes([msg[10], msg[11]]) - 1;
+    out[at + 10..at + 12].copy_from_slice(&arcount.to_be_bytes());
 }
 
 fn hmac_key(key: &TsigKey) -> hmac::Key {
