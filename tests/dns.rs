@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Server, http_get, python_with_dnspython, root, temp_dir, tool};
+use common::{Server, flags, http_get, python_with_dnspython, root, section, status, temp_dir, tool};
 
 fn serve(name: &str) -> (Server, SocketAddr, PathBuf) {
     let dir = temp_dir(name);
@@ -27,35 +27,6 @@ fn dig(addr: SocketAddr, args: &[&str]) -> String {
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn status(out: &str) -> &str {
-    out.split("status: ")
-        .nth(1)
-        .and_then(|s| s.split(',').next())
-        .unwrap_or("?")
-}
-
-fn flags(out: &str) -> Vec<&str> {
-    let f = out
-        .split(";; flags: ")
-        .nth(1)
-        .and_then(|s| s.split(';').next())
-        .unwrap_or("");
-    f.split_whitespace().collect()
-}
-
-/// Records of one section (`ANSWER`, `AUTHORITY`, `ADDITIONAL`) as whitespace-normalised lines.
-fn section(out: &str, name: &str) -> Vec<String> {
-    let Some(start) = out.find(&format!(";; {name} SECTION:")) else {
-        return Vec::new();
-    };
-    out[start..]
-        .lines()
-        .skip(1)
-        .take_while(|l| !l.trim().is_empty())
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect()
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{self, Server, root, temp_dir, tool};
+use crate::common::{self, Server, flags, root, section, status, temp_dir, tool};
 
 /// The DNS test fixture with `[server] dnssec`, a `_tcp` sub-zone (DS in the parent) and
 /// `state_dir`; `extra` goes into `[server]`.
@@ -138,34 +138,6 @@ fn dig(addr: SocketAddr, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn status(out: &str) -> &str {
-    out.split("status: ")
-        .nth(1)
-        .and_then(|s| s.split(',').next())
-        .unwrap_or("?")
-}
-
-fn flags(out: &str) -> Vec<&str> {
-    out.split(";; flags: ")
-        .nth(1)
-        .and_then(|s| s.split(';').next())
-        .unwrap_or("")
-        .split_whitespace()
-        .collect()
-}
-
-fn answer(out: &str) -> Vec<String> {
-    let Some(start) = out.find(";; ANSWER SECTION:") else {
-        return Vec::new();
-    };
-    out[start..]
-        .lines()
-        .skip(1)
-        .take_while(|l| !l.trim().is_empty())
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect()
-}
-
 /// Ask the validating resolver; the answer must be validated (AD) with `want` as RCODE.
 fn validated(u: &Unbound, name: &str, rtype: &str, want: &str) -> Vec<String> {
     let out = dig(u.addr, &["+dnssec", name, rtype]);
@@ -174,7 +146,7 @@ fn validated(u: &Unbound, name: &str, rtype: &str, want: &str) -> Vec<String> {
         flags(&out).contains(&"ad"),
         "{name} {rtype}: no AD bit, so not validated:\n{out}"
     );
-    answer(&out)
+    section(&out, "ANSWER")
 }
 
 /// `delv` (BIND's validator) with the DS as trust anchor, straight at mailconf.
@@ -389,7 +361,7 @@ fn unix_now() -> u64 {
 
 /// The SOA serial and the SOA's RRSIG (inception, expiration) in a `dig +dnssec SOA` answer.
 fn soa_and_times(out: &str) -> (u32, u64, u64) {
-    let answer = answer(out);
+    let answer = section(out, "ANSWER");
     let soa = answer
         .iter()
         .find(|l| l.contains(" SOA "))

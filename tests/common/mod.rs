@@ -66,6 +66,38 @@ pub fn free_port() -> u16 {
     panic!("no free loopback port between {FIRST} and {}", FIRST + SPAN);
 }
 
+/// The RCODE of a `dig` output (`NOERROR`, `NXDOMAIN`…), `?` when dig got no answer.
+pub fn status(out: &str) -> &str {
+    out.split("status: ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap_or("?")
+}
+
+/// The header flags of a `dig` output (`qr`, `aa`, `ad`…).
+pub fn flags(out: &str) -> Vec<&str> {
+    out.split(";; flags: ")
+        .nth(1)
+        .and_then(|s| s.split(';').next())
+        .unwrap_or("")
+        .split_whitespace()
+        .collect()
+}
+
+/// Records of one section of a `dig` output (`ANSWER`, `AUTHORITY`, `ADDITIONAL`) as
+/// whitespace-normalised lines.
+pub fn section(out: &str, name: &str) -> Vec<String> {
+    let Some(start) = out.find(&format!(";; {name} SECTION:")) else {
+        return Vec::new();
+    };
+    out[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
 /// A fresh temporary directory under the target dir, removed and recreated.
 pub fn temp_dir(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
