@@ -29,6 +29,19 @@ fn dig(addr: SocketAddr, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Ask secondary `who` at `addr` for `name`'s SOA until the RCODE is `want` (20 s at most);
+/// dig's output then.
+fn wait_for_soa(who: &str, addr: SocketAddr, name: &str, want: &str) -> String {
+    for _ in 0..200 {
+        let out = dig(addr, &[name, "SOA"]);
+        if status(&out) == want {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{who} never answered {want} for {name}");
+}
+
 #[test]
 fn srv_answers_are_authoritative_over_udp_and_tcp_with_target_addresses() {
     let (_s, addr, _) = serve("dns-srv");
@@ -392,16 +405,7 @@ fn knot_follows_the_catalog_zone() {
     let (s, mut knot, knot_addr) = start_with_knot(&dir, &config, Some(TSIG_SECRET), true);
     let primary = s.addrs("DNS")[0];
     let result = std::panic::catch_unwind(|| {
-        let wait_for = |name: &str, want: &str| {
-            for _ in 0..200 {
-                let out = dig(knot_addr, &[name, "SOA"]);
-                if status(&out) == want {
-                    return out;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            panic!("knot never answered {want} for {name}");
-        };
+        let wait_for = |name: &str, want: &str| wait_for_soa("knot", knot_addr, name, want);
         for zone in ["mail.test", "alias.test"] {
             wait_for(zone, "NOERROR");
         }
@@ -535,16 +539,7 @@ fn bind_follows_the_catalog_zone() {
             continue;
         }
         let result = std::panic::catch_unwind(|| {
-            let wait_for = |name: &str, want: &str| {
-                for _ in 0..200 {
-                    let out = dig(bind_addr, &[name, "SOA"]);
-                    if status(&out) == want {
-                        return out;
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                panic!("named never answered {want} for {name}");
-            };
+            let wait_for = |name: &str, want: &str| wait_for_soa("named", bind_addr, name, want);
             for zone in ["mail.test", "alias.test"] {
                 wait_for(zone, "NOERROR");
             }
