@@ -39,6 +39,28 @@ pub enum Command {
     /// ACME certificates: what the cache holds.
     #[command(subcommand)]
     Acme(AcmeCommand),
+    /// DNSSEC key rollovers (KSK/CSK) of the zones whose DS the registrar holds.
+    #[command(subcommand)]
+    Dnssec(DnssecCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DnssecCommand {
+    /// Start a key rollover: a new key is published beside the old one and both sign; prints the
+    /// new DS for the registrar. A running `serve` picks it up within seconds (new serial, NOTIFY).
+    Roll(DnssecArgs),
+    /// End the rollover once the parent serves the new DS and the old DS's TTL has passed: the
+    /// old key is no longer published nor used. Prints the DS in force.
+    Retire(DnssecArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DnssecArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The mail domain (a primary domain or an alias).
+    #[arg(short, long)]
+    pub domain: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -184,6 +206,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Render(args) => render(&args),
         Command::Probe(args) => probe(&args),
         Command::Acme(AcmeCommand::Status(args)) => acme_status(&args),
+        Command::Dnssec(DnssecCommand::Roll(args)) => dnssec(&args, crate::dns::roll),
+        Command::Dnssec(DnssecCommand::Retire(args)) => dnssec(&args, crate::dns::retire),
         Command::Serve(args) => crate::app::serve(&crate::app::ServeOptions {
             config: args.config.config,
             dns_listen: args.dns_listen,
@@ -193,6 +217,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             watch: args.watch,
         }),
     }
+}
+
+fn dnssec(args: &DnssecArgs, step: fn(&Settings, &str) -> anyhow::Result<String>) -> anyhow::Result<ExitCode> {
+    let settings = match load(&args.config.config)? {
+        Ok(s) => with_sources(s)?,
+        Err(code) => return Ok(code),
+    };
+    let name = crate::settings::to_ascii_domain(&args.domain).map_err(anyhow::Error::msg)?;
+    if settings.domain(&name).is_none() {
+        bail!("domain `{}` is not in {}", args.domain, args.config.config.display());
+    }
+    print!("{}", step(&settings, &name)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn acme_status(args: &AcmeStatusArgs) -> anyhow::Result<ExitCode> {
@@ -476,6 +513,9 @@ fn zone(args: &ZoneArgs) -> anyhow::Result<ExitCode> {
     match &args.out {
         Some(dir) => {
             let signer = (!args.unsigned).then(|| crate::dns::ZoneSigner::new(&settings));
+            if signer.is_some() {
+                crate::dns::make_keys_for(&settings, only.as_deref())?;
+            }
             let n = zonefiles::write_dir(dir, &settings, only.as_deref(), args.format, signer.as_ref())?;
             eprintln!("mailconf: wrote {n} files to {}", dir.display());
         }

@@ -63,6 +63,9 @@ pub const AUTODISCOVER: &str = "autodiscover";
 /// `mta-sts.<domain>`: the RFC 8461 policy host.
 pub const MTA_STS: &str = "mta-sts";
 
+/// `_acme-challenge.<name>`: where DNS-01 (RFC 8555 §8.4) wants the TXT record for `<name>`.
+pub const ACME_CHALLENGE: &str = "_acme-challenge";
+
 /// Host labels that point at mailconf's web server, in the order zone files list them.
 pub const WEB_LABELS: [&str; 3] = [AUTOCONFIG, AUTODISCOVER, MTA_STS];
 

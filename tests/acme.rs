@@ -687,3 +687,106 @@ fn generate_acme_cache() {
     }
     eprintln!("{n} certificates in {:.1} s", started.elapsed().as_secs_f64());
 }
+
+/// Issue 13: `names_per_certificate = 3` and five domains: two orders at pebble, one
+/// certificate for d00–d02 and one for d03–d04, each serving all of its domains' names; `acme
+/// status` lists them so, and a restart (the sharing is kept in `cache_dir`) orders nothing.
+#[test]
+fn three_domains_per_certificate_five_domains_two_orders() {
+    let dir = temp_dir("acme-bundles");
+    let config = dir.join("mailconf.toml");
+    let write = |acme_port| {
+        write_scale_config(&config, &dir, acme_port, 5, 2);
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("[[domain]]\nname = \"fail.test\"\nprovider = \"p\"\n", "")
+            .replace("retry_after = 1\n", "retry_after = 1\nnames_per_certificate = 3\n");
+        std::fs::write(&config, text).unwrap();
+    };
+    let start = |dns: &str, tls: &str| Server::start(&config, &["--dns-listen", dns, "--https-listen", tls], 2);
+    let (s, _pebble, mgmt_port, dns_port, tls_port) = pebble_for(&dir, &write, &|| start("127.0.0.1:0", "127.0.0.1:0"));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while issued(&s).len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "two certificates within 90 s:\n{}",
+            s.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    orders_done(&s);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(pebble_orders(&dir), 2, "pebble's new orders\n{}", s.log_text());
+    // mailconf read pebble's directory itself (our own HTTPS client): no `renewalInfo` in
+    // Pebble 2.4, so renewals stay at two thirds of the lifetime.
+    s.wait_log(
+        |l| l.contains("the CA offers no renewal information (ARI)"),
+        1,
+        "the directory read for ARI",
+    );
+    assert_eq!(s.log_text().matches("ACME order started").count(), 2);
+    let root = common::pebble::root(&dir, mgmt_port);
+    let tls: std::net::SocketAddr = format!("127.0.0.1:{tls_port}").parse().unwrap();
+    for i in 0..5 {
+        for label in ["autoconfig", "autodiscover"] {
+            let name = format!("{label}.d{i:02}.scale.test");
+            let r = https_get(tls, &root, &name, "/healthz").unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(r.status, 200, "{name}");
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_mailconf"))
+        .args(["acme", "status", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains(": valid until")).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let names = |l: &str| l.split(": ").next().unwrap().split(' ').count();
+    assert_eq!((names(lines[0]), names(lines[1])), (6, 4), "{text}");
+    assert!(
+        lines[0].starts_with("autoconfig.d00.scale.test autodiscover.d00.scale.test autoconfig.d01"),
+        "{text}"
+    );
+    drop(s);
+
+    let s = start(&format!("127.0.0.1:{dns_port}"), &format!("127.0.0.1:{tls_port}"));
+    s.wait_log(
+        |l| l.contains("ACME cache: 2 certified, 0 to order"),
+        1,
+        "the cache scan",
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!s.log_text().contains("ACME order started"), "{}", s.log_text());
+    assert_eq!(
+        https_get(tls, &root, "autodiscover.d04.scale.test", "/healthz")
+            .unwrap()
+            .status,
+        200
+    );
+
+    // d01 leaves: d00 and d02 need a certificate without its names. The order budget (2 per
+    // 3 h) is spent, so it waits; meanwhile they keep the old certificate, which still covers
+    // them. d01's names get none.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let d01 = text.find("[[domain]]\nname = \"d01.scale.test\"").unwrap();
+    let end = d01 + text[d01..].find("hosts = ").unwrap();
+    let end = end + text[end..].find('\n').unwrap() + 1;
+    std::fs::write(&config, format!("{}{}", &text[..d01], &text[end..])).unwrap();
+    s.signal("HUP");
+    s.wait_log(
+        |l| l.contains("ACME order budget used up"),
+        1,
+        "the new certificate for d00 and d02 waiting",
+    );
+    for name in ["autoconfig.d00.scale.test", "autodiscover.d02.scale.test"] {
+        let r = https_get(tls, &root, name, "/healthz");
+        assert_eq!(r.map(|r| r.status), Ok(200), "{name} meanwhile");
+    }
+    assert!(
+        https_get(tls, &root, "autoconfig.d01.scale.test", "/healthz").is_err(),
+        "d01 is gone"
+    );
+    assert!(!s.log_text().contains("ACME order started"), "{}", s.log_text());
+}

@@ -28,6 +28,10 @@ enum Action {
     Drop,
     /// Never answer (until the client gives up).
     Hang,
+    /// Forward, and add a `renewalInfo` URL (on the front) to the directory Pebble answers.
+    WithRenewalInfo,
+    /// Answer a RenewalInfo object (RFC 9773 §4.2) whose window has passed: renew at once.
+    PastWindow,
 }
 
 /// The front's rule: the action for a request, from its method and path.
@@ -42,6 +46,8 @@ struct FrontState {
     seen: Vec<(String, String, Action)>,
     /// When each connection was reset while down.
     refused: Vec<Instant>,
+    /// The body of each request that had one.
+    bodies: Vec<Vec<u8>>,
 }
 
 /// A TLS-terminating proxy in front of Pebble, with Pebble's listener certificate.
@@ -62,6 +68,7 @@ impl Front {
             rule: Box::new(|_, _| Action::Forward),
             seen: Vec::new(),
             refused: Vec::new(),
+            bodies: Vec::new(),
         }));
         let (st, dir) = (state.clone(), dir.to_path_buf());
         std::thread::spawn(move || {
@@ -110,6 +117,22 @@ impl Front {
             .collect()
     }
 
+    /// The payloads of the JWS-signed requests (RFC 8555 §6.2), decoded.
+    fn payloads(&self) -> Vec<String> {
+        use base64::Engine;
+        let st = self.state.lock().unwrap();
+        st.bodies
+            .iter()
+            .filter_map(|b| {
+                let jws: serde_json::Value = serde_json::from_slice(b).ok()?;
+                let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(jws.get("payload")?.as_str()?)
+                    .ok()?;
+                Some(String::from_utf8_lossy(&payload).into_owned())
+            })
+            .collect()
+    }
+
     fn log(&self) -> String {
         let st = self.state.lock().unwrap();
         st.seen.iter().map(|(m, p, a)| format!("{m} {p} {a:?}\n")).collect()
@@ -144,6 +167,7 @@ async fn serve(tcp: tokio::net::TcpStream, dir: PathBuf, state: Arc<Mutex<FrontS
         st.upstream
     };
     let (certs, key) = pebble_certificate(&dir);
+    let front_port = tcp.local_addr().map_or(0, |a| a.port());
     let server = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -161,6 +185,25 @@ async fn serve(tcp: tokio::net::TcpStream, dir: PathBuf, state: Arc<Mutex<FrontS
             Ok(n) => head.extend_from_slice(&chunk[..n]),
         }
     }
+    // The whole body too (its length is in the head), kept for the test.
+    let body_at = head.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let length: usize = String::from_utf8_lossy(&head[..body_at])
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    while head.len() < body_at + length {
+        match tls.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&chunk[..n]),
+        }
+    }
+    if length > 0 {
+        state.lock().unwrap().bodies.push(head[body_at..].to_vec());
+    }
     let line = String::from_utf8_lossy(&head[..head.iter().position(|&b| b == b'\r').unwrap()]).into_owned();
     let mut words = line.split(' ');
     let (method, path) = (
@@ -174,7 +217,7 @@ async fn serve(tcp: tokio::net::TcpStream, dir: PathBuf, state: Arc<Mutex<FrontS
         action
     };
     match action {
-        Action::Forward => {
+        Action::Forward | Action::WithRenewalInfo => {
             let mut roots = rustls::RootCertStore::empty();
             roots.add(certs[0].clone()).unwrap();
             let client = rustls::ClientConfig::builder_with_provider(provider)
@@ -192,9 +235,68 @@ async fn serve(tcp: tokio::net::TcpStream, dir: PathBuf, state: Arc<Mutex<FrontS
             else {
                 return;
             };
-            if up.write_all(&head).await.is_ok() {
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+            if action == Action::Forward {
+                if up.write_all(&head).await.is_ok() {
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+                }
+                return;
             }
+            // The whole answer (Pebble sends a Content-Length), then the directory with one
+            // more entry, on a connection closed after it.
+            if up.write_all(&head).await.is_err() {
+                return;
+            }
+            let mut answer = Vec::new();
+            let body_at = loop {
+                if let Some(i) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break i + 4;
+                }
+                match up.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => answer.extend_from_slice(&chunk[..n]),
+                }
+            };
+            let head_text = String::from_utf8_lossy(&answer[..body_at]).into_owned();
+            let length: usize = head_text
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            while answer.len() < body_at + length {
+                match up.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => answer.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let body = String::from_utf8_lossy(&answer[body_at..body_at + length]).replacen(
+                '{',
+                &format!(r#"{{"renewalInfo": "https://127.0.0.1:{front_port}/renewal-info","#),
+                1,
+            );
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = tls.write_all(reply.as_bytes()).await;
+            let _ = tls.shutdown().await;
+        }
+        Action::PastWindow => {
+            let iso = |t: i64| mailconf::acme::clock::iso(t);
+            let now = mailconf::acme::clock::now();
+            let body = format!(
+                r#"{{"suggestedWindow": {{"start": "{}", "end": "{}"}}}}"#,
+                iso(now - 2 * 86_400),
+                iso(now - 86_400)
+            );
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nRetry-After: 21600\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = tls.write_all(reply.as_bytes()).await;
+            let _ = tls.shutdown().await;
         }
         Action::Status(code) => {
             let body =
@@ -274,40 +376,35 @@ fn start(dir: &Path, front: &Front, valid: &[&str], invalid: &[&str]) -> (Server
             front.upstream(acme_port);
             write_config(&config, dir, front.addr.port(), valid, invalid);
         },
-        &|| {
-            Server::start(
-                &config,
-                &[
-                    "--dns-listen",
-                    "127.0.0.1:0",
-                    "--https-listen",
-                    "127.0.0.1:0",
-                    "--http-listen",
-                    "127.0.0.1:0",
-                    "--metrics-listen",
-                    "127.0.0.1:0",
-                ],
-                4,
-            )
-        },
+        &|| mailconf_on(&config, "127.0.0.1:0", "127.0.0.1:0"),
     )
 }
 
-/// mailconf again on the same DNS and HTTPS ports (Pebble resolves and validates there).
-fn restart(dir: &Path, dns_port: u16, tls_port: u16) -> Server {
+/// mailconf with `config` and its DNS and HTTPS listeners on `dns` and `tls` (HTTP and metrics
+/// on free ports).
+fn mailconf_on(config: &Path, dns: &str, tls: &str) -> Server {
     Server::start(
-        &dir.join("mailconf.toml"),
+        config,
         &[
             "--dns-listen",
-            &format!("127.0.0.1:{dns_port}"),
+            dns,
             "--https-listen",
-            &format!("127.0.0.1:{tls_port}"),
+            tls,
             "--http-listen",
             "127.0.0.1:0",
             "--metrics-listen",
             "127.0.0.1:0",
         ],
         4,
+    )
+}
+
+/// mailconf again on the same DNS and HTTPS ports (Pebble resolves and validates there).
+fn restart(dir: &Path, dns_port: u16, tls_port: u16) -> Server {
+    mailconf_on(
+        &dir.join("mailconf.toml"),
+        &format!("127.0.0.1:{dns_port}"),
+        &format!("127.0.0.1:{tls_port}"),
     )
 }
 
@@ -575,17 +672,8 @@ fn errors_mid_order_and_a_failing_domain_hold_up_nothing() {
     assert!(healthz(tls, &root, "autoconfig.fail.faults.test").is_err());
     // /metrics: four certified, the failing one failing (between its retries).
     let metrics = s.addrs("metrics")[0];
-    let gauge = |state: &str| -> Option<u64> {
-        let text = http_get(metrics, "/metrics", "x").text();
-        text.lines()
-            .find(|l| l.starts_with(&format!("mailconf_acme_certificates{{state=\"{state}\"}}")))?
-            .rsplit(' ')
-            .next()?
-            .parse()
-            .ok()
-    };
     wait(&s, &front, 60, "/metrics to show 4 certified and 1 failing", || {
-        gauge("certified") == Some(4) && gauge("failing") == Some(1)
+        acme_gauge(metrics, "certified") == Some(4) && acme_gauge(metrics, "failing") == Some(1)
     });
     let out = Command::new(env!("CARGO_BIN_EXE_mailconf"))
         .args(["acme", "status", "--config"])
@@ -693,4 +781,497 @@ fn broken_certificate_cache_files_are_reported_and_ordered_again_never_served() 
         assert_eq!(healthz(tls, &root, &format!("autoconfig.{d}")), Ok(200), "{d}");
     }
     assert!(alive(&s), "{}", s.log_text());
+}
+
+/// The test's own CA (not Pebble's), for certificates put into the cache as an earlier order
+/// would have left them, with the lifetimes a test needs: Pebble's are valid for years, so a
+/// renewal never falls due in a test. Its root is `dir/local-ca.pem`.
+struct LocalCa {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    pem: String,
+    root: PathBuf,
+}
+
+impl LocalCa {
+    fn new(dir: &Path) -> LocalCa {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "mailconf test local CA");
+        let pem = params.self_signed(&key).unwrap().pem();
+        let root = dir.join("local-ca.pem");
+        std::fs::write(&root, &pem).unwrap();
+        LocalCa {
+            issuer: rcgen::Issuer::new(params, key),
+            pem,
+            root,
+        }
+    }
+
+    /// Put a certificate for `domain`'s web names into `cache` (for the CA at `directory`),
+    /// issued `age` ago and valid for `left` more.
+    fn seed(&self, cache: &Path, directory: &str, domain: &str, age: Duration, left: Duration) {
+        let names: Vec<String> = mailconf::vocab::web_labels(false, false)
+            .map(|l| mailconf::vocab::web_host(l, domain))
+            .collect();
+        let now = rcgen::date_time_ymd(1970, 1, 1) + Duration::from_secs(mailconf::acme::clock::now() as u64);
+        let mut params = rcgen::CertificateParams::new(names.clone()).unwrap();
+        params.not_before = now - age;
+        params.not_after = now + left;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        std::fs::create_dir_all(cache).unwrap();
+        let pem = format!("{}\n{}{}", key.serialize_pem(), cert.pem(), self.pem);
+        mailconf::acme::cache::write(
+            &mailconf::acme::cache::cert_file(cache, &names, directory),
+            pem.as_bytes(),
+        )
+        .unwrap();
+    }
+}
+
+/// The CA down when a certificate falls due for renewal: a certificate from the cache, issued
+/// two hours ago and expiring in 30 minutes (renewal is due at two thirds of its lifetime), is
+/// served while the CA resets connections and then answers 503 to every new order; the attempts
+/// back off as orders do (1 s, 2 s, 4 s …, one pause logged); once the CA answers, the
+/// certificate is renewed and the new one is served, without a restart. Which certificate is
+/// served is told by the client's roots: the local CA's verifies only the old one, Pebble's
+/// only the new one.
+#[test]
+fn ca_down_at_renewal_keeps_serving_the_old_certificate_and_renews_when_it_answers() {
+    let dir = temp_dir("acme-faults-renewal");
+    let front = Front::start(&dir);
+    front.set_down(true);
+    let local = LocalCa::new(&dir);
+    let domain = "renew.faults.test";
+    let directory = format!("https://127.0.0.1:{}/dir", front.addr.port());
+    local.seed(
+        &dir.join("acme-cache"),
+        &directory,
+        domain,
+        Duration::from_secs(2 * 3600),
+        Duration::from_secs(1800),
+    );
+    let (s, _pebble, mgmt_port, _, tls_port) = start(&dir, &front, &[domain], &[]);
+    let tls = SocketAddr::from(([127, 0, 0, 1], tls_port));
+    let name = format!("autoconfig.{domain}");
+    s.wait_log(
+        |l| l.contains("ACME cache: 0 certified, 1 to order"),
+        1,
+        "the cache scan",
+    );
+    let pebble_root = root(&dir, mgmt_port);
+    let served = |what: &str| {
+        let old = healthz(tls, &local.root, &name);
+        let new = healthz(tls, &pebble_root, &name);
+        eprintln!("{what}: local CA's {old:?}, Pebble's {new:?}");
+        (old == Ok(200), new == Ok(200))
+    };
+
+    // Down: connections reset.
+    wait(&s, &front, 60, "three attempts to reach the CA", || {
+        front.refused().len() >= 3
+    });
+    assert_eq!(served("CA down"), (true, false), "the old certificate");
+    let refused = front.refused();
+    let gaps: Vec<f64> = refused.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()).collect();
+    assert!(
+        refused.len() <= 4 && gaps[1] >= 0.8,
+        "attempts back off: {} attempts, gaps {gaps:?}",
+        refused.len()
+    );
+
+    // Up, but every new order gets a 503.
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let seen = errors.clone();
+    front.rule(move |method, path| {
+        if method == "POST" && path.starts_with("/order-plz") {
+            seen.lock().unwrap().push(Instant::now());
+            return Action::Status(503);
+        }
+        Action::Forward
+    });
+    front.set_down(false);
+    wait(&s, &front, 60, "two new orders answered 503", || {
+        errors.lock().unwrap().len() >= 2
+    });
+    assert_eq!(served("CA answering 503"), (true, false), "still the old certificate");
+    let at = errors.lock().unwrap().clone();
+    assert!(
+        (at[1] - at[0]).as_secs_f64() >= 3.0,
+        "the back-off went on growing: {:?} between the 503s",
+        at[1] - at[0]
+    );
+    assert_eq!(
+        lines(&s, "ACME orders paused"),
+        1,
+        "one pause for the whole outage:\n{}",
+        s.log_text()
+    );
+    assert!(issued(&s).is_empty());
+
+    // The CA answers: renewed, and the new certificate is served by the same process.
+    front.rule(|_, _| Action::Forward);
+    wait(&s, &front, 120, "the renewal once the CA answers", || {
+        issued(&s) == [name.clone()]
+    });
+    assert_eq!(served("renewed"), (false, true), "the new certificate");
+    let started: Vec<String> = s
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("ACME order started"))
+        .map(str::to_string)
+        .collect();
+    assert!(started.iter().all(|l| l.contains("reason=Renewal")), "{started:?}");
+    assert_eq!(lines(&s, "ACME orders resume"), 1, "{}", s.log_text());
+    assert!(alive(&s), "{}", s.log_text());
+}
+
+/// The ACME account key file in `cache_dir`.
+fn account_file(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir.join("acme-cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("cached_account_") && !name.contains(".damaged-")
+        })
+        .expect("an account key file")
+}
+
+/// Whether `der` is a P-256 key in PKCS #8, as the ACME client signs with (read by ring).
+fn p256_key(der: &[u8]) -> bool {
+    ring::signature::EcdsaKeyPair::from_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        der,
+        &ring::rand::SystemRandom::new(),
+    )
+    .is_ok()
+}
+
+/// The account key file damaged while mailconf was stopped: cut, garbage, a key of another type.
+/// Each time the next start reports it once (the file and why), keeps it aside as
+/// `NAME.damaged-UNIXTIME` with its bytes, makes a new key and account at the CA, and orders
+/// the new domain. Before, every order stayed paused for good, retried with back-off.
+#[test]
+fn a_damaged_account_key_is_kept_aside_and_a_new_account_made() {
+    let dir = temp_dir("acme-faults-account");
+    let front = Front::start(&dir);
+    let mut domains = vec!["first.faults.test".to_string()];
+    fn names(d: &[String]) -> Vec<&str> {
+        d.iter().map(String::as_str).collect()
+    }
+    let (s, _pebble, _, dns_port, tls_port) = start(&dir, &front, &names(&domains), &[]);
+    wait(&s, &front, 90, "the first certificate", || issued(&s).len() == 1);
+    drop(s);
+    let file = account_file(&dir);
+    let good = std::fs::read(&file).unwrap();
+    assert!(p256_key(&good), "the saved key reads");
+    assert_eq!(front.seen("POST", "/sign-me-up").len(), 1);
+    let p384 = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384)
+        .unwrap()
+        .serialize_der();
+    let damages: [(&str, Vec<u8>, &str); 3] = [
+        ("cut", good[..good.len() / 2].to_vec(), "not a whole PKCS #8 P-256 key"),
+        (
+            "garbage",
+            b"-----BEGIN NONSENSE-----\n\x00\xff\x13 not a key\n".to_vec(),
+            "not a whole PKCS #8 P-256 key",
+        ),
+        ("p384", p384, "not a P-256 ECDSA key"),
+    ];
+    for (i, (what, bytes, why)) in damages.into_iter().enumerate() {
+        std::fs::write(&file, &bytes).unwrap();
+        let domain = format!("{what}.faults.test");
+        domains.push(domain.clone());
+        write_config(
+            &dir.join("mailconf.toml"),
+            &dir,
+            front.addr.port(),
+            &names(&domains),
+            &[],
+        );
+        let s = restart(&dir, dns_port, tls_port);
+        wait(&s, &front, 90, &format!("{domain} with a new account"), || {
+            issued(&s) == [format!("autoconfig.{domain}")]
+        });
+        let reports: Vec<String> = s
+            .log_text()
+            .lines()
+            .filter(|l| l.contains("ACME account key damaged"))
+            .map(str::to_string)
+            .collect();
+        assert_eq!(reports.len(), 1, "{what}: reported once:\n{}", s.log_text());
+        assert!(
+            reports[0].contains(&file.display().to_string()) && reports[0].contains(why),
+            "{what}: the file and why: {}",
+            reports[0]
+        );
+        assert_eq!(lines(&s, "ACME orders paused"), 0, "{}", s.log_text());
+        let aside = reports[0]
+            .split("kept_as=")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| panic!("where it was kept: {}", reports[0]));
+        assert!(
+            aside
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{}.damaged-", file.file_name().unwrap().to_string_lossy())),
+            "{aside:?}"
+        );
+        assert_eq!(std::fs::read(&aside).unwrap(), bytes, "{what}: kept as it was");
+        let new = std::fs::read(&file).unwrap();
+        assert!(p256_key(&new) && new != good, "{what}: a new key saved");
+        assert_eq!(
+            front.seen("POST", "/sign-me-up").len(),
+            i + 2,
+            "{what}: a new account at the CA"
+        );
+        drop(s);
+    }
+}
+
+/// The `mailconf_acme_certificates{state=…}` gauge, if `/metrics` has it.
+fn acme_gauge(metrics: SocketAddr, state: &str) -> Option<u64> {
+    let text = http_get(metrics, "/metrics", "x").text();
+    text.lines()
+        .find(|l| l.starts_with(&format!("mailconf_acme_certificates{{state=\"{state}\"}}")))?
+        .rsplit(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// A CA that accepts connections and never answers while the account is made (30 s until that
+/// exchange gives up): nothing else waits for it. Within a few seconds of the CA's first
+/// silence, `/metrics` shows the cache scan, a handshake for a cached certificate is served, a
+/// handshake for a missing one is taken as on demand, and a reload (SIGHUP) that adds a domain
+/// is scanned; the pause comes when the 30 s are over. Before, the scheduler made the account
+/// inside its loop: none of that happened until the CA gave up. No Pebble: the certificates are
+/// the test's own CA's, and the CA is only the silent front.
+///
+/// Meanwhile a certificate due for renewal expires (20 s after the test made it): served before,
+/// no longer after (no certificate offered, as for a name without one), although a handshake
+/// had put it in memory; before, the one in memory was served expired.
+#[test]
+fn a_silent_ca_while_the_account_is_made_holds_up_nothing_else_and_no_expired_cert_is_served() {
+    let dir = temp_dir("acme-faults-account-silent");
+    let front = Front::start(&dir);
+    front.rule(|_, _| Action::Hang);
+    let local = LocalCa::new(&dir);
+    let directory = format!("https://127.0.0.1:{}/dir", front.addr.port());
+    let cache = dir.join("acme-cache");
+    let (day, month) = (Duration::from_secs(86_400), Duration::from_secs(30 * 86_400));
+    for d in ["a.faults.test", "b.faults.test", "later.faults.test"] {
+        local.seed(&cache, &directory, d, day, month);
+    }
+    let expires = mailconf::acme::clock::now() + 20;
+    local.seed(
+        &cache,
+        &directory,
+        "expiring.faults.test",
+        Duration::from_secs(7200),
+        Duration::from_secs(20),
+    );
+    // The front's certificate, in ca_roots (Pebble's, had it run).
+    common::pebble::listener_cert(&dir);
+    let config = dir.join("mailconf.toml");
+    let domains = [
+        "a.faults.test",
+        "b.faults.test",
+        "none.faults.test",
+        "expiring.faults.test",
+    ];
+    write_config(&config, &dir, front.addr.port(), &domains, &[]);
+    let s = mailconf_on(&config, "127.0.0.1:0", "127.0.0.1:0");
+    let (tls, metrics) = (s.addrs("HTTPS")[0], s.addrs("metrics")[0]);
+    let expiring = "autoconfig.expiring.faults.test";
+    assert_eq!(healthz(tls, &local.root, expiring), Ok(200), "not expired yet");
+    assert!(
+        mailconf::acme::clock::now() < expires,
+        "the start took too long to test anything"
+    );
+    wait(&s, &front, 20, "the CA asked for its directory", || {
+        front.seen("GET", "/dir") == [Action::Hang]
+    });
+    let silent = Instant::now();
+    // Each check must hold well before the CA's 30 s are over.
+    let soon = |what: &str, pred: &dyn Fn() -> bool| {
+        while !pred() {
+            assert!(
+                silent.elapsed() < Duration::from_secs(10),
+                "{what}: still not done {:?} into the CA's silence:\n{}",
+                silent.elapsed(),
+                s.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!("{what}: {:?} into the CA's silence", silent.elapsed());
+    };
+    soon("/metrics shows the cache scan", &|| {
+        acme_gauge(metrics, "certified") == Some(2) && acme_gauge(metrics, "queued") == Some(2)
+    });
+    assert_eq!(healthz(tls, &local.root, "autoconfig.a.faults.test"), Ok(200));
+    assert!(healthz(tls, &local.root, "autoconfig.none.faults.test").is_err());
+    soon("the handshake's request taken", &|| lines(&s, "ACME on demand") == 1);
+    write_config(
+        &config,
+        &dir,
+        front.addr.port(),
+        &[
+            "a.faults.test",
+            "b.faults.test",
+            "none.faults.test",
+            "expiring.faults.test",
+            "later.faults.test",
+        ],
+        &[],
+    );
+    s.signal("HUP");
+    soon("the reload's domain scanned", &|| {
+        acme_gauge(metrics, "certified") == Some(3)
+    });
+    assert_eq!(healthz(tls, &local.root, "autoconfig.later.faults.test"), Ok(200));
+    assert_eq!(lines(&s, "ACME orders paused"), 0, "the CA is still silent");
+    assert_eq!(
+        front.seen("GET", "/dir"),
+        [Action::Hang],
+        "one account attempt at a time"
+    );
+    // Waiting for the account is no busy loop (an order is due all along).
+    let pid = s.child.id();
+    let (cpu, woken) = (cpu_seconds(pid), wakeups(pid));
+    std::thread::sleep(Duration::from_secs(5));
+    let (cpu, woken) = (cpu_seconds(pid) - cpu, wakeups(pid) - woken);
+    eprintln!("while the account is made: {cpu:.2} s of CPU and {woken} wake-ups in 5 s");
+    assert!(
+        cpu < 1.0 && woken < 1000,
+        "{cpu:.1} s of CPU, {woken} wake-ups in 5 s: a busy loop"
+    );
+    // Expired while the CA is silent: offered no more, like a name without a certificate.
+    while mailconf::acme::clock::now() <= expires + 1 {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let none = healthz(tls, &local.root, "autoconfig.none.faults.test").unwrap_err();
+    let expired = healthz(tls, &local.root, expiring).unwrap_err();
+    eprintln!("expired: {expired}; none: {none}");
+    assert!(
+        !expired.contains("Expired") && expired == none.replace("none.", "expiring."),
+        "no certificate offered once expired: {expired} (a name without one: {none})"
+    );
+    assert_eq!(healthz(tls, &local.root, "autoconfig.a.faults.test"), Ok(200));
+    assert!(
+        mailconf::acme::clock::now() < expires + 5,
+        "the CA's silence is not over yet"
+    );
+    // The attempt gives up after 30 s and pauses orders; the others were served all along.
+    wait(&s, &front, 60, "the silent CA to pause orders", || {
+        s.log_text()
+            .lines()
+            .any(|l| l.contains("ACME orders paused") && l.contains("no answer from the CA within 30 s"))
+    });
+    assert!(silent.elapsed() >= Duration::from_secs(29));
+    assert!(alive(&s), "{}", s.log_text());
+}
+
+/// Issue 13, ARI (RFC 9773) against a CA that offers it: Pebble 2.4 has none, so the front adds
+/// a `renewalInfo` URL to its directory and answers renewal information itself, with a window
+/// that has passed (as after a revocation). mailconf reads the directory with its own client,
+/// asks for the certificate's window under its certID — the one openssl computes from the
+/// certificate's Authority Key Identifier and serial number — and renews at once: a second order,
+/// as a renewal.
+#[test]
+fn a_renewal_window_from_the_ca_that_has_passed_renews_at_once() {
+    use base64::Engine;
+    let dir = temp_dir("acme-faults-ari");
+    let front = Front::start(&dir);
+    front.rule(|method, path| match (method, path) {
+        ("GET", "/dir") => Action::WithRenewalInfo,
+        ("GET", p) if p.starts_with("/renewal-info/") => Action::PastWindow,
+        _ => Action::Forward,
+    });
+    let name = "one.faults.test";
+    let (s, _pebble, _mgmt, _dns, _tls) = start(&dir, &front, &[name], &[]);
+    wait(&s, &front, 90, "the first certificate", || issued(&s).len() == 1);
+    // The certificate's ID as RFC 9773 §4.1 makes it, from openssl's reading of the cache file.
+    let names = vec![format!("autoconfig.{name}"), format!("autodiscover.{name}")];
+    let directory = format!("https://127.0.0.1:{}/dir", front.addr.port());
+    let file = mailconf::acme::cache::cert_file(&dir.join("acme-cache"), &names, &directory);
+    let out = Command::new(common::tool("openssl", "openssl"))
+        .args(["x509", "-noout", "-serial", "-ext", "authorityKeyIdentifier", "-in"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let hex = |h: &str| -> Vec<u8> {
+        let h: String = h.chars().filter(char::is_ascii_hexdigit).collect();
+        (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let serial = hex(text.lines().find_map(|l| l.strip_prefix("serial=")).unwrap());
+    // DER content octets: a leading zero when the high bit is set.
+    let serial = if serial[0] & 0x80 != 0 {
+        [&[0u8][..], &serial].concat()
+    } else {
+        serial
+    };
+    let aki = hex(text
+        .lines()
+        .skip_while(|l| !l.contains("Authority Key Identifier"))
+        .nth(1)
+        .unwrap()
+        .trim()
+        .trim_start_matches("keyid:"));
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let cert_id = format!("{}.{}", b64(&aki), b64(&serial));
+    wait(&s, &front, 60, "the renewal", || issued(&s).len() == 2);
+    assert!(
+        lines(&s, "the CA offers renewal information (ARI)") == 1,
+        "{}",
+        s.log_text()
+    );
+    assert_eq!(
+        front.seen("GET", &format!("/renewal-info/{cert_id}")).len(),
+        1,
+        "asked once, under the certID openssl gives ({cert_id}):\n{}",
+        front.log()
+    );
+    let log = s.log_text();
+    assert_eq!(lines(&s, "ACME renewal inside the CA's window (ARI)"), 1, "{log}");
+    let renewal = log
+        .lines()
+        .filter(|l| l.contains("ACME order started"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no second order:\n{log}"));
+    assert!(renewal.contains("reason=Renewal"), "{renewal}");
+    // The renewal order says which certificate it replaces (RFC 9773 §5); the first order
+    // replaced none. Pebble 2.4 ignores the field and issues.
+    let orders: Vec<String> = front
+        .payloads()
+        .into_iter()
+        .filter(|p| p.contains("\"identifiers\""))
+        .collect();
+    assert_eq!(orders.len(), 2, "{orders:?}");
+    assert!(!orders[0].contains("replaces"), "{}", orders[0]);
+    let second: serde_json::Value = serde_json::from_str(&orders[1]).unwrap();
+    assert_eq!(second["replaces"], cert_id.as_str(), "{second}");
+    // Such a renewal is exempt from the new-order limit (as at Let's Encrypt): only the first
+    // order took from the budget.
+    let status = Command::new(env!("CARGO_BIN_EXE_mailconf"))
+        .args(["acme", "status", "--config"])
+        .arg(dir.join("mailconf.toml"))
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(status.contains("order budget: 299 of 300 per 3 h left"), "{status}");
+    // The renewed certificate asks later (within six hours), not in a loop.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(front.seen("GET", "/renewal-info/").len(), 1, "{}", front.log());
 }

@@ -8,6 +8,7 @@
 mod common;
 
 mod acme;
+mod acme_dns01;
 mod acme_faults;
 mod dav;
 mod dns;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Server, flags, http_get, python_with_dnspython, root, section, status, temp_dir, tool};
+use common::{Server, dig, flags, http_get, python_with_dnspython, root, section, status, temp_dir, tool};
 
 fn serve(name: &str) -> (Server, SocketAddr, PathBuf) {
     let dir = temp_dir(name);
@@ -16,17 +16,6 @@ fn serve(name: &str) -> (Server, SocketAddr, PathBuf) {
     let server = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
     let addr = server.addrs("DNS")[0];
     (server, addr, config)
-}
-
-/// `dig @addr -p port ARGS +norec` and its output.
-fn dig(addr: SocketAddr, args: &[&str]) -> String {
-    let out = Command::new(tool("dig", "dnsutils"))
-        .arg(format!("@{}", addr.ip()))
-        .args(["-p", &addr.port().to_string(), "+norec", "+time=2", "+tries=1"])
-        .args(args)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Ask secondary `who` at `addr` for `name`'s SOA until the RCODE is `want` (20 s at most);

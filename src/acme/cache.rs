@@ -36,6 +36,29 @@ pub fn account_file(dir: &Path, contact: &[String], directory: &str) -> PathBuf 
     dir.join(hashed("cached_account_", contact, directory))
 }
 
+/// Why the account key file's bytes cannot sign for the account, if they cannot: rustls-acme
+/// signs with a P-256 ECDSA key in PKCS #8 (DER), as it generates and saves them.
+pub fn account_key_problem(der: &[u8]) -> Option<String> {
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+    if der.is_empty() {
+        return Some("the file is empty".to_string());
+    }
+    let rejected = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &ring::rand::SystemRandom::new())
+        .err()?
+        .to_string();
+    Some(match rejected.as_str() {
+        "WrongAlgorithm" => "not a P-256 ECDSA key (another key type)".to_string(),
+        why => format!("not a whole PKCS #8 P-256 key (cut or damaged: {why})"),
+    })
+}
+
+/// Where a damaged file is kept aside: `NAME.damaged-UNIXTIME` beside it.
+pub fn damaged_file(path: &Path, now: i64) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".damaged-{now}"));
+    path.with_file_name(name)
+}
+
 /// The file that keeps the failed orders of the certificate for `names` (see [`Failed`]).
 pub fn failed_file(dir: &Path, names: &[String], directory: &str) -> PathBuf {
     dir.join(hashed("failed_", names, directory))
@@ -198,11 +221,12 @@ pub fn renew_at(not_before: i64, not_after: i64) -> i64 {
 /// A bounded map from certificate number to parsed certificate that keeps the recently used
 /// ones: two generations, each at most half the capacity; a hit in the old generation moves
 /// the entry to the new one, and a full new generation replaces the old. O(1) per operation,
-/// never more than `capacity` entries (at least 2).
+/// never more than `capacity` entries (at least 2). A certificate past its notAfter is never
+/// returned (it is dropped when asked for): an expired certificate is not served.
 pub struct Lru {
     half: usize,
-    new: HashMap<u32, Arc<CertifiedKey>>,
-    old: HashMap<u32, Arc<CertifiedKey>>,
+    new: HashMap<u32, (Arc<CertifiedKey>, i64)>,
+    old: HashMap<u32, (Arc<CertifiedKey>, i64)>,
 }
 
 impl Lru {
@@ -214,18 +238,27 @@ impl Lru {
         }
     }
 
-    pub fn get(&mut self, id: u32) -> Option<Arc<CertifiedKey>> {
-        if let Some(c) = self.new.get(&id) {
-            return Some(c.clone());
+    /// Certificate `id` if it is held and still valid at `now` (unix).
+    pub fn get(&mut self, id: u32, now: i64) -> Option<Arc<CertifiedKey>> {
+        if let Some((c, not_after)) = self.new.get(&id) {
+            if *not_after > now {
+                return Some(c.clone());
+            }
+            self.new.remove(&id);
+            return None;
         }
-        let c = self.old.remove(&id)?;
-        self.insert(id, c.clone());
+        let (c, not_after) = self.old.remove(&id)?;
+        if not_after <= now {
+            return None;
+        }
+        self.insert(id, c.clone(), not_after);
         Some(c)
     }
 
-    pub fn insert(&mut self, id: u32, cert: Arc<CertifiedKey>) {
+    /// Hold `cert`, valid until `not_after` (unix).
+    pub fn insert(&mut self, id: u32, cert: Arc<CertifiedKey>, not_after: i64) {
         self.old.remove(&id);
-        self.new.insert(id, cert);
+        self.new.insert(id, (cert, not_after));
         if self.new.len() >= self.half {
             self.old = std::mem::take(&mut self.new);
         }
@@ -290,15 +323,19 @@ mod tests {
         let c = cert();
         let mut lru = Lru::new(100);
         for i in 0..10_000 {
-            lru.insert(i, c.clone());
+            lru.insert(i, c.clone(), 1000);
             assert!(lru.len() <= 100);
             // Certificate 7 is asked for all the time: it is never dropped.
             if i >= 7 {
-                assert!(lru.get(7).is_some(), "7 dropped at {i}");
+                assert!(lru.get(7, 0).is_some(), "7 dropped at {i}");
             }
         }
-        assert!(lru.get(9_999).is_some());
-        assert!(lru.get(100).is_none());
+        assert!(lru.get(9_999, 0).is_some());
+        assert!(lru.get(100, 0).is_none());
+        // Expired: never returned, and dropped.
+        assert!(lru.get(7, 999).is_some());
+        assert!(lru.get(7, 1000).is_none());
+        assert!(lru.get(7, 0).is_none(), "dropped");
     }
 
     #[test]
@@ -323,6 +360,25 @@ mod tests {
             ..f
         };
         assert!(long.to_text().len() < 400);
+    }
+
+    #[test]
+    fn a_damaged_account_key_says_why() {
+        let good = rustls_acme::acme::Account::generate_key_pair();
+        assert_eq!(account_key_problem(&good), None);
+        assert_eq!(account_key_problem(b"").as_deref(), Some("the file is empty"));
+        let cut = account_key_problem(&good[..good.len() / 2]).unwrap();
+        assert!(cut.starts_with("not a whole PKCS #8 P-256 key"), "{cut}");
+        assert!(account_key_problem(b"garbage\n").unwrap().starts_with("not a whole"));
+        let p384 = rcgen13::KeyPair::generate_for(&rcgen13::PKCS_ECDSA_P384_SHA384).unwrap();
+        assert_eq!(
+            account_key_problem(&p384.serialize_der()).as_deref(),
+            Some("not a P-256 ECDSA key (another key type)")
+        );
+        assert_eq!(
+            damaged_file(Path::new("/c/cached_account_x"), 1_796_188_860),
+            Path::new("/c/cached_account_x.damaged-1796188860")
+        );
     }
 
     #[test]

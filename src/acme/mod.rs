@@ -1,9 +1,11 @@
-//! Certificates from an ACME CA (RFC 8555) with the TLS-ALPN-01 challenge, for a hosting
-//! provider's many domains.
+//! Certificates from an ACME CA (RFC 8555) with the TLS-ALPN-01 challenge, or DNS-01 from our
+//! own zones ([`dns01`]), for a hosting provider's many domains.
 //!
 //! One certificate per mail domain (its `autoconfig.`, `autodiscover.` and, with MTA-STS,
 //! `mta-sts.` names): one failing domain never blocks the others, and CAs cap names per
-//! certificate. One scheduler task orders them all through rustls-acme's low-level client,
+//! certificate; `names_per_certificate` puts several domains on one ([`bundle`]). Renewals
+//! follow the CA's renewal windows where it offers them ([`ari`]), else two thirds of the
+//! lifetime. One scheduler task orders them all through rustls-acme's low-level client,
 //! within the CA's new-order budget ([`budget`], `orders_per_3h`), a few at a time, in the order
 //! [`queue`] keeps: names a TLS handshake asked for first (on demand), then due renewals, then
 //! new domains in settings order. Failed orders wait with backoff; a CA that rate-limits or is
@@ -11,7 +13,8 @@
 //! one's validity is read (not its key), and a handshake loads the key into a bounded
 //! in-memory cache, so memory does not grow with the number of certificates on disk. A file cut
 //! or holding another key is never served: reported (by the scan, or by the handshake that loads
-//! it) and ordered next. Every exchange with the CA gives up after 30 s ([`order::ca`]).
+//! it) and ordered next. Every exchange with the CA gives up after 30 s ([`order::ca`]); the
+//! account is made in a task of its own, so a CA that does not answer holds up nothing else.
 //!
 //! A handshake for a configured name without a certificate fails at once (no certificate is
 //! offered) and moves that name to the front of the queue: an order takes seconds to minutes,
@@ -52,9 +55,12 @@ pub fn names_for(settings: &Settings) -> Vec<Vec<String>> {
     out
 }
 
+pub mod ari;
 pub mod budget;
+pub mod bundle;
 pub mod cache;
 pub mod clock;
+pub mod dns01;
 pub mod domains;
 mod order;
 mod queue;
@@ -85,6 +91,10 @@ struct Index {
     by_name: HashMap<String, u32>,
     groups: Vec<Arc<[String]>>,
     status: Vec<AtomicU8>,
+    /// A certificate whose names a reload made fewer (a domain left a certificate shared with
+    /// others, `names_per_certificate`) → the certificate of before, which still covers them:
+    /// served until the new one is issued. Only while that lasts.
+    previous: HashMap<u32, u32>,
 }
 
 impl Index {
@@ -104,6 +114,14 @@ impl Index {
                 continue;
             }
             let id = self.groups.len() as u32;
+            let superset = names
+                .iter()
+                .find_map(|n| self.by_name.get(n).copied())
+                .filter(|&old| names.iter().all(|n| self.groups[old as usize].contains(n)));
+            if let Some(old) = superset {
+                self.previous
+                    .insert(id, self.previous.get(&old).copied().unwrap_or(old));
+            }
             for n in &names {
                 self.by_name.insert(n.clone(), id);
             }
@@ -176,10 +194,25 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Acme {
     /// Schedule a certificate for every group of names not already handled (looked up in the
     /// cache first). Called at start and after each reload.
+    /// With `names_per_certificate` above 1 the groups are bundled first ([`bundle`]), and the
+    /// bundles saved in `cache_dir`.
     pub fn ensure(self: &Arc<Self>, cfg: &Arc<AcmeSettings>, groups: Vec<Vec<String>>) {
         if let Err(e) = std::fs::create_dir_all(&cfg.cache_dir) {
             warn!(dir = %cfg.cache_dir.display(), error = %e, "cannot create the ACME cache directory");
         }
+        let groups = if cfg.names_per_certificate > 1 {
+            let path = cfg.cache_dir.join(bundle::FILE);
+            let saved = std::fs::read_to_string(&path).unwrap_or_default();
+            let (groups, text) = bundle::bundle(groups, cfg.names_per_certificate as usize, &saved);
+            if text != saved
+                && let Err(e) = cache::write(&path, text.as_bytes())
+            {
+                warn!(file = %path.display(), error = %e, "cannot save which domains share a certificate: a restart may order them again");
+            }
+            groups
+        } else {
+            groups
+        };
         let first = self
             .settings
             .write()
@@ -212,10 +245,10 @@ impl Acme {
         self.cert(id, false)
     }
 
-    /// Certificate `id` from memory, else from the cache directory; when it has none, ask the
-    /// scheduler for it (`want`).
+    /// Certificate `id` from memory, else from the cache directory, never one past its
+    /// notAfter; when it has none, ask the scheduler for it (`want`).
     fn cert(&self, id: u32, want: bool) -> Option<Arc<CertifiedKey>> {
-        if let Some(c) = lock(&self.certs).get(id) {
+        if let Some(c) = lock(&self.certs).get(id, clock::now()) {
             return Some(c);
         }
         let (names, status) = {
@@ -249,8 +282,8 @@ impl Acme {
             }
         };
         match loaded {
-            Some((key, _)) => {
-                lock(&self.certs).insert(id, key.clone());
+            Some((key, not_after)) => {
+                lock(&self.certs).insert(id, key.clone(), not_after);
                 self.set_status(id, CERTIFIED);
                 Some(key)
             }
@@ -258,9 +291,30 @@ impl Acme {
                 if want {
                     self.want(id);
                 }
-                None
+                self.previous_cert(id)
             }
         }
+    }
+
+    /// The certificate of before for `id` (see [`Index::previous`]), from memory or the cache
+    /// directory, while it is valid.
+    fn previous_cert(&self, id: u32) -> Option<Arc<CertifiedKey>> {
+        let (old, names) = {
+            let ix = self.index.read().unwrap_or_else(|e| e.into_inner());
+            let old = *ix.previous.get(&id)?;
+            (old, ix.groups.get(old as usize)?.clone())
+        };
+        if let Some(c) = lock(&self.certs).get(old, clock::now()) {
+            return Some(c);
+        }
+        let cfg = self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()?;
+        let pem = cache::read(&cache::cert_file(&cfg.cache_dir, &names, &cfg.directory)).ok()??;
+        let (key, not_after) = cache::load(&pem).ok()?;
+        if not_after <= clock::now() {
+            return None;
+        }
+        lock(&self.certs).insert(old, key.clone(), not_after);
+        Some(key)
     }
 
     /// Before a handshake for `name`: make sure its certificate is in memory, reading it from
@@ -278,7 +332,7 @@ impl Acme {
         else {
             return;
         };
-        if lock(&self.certs).get(id).is_some() {
+        if self.cert_in_memory_only(id).is_some() {
             return;
         }
         let Ok(_permit) = self.loads.acquire().await else {
@@ -291,7 +345,7 @@ impl Acme {
     /// The handshake's certificate for `id`, from memory only ([`Acme::preload`] read it): when
     /// there is none and the cache has none either, the scheduler is asked for it.
     fn cert_in_memory(&self, id: u32) -> Option<Arc<CertifiedKey>> {
-        if let Some(c) = lock(&self.certs).get(id) {
+        if let Some(c) = self.cert_in_memory_only(id) {
             return Some(c);
         }
         let status = {
@@ -302,6 +356,16 @@ impl Acme {
             self.want(id);
         }
         None
+    }
+
+    /// Certificate `id`, or the one of before that still covers its names, if in memory.
+    fn cert_in_memory_only(&self, id: u32) -> Option<Arc<CertifiedKey>> {
+        let now = clock::now();
+        if let Some(c) = lock(&self.certs).get(id, now) {
+            return Some(c);
+        }
+        let old = *self.index.read().unwrap_or_else(|e| e.into_inner()).previous.get(&id)?;
+        lock(&self.certs).get(old, now)
     }
 
     fn set_status(&self, id: u32, s: u8) {
@@ -345,9 +409,14 @@ impl Acme {
     }
 
     /// A new certificate for `id`: into memory (and the handshake path knows it has one).
-    fn deployed(&self, id: u32, key: Arc<CertifiedKey>) {
-        lock(&self.certs).insert(id, key);
+    fn deployed(&self, id: u32, key: Arc<CertifiedKey>, not_after: i64) {
+        lock(&self.certs).insert(id, key, not_after);
         self.set_status(id, CERTIFIED);
+        self.index
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .previous
+            .remove(&id);
     }
 
     fn names(&self, id: u32) -> Arc<[String]> {
@@ -381,6 +450,9 @@ struct Scheduler {
     /// Certificates per registered domain (`certs_per_registered_domain_7d`).
     domains: domains::DomainBudgets,
     account: Option<Arc<Account>>,
+    /// The account key once read from the cache (or made): a damaged file is set aside and
+    /// reported once, not at every attempt to make the account.
+    account_key: Option<Vec<u8>>,
     /// No order starts before this (unix): the CA rate-limited the account or is unreachable.
     paused_until: i64,
     pauses: u32,
@@ -390,9 +462,41 @@ struct Scheduler {
     unusable: (u64, u64),
     budget_logged: bool,
     last_summary: std::time::Instant,
+    /// The CA's renewal information (ARI): its `renewalInfo` URL once the directory said.
+    ari: Ari,
+    /// Directory lookups and renewal-information requests in flight.
+    ari_tasks: tokio::task::JoinSet<AriDone>,
+    /// Renewals running that carry `replaces` (took nothing from the budget).
+    exempt: std::collections::HashSet<u32>,
+    /// Failed reads of the directory for ARI in a row (back-off: 2 min doubling to an hour).
+    ari_failures: u32,
 }
 
+/// What is known of the CA's renewal information (ARI, [`ari`]).
+enum Ari {
+    /// Not asked yet, or asking failed: ask again at this time (unix).
+    Unknown(i64),
+    Asking,
+    /// The CA offers none: renewals at two thirds of the lifetime.
+    Without,
+    With(Arc<str>),
+}
+
+enum AriDone {
+    Directory(Result<Option<String>, String>),
+    /// A certificate's renewal information: the fallback renewal time (two thirds of the
+    /// lifetime, from its file) and the CA's answer (window, when to ask again).
+    Check(u32, Option<i64>, Result<(Option<ari::Window>, i64), String>),
+}
+
+/// Renewal-information requests at once.
+const ARI_PARALLEL: usize = 8;
+
 type Running = tokio::task::JoinSet<(u32, Result<Vec<u8>, order::Failure>)>;
+/// Making the account (at most one at a time), apart from the scheduler's loop: a CA that does
+/// not answer holds only this task, not the cache scan, reloads, handshakes' requests, finished
+/// orders or `/metrics`.
+type Making = tokio::task::JoinSet<(Vec<u8>, Result<Arc<Account>, order::Failure>)>;
 
 impl Scheduler {
     fn new(acme: Arc<Acme>, cfg: Arc<AcmeSettings>) -> Scheduler {
@@ -405,6 +509,7 @@ impl Scheduler {
             cfg,
             queue: queue::Queue::default(),
             account: None,
+            account_key: None,
             paused_until: 0,
             pauses: 0,
             to_scan: Default::default(),
@@ -412,6 +517,10 @@ impl Scheduler {
             unusable: (0, 0),
             budget_logged: false,
             last_summary: std::time::Instant::now(),
+            ari: Ari::Unknown(0),
+            ari_tasks: tokio::task::JoinSet::new(),
+            exempt: Default::default(),
+            ari_failures: 0,
         }
     }
 
@@ -421,9 +530,11 @@ impl Scheduler {
             Err(e) => return warn!(error = %e, "ACME client configuration: no certificates will be ordered"),
         };
         let mut running = Running::new();
+        let mut making = Making::new();
         loop {
             self.scan().await;
-            self.start_orders(&client, &mut running).await;
+            self.start_orders(&client, &mut running, &mut making);
+            self.start_ari(&client);
             self.publish();
             let now = clock::now();
             // With every slot taken, the next order waits for one to end, whatever is due: a
@@ -433,7 +544,8 @@ impl Scheduler {
             if running.len() < PARALLEL {
                 let ready = self.queue.peek(now).is_some();
                 wake = self.queue.next_timer().unwrap_or(i64::MAX);
-                if ready {
+                // While the account is being made, its end wakes the loop.
+                if ready && making.is_empty() {
                     let allowed = (self.budget.next_at(now as f64).ceil() as i64).max(self.paused_until);
                     wake = wake.min(allowed);
                 }
@@ -449,6 +561,8 @@ impl Scheduler {
                     Some(Msg::Add(ids, cfg)) => {
                         if (&cfg.directory, &cfg.contact) != (&self.cfg.directory, &self.cfg.contact) {
                             self.account = None;
+                            self.account_key = None;
+                            making.abort_all();
                         }
                         self.budget.set_capacity(cfg.orders_per_3h);
                         self.domains.set_capacity(cfg.certs_per_registered_domain_7d);
@@ -478,6 +592,19 @@ impl Scheduler {
                 Some(done) = running.join_next(), if !running.is_empty() => {
                     if let Ok((id, result)) = done {
                         self.finished(id, result).await;
+                    }
+                }
+                // Aborted (the CA or contact changed): dropped.
+                Some(Ok((key, made))) = making.join_next(), if !making.is_empty() => {
+                    self.account_key = Some(key);
+                    match made {
+                        Ok(a) => self.account = Some(a),
+                        Err(e) => self.pause(clock::now(), None, &e.to_string()),
+                    }
+                }
+                Some(done) = self.ari_tasks.join_next(), if !self.ari_tasks.is_empty() => {
+                    if let Ok(done) = done {
+                        self.ari_done(done);
                     }
                 }
                 _ = tokio::time::sleep(sleep) => {}
@@ -545,6 +672,7 @@ impl Scheduler {
             match found.ok().flatten() {
                 Some((nb, na)) if na > now => {
                     self.queue.cached(id, nb, na, now);
+                    self.plan_ari(id, now, ari::RECHECK_DEFAULT);
                     let marked = self.acme.index.read().unwrap_or_else(|e| e.into_inner()).status[id as usize]
                         .compare_exchange(UNKNOWN, CERTIFIED, Ordering::Relaxed, Ordering::Relaxed);
                     // A handshake before this scan found the file whole but unusable (its key).
@@ -593,7 +721,9 @@ impl Scheduler {
         }
     }
 
-    async fn start_orders(&mut self, client: &Arc<rustls::ClientConfig>, running: &mut Running) {
+    /// Start what is due, as far as the slots, the budgets and a pause allow; without an
+    /// account, start making it ([`Making`]) and order once it is there.
+    fn start_orders(&mut self, client: &Arc<rustls::ClientConfig>, running: &mut Running, making: &mut Making) {
         while running.len() < PARALLEL {
             let now = clock::now();
             if now < self.paused_until {
@@ -613,7 +743,17 @@ impl Scheduler {
                 }
                 continue;
             }
-            if !self.budget.take(now as f64) {
+            let Some(account) = self.account.clone() else {
+                if making.is_empty() {
+                    let (cfg, client, key) = (self.cfg.clone(), client.clone(), self.account_key.clone());
+                    making.spawn(account(cfg, client, key));
+                }
+                return;
+            };
+            // A renewal at a CA with ARI carries `replaces` (RFC 9773 §5): Let's Encrypt exempts
+            // it from the new-order limit, so it takes nothing from the budget.
+            let exempt = reason == queue::Reason::Renewal && matches!(self.ari, Ari::With(_));
+            if !exempt && !self.budget.take(now as f64) {
                 if !self.budget_logged {
                     self.budget_logged = true;
                     let at = self.budget.next_at(now as f64) as i64;
@@ -621,30 +761,148 @@ impl Scheduler {
                 }
                 return;
             }
-            self.budget_logged = false;
-            self.save_budget();
-            let account = match &self.account {
-                Some(a) => a.clone(),
-                None => match account(&self.cfg, client).await {
-                    Ok(a) => {
-                        self.account = Some(a.clone());
-                        a
-                    }
-                    Err(e) => {
-                        self.budget.refund(now as f64);
-                        self.save_budget();
-                        self.pause(now, None, &e.to_string());
-                        return;
-                    }
-                },
-            };
+            if !exempt {
+                self.budget_logged = false;
+                self.save_budget();
+            }
             self.queue.start(id);
             self.domains.take(&registered, now);
             self.save_domains(now);
             let names = self.acme.names(id);
             info!(certificate = %names[0], reason = ?reason, "ACME order started");
             let (acme, client) = (self.acme.clone(), client.clone());
-            running.spawn(async move { (id, order::order(&account, &client, &names, &acme.challenges).await) });
+            let dns01 = self.cfg.challenge == crate::settings::AcmeChallenge::Dns01;
+            let replaced = exempt.then(|| cache::cert_file(&self.cfg.cache_dir, &names, &self.cfg.directory));
+            if exempt {
+                self.exempt.insert(id);
+            }
+            running.spawn(async move {
+                // The certificate renewed, by its ID.
+                let replaces = match replaced {
+                    Some(file) => tokio::task::spawn_blocking(move || {
+                        let pem = cache::read(&file).ok()??;
+                        let leaf =
+                            <rustls::pki_types::CertificateDer as rustls::pki_types::pem::PemObject>::pem_slice_iter(
+                                &pem,
+                            )
+                            .next()?
+                            .ok()?;
+                        ari::cert_id(&leaf)
+                    })
+                    .await
+                    .ok()
+                    .flatten(),
+                    None => None,
+                };
+                let result =
+                    order::order(&account, &client, &names, &acme.challenges, dns01, replaces.as_deref()).await;
+                (id, result)
+            });
+        }
+    }
+
+    /// With a CA that offers renewal information, certificate `id` asks it within `spread`
+    /// seconds (at a random time in it, so that 100,000 certificates do not ask at once).
+    fn plan_ari(&mut self, id: u32, now: i64, spread: i64) {
+        if matches!(self.ari, Ari::With(_)) {
+            self.queue
+                .ari_check_at(id, now + (ari::random() * spread as f64) as i64);
+        }
+    }
+
+    /// Learn whether the CA offers renewal information (once the cache is scanned), and ask it
+    /// for the certificates due (at most [`ARI_PARALLEL`] at once). One unauthenticated GET
+    /// each, with our own HTTPS client: rustls-acme has none to offer.
+    fn start_ari(&mut self, client: &Arc<rustls::ClientConfig>) {
+        let now = clock::now();
+        // The directory is asked once the account exists (the CA answered), or at once when
+        // nothing is to be ordered (no account will be made); never while orders are paused
+        // (the CA is down or asked for quiet).
+        let may_ask =
+            self.scanned_any && self.pauses == 0 && (self.account.is_some() || self.queue.peek(now).is_none());
+        match &self.ari {
+            Ari::Unknown(at) if may_ask && *at <= now => {
+                self.ari = Ari::Asking;
+                let (client, directory) = (client.clone(), self.cfg.directory.clone());
+                self.ari_tasks
+                    .spawn(async move { AriDone::Directory(ari::renewal_info_url(&client, &directory).await) });
+            }
+            Ari::With(base) => {
+                let base = base.clone();
+                // `peek` wakes the due timers (ARI checks among them).
+                let _ = self.queue.peek(now);
+                let room = (ARI_PARALLEL + 1).saturating_sub(self.ari_tasks.len());
+                for id in self.queue.take_ari_due(room) {
+                    let file = cache::cert_file(&self.cfg.cache_dir, &self.acme.names(id), &self.cfg.directory);
+                    let (client, base) = (client.clone(), base.clone());
+                    self.ari_tasks.spawn(async move {
+                        let read = tokio::task::spawn_blocking(move || {
+                            let pem = cache::read(&file).ok()??;
+                            let leaf = <rustls::pki_types::CertificateDer as rustls::pki_types::pem::PemObject>::pem_slice_iter(&pem).next()?.ok()?;
+                            let (nb, na) = cache::validity(&pem)?;
+                            Some((ari::cert_id(&leaf), cache::renew_at(nb, na)))
+                        })
+                        .await
+                        .ok()
+                        .flatten();
+                        let Some((Some(cert_id), fallback)) = read else {
+                            let fallback = read.map(|r| r.1);
+                            return AriDone::Check(id, fallback, Err("no certificate ID (no Authority Key Identifier)".into()));
+                        };
+                        let answer = ari::fetch(&client, &base, &cert_id, clock::now()).await;
+                        AriDone::Check(id, Some(fallback), answer)
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn ari_done(&mut self, done: AriDone) {
+        let now = clock::now();
+        match done {
+            AriDone::Directory(Ok(Some(url))) => {
+                self.ari_failures = 0;
+                info!(renewal_info = %url, "ACME: the CA offers renewal information (ARI): renewals follow its windows");
+                self.ari = Ari::With(url.into());
+                // Every certificate held asks once, spread over 0.2 s per certificate (about 5
+                // requests a second: 100,000 certificates take 5.6 hours), at most six hours.
+                let certified: Vec<u32> = (0..self.queue.slots.len() as u32)
+                    .filter(|&id| self.queue.slots[id as usize].phase == queue::Phase::Certified)
+                    .collect();
+                let spread = ((certified.len() as f64 * 0.2) as i64).clamp(1, ari::RECHECK_DEFAULT);
+                for id in certified {
+                    self.plan_ari(id, now, spread);
+                }
+            }
+            AriDone::Directory(Ok(None)) => {
+                self.ari_failures = 0;
+                info!("ACME: the CA offers no renewal information (ARI): renewals at two thirds of the lifetime");
+                self.ari = Ari::Without;
+            }
+            AriDone::Directory(Err(e)) => {
+                self.ari_failures = self.ari_failures.saturating_add(1);
+                let wait = (60i64 << self.ari_failures.min(6)).min(3600);
+                debug!(error = %e, retry_in_s = wait, "ACME directory not read for renewal information: asking again later");
+                self.ari = Ari::Unknown(now + wait);
+            }
+            AriDone::Check(id, fallback, answer) => {
+                let (renew, recheck) = match answer {
+                    Ok((Some(w), recheck)) => {
+                        let at = ari::pick(w, now, ari::random());
+                        if at <= now + recheck {
+                            info!(certificate = %self.acme.names(id)[0], renew_at = %clock::iso(at), window_start = %clock::iso(w.start), window_end = %clock::iso(w.end), "ACME renewal inside the CA's window (ARI)");
+                        }
+                        (at, recheck)
+                    }
+                    Ok((None, recheck)) => (fallback.unwrap_or(now + recheck), recheck),
+                    Err(e) => {
+                        debug!(certificate = %self.acme.names(id)[0], error = %e, "ACME renewal information not read: two thirds of the lifetime meanwhile");
+                        (fallback.unwrap_or(now + ari::RECHECK_DEFAULT), ari::RECHECK_DEFAULT)
+                    }
+                };
+                self.queue.ari_answered(id, renew, now + recheck, now);
+            }
         }
     }
 
@@ -675,6 +933,7 @@ impl Scheduler {
         let names = self.acme.names(id);
         let label = &names[0];
         let retry = self.cfg.retry_after.as_secs() as i64;
+        let exempt = self.exempt.remove(&id);
         if self.queue.removed(id) {
             return info!(certificate = %label, "ACME order ended for a certificate no longer configured");
         }
@@ -698,8 +957,9 @@ impl Scheduler {
                         let file = cache::failed_file(&self.cfg.cache_dir, &names, &self.cfg.directory);
                         let _ = std::fs::remove_file(file);
                     }
-                    self.acme.deployed(id, key);
+                    self.acme.deployed(id, key, na);
                     self.queue.issued(id, nb, na, now);
+                    self.plan_ari(id, now, ari::RECHECK_DEFAULT);
                     self.resumed();
                     info!(certificate = %label, not_after = %clock::iso(na), renew_at = %clock::iso(cache::renew_at(nb, na)), "ACME certificate issued");
                 }
@@ -709,8 +969,7 @@ impl Scheduler {
                 }
             },
             Err(Failure::Ca(why)) => {
-                self.budget.refund(now as f64);
-                self.save_budget();
+                self.refund(exempt, now);
                 self.queue.put_back(id);
                 self.account = None;
                 self.pause(now, None, &format!("{label}: {why}"));
@@ -720,8 +979,7 @@ impl Scheduler {
                 account: true,
                 detail,
             }) => {
-                self.budget.refund(now as f64);
-                self.save_budget();
+                self.refund(exempt, now);
                 self.queue.put_back(id);
                 self.pause(now, until, &format!("rate limited by the CA: {detail}"));
             }
@@ -730,16 +988,14 @@ impl Scheduler {
                 account: false,
                 detail,
             }) => {
-                self.budget.refund(now as f64);
-                self.save_budget();
+                self.refund(exempt, now);
                 let wait = until.map_or(retry, |u| (u - now).max(retry));
                 let at = self.failed(id, now, wait, &detail);
                 warn!(certificate = %label, retry_at = %clock::iso(at), error = %detail, "ACME rate limited for this name (will retry)");
             }
             Err(Failure::Order { created, detail }) => {
                 if !created {
-                    self.budget.refund(now as f64);
-                    self.save_budget();
+                    self.refund(exempt, now);
                 }
                 let at = self.failed(id, now, retry, &detail);
                 warn!(certificate = %label, retry_at = %clock::iso(at), error = %detail, "ACME order failed (will retry)");
@@ -780,6 +1036,14 @@ impl Scheduler {
         }
     }
 
+    /// Give back the order an order took from the budget (none for an exempt renewal).
+    fn refund(&mut self, exempt: bool, now: i64) {
+        if !exempt {
+            self.budget.refund(now as f64);
+            self.save_budget();
+        }
+    }
+
     fn save_budget(&self) {
         let path = self.cfg.cache_dir.join(budget::FILE);
         if let Err(e) = cache::write(&path, self.budget.to_text().as_bytes()) {
@@ -811,27 +1075,64 @@ impl Scheduler {
     }
 }
 
-/// The ACME account: its key from the cache (made and saved the first time), registered (or
-/// found again) at the CA.
-async fn account(cfg: &AcmeSettings, client: &Arc<rustls::ClientConfig>) -> Result<Arc<Account>, order::Failure> {
-    let path = cache::account_file(&cfg.cache_dir, &cfg.contact, &cfg.directory);
-    let key = match cache::read(&path) {
-        Ok(Some(k)) => k,
-        _ => {
-            let k = Account::generate_key_pair();
-            if let Err(e) = cache::write(&path, &k) {
-                warn!(file = %path.display(), error = %e, "cannot save the ACME account key");
-            }
-            k
+/// The ACME account, registered (or found again) at the CA with `key`, else with the key
+/// from the cache ([`account_key`]). Returns the key used, and the account or why not.
+async fn account(
+    cfg: Arc<AcmeSettings>,
+    client: Arc<rustls::ClientConfig>,
+    key: Option<Vec<u8>>,
+) -> (Vec<u8>, Result<Arc<Account>, order::Failure>) {
+    let key = match key {
+        Some(k) => k,
+        None => {
+            let cfg = cfg.clone();
+            tokio::task::spawn_blocking(move || account_key(&cfg))
+                .await
+                .unwrap_or_else(|_| Account::generate_key_pair())
         }
     };
-    let directory = order::ca(Directory::discover(client, &cfg.directory))
-        .await
-        .map_err(|e| order::classify(&e, false))?;
-    let account = order::ca(Account::create_with_keypair(client, directory, &cfg.contact, &key))
-        .await
-        .map_err(|e| order::classify(&e, false))?;
-    Ok(Arc::new(account))
+    let made = async {
+        let directory = order::ca(Directory::discover(&client, &cfg.directory))
+            .await
+            .map_err(|e| order::classify(&e, false))?;
+        let account = order::ca(Account::create_with_keypair(&client, directory, &cfg.contact, &key))
+            .await
+            .map_err(|e| order::classify(&e, false))?;
+        Ok(Arc::new(account))
+    }
+    .await;
+    (key, made)
+}
+
+/// The account key from the cache; made and saved the first time. A file that holds no usable
+/// key (cut, garbage, another key type) would stop every order for good: it is reported with
+/// its path and why, kept aside as `NAME.damaged-UNIXTIME` for the postmaster, and a new key
+/// (a new account at the CA) takes its place.
+fn account_key(cfg: &AcmeSettings) -> Vec<u8> {
+    let path = cache::account_file(&cfg.cache_dir, &cfg.contact, &cfg.directory);
+    match cache::read(&path) {
+        Ok(Some(k)) => match cache::account_key_problem(&k) {
+            None => return k,
+            Some(why) => {
+                let aside = cache::damaged_file(&path, clock::now());
+                match std::fs::rename(&path, &aside) {
+                    Ok(()) => {
+                        warn!(file = %path.display(), kept_as = %aside.display(), error = %why, "ACME account key damaged: kept aside, a new account is made")
+                    }
+                    Err(e) => {
+                        warn!(file = %path.display(), error = %why, rename_error = %e, "ACME account key damaged (cannot be kept aside): a new account is made")
+                    }
+                }
+            }
+        },
+        Ok(None) => {}
+        Err(e) => warn!(file = %path.display(), error = %e, "cannot read the ACME account key: a new account is made"),
+    }
+    let k = Account::generate_key_pair();
+    if let Err(e) = cache::write(&path, &k) {
+        warn!(file = %path.display(), error = %e, "cannot save the ACME account key");
+    }
+    k
 }
 
 /// TLS client settings for talking to the ACME server: web PKI roots plus `ca_roots`.
@@ -887,6 +1188,8 @@ mod tests {
             retry_after: Duration::from_secs(300),
             cert_cache: 16,
             certs_per_registered_domain_7d: 50,
+            challenge: Default::default(),
+            names_per_certificate: 1,
         });
         let acme = Arc::new(Acme::default());
         *acme.settings.write().unwrap() = Some(cfg.clone());
@@ -933,8 +1236,24 @@ mod tests {
         assert_eq!(ix.by_name.get("autoconfig.b.test"), None);
         assert_eq!(ix.by_name.get("autoconfig.a.test"), Some(&2));
         assert_eq!(ix.status[1].load(Ordering::Relaxed), REMOVED);
+        assert!(
+            ix.previous.is_empty(),
+            "a.test's new certificate has more names: nothing to keep"
+        );
         // Removed once; b.test back: a new number, looked up in the cache again.
         assert_eq!(ix.update(vec![group("b.test")]), (vec![4], vec![2, 3]));
         assert_eq!(ix.by_name.len(), 2);
+        // A certificate shared by d1–d3 loses d2: the certificate for d1 and d3 keeps the one
+        // of before (it still covers their names) until issued.
+        let mut ix = Index::default();
+        let shared = [group("d1.test"), group("d2.test"), group("d3.test")].concat();
+        assert_eq!(ix.update(vec![shared]), (vec![0], vec![]));
+        let fewer = [group("d1.test"), group("d3.test")].concat();
+        assert_eq!(ix.update(vec![fewer]), (vec![1], vec![0]));
+        assert_eq!(ix.previous.get(&1), Some(&0));
+        assert_eq!(ix.by_name.get("autoconfig.d2.test"), None);
+        // Fewer again before it was issued: still the first one.
+        assert_eq!(ix.update(vec![group("d1.test")]), (vec![2], vec![1]));
+        assert_eq!(ix.previous.get(&2), Some(&0));
     }
 }

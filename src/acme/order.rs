@@ -9,14 +9,15 @@ use std::time::Duration;
 
 use rustls::ClientConfig;
 use rustls::sign::CertifiedKey;
-use rustls_acme::acme::{Account, AcmeError, AuthStatus, Identifier, OrderStatus, Problem};
+use rustls_acme::acme::{Account, AcmeError, AuthStatus, ChallengeType, Identifier, OrderStatus, Problem};
+use tracing::{debug, info};
 
 /// TLS-ALPN-01 challenge certificates by name, while their validation runs.
 pub type Challenges = Mutex<HashMap<String, Arc<CertifiedKey>>>;
 
 /// The longest one exchange with the CA may take. rustls-acme's HTTP client has no timeout of
-/// its own: a CA that accepts connections and never answers would hold an order (and, while the
-/// account is made, the whole scheduler) forever.
+/// its own: a CA that accepts connections and never answers would hold an order, or the making
+/// of the account, forever.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One exchange with the CA (a request and its nonce), given up after [`REQUEST_TIMEOUT`] as an
@@ -134,15 +135,22 @@ fn problem(p: Option<&Problem>) -> String {
 }
 
 /// Order a certificate for `names`; the cache file's contents (key, blank line, chain).
+/// `dns01`: validate by DNS-01 from our own zones where they hold the name
+/// ([`super::dns01`]), else TLS-ALPN-01.
 pub async fn order(
     account: &Account,
     client: &Arc<ClientConfig>,
     names: &[String],
     challenges: &Challenges,
+    dns01: bool,
+    replaces: Option<&str>,
 ) -> Result<Vec<u8>, Failure> {
-    let (url, mut order) = ca(account.new_order(client, names.to_vec()))
-        .await
-        .map_err(|e| classify(&e, false))?;
+    let (url, mut order) = match replaces {
+        Some(id) => new_order_replacing(account, client, names, id).await?,
+        None => ca(account.new_order(client, names.to_vec()))
+            .await
+            .map_err(|e| classify(&e, false))?,
+    };
     let fail = |e: AcmeError| classify(&e, true);
     let key = rcgen13::KeyPair::generate_for(&rcgen13::PKCS_ECDSA_P256_SHA256).map_err(|e| Failure::Order {
         created: true,
@@ -151,8 +159,12 @@ pub async fn order(
     for round in 0..20u32 {
         match order.status {
             OrderStatus::Pending => {
-                for a in &order.authorizations {
-                    authorize(account, client, a, challenges).await?;
+                if dns01 && super::dns01::BOARD.attached() {
+                    authorize_dns01(account, client, &order.authorizations, challenges).await?;
+                } else {
+                    for a in &order.authorizations {
+                        authorize(account, client, a, challenges).await?;
+                    }
                 }
                 order = ca(account.order(client, &url)).await.map_err(fail)?;
             }
@@ -192,6 +204,73 @@ pub async fn order(
     })
 }
 
+/// A newOrder that says which certificate it renews (`replaces`, RFC 9773 §5: the certID of
+/// [`super::ari::cert_id`]). rustls-acme 0.15 sends only `identifiers`, so this one request is
+/// signed here — a JWS with ES256 over the account's key, its key ID and a fresh nonce (RFC 8555
+/// §6.2), all public in rustls-acme's `Account` — and sent with our own HTTPS client; the order
+/// then goes on through rustls-acme. A `Retry-After` on a refusal is honoured (rustls-acme's own
+/// requests lose it).
+async fn new_order_replacing(
+    account: &Account,
+    client: &Arc<ClientConfig>,
+    names: &[String],
+    replaces: &str,
+) -> Result<(String, rustls_acme::acme::Order), Failure> {
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let nonce = ca(account.directory.nonce(client))
+        .await
+        .map_err(|e| classify(&e, false))?;
+    let url = &account.directory.new_order;
+    let protected = serde_json::json!({"alg": "ES256", "kid": account.kid, "nonce": nonce, "url": url});
+    let identifiers: Vec<_> = names
+        .iter()
+        .map(|n| serde_json::json!({"type": "dns", "value": n}))
+        .collect();
+    let payload = serde_json::json!({"identifiers": identifiers, "replaces": replaces});
+    let (protected, payload) = (
+        b64(protected.to_string().as_bytes()),
+        b64(payload.to_string().as_bytes()),
+    );
+    let signature = account
+        .key_pair
+        .sign(
+            &ring::rand::SystemRandom::new(),
+            format!("{protected}.{payload}").as_bytes(),
+        )
+        .map_err(|_| Failure::Ca("cannot sign the order".to_string()))?;
+    let jws = serde_json::json!({"protected": protected, "payload": payload, "signature": b64(signature.as_ref())});
+    let answer = tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        super::ari::exchange(client, url, Some(jws.to_string())),
+    )
+    .await
+    .unwrap_or_else(|_| Err(format!("no answer from the CA within {} s", REQUEST_TIMEOUT.as_secs())))
+    .map_err(Failure::Ca)?;
+    if !(200..300).contains(&answer.status) {
+        let mut failure = classify_status(answer.status, &String::from_utf8_lossy(&answer.body), false);
+        if let Failure::RateLimited { until, .. } = &mut failure
+            && until.is_none()
+        {
+            let now = super::clock::now();
+            *until = answer
+                .retry_after
+                .and_then(|r| super::ari::retry_after_header(&r, now))
+                .map(|s| now + s);
+        }
+        return Err(failure);
+    }
+    let location = answer.location.ok_or_else(|| Failure::Order {
+        created: true,
+        detail: "the new order has no Location".to_string(),
+    })?;
+    let order = serde_json::from_slice(&answer.body).map_err(|e| Failure::Order {
+        created: true,
+        detail: format!("the new order does not parse: {e}"),
+    })?;
+    Ok((location, order))
+}
+
 /// Get one authorization valid: answer its TLS-ALPN-01 challenge and wait for the CA.
 async fn authorize(
     account: &Account,
@@ -201,15 +280,8 @@ async fn authorize(
 ) -> Result<(), Failure> {
     let fail = |e: AcmeError| classify(&e, true);
     let auth = ca(account.auth(client, url)).await.map_err(fail)?;
-    match auth.status {
-        AuthStatus::Valid => return Ok(()),
-        AuthStatus::Pending => {}
-        other => {
-            return Err(Failure::Order {
-                created: true,
-                detail: format!("authorization {other:?}"),
-            });
-        }
+    if !awaits_challenge(&auth.status)? {
+        return Ok(());
     }
     let Identifier::Dns(name) = auth.identifier.clone();
     let (challenge, cert) = account.tls_alpn_01(&auth.challenges, name.clone()).map_err(fail)?;
@@ -219,6 +291,131 @@ async fn authorize(
         .insert(name.to_ascii_lowercase(), Arc::new(cert));
     let _posted = Posted(challenges, name.to_ascii_lowercase());
     ca(account.challenge(client, &challenge.url)).await.map_err(fail)?;
+    validated(account, client, url, &name).await
+}
+
+/// Whether an authorization still waits for a challenge (`false`: already valid); any other
+/// status fails the order.
+fn awaits_challenge(status: &AuthStatus) -> Result<bool, Failure> {
+    match status {
+        AuthStatus::Valid => Ok(false),
+        AuthStatus::Pending => Ok(true),
+        other => Err(Failure::Order {
+            created: true,
+            detail: format!("authorization {other:?}"),
+        }),
+    }
+}
+
+/// The longest DNS-01 waits for every secondary to serve the challenge.
+const PROPAGATION: Duration = Duration::from_secs(120);
+
+/// Get every authorization of an order valid with DNS-01: post all their TXT records at once
+/// (one zone rebuild, one NOTIFY per zone), wait until mailconf and every secondary of the
+/// zone answer them, then have the CA validate. Names outside mailconf's zones, and
+/// authorizations without a DNS-01 challenge, use TLS-ALPN-01.
+async fn authorize_dns01(
+    account: &Account,
+    client: &Arc<ClientConfig>,
+    urls: &[String],
+    challenges: &Challenges,
+) -> Result<(), Failure> {
+    use super::dns01::{BOARD, serves, txt_value};
+    let fail = |e: AcmeError| classify(&e, true);
+    // (authorization URL, name, challenge URL, TXT value)
+    let mut pending = Vec::new();
+    for url in urls {
+        let auth = ca(account.auth(client, url)).await.map_err(fail)?;
+        if !awaits_challenge(&auth.status)? {
+            continue;
+        }
+        let Identifier::Dns(name) = auth.identifier.clone();
+        match auth.challenges.iter().find(|c| c.typ == ChallengeType::Dns01) {
+            Some(c) => pending.push((
+                url,
+                name.to_ascii_lowercase(),
+                c.url.clone(),
+                txt_value(&account.key_pair, &c.token),
+            )),
+            None => authorize(account, client, url, challenges).await?,
+        }
+    }
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let (generation, _posted) = BOARD.post(pending.iter().map(|p| (p.1.clone(), p.3.clone())).collect());
+    let served = BOARD
+        .wait_served(generation, REQUEST_TIMEOUT)
+        .await
+        .ok_or_else(|| Failure::Order {
+            created: true,
+            detail: "the DNS server did not publish the DNS-01 challenges".to_string(),
+        })?;
+    let (placed, outside): (Vec<_>, Vec<_>) = pending.into_iter().partition(|p| served.placed.contains_key(&p.1));
+    for (url, name, _, _) in &outside {
+        debug!(%name, "not in a zone mailconf serves: TLS-ALPN-01 instead of DNS-01");
+        authorize(account, client, url, challenges).await?;
+    }
+    // Every secondary of the zone (NOTIFYed by the rebuild) must answer the record: the CA may
+    // ask any of the zone's nameservers.
+    let mut waiting: Vec<(std::net::SocketAddr, &str, &str)> = placed
+        .iter()
+        .flat_map(|(_, name, _, value)| {
+            served.placed[name]
+                .iter()
+                .map(move |&addr| (addr, name.as_str(), value.as_str()))
+        })
+        .collect();
+    let secondaries = waiting
+        .iter()
+        .map(|w| w.0)
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    let started = tokio::time::Instant::now();
+    let deadline = started + PROPAGATION;
+    while !waiting.is_empty() {
+        let mut still = Vec::new();
+        for w in waiting {
+            if !serves(w.0, w.1, w.2).await {
+                still.push(w);
+            }
+        }
+        waiting = still;
+        if let Some((addr, name, _)) = waiting.first() {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Failure::Order {
+                    created: true,
+                    detail: format!(
+                        "{name}: secondary {addr} does not serve the DNS-01 challenge after {} s",
+                        PROPAGATION.as_secs()
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    if let Some((_, name, _, _)) = placed.first() {
+        info!(
+            certificate = %name,
+            names = placed.len(),
+            secondaries,
+            waited_ms = started.elapsed().as_millis() as u64,
+            "ACME DNS-01 challenges served by mailconf and every secondary: validation asked"
+        );
+    }
+    for (_, _, challenge, _) in &placed {
+        ca(account.challenge(client, challenge)).await.map_err(fail)?;
+    }
+    for (url, name, _, _) in &placed {
+        validated(account, client, url, name).await?;
+    }
+    Ok(())
+}
+
+/// Wait for the CA's verdict on authorization `url` (for `name`) after its challenge was
+/// posted.
+async fn validated(account: &Account, client: &Arc<ClientConfig>, url: &str, name: &str) -> Result<(), Failure> {
+    let fail = |e: AcmeError| classify(&e, true);
     for i in 0..12u32 {
         tokio::time::sleep(Duration::from_millis(250 << i.min(4))).await;
         let auth = ca(account.auth(client, url)).await.map_err(fail)?;

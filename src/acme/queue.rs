@@ -30,8 +30,10 @@ pub struct Slot {
     pub wanted: bool,
     /// notAfter of the current certificate (0: none).
     pub not_after: i64,
-    /// Certified: when to renew; Failing: when to try again.
+    /// Certified: when to renew (or, with `ari`, to ask the CA); Failing: when to try again.
     pub due: i64,
+    /// Certified: `due` is when to ask the CA's renewal information (ARI), not to renew.
+    pub ari: bool,
 }
 
 /// Why an order starts.
@@ -51,6 +53,8 @@ pub struct Queue {
     fresh: VecDeque<u32>,
     /// (due, certificate): renewals and retries; entries whose slot changed since are skipped.
     timers: BinaryHeap<Reverse<(i64, u32)>>,
+    /// Certified ones whose renewal information (ARI) is to be asked now.
+    ari_due: VecDeque<u32>,
 }
 
 /// How many certificates are in each state.
@@ -74,6 +78,7 @@ impl Queue {
             wanted: false,
             not_after: 0,
             due: 0,
+            ari: false,
         });
         (self.slots.len() - 1) as u32
     }
@@ -103,6 +108,7 @@ impl Queue {
             wanted: false,
             not_after,
             due,
+            ari: false,
         };
         if due <= now {
             s.phase = Phase::Queued;
@@ -170,6 +176,7 @@ impl Queue {
                 continue;
             }
             match s.phase {
+                Phase::Certified if s.ari => self.ari_due.push_back(id),
                 Phase::Certified => {
                     s.phase = Phase::Queued;
                     self.renewals.push_back(id);
@@ -280,18 +287,70 @@ impl Queue {
         self.timers.push(Reverse((until, id)));
     }
 
+    /// Ask the CA's renewal information (ARI) for certified `id` at `at`, if that is before
+    /// anything already planned for it.
+    pub fn ari_check_at(&mut self, id: u32, at: i64) {
+        let Some(s) = self.slots.get_mut(id as usize) else {
+            return;
+        };
+        if s.phase == Phase::Certified && at < s.due {
+            s.due = at;
+            s.ari = true;
+            self.timers.push(Reverse((at, id)));
+        }
+    }
+
+    /// Certificates whose renewal information is to be asked now (at most `n`; the rest wait
+    /// for the next call). Only after [`Queue::peek`] (which wakes due timers).
+    pub fn take_ari_due(&mut self, n: usize) -> Vec<u32> {
+        let mut out = Vec::new();
+        while out.len() < n
+            && let Some(id) = self.ari_due.pop_front()
+        {
+            if self.slots[id as usize].phase == Phase::Certified && self.slots[id as usize].ari {
+                out.push(id);
+            }
+        }
+        out
+    }
+
+    /// The CA's renewal information for certified `id` was read: renew at `renew` (at once if
+    /// that has come), unless `recheck` (asking again) comes first.
+    pub fn ari_answered(&mut self, id: u32, renew: i64, recheck: i64, now: i64) {
+        let Some(s) = self.slots.get_mut(id as usize) else {
+            return;
+        };
+        if s.phase != Phase::Certified {
+            return;
+        }
+        if renew <= now {
+            s.phase = Phase::Queued;
+            s.ari = false;
+            self.renewals.push_back(id);
+            return;
+        }
+        (s.due, s.ari) = if renew <= recheck {
+            (renew, false)
+        } else {
+            (recheck, true)
+        };
+        self.timers.push(Reverse((s.due, id)));
+    }
+
     /// Whether ordering `id` renews a certificate it has (the same names again).
     pub fn is_renewal(&self, id: u32) -> bool {
         self.slots.get(id as usize).is_some_and(|s| s.not_after > 0)
     }
 
     /// The order never reached the CA (unreachable, or it refused all orders for now): back to
-    /// the front of its queue, no failure counted.
+    /// the front of its queue (a renewal to the renewals'), no failure counted.
     pub fn put_back(&mut self, id: u32) {
         let s = &mut self.slots[id as usize];
         s.phase = Phase::Queued;
         if s.wanted {
             self.on_demand.push_front(id);
+        } else if s.not_after > 0 {
+            self.renewals.push_front(id);
         } else {
             self.fresh.push_front(id);
         }
@@ -494,11 +553,50 @@ mod tests {
     }
 
     #[test]
+    fn ari_checks_then_renewal_inside_the_window() {
+        let mut q = Queue::default();
+        let a = q.add();
+        q.cached(a, 0, 900, 10);
+        assert_eq!(q.slots[a as usize].due, 600, "two thirds without ARI");
+        q.ari_check_at(a, 100);
+        q.ari_check_at(a, 700);
+        assert_eq!(q.next_timer(), Some(100), "the earlier plan wins");
+        assert_eq!(take(&mut q, 99), None);
+        assert!(q.take_ari_due(8).is_empty());
+        assert_eq!(take(&mut q, 100), None, "an ARI check is no renewal");
+        assert_eq!(q.take_ari_due(8), [a]);
+        assert!(q.take_ari_due(8).is_empty(), "once");
+        // The CA's window is far: ask again first.
+        q.ari_answered(a, 800, 400, 100);
+        assert_eq!(take(&mut q, 400), None);
+        assert_eq!(q.take_ari_due(8), [a]);
+        // Now inside the window: renew at the chosen time, before the next check.
+        q.ari_answered(a, 450, 1000, 400);
+        assert_eq!(take(&mut q, 449), None);
+        assert!(q.take_ari_due(8).is_empty());
+        assert_eq!(take(&mut q, 450), Some((a, Reason::Renewal)));
+        // A window already passed (a revoked certificate): renewed at once.
+        let b = q.add();
+        q.cached(b, 0, 900, 10);
+        q.ari_check_at(b, 20);
+        assert_eq!(take(&mut q, 20), None);
+        assert_eq!(q.take_ari_due(8), [b]);
+        q.ari_answered(b, 20, 1000, 20);
+        assert_eq!(take(&mut q, 20), Some((b, Reason::Renewal)));
+    }
+
+    #[test]
     fn put_back_keeps_its_place_and_counts_no_failure() {
         let mut q = queue(2);
         assert_eq!(take(&mut q, 0), Some((0, Reason::New)));
         q.put_back(0);
         assert_eq!(take(&mut q, 0), Some((0, Reason::New)));
         assert_eq!(q.slots[0].failures, 0);
+        // A renewal put back is still a renewal, before anything new.
+        let r = q.add();
+        q.cached(r, 0, 90, 100);
+        assert_eq!(take(&mut q, 100), Some((r, Reason::Renewal)));
+        q.put_back(r);
+        assert_eq!(take(&mut q, 100), Some((r, Reason::Renewal)));
     }
 }

@@ -13,7 +13,9 @@ pub fn report(settings: &Settings, cfg: &AcmeSettings, domain: Option<&str>, now
     let domain = domain.map(|d| d.trim_end_matches('.').to_ascii_lowercase());
     let mut out = String::new();
     let mut missing = 0;
-    for names in super::names_for(settings) {
+    let saved = std::fs::read_to_string(cfg.cache_dir.join(super::bundle::FILE)).unwrap_or_default();
+    let (groups, _) = super::bundle::bundle(super::names_for(settings), cfg.names_per_certificate as usize, &saved);
+    for names in groups {
         let names: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
         if let Some(d) = &domain
             && !names

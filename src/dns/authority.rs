@@ -6,6 +6,7 @@
 //! reload keeps the built zones of every domain whose settings did not change and builds the
 //! changed and new ones at once, so that their serials move and NOTIFY goes out.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 
@@ -16,7 +17,8 @@ use hickory_server::proto::rr::{DNSClass, RData, RecordType};
 
 use super::answer::{EDE_PROHIBITED, EDNS_PAYLOAD, Question, append_opt, udp_limit};
 use super::catalog::{Catalog, Delta, Journal};
-use super::dnssec::{Epochs, Validity, signed_content};
+use super::dnssec::{Epochs, Validity, signed_content, with_roll};
+use super::keystore;
 use super::signed;
 use super::tsig;
 use super::wire::{self, Edns};
@@ -52,7 +54,8 @@ pub(crate) struct Authority {
     settings: Arc<Settings>,
     /// Lower-case wire mail domain name → index into `slots`. FxHash: a query looks up two or
     /// three suffixes of its name, and SipHash there cost more than the rest of the answer.
-    index: FxHashMap<Box<[u8]>, u32>,
+    /// Shared with the snapshots made from this one for ACME challenges ([`Authority::with_acme`]).
+    index: Arc<FxHashMap<Box<[u8]>, u32>>,
     slots: Box<[Slot]>,
     shared: Arc<Shared>,
     /// PACC digests replaced by this or an earlier snapshot and still published.
@@ -61,6 +64,11 @@ pub(crate) struct Authority {
     pub rate_limit: u32,
     /// The catalog zone (`[server] catalog`).
     pub(crate) catalog: Option<Catalog>,
+    /// Key rollovers (`keystore::Rolls`), read with the settings.
+    rolls: keystore::Rolls,
+    /// ACME DNS-01 challenges to publish (`crate::acme::dns01`), by lower-case mail domain
+    /// name: (host, TXT value). Empty unless an order waits for them.
+    acme: Arc<FxHashMap<String, Vec<(String, String)>>>,
 }
 
 /// What a query gets.
@@ -127,13 +135,15 @@ impl Authority {
             Catalog::new(name, members, shared.previous.get(&wire::lower_wire(name)).copied())
         });
         Authority {
+            rolls: keystore::Rolls::load(settings.server.state_dir.as_deref()),
             rate_limit: settings.server.dns_rate_limit,
             settings,
-            index,
+            index: Arc::new(index),
             slots: slots.into_boxed_slice(),
             shared,
             pacc,
             catalog,
+            acme: Arc::default(),
         }
     }
 
@@ -222,7 +232,18 @@ impl Authority {
     /// The records of one name, with the PACC digests this snapshot still publishes.
     pub(crate) fn records(&self, domain: &Domain, name: &str) -> Option<records::DomainRecords> {
         let pacc = self.pacc.published(domain);
-        records::for_name_with(&self.settings, domain, name, Some(&pacc))
+        let acme = if self.acme.is_empty() {
+            None
+        } else {
+            self.acme.get(&name.to_ascii_lowercase())
+        };
+        records::for_name_with(
+            &self.settings,
+            domain,
+            name,
+            Some(&pacc),
+            acme.map_or(&[], |a| a.as_slice()),
+        )
     }
 
     /// The next snapshot: unchanged domains keep their built zones; changed and new ones are
@@ -232,12 +253,20 @@ impl Authority {
     pub fn reload(&self, settings: Arc<Settings>) -> (Authority, Vec<Changed>) {
         let now = tsig::now();
         let mut new = Authority::new(settings, self.shared.clone(), &self.pacc);
+        new.acme = self.acme.clone();
         let mut changed = Vec::new();
         new.follow_catalog(self, &mut changed);
-        for (key, &i) in &new.index {
+        // Slots with a zone whose key rollover moved on (`mailconf dnssec roll`/`retire`).
+        let rolled: rustc_hash::FxHashSet<u32> = new
+            .rolls
+            .changed(&self.rolls)
+            .filter_map(|o| new.slot_index(o))
+            .collect();
+        for (key, &i) in new.index.iter() {
             let slot = &new.slots[i as usize];
             let old = self.index.get(key).map(|&j| &self.slots[j as usize]);
-            let same = old.is_some_and(|o| self.inputs_equal(o, &new, slot) && !self.epoch_ended(o, now));
+            let same = !rolled.contains(&i)
+                && old.is_some_and(|o| self.inputs_equal(o, &new, slot) && !self.epoch_ended(o, now));
             if same {
                 if let Some(z) = old.and_then(|o| o.zones.get()) {
                     let _ = slot.zones.set(z.clone());
@@ -245,24 +274,78 @@ impl Authority {
                 continue;
             }
             // Changed or new: build now, following what was served before.
-            let before: Served = old
-                .and_then(|o| o.zones.get())
-                .map(|zs| zs.iter().map(|z| (z.origin.clone(), (z.serial, z.content))).collect())
-                .unwrap_or_default();
-            let zones = new.build_slot(slot, &before, now);
-            for z in zones.iter() {
-                let prev = before.get(&z.origin).or_else(|| self.shared.previous.get(&z.origin));
-                if prev.is_none_or(|(serial, _)| *serial != z.serial) {
-                    changed.push(Changed {
-                        origin: z.origin.clone(),
-                        serial: z.serial,
-                        transfer_to: z.transfer_to.clone(),
-                    });
-                }
-            }
-            let _ = slot.zones.set(zones);
+            self.rebuild(&new, old, slot, now, &mut changed);
         }
         (new, changed)
+    }
+
+    /// The next snapshot with the ACME DNS-01 challenges `entries` (host, TXT value) instead of
+    /// the current ones: the zones of the mail domain names whose challenges changed are built
+    /// again now (their serials move, for NOTIFY), every other zone is shared as it is. Also
+    /// returns the hosts whose challenge is in a zone served here, with that zone's
+    /// secondaries; a host outside every zone is left out (it cannot be validated by DNS-01).
+    /// Costs O(names) pointer copies, not the zones.
+    pub fn with_acme(
+        &self,
+        entries: &[(String, String)],
+    ) -> (Authority, Vec<Changed>, HashMap<String, Arc<[SocketAddr]>>) {
+        let now = tsig::now();
+        let challenge = |host: &str| wire::lower_wire(&format!("{}.{host}", crate::vocab::ACME_CHALLENGE));
+        let mut acme: FxHashMap<String, Vec<(String, String)>> = FxHashMap::default();
+        for (host, value) in entries {
+            if let Some(slot) = self.slot_of(&challenge(host)) {
+                let domain = &self.settings.domains[slot.domain as usize];
+                let name = domain.names().nth(slot.name as usize).unwrap_or(&domain.name);
+                acme.entry(name.to_ascii_lowercase())
+                    .or_default()
+                    .push((host.clone(), value.clone()));
+            }
+        }
+        let mut affected: Vec<&String> = acme
+            .keys()
+            .chain(self.acme.keys())
+            .filter(|k| acme.get(*k) != self.acme.get(*k))
+            .collect();
+        affected.sort();
+        affected.dedup();
+        let affected: Vec<u32> = affected
+            .iter()
+            .filter_map(|name| self.index.get(&wire::lower_wire(name)).copied())
+            .collect();
+        let slots = self
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Slot {
+                domain: s.domain,
+                name: s.name,
+                zones: match s.zones.get() {
+                    Some(z) if !affected.contains(&(i as u32)) => OnceLock::from(z.clone()),
+                    _ => OnceLock::new(),
+                },
+            })
+            .collect();
+        let new = Authority {
+            settings: self.settings.clone(),
+            index: self.index.clone(),
+            slots,
+            shared: self.shared.clone(),
+            pacc: self.pacc.clone(),
+            rate_limit: self.rate_limit,
+            catalog: self.catalog.clone(),
+            rolls: self.rolls.clone(),
+            acme: Arc::new(acme),
+        };
+        let mut changed = Vec::new();
+        for i in affected {
+            let (old, slot) = (&self.slots[i as usize], &new.slots[i as usize]);
+            self.rebuild(&new, Some(old), slot, now, &mut changed);
+        }
+        let placed = entries
+            .iter()
+            .filter_map(|(host, _)| Some((host.clone(), new.find_zone(&challenge(host))?.transfer_to.clone())))
+            .collect();
+        (new, changed, placed)
     }
 
     /// Did the settings a slot's records come from stay the same?
@@ -296,6 +379,27 @@ impl Authority {
         self.slots.iter().any(|s| self.epoch_ended(s, now))
     }
 
+    /// Build `slot` of `new` now, following the serials `old` (this snapshot's slot) served;
+    /// every zone whose serial moves goes into `changed` (for NOTIFY).
+    fn rebuild(&self, new: &Authority, old: Option<&Slot>, slot: &Slot, now: u64, changed: &mut Vec<Changed>) {
+        let before: Served = old
+            .and_then(|o| o.zones.get())
+            .map(|zs| zs.iter().map(|z| (z.origin.clone(), (z.serial, z.content))).collect())
+            .unwrap_or_default();
+        let zones = new.build_slot(slot, &before, now);
+        for z in zones.iter() {
+            let prev = before.get(&z.origin).or_else(|| self.shared.previous.get(&z.origin));
+            if prev.is_none_or(|(serial, _)| *serial != z.serial) {
+                changed.push(Changed {
+                    origin: z.origin.clone(),
+                    serial: z.serial,
+                    transfer_to: z.transfer_to.clone(),
+                });
+            }
+        }
+        let _ = slot.zones.set(zones);
+    }
+
     fn build_slot(&self, slot: &Slot, previous: &Served, now: u64) -> Arc<[Zone]> {
         let domain = &self.settings.domains[slot.domain as usize];
         let name = domain.names().nth(slot.name as usize).unwrap_or(&domain.name);
@@ -310,7 +414,10 @@ impl Authority {
             if let Some(alg) = dnssec {
                 let epoch = epochs.at(&z.origin, now);
                 z.epoch = epoch as u16;
-                z.content = signed_content(&z.content, alg.number(), epoch);
+                z.content = with_roll(
+                    signed_content(&z.content, alg.number(), epoch),
+                    self.rolls.get(&z.origin, alg),
+                );
             }
             if let Some((serial, content)) = previous.get(&z.origin).or_else(|| self.shared.previous.get(&z.origin)) {
                 z.follow(*serial, content);
@@ -333,6 +440,19 @@ impl Authority {
             self.zones_of(slot);
         }
         true
+    }
+
+    /// Every signed zone's origin (ASCII) and algorithm, from the settings alone (no zone is
+    /// built): what the key maker makes keys for.
+    pub fn signed_origins(&self) -> impl Iterator<Item = (String, crate::settings::DnssecAlgorithm)> + '_ {
+        self.slots.iter().flat_map(move |slot| {
+            let domain = &self.settings.domains[slot.domain as usize];
+            let name = domain.names().nth(slot.name as usize).unwrap_or(&domain.name);
+            self.settings
+                .signed(domain)
+                .into_iter()
+                .flat_map(move |alg| records::catalog::zone_origins(domain, name).map(move |o| (o, alg)))
+        })
     }
 
     /// Number of mail domain names and of zones built so far.
@@ -374,7 +494,11 @@ impl Authority {
 
     /// The slot whose zones hold `lower` (a lower-case wire name), as `find_zone` picks it.
     fn slot_of(&self, lower: &[u8]) -> Option<&Slot> {
-        wire::suffixes(lower).find_map(|(_, suffix)| Some(&self.slots[*self.index.get(suffix)? as usize]))
+        Some(&self.slots[self.slot_index(lower)? as usize])
+    }
+
+    fn slot_index(&self, lower: &[u8]) -> Option<u32> {
+        wire::suffixes(lower).find_map(|(_, suffix)| self.index.get(suffix).copied())
     }
 
     /// The signed answer to a query for `lower` in signed `zone` (DO set, or a DNSSEC type
@@ -403,18 +527,22 @@ impl Authority {
             })
             .flatten();
         let zone = parent.unwrap_or(zone);
-        let view = self.view(slot, zone, now)?;
+        let view = self.view(slot, zone, now, false)?;
         Some(view.answer(lower, qtype, dnssec_ok, out, counts))
     }
 
-    /// The current signed view of signed `zone` (for transfers).
+    /// The current signed view of signed `zone` (for transfers): its keys are made now if the
+    /// key maker has not made them yet, so that a secondary never holds this serial unsigned.
     pub(crate) fn signed_view(&self, zone: &Zone) -> Option<Arc<signed::View>> {
         zone.dnssec?;
-        self.view(self.slot_of(&zone.origin)?, zone, tsig::now())
+        self.view(self.slot_of(&zone.origin)?, zone, tsig::now(), true)
     }
 
-    /// The current signed view of `zone` (of `slot`): from the cache, or built now.
-    fn view(&self, slot: &Slot, zone: &Zone, now: u64) -> Option<Arc<signed::View>> {
+    /// The current signed view of `zone` (of `slot`): from the cache, or built now. `None`
+    /// while the zone's key is not made yet, unless `make` (see `keystore`): the query is then
+    /// answered unsigned. A validator accepts that: the parent cannot have a DS for a key
+    /// that does not exist yet, so the zone is provably insecure to it, not bogus.
+    fn view(&self, slot: &Slot, zone: &Zone, now: u64, make: bool) -> Option<Arc<signed::View>> {
         let views = &self.shared.views;
         if let Some(v) = views.get(&zone.origin, |v| v.current(zone.serial, &zone.content, now)) {
             return Some(v);
@@ -439,9 +567,15 @@ impl Authority {
             validity = Validity::at(now, max_ttl, epochs.lifetime());
         }
         let served = (zone.serial, zone.content);
-        let view = Arc::new(build_view(dir, alg, &dr, at, served, validity)?);
+        let (view, complete) = build_view(dir, alg, &self.rolls, &dr, at, served, validity, make)?;
+        let view = Arc::new(view);
         // The records were made again from the same settings as the zone; were they the same?
-        if signed_content(&rz.content, alg.number(), epoch) == zone.content
+        // A view without a sub-zone's DS (its key not made yet) is not kept.
+        if complete
+            && with_roll(
+                signed_content(&rz.content, alg.number(), epoch),
+                self.rolls.get(&zone.origin, alg),
+            ) == zone.content
             && view.current(zone.serial, &zone.content, now)
         {
             views.insert(&zone.origin, view.clone());
@@ -594,29 +728,57 @@ impl Authority {
 }
 
 /// The signed view of zone `at` of `dr`, served with `served` (serial, content), signed with
-/// the keys in `dir` for `validity`. `None` when a key cannot be had (logged).
+/// the keys in `dir` (the generations `rolls` says) for `validity`, and whether it is complete
+/// (every key of the zone and of its sub-zones was there). `None` when none of the zone's own
+/// keys is there. `make`: make the keys that are missing now (transfers, the command line);
+/// answers never do (`keystore`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn build_view(
     dir: &std::path::Path,
     alg: crate::settings::DnssecAlgorithm,
+    rolls: &keystore::Rolls,
     dr: &records::DomainRecords,
     at: usize,
     served: (u32, [u8; 32]),
     validity: Validity,
-) -> Option<signed::View> {
+    make: bool,
+) -> Option<(signed::View, bool)> {
     let origins: Vec<Box<[u8]>> = dr.zones.iter().map(|z| wire::name_wire(&z.origin)).collect();
-    let key = |z: &records::Zone| match super::dnssec::zone_key(dir, &z.origin.to_ascii(), alg) {
-        Ok(k) => Some(Arc::new(k)),
-        Err(e) => {
-            key_warning(&z.origin.to_ascii(), &e);
-            None
+    let complete = std::cell::Cell::new(true);
+    // The keys of a zone that are there (a missing one is logged unless it is not made yet).
+    let keys = |z: &records::Zone, wire_origin: &[u8]| {
+        let origin = z.origin.to_ascii();
+        let mut keys = Vec::with_capacity(2);
+        for generation in rolls.of(wire_origin, alg).generations() {
+            let got = if make {
+                keystore::zone_key(dir, &origin, alg, generation).map(Some)
+            } else {
+                keystore::read_key(dir, &origin, alg, generation)
+            };
+            // A key missing mid-rollover: the other one still signs (and validates).
+            match got {
+                Ok(Some(k)) => keys.push(Arc::new(k)),
+                // Not made yet: the key maker will (see `keystore`).
+                Ok(None) => complete.set(false),
+                Err(e) => {
+                    key_warning(&origin, &e);
+                    complete.set(false);
+                }
+            }
         }
+        keys
     };
-    let child = |owner: &[u8]| {
-        let i = origins.iter().position(|o| **o == *owner)?;
-        key(&dr.zones[i])
+    let child = |owner: &[u8]| match origins.iter().position(|o| **o == *owner) {
+        Some(i) => keys(&dr.zones[i], owner),
+        None => Vec::new(),
     };
     let rz = dr.zones.get(at)?;
-    Some(signed::View::build(rz, served, key(rz)?, child, validity))
+    let own = keys(rz, &origins[at]);
+    if own.is_empty() {
+        return None;
+    }
+    let view = signed::View::build(rz, served, own, child, validity);
+    Some((view, complete.get()))
 }
 
 /// A key that cannot be read or made: logged at most once a minute, not once a query.
@@ -657,4 +819,46 @@ pub(crate) fn refused(req: &[u8]) -> Vec<u8> {
     let qd = u16::from(end > 12);
     out[4..12].copy_from_slice(&[0, qd as u8, 0, 0, 0, 0, 0, 0]);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Not a test: what publishing and taking down two ACME DNS-01 challenges costs with the
+    /// settings file `MAILCONF_SCALE_CONFIG` (e.g. `benches/gen-config.py 100000`), every zone
+    /// built. `MAILCONF_SCALE_CONFIG=… cargo test --lib -- --ignored with_acme_cost --nocapture`.
+    #[test]
+    #[ignore]
+    fn with_acme_cost() {
+        let path = std::env::var("MAILCONF_SCALE_CONFIG").expect("MAILCONF_SCALE_CONFIG not set");
+        let settings = Arc::new(Settings::load(std::path::Path::new(&path)).expect("settings"));
+        let auth = Authority::new(settings, Arc::default(), &crate::pacc::Rollover::default());
+        let t = std::time::Instant::now();
+        auth.build_all(|| false);
+        eprintln!(
+            "{} names, zones built in {:.1} s",
+            auth.slots.len(),
+            t.elapsed().as_secs_f64()
+        );
+        let domain = &auth.settings.domains[auth.settings.domains.len() / 2].name;
+        let entries = vec![
+            (format!("autoconfig.{domain}"), "a".repeat(43)),
+            (format!("autodiscover.{domain}"), "b".repeat(43)),
+        ];
+        let t = std::time::Instant::now();
+        let (up, changed, placed) = auth.with_acme(&entries);
+        let posted = t.elapsed();
+        let t = std::time::Instant::now();
+        let (down, changed_back, _) = up.with_acme(&[]);
+        let taken = t.elapsed();
+        eprintln!(
+            "post: {posted:?} ({} zones changed, {} placed); take down: {taken:?} ({} zones changed)",
+            changed.len(),
+            placed.len(),
+            changed_back.len()
+        );
+        assert_eq!(placed.len(), 2);
+        assert_eq!(down.counts(), auth.counts());
+    }
 }

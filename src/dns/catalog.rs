@@ -24,6 +24,7 @@ const JOURNAL_DELTAS: usize = 100;
 const JOURNAL_MEMBERS: usize = 100_000;
 
 /// The catalog of one settings snapshot.
+#[derive(Clone)]
 pub(crate) struct Catalog {
     /// ASCII, lower case, no trailing dot.
     pub name: String,

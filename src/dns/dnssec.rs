@@ -1,24 +1,16 @@
 //! DNSSEC keys and signatures: the crypto half of online signing (`signed` is the zone half).
 //!
 //! Design (issue 12, first slice):
-//! - **One key per zone, a CSK** (DNSKEY flags 257: KSK and ZSK in one key), algorithm 13
+//! - **One key per zone, a CSK** (DNSKEY flags 257: KSK and ZSK in one key; two during a
+//!   rollover, `keystore::Roll`), algorithm 13
 //!   (ECDSA P-256/SHA-256, RFC 9904's MUST) or 15 (Ed25519), computed with `ring`, which the
 //!   build already has for rustls: no OpenSSL, no new crate. The RFC 4034 §3.1.8.1 signed data
 //!   is written here by hand (a few lines) and checked against dnspython, Unbound and delv.
-//! - **Keys live in `state_dir/dnssec/`**, one PKCS#8 file per zone and algorithm, mode 0600
-//!   in a 0700 directory, made the first time a zone needs one and reused across restarts
-//!   and reloads. A new key is written to a temporary file and *linked* into place, so two
-//!   processes (a running `serve` and `mailconf zone --format ds`) never make two keys for
-//!   one zone: the second one reads the first one's file.
+//! - **Keys live in `state_dir/dnssec/`** (`keystore`), made in batches in the background
+//!   and reused across restarts and reloads.
 //! - Keys are not kept in memory beyond the signed views that use them (`signed::Cache`,
 //!   bounded), so 100,000 signed domains cost disk files, not RAM.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-
-use anyhow::Context;
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use sha2::{Digest, Sha256};
@@ -46,7 +38,7 @@ enum Pair {
 }
 
 impl ZoneKey {
-    fn from_pkcs8(algorithm: DnssecAlgorithm, der: &[u8]) -> anyhow::Result<ZoneKey> {
+    pub(super) fn from_pkcs8(algorithm: DnssecAlgorithm, der: &[u8]) -> anyhow::Result<ZoneKey> {
         let (pair, public) = match algorithm {
             DnssecAlgorithm::EcdsaP256Sha256 => {
                 let p = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &SystemRandom::new())
@@ -75,7 +67,7 @@ impl ZoneKey {
         })
     }
 
-    fn generate(algorithm: DnssecAlgorithm) -> anyhow::Result<Vec<u8>> {
+    pub(super) fn generate(algorithm: DnssecAlgorithm) -> anyhow::Result<Vec<u8>> {
         let rng = SystemRandom::new();
         let doc = match algorithm {
             DnssecAlgorithm::EcdsaP256Sha256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng),
@@ -120,59 +112,6 @@ pub(crate) fn key_tag(rdata: &[u8]) -> u16 {
     }
     ac += (ac >> 16) & 0xFFFF;
     (ac & 0xFFFF) as u16
-}
-
-/// Serialises key creation within this process (across processes the link does).
-static CREATING: Mutex<()> = Mutex::new(());
-
-/// Where the key of `origin` (ASCII, any case, with or without the trailing dot) is kept.
-pub(crate) fn key_path(state_dir: &Path, origin: &str, algorithm: DnssecAlgorithm) -> PathBuf {
-    let name = origin.trim_end_matches('.').to_ascii_lowercase();
-    state_dir
-        .join("dnssec")
-        .join(format!("{name}.{}.pk8", algorithm.number()))
-}
-
-/// The key of zone `origin`, read from `state_dir`, or made and saved there first.
-pub(crate) fn zone_key(state_dir: &Path, origin: &str, algorithm: DnssecAlgorithm) -> anyhow::Result<ZoneKey> {
-    let path = key_path(state_dir, origin, algorithm);
-    if let Ok(der) = std::fs::read(&path) {
-        return ZoneKey::from_pkcs8(algorithm, &der).with_context(|| format!("bad key file `{}`", path.display()));
-    }
-    let _one_at_a_time = CREATING.lock().unwrap_or_else(|e| e.into_inner());
-    if let Ok(der) = std::fs::read(&path) {
-        return ZoneKey::from_pkcs8(algorithm, &der).with_context(|| format!("bad key file `{}`", path.display()));
-    }
-    let dir = path.parent().unwrap_or(state_dir);
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("cannot restrict `{}` to mailconf's user", dir.display()))?;
-    let der = ZoneKey::generate(algorithm)?;
-    let tmp = dir.join(format!(
-        ".new-{}-{}",
-        std::process::id(),
-        path.file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
-    ));
-    let written = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&der)?;
-        f.sync_all()?;
-        // A link fails if the key exists: another process made it first, and its key wins.
-        match std::fs::hard_link(&tmp, &path) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
-            _ => std::fs::File::open(dir)?.sync_all(),
-        }
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    written.with_context(|| format!("cannot save the new key `{}`", path.display()))?;
-    let der = std::fs::read(&path).with_context(|| format!("cannot read `{}`", path.display()))?;
-    tracing::info!(zone = origin, path = %path.display(), "DNSSEC key made");
-    ZoneKey::from_pkcs8(algorithm, &der).with_context(|| format!("bad key file `{}`", path.display()))
 }
 
 /// Signature times (seconds since 1970, RFC 4034 §3.1.5 serial arithmetic on 32 bits).
@@ -276,6 +215,19 @@ pub(crate) fn signed_content(content: &[u8; 32], algorithm: u8, epoch: u64) -> [
     h.finalize().into()
 }
 
+/// A signed zone's content fingerprint with its key rollover state folded in: each step of a
+/// rollover publishes other keys, so it moves the serial (and NOTIFYs secondaries) like any
+/// change. Unchanged for a zone that never rolled.
+pub(crate) fn with_roll(content: [u8; 32], roll: Option<super::keystore::Roll>) -> [u8; 32] {
+    let Some(r) = roll else { return content };
+    let mut h = Sha256::new();
+    h.update(b"mailconf-dnssec-roll");
+    h.update(content);
+    h.update(r.generation.to_be_bytes());
+    h.update([u8::from(r.rolling)]);
+    h.finalize().into()
+}
+
 /// An RRSIG's RDATA over `rdatas` (canonical RDATA, any order) of type `rtype` at `owner`
 /// (lower-case wire), original TTL `ttl`, signed by `key` for zone `signer` (RFC 4034 §3).
 pub(crate) fn rrsig(
@@ -339,29 +291,6 @@ mod tests {
         let mut rdata = vec![1, 1, 3, 13];
         rdata.extend(base64::Engine::decode(&base64::engine::general_purpose::STANDARD, public).unwrap());
         assert_eq!(key_tag(&rdata), 55648);
-    }
-
-    #[test]
-    fn keys_are_made_once_private_and_reused() {
-        let dir = std::env::temp_dir().join(format!("mailconf-dnssec-keys-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        for alg in [DnssecAlgorithm::EcdsaP256Sha256, DnssecAlgorithm::Ed25519] {
-            let a = zone_key(&dir, "Example.COM.", alg).unwrap();
-            let b = zone_key(&dir, "example.com", alg).unwrap();
-            assert_eq!(a.dnskey, b.dnskey, "the second call reads the first one's key");
-            assert_eq!(
-                a.dnskey.len(),
-                4 + if alg == DnssecAlgorithm::Ed25519 { 32 } else { 64 }
-            );
-            let mode = std::fs::metadata(key_path(&dir, "example.com", alg))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        let mode = std::fs::metadata(dir.join("dnssec")).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o700);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

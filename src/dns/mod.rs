@@ -12,6 +12,7 @@ mod authority;
 mod catalog;
 mod dnssec;
 mod encode;
+mod keystore;
 mod notify;
 mod signed;
 mod state;
@@ -41,6 +42,8 @@ pub struct DnsServer {
     swapping: Arc<tokio::sync::Mutex<()>>,
     stop: Arc<AtomicBool>,
     resign_task: Option<tokio::task::JoinHandle<()>>,
+    rolls_task: Option<tokio::task::JoinHandle<()>>,
+    acme_task: Option<tokio::task::JoinHandle<()>>,
     udp_threads: Vec<JoinHandle<()>>,
     tcp_tasks: Vec<tokio::task::JoinHandle<()>>,
     /// The addresses actually bound (port 0 resolved).
@@ -73,6 +76,8 @@ impl DnsServer {
             swapping: Arc::default(),
             stop,
             resign_task: None,
+            rolls_task: None,
+            acme_task: None,
             udp_threads: Vec::new(),
             tcp_tasks: Vec::new(),
             local_addrs: Vec::new(),
@@ -107,7 +112,18 @@ impl DnsServer {
             server.local_addrs.push(bound);
         }
         warm_up(&server.state, &server.stop);
+        make_keys(&server.state, &server.stop);
         server.resign_task = Some(tokio::spawn(resign(
+            server.state.clone(),
+            server.swapping.clone(),
+            server.stop.clone(),
+        )));
+        server.rolls_task = Some(tokio::spawn(watch_rolls(
+            server.state.clone(),
+            server.swapping.clone(),
+            server.stop.clone(),
+        )));
+        server.acme_task = Some(tokio::spawn(acme_challenges(
             server.state.clone(),
             server.swapping.clone(),
             server.stop.clone(),
@@ -137,7 +153,13 @@ impl DnsServer {
     /// Stop answering.
     pub async fn shutdown(self) {
         self.stop.store(true, Ordering::Relaxed);
-        for t in self.tcp_tasks.iter().chain(&self.resign_task) {
+        for t in self
+            .tcp_tasks
+            .iter()
+            .chain(&self.resign_task)
+            .chain(&self.rolls_task)
+            .chain(&self.acme_task)
+        {
             t.abort();
         }
         let threads = self.udp_threads;
@@ -167,6 +189,7 @@ async fn install(
         tokio::spawn(notify::send(zone, settings.clone()));
     }
     warm_up(state, stop);
+    make_keys(state, stop);
 }
 
 /// Re-signing: once a tick, when a signed zone's signing epoch ended (`dnssec::Epochs`), the
@@ -202,6 +225,78 @@ async fn resign(state: Arc<ArcSwap<Authority>>, swapping: Arc<tokio::sync::Mutex
     }
 }
 
+/// Key rollovers: `mailconf dnssec roll` and `retire` write `state_dir/dnssec/rolls`
+/// (`keystore::Rolls`). Every 2 s this looks at that file (a `stat`, nothing per zone) and, when
+/// it changed, reloads the same settings: the zones whose rollover moved on are rebuilt with
+/// their keys, get a new serial and a NOTIFY; nothing else changes. A SIGHUP reload reads the
+/// file as well.
+async fn watch_rolls(state: Arc<ArcSwap<Authority>>, swapping: Arc<tokio::sync::Mutex<()>>, stop: Arc<AtomicBool>) {
+    use std::os::unix::fs::MetadataExt;
+    let stamp = |state: &ArcSwap<Authority>| {
+        let dir = state.load().settings().server.state_dir.clone()?;
+        let m = std::fs::metadata(keystore::Rolls::path(&dir)).ok()?;
+        Some((m.ino(), m.mtime(), m.mtime_nsec(), m.len()))
+    };
+    let mut seen = stamp(&state);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let now = stamp(&state);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let _one_at_a_time = swapping.lock().await;
+        let old = state.load_full();
+        let settings = old.settings_arc();
+        let Ok((new, changed)) = tokio::task::spawn_blocking(move || old.reload(settings)).await else {
+            continue;
+        };
+        info!(
+            zones = changed.len(),
+            "DNSSEC key rollover state changed: zones re-signed with new serials"
+        );
+        install(&state, &stop, new, changed).await;
+    }
+}
+
+/// ACME DNS-01 (`crate::acme::dns01`): each time the challenges posted on the board change,
+/// the zones that hold them are built again with them (or without, once they are taken down),
+/// their serials move and their secondaries get a NOTIFY, as for a changed record; then the
+/// board learns which names are served, and by which secondaries. Nothing per query.
+async fn acme_challenges(state: Arc<ArcSwap<Authority>>, swapping: Arc<tokio::sync::Mutex<()>>, stop: Arc<AtomicBool>) {
+    let board = &crate::acme::dns01::BOARD;
+    let mut changes = board.subscribe();
+    loop {
+        if changes.changed().await.is_err() || stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let _one_at_a_time = swapping.lock().await;
+        changes.borrow_and_update();
+        let (generation, entries) = board.snapshot();
+        let started = std::time::Instant::now();
+        let old = state.load_full();
+        let count = entries.len();
+        let Ok((new, changed, placed)) = tokio::task::spawn_blocking(move || old.with_acme(&entries)).await else {
+            continue;
+        };
+        info!(
+            challenges = count,
+            served = placed.len(),
+            zones = changed.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "ACME DNS-01 challenges: zones rebuilt"
+        );
+        install(&state, &stop, new, changed).await;
+        board.mark_served(crate::acme::dns01::Served {
+            generation,
+            placed: Arc::new(placed),
+        });
+    }
+}
+
 /// Build the zones nobody asked for yet in the background, then record the serials in
 /// `state_dir`. Gives up when a reload replaced the snapshot (the reload starts another).
 fn warm_up(state: &Arc<ArcSwap<Authority>>, stop: &Arc<AtomicBool>) {
@@ -231,17 +326,73 @@ fn warm_up(state: &Arc<ArcSwap<Authority>>, stop: &Arc<AtomicBool>) {
     }
 }
 
-/// `mailconf zone --format ds`: the DS records (digest type 2) the parent zones need for the
-/// signed zones of `settings` (or of the mail domain name `only`), one line each, in zone-file
-/// syntax. Zones delegated from another zone of ours get their DS there and are not listed.
-/// Makes the keys that do not exist yet, as `serve` would.
-pub fn ds_records(settings: &Settings, only: Option<&str>) -> anyhow::Result<String> {
-    let mut text = String::new();
+/// Make the keys of signed zones that have none, in batches, in the background (`keystore`).
+/// Gives up when a reload replaced the snapshot (the reload starts another).
+fn make_keys(state: &Arc<ArcSwap<Authority>>, stop: &Arc<AtomicBool>) {
+    let auth = state.load_full();
+    let Some(dir) = auth.settings().server.state_dir.clone() else {
+        return;
+    };
+    if auth.signed_origins().next().is_none() {
+        return;
+    }
+    let state = state.clone();
+    let stop = stop.clone();
+    let spawned = std::thread::Builder::new().name("dnssec-keys".into()).spawn(move || {
+        let started = std::time::Instant::now();
+        let replaced = || stop.load(Ordering::Relaxed) || !Arc::ptr_eq(&state.load(), &auth);
+        match keystore::make_keys(&dir, auth.signed_origins(), replaced) {
+            Ok(done) if done.made > 0 => {
+                let seconds = started.elapsed().as_secs_f64();
+                info!(
+                    made = done.made,
+                    existing = done.existing,
+                    seconds = seconds as f32,
+                    keys_per_second = (done.made as f64 / seconds.max(1e-6)) as u64,
+                    "DNSSEC keys made"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => warn!(
+                error = %format!("{e:#}"),
+                "cannot make DNSSEC keys: DO queries to zones without one get unsigned answers"
+            ),
+        }
+    });
+    if let Err(e) = spawned {
+        warn!(error = %e, "cannot start the DNSSEC key thread");
+    }
+}
+
+/// Make the keys of the signed zones of `settings` (or of mail domain name `only`) that have
+/// none, in batches (`keystore`): for `mailconf zone`, before it reads them one by one.
+pub fn make_keys_for(settings: &Settings, only: Option<&str>) -> anyhow::Result<()> {
+    let Some(dir) = settings.server.state_dir.as_deref() else {
+        return Ok(());
+    };
+    let origins = settings.domains.iter().flat_map(|d| {
+        let alg = settings.signed(d);
+        d.names()
+            .filter(move |n| only.is_none_or(|o| o == *n))
+            .flat_map(move |name| {
+                alg.into_iter()
+                    .flat_map(move |alg| crate::records::catalog::zone_origins(d, name).map(move |o| (o, alg)))
+            })
+    });
+    keystore::make_keys(dir, origins, || false)?;
+    Ok(())
+}
+
+/// The signed zones of `settings` (or of the mail domain name `only`) whose parent is not one
+/// of our zones: the zones whose DS the registrar holds. Origin (ASCII), wire name, TTL and
+/// algorithm of each.
+fn registrar_zones(
+    settings: &Settings,
+    only: Option<&str>,
+) -> Vec<(String, Box<[u8]>, u32, crate::settings::DnssecAlgorithm)> {
+    let mut out = Vec::new();
     for d in &settings.domains {
         let Some(alg) = settings.signed(d) else { continue };
-        let Some(dir) = settings.server.state_dir.as_deref() else {
-            continue;
-        };
         for name in d.names().filter(|n| only.is_none_or(|o| o == *n)) {
             let Some(dr) = crate::records::for_name(settings, d, name) else {
                 continue;
@@ -251,23 +402,129 @@ pub fn ds_records(settings: &Settings, only: Option<&str>) -> anyhow::Result<Str
                 let delegated_by_us = origins
                     .iter()
                     .any(|o| o.len() < origin.len() && wire::suffix_at(origin, o).is_some());
-                if delegated_by_us {
-                    continue;
+                if !delegated_by_us {
+                    out.push((z.origin.to_ascii(), origin.clone(), z.ttl, alg));
                 }
-                let key = dnssec::zone_key(dir, &z.origin.to_ascii(), alg)?;
-                let ds = key.ds(origin);
-                let hex: String = ds[4..].iter().map(|b| format!("{b:02X}")).collect();
-                text.push_str(&format!(
-                    "{} {} IN DS {} {} {} {hex}\n",
-                    z.origin.to_ascii().to_ascii_lowercase(),
-                    z.ttl,
-                    key.tag,
-                    ds[2],
-                    ds[3]
-                ));
             }
         }
     }
+    out
+}
+
+/// One DS line (digest type 2) for `key` of zone `origin`.
+fn ds_line(origin: &str, wire_origin: &[u8], ttl: u32, key: &dnssec::ZoneKey) -> String {
+    let ds = key.ds(wire_origin);
+    let hex: String = ds[4..].iter().map(|b| format!("{b:02X}")).collect();
+    format!(
+        "{} {ttl} IN DS {} {} {} {hex}\n",
+        origin.to_ascii_lowercase(),
+        key.tag,
+        ds[2],
+        ds[3]
+    )
+}
+
+/// `mailconf zone --format ds`: the DS records (digest type 2) the parent zones need for the
+/// signed zones of `settings` (or of the mail domain name `only`), one line each, in zone-file
+/// syntax; during a key rollover, one for each key. Zones delegated from another zone of ours
+/// get their DS there and are not listed. Makes the keys that do not exist yet, as `serve`
+/// would.
+pub fn ds_records(settings: &Settings, only: Option<&str>) -> anyhow::Result<String> {
+    let Some(dir) = settings.server.state_dir.as_deref() else {
+        return Ok(String::new());
+    };
+    make_keys_for(settings, only)?;
+    let rolls = keystore::Rolls::load(Some(dir));
+    let mut text = String::new();
+    for (origin, wire_origin, ttl, alg) in registrar_zones(settings, only) {
+        for generation in rolls.of(&wire_origin, alg).generations() {
+            let key = keystore::zone_key(dir, &origin, alg, generation)?;
+            text.push_str(&ds_line(&origin, &wire_origin, ttl, &key));
+        }
+    }
+    Ok(text)
+}
+
+/// `mailconf dnssec roll --domain NAME`: start a rollover of the key of each zone of `name`
+/// whose DS the registrar holds. Makes the new key and records the rollover in `state_dir`;
+/// `serve` then (within seconds, see `watch_rolls`) publishes both keys, signs with both, moves
+/// the serial and NOTIFYs. Returns what the operator needs: the new DS records.
+pub fn roll(settings: &Settings, name: &str) -> anyhow::Result<String> {
+    let dir =
+        settings.server.state_dir.as_deref().ok_or_else(|| {
+            anyhow::anyhow!("no [server] state_dir: DNSSEC keys are kept there, so no zone is signed")
+        })?;
+    let zones = registrar_zones(settings, Some(name));
+    if zones.is_empty() {
+        anyhow::bail!("`{name}` has no signed zone (dnssec is off for it, or it has no [domain.dns])");
+    }
+    let mut rolls = keystore::Rolls::load(Some(dir));
+    let mut text = String::new();
+    for (origin, wire_origin, ttl, alg) in &zones {
+        let now = rolls.of(wire_origin, *alg);
+        if now.rolling {
+            anyhow::bail!(
+                "a rollover of {origin} is under way already: finish it with `mailconf dnssec retire --domain {name}`"
+            );
+        }
+        let old = keystore::zone_key(dir, origin, *alg, now.generation)?;
+        let new = keystore::zone_key(dir, origin, *alg, now.generation + 1)?;
+        rolls.set(
+            wire_origin,
+            *alg,
+            keystore::Roll {
+                generation: now.generation,
+                rolling: true,
+            },
+        );
+        text.push_str(&format!(
+            "; {origin}: new key {} published beside key {}, both sign. New DS:\n",
+            new.tag, old.tag
+        ));
+        text.push_str(&ds_line(origin, wire_origin, *ttl, &new));
+    }
+    rolls.save(dir)?;
+    Ok(text)
+}
+
+/// `mailconf dnssec retire --domain NAME`: end the rollovers `roll` started for `name`: the
+/// old keys are no longer published nor used (their files stay in `state_dir`). Returns the
+/// DS records in force from now on.
+pub fn retire(settings: &Settings, name: &str) -> anyhow::Result<String> {
+    let dir =
+        settings.server.state_dir.as_deref().ok_or_else(|| {
+            anyhow::anyhow!("no [server] state_dir: DNSSEC keys are kept there, so no zone is signed")
+        })?;
+    let zones = registrar_zones(settings, Some(name));
+    let mut rolls = keystore::Rolls::load(Some(dir));
+    let mut text = String::new();
+    for (origin, wire_origin, ttl, alg) in &zones {
+        let now = rolls.of(wire_origin, *alg);
+        if !now.rolling {
+            anyhow::bail!(
+                "no rollover of {origin} is under way: start one with `mailconf dnssec roll --domain {name}`"
+            );
+        }
+        let old = keystore::zone_key(dir, origin, *alg, now.generation)?;
+        let new = keystore::zone_key(dir, origin, *alg, now.generation + 1)?;
+        rolls.set(
+            wire_origin,
+            *alg,
+            keystore::Roll {
+                generation: now.generation + 1,
+                rolling: false,
+            },
+        );
+        text.push_str(&format!(
+            "; {origin}: key {} retired, key {} signs alone. DS in force:\n",
+            old.tag, new.tag
+        ));
+        text.push_str(&ds_line(origin, wire_origin, *ttl, &new));
+    }
+    if zones.is_empty() {
+        anyhow::bail!("`{name}` has no signed zone (dnssec is off for it, or it has no [domain.dns])");
+    }
+    rolls.save(dir)?;
     Ok(text)
 }
 
@@ -276,6 +533,7 @@ pub fn ds_records(settings: &Settings, only: Option<&str>) -> anyhow::Result<Str
 /// serve, from `state_dir`; signatures valid for the epoch, so at least half the lifetime).
 pub struct ZoneSigner {
     served: authority::Served,
+    rolls: keystore::Rolls,
     now: u64,
 }
 
@@ -287,6 +545,7 @@ impl ZoneSigner {
     pub fn new(settings: &Settings) -> ZoneSigner {
         ZoneSigner {
             served: state::load(settings.server.state_dir.as_deref()),
+            rolls: keystore::Rolls::load(settings.server.state_dir.as_deref()),
             now: tsig::now(),
         }
     }
@@ -304,17 +563,25 @@ impl ZoneSigner {
             return Ok(None);
         };
         let Some(rz) = dr.zones.get(at) else { return Ok(None) };
-        let key = dnssec::zone_key(dir, &rz.origin.to_ascii(), alg)?;
         let origin = wire::name_wire(&rz.origin);
+        let roll = self.rolls.get(&origin, alg);
+        let mut tags = Vec::new();
+        for generation in self.rolls.of(&origin, alg).generations() {
+            tags.push(
+                keystore::zone_key(dir, &rz.origin.to_ascii(), alg, generation)?
+                    .tag
+                    .to_string(),
+            );
+        }
         let epochs = dnssec::Epochs::new(settings.server.dnssec_signature_lifetime);
         let epoch = epochs.at(&origin, self.now);
-        let content = dnssec::signed_content(&rz.content, alg.number(), epoch);
+        let content = dnssec::with_roll(dnssec::signed_content(&rz.content, alg.number(), epoch), roll);
         let serial = self
             .served
             .get(&origin)
             .map_or(rz.serial, |(s, c)| zone::follow(rz.serial, &content, *s, c));
         let validity = epochs.validity(&origin, epoch, signed::max_ttl(rz));
-        let view = authority::build_view(dir, alg, dr, at, (serial, content), validity)
+        let (view, _) = authority::build_view(dir, alg, &self.rolls, dr, at, (serial, content), validity, true)
             .ok_or_else(|| anyhow::anyhow!("no DNSSEC key for {}", rz.origin))?;
         let mut z = rz.clone();
         z.serial = serial;
@@ -327,7 +594,7 @@ impl ZoneSigner {
         text.push_str(&format!(
             "{SIGNED_MARK} (key {} algorithm {}, signing epoch {epoch}, content {}): valid until {}; \
              run `mailconf zone` again from {} for new ones.\n",
-            key.tag,
+            tags.join(" and "),
             alg.number(),
             content[..8].iter().map(|b| format!("{b:02x}")).collect::<String>(),
             crate::acme::clock::iso(expires),

@@ -14,7 +14,6 @@ use std::net::IpAddr;
 
 use hickory_server::proto::rr::rdata::{A, AAAA, CNAME, MX, NS, SOA, SRV, TXT};
 use hickory_server::proto::rr::{Name, RData, Record};
-use sha2::Digest;
 
 use crate::settings::{self, DnsSettings, Domain, MailServer, Settings, WebHost};
 use crate::vocab::{self, SRV_LABELS};
@@ -96,18 +95,24 @@ pub fn all(settings: &Settings) -> Vec<DomainRecords> {
 
 /// Records for one name of a domain (its primary name or an alias); `None` without DNS settings.
 pub fn for_name(settings: &Settings, domain: &Domain, name: &str) -> Option<DomainRecords> {
-    for_name_with(settings, domain, name, None)
+    for_name_with(settings, domain, name, None, &[])
 }
+
+/// TTL of a DNS-01 challenge record: short, it lives for one validation.
+const ACME_TTL: u32 = 60;
 
 /// [`for_name`] with the PACC digests to publish given (current first, then any retired one
 /// still in its rollover, see [`crate::pacc::Rollover`]), computed once per provider (or per
 /// domain declaring its own services) by the caller instead of once per name; `None` computes
-/// the current one.
+/// the current one. `acme`: DNS-01 challenges to publish, (host, TXT value) — only `serve`
+/// has them, while an ACME order waits for them (`crate::acme::dns01`), so they never reach
+/// zone files.
 pub fn for_name_with(
     settings: &Settings,
     domain: &Domain,
     name: &str,
     pacc_digests: Option<&[String]>,
+    acme: &[(String, String)],
 ) -> Option<DomainRecords> {
     let dns = domain.dns.as_ref()?;
     let apex = abs(name);
@@ -119,7 +124,20 @@ pub fn for_name_with(
         zone_names,
         pacc_digests,
     };
-    let groups = b.data_groups(domain);
+    let mut groups = b.data_groups(domain);
+    if !acme.is_empty() {
+        groups.push(Group {
+            kind: GroupKind::Data,
+            comment: "ACME DNS-01 challenges (RFC 8555 §8.4), while an order waits for them".into(),
+            records: acme
+                .iter()
+                .map(|(host, value)| {
+                    let name = abs(&format!("{}.{host}", vocab::ACME_CHALLENGE));
+                    Record::from_rdata(name, dns.ttl.min(ACME_TTL), RData::TXT(TXT::new(vec![value.clone()])))
+                })
+                .collect(),
+        });
+    }
     let mut zones = Vec::new();
     let mut parent = Vec::new();
     let apex_is_ours = dns.zones.iter().any(String::is_empty);
@@ -509,23 +527,28 @@ pub fn srv_priorities(servers: &[MailServer]) -> impl Iterator<Item = (u16, &Mai
 /// secondaries must see increasing numbers, RFC 1982; `dns` keeps served serials growing),
 /// continued over the SOA's fields but the serial for the content fingerprint.
 fn fingerprint(groups: &[Group]) -> (u32, [u8; 32]) {
-    use std::fmt::Write;
-    let mut h = sha2::Sha256::new();
+    let mut h = ring::digest::Context::new(&ring::digest::SHA256);
     let mut soa = None;
-    // One line buffer for all records: formatting into a fresh String per record was a third of
-    // this function's time (allocation and growth), at 130k zones a few seconds.
+    // One line buffer for all records, written without `format!` (see `text`): the line is
+    // `{name} {ttl} {data:?}\n`, byte for byte, as serials have always been made from.
     let mut line = String::with_capacity(256);
     for r in groups.iter().flat_map(|g| g.records.iter()) {
         match &r.data {
             RData::SOA(s) => soa = Some((r.ttl, s)),
             data => {
                 line.clear();
-                let _ = writeln!(line, "{} {} {:?}", r.name, r.ttl, data);
+                text::push_display(&mut line, &r.name);
+                line.push(' ');
+                line.push_str(itoa::Buffer::new().format(r.ttl));
+                line.push(' ');
+                text::push_debug(&mut line, data);
+                line.push('\n');
                 h.update(line.as_bytes());
             }
         }
     }
-    let d = h.clone().finalize();
+    let d = h.clone().finish();
+    let d = d.as_ref();
     let serial = u32::from_be_bytes([d[0], d[1], d[2], d[3]]).max(1);
     if let Some((ttl, s)) = soa {
         h.update(
@@ -536,10 +559,13 @@ fn fingerprint(groups: &[Group]) -> (u32, [u8; 32]) {
             .as_bytes(),
         );
     }
-    (serial, h.finalize().into())
+    let mut content = [0u8; 32];
+    content.copy_from_slice(h.finish().as_ref());
+    (serial, content)
 }
 
 pub mod catalog;
+pub mod text;
 
 #[cfg(test)]
 mod tests;

@@ -9,12 +9,12 @@ use std::fmt::Write;
 
 use hickory_server::proto::rr::{RData, Record};
 
-use crate::records::{DomainRecords, Group, GroupKind, Zone};
+use crate::records::{DomainRecords, Group, GroupKind, Zone, text};
 
 /// A complete master file for one zone.
 pub fn zone_file(zone: &Zone) -> String {
     let origin = zone.origin.to_ascii();
-    let mut out = String::new();
+    let mut out = String::with_capacity(4096);
     let _ = writeln!(out, "$ORIGIN {origin}");
     let _ = writeln!(out, "$TTL {}", zone.ttl);
     let _ = writeln!(
@@ -56,56 +56,87 @@ fn write_groups<'a>(out: &mut String, groups: impl Iterator<Item = &'a Group> + 
     let width = groups
         .clone()
         .flat_map(|g| g.records.iter())
-        .map(|r| r.name.to_ascii().len())
+        .map(|r| text::ascii_len(&r.name))
         .max()
         .unwrap_or(0)
         .min(48);
     for g in groups {
-        let _ = write!(out, "\n; {}\n", g.comment);
+        out.push_str("\n; ");
+        out.push_str(&g.comment);
+        out.push('\n');
         for r in &g.records {
-            let _ = writeln!(out, "{}", record_line(r, width));
+            push_record_line(out, r, width);
+            out.push('\n');
         }
     }
 }
 
-/// One record as a master-file line: `owner TTL IN TYPE RDATA`.
-pub fn record_line(r: &Record, width: usize) -> String {
-    format!(
-        "{:<width$} {} IN {} {}",
-        r.name.to_ascii(),
-        r.ttl,
-        r.record_type(),
-        rdata_text(&r.data)
-    )
+/// One record as a master-file line: `owner TTL IN TYPE RDATA`, the owner padded to `width`.
+fn push_record_line(out: &mut String, r: &Record, width: usize) {
+    let start = out.len();
+    text::push_ascii(out, &r.name);
+    // Names are ASCII, so bytes are characters.
+    let pad = width.saturating_sub(out.len() - start);
+    out.extend(std::iter::repeat_n(' ', pad));
+    out.push(' ');
+    out.push_str(itoa::Buffer::new().format(r.ttl));
+    out.push_str(" IN ");
+    let _ = write!(out, "{}", r.record_type());
+    out.push(' ');
+    push_rdata(out, &r.data);
 }
 
 /// RDATA in master-file syntax. Names are written in their ASCII (IDNA) form: hickory's
 /// `Display` shows Unicode, which zone parsers do not read back as the same name.
 pub fn rdata_text(data: &RData) -> String {
+    let mut out = String::new();
+    push_rdata(&mut out, data);
+    out
+}
+
+fn push_rdata(out: &mut String, data: &RData) {
+    fn int(out: &mut String, n: u32) {
+        out.push_str(itoa::Buffer::new().format(n));
+        out.push(' ');
+    }
     match data {
-        RData::TXT(txt) => txt.txt_data.iter().map(|s| quote(s)).collect::<Vec<_>>().join(" "),
-        RData::SOA(soa) => format!(
-            "{} {} {} {} {} {} {}",
-            soa.mname.to_ascii(),
-            soa.rname.to_ascii(),
-            soa.serial,
-            soa.refresh,
-            soa.retry,
-            soa.expire,
-            soa.minimum
-        ),
-        RData::SRV(srv) => format!("{} {} {} {}", srv.priority, srv.weight, srv.port, srv.target.to_ascii()),
-        RData::MX(mx) => format!("{} {}", mx.preference, mx.exchange.to_ascii()),
-        RData::NS(ns) => ns.0.to_ascii(),
-        RData::CNAME(cname) => cname.0.to_ascii(),
+        RData::TXT(txt) => {
+            for (i, s) in txt.txt_data.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                push_quoted(out, s);
+            }
+        }
+        RData::SOA(soa) => {
+            text::push_ascii(out, &soa.mname);
+            out.push(' ');
+            text::push_ascii(out, &soa.rname);
+            out.push(' ');
+            int(out, soa.serial);
+            let _ = write!(out, "{} {} {} {}", soa.refresh, soa.retry, soa.expire, soa.minimum);
+        }
+        RData::SRV(srv) => {
+            int(out, srv.priority.into());
+            int(out, srv.weight.into());
+            int(out, srv.port.into());
+            text::push_ascii(out, &srv.target);
+        }
+        RData::MX(mx) => {
+            int(out, mx.preference.into());
+            text::push_ascii(out, &mx.exchange);
+        }
+        RData::NS(ns) => text::push_ascii(out, &ns.0),
+        RData::CNAME(cname) => text::push_ascii(out, &cname.0),
         // A and AAAA: addresses; nothing else is produced by `records`.
-        other => other.to_string(),
+        other => {
+            let _ = write!(out, "{other}");
+        }
     }
 }
 
-/// A quoted RFC 1035 character-string.
-pub fn quote(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() + 2);
+/// Appends a quoted RFC 1035 character-string.
+fn push_quoted(s: &mut String, bytes: &[u8]) {
     s.push('"');
     for &b in bytes {
         match b {
@@ -120,12 +151,17 @@ pub fn quote(bytes: &[u8]) -> String {
         }
     }
     s.push('"');
-    s
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn quote(bytes: &[u8]) -> String {
+        let mut s = String::new();
+        push_quoted(&mut s, bytes);
+        s
+    }
 
     #[test]
     fn quoting() {

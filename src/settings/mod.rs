@@ -177,6 +177,29 @@ pub struct AcmeSettings {
     pub cert_cache: usize,
     /// New certificates per registered domain per 7 days (token bucket; renewals exempt).
     pub certs_per_registered_domain_7d: u32,
+    /// How the CA validates the names.
+    pub challenge: AcmeChallenge,
+    /// Mail domains (each with its web names) per certificate, 1 to 100.
+    pub names_per_certificate: u32,
+}
+
+/// `[server.tls.acme] challenge`: how the CA checks that mailconf holds the names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AcmeChallenge {
+    /// TLS-ALPN-01 (RFC 8737): the CA connects to port 443 of the name.
+    #[default]
+    TlsAlpn01,
+    /// DNS-01 (RFC 8555 §8.4): a TXT record at `_acme-challenge.<name>`, served from
+    /// mailconf's own zones while the order waits for it. Names outside them use TLS-ALPN-01.
+    Dns01,
+}
+
+impl AcmeChallenge {
+    /// The setting's values.
+    pub const ALL: [(&'static str, AcmeChallenge); 2] = [
+        ("tls-alpn-01", AcmeChallenge::TlsAlpn01),
+        ("dns-01", AcmeChallenge::Dns01),
+    ];
 }
 
 /// `[server.tls]`: a PEM certificate chain and its private key, read and checked by

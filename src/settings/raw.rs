@@ -124,6 +124,10 @@ pub(super) struct Acme {
     pub cert_cache: Option<S<u32>>,
     /// New certificates per registered domain per 7 days (Let's Encrypt's limit is 50).
     pub certs_per_registered_domain_7d: Option<S<u32>>,
+    /// `tls-alpn-01` (the default) or `dns-01` (answered from mailconf's own zones).
+    pub challenge: Option<S<String>>,
+    /// Mail domains per certificate (1 to 100): fewer orders, every name visible to all.
+    pub names_per_certificate: Option<S<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

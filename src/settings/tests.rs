@@ -840,6 +840,32 @@ fn acme_certificates_per_registered_domain() {
     );
 }
 
+#[test]
+fn acme_challenge_type() {
+    let with = |extra: &str| {
+        format!(
+            "[server.tls.acme]\ndirectory = \"https://ca.example/dir\"\ncache_dir = \"/var/lib/x\"\n{extra}\n{PROVIDER}{DOMAIN}"
+        )
+    };
+    let per = |text: &str| ok(text).server.acme.as_ref().unwrap().names_per_certificate;
+    assert_eq!(per(&with("")), 1, "one domain per certificate unless asked");
+    assert_eq!(per(&with("names_per_certificate = 100")), 100);
+    assert_eq!(
+        errors(&with("names_per_certificate = 101")),
+        vec!["4:25: server.tls.acme.names_per_certificate: must be 1 to 100"]
+    );
+    let challenge = |text: &str| ok(text).server.acme.as_ref().unwrap().challenge;
+    assert_eq!(challenge(&with("")), crate::settings::AcmeChallenge::TlsAlpn01);
+    assert_eq!(
+        challenge(&with("challenge = \"dns-01\"")),
+        crate::settings::AcmeChallenge::Dns01
+    );
+    assert_eq!(
+        errors(&with("challenge = \"http-01\"")),
+        vec!["4:13: server.tls.acme.challenge: unknown challenge `http-01`: `tls-alpn-01` (the default) or `dns-01`"]
+    );
+}
+
 /// `caldav`, `carddav`, `oauth2` and `documentation` on a `[[domain]]` (and `[source.domain]`):
 /// the provider's rules, located at the domain; each replaces only the provider's of its name.
 #[test]

@@ -84,6 +84,17 @@ pub fn flags(out: &str) -> Vec<&str> {
         .collect()
 }
 
+/// `dig @addr -p port ARGS +norec` (an authoritative question, 2 s, one try) and its output.
+pub fn dig(addr: std::net::SocketAddr, args: &[&str]) -> String {
+    let out = std::process::Command::new(tool("dig", "dnsutils"))
+        .arg(format!("@{}", addr.ip()))
+        .args(["-p", &addr.port().to_string(), "+norec", "+time=2", "+tries=1"])
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Records of one section of a `dig` output (`ANSWER`, `AUTHORITY`, `ADDITIONAL`) as
 /// whitespace-normalised lines.
 pub fn section(out: &str, name: &str) -> Vec<String> {

@@ -19,6 +19,18 @@ impl Drop for Kill {
     }
 }
 
+/// Pebble's listener certificate and key (Debian's pebble ships none): self-signed for
+/// `localhost` and `127.0.0.1`, in `dir/pebble.pem` and `dir/pebble.key`.
+pub fn listener_cert(dir: &std::path::Path) {
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::write(dir.join("pebble.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("pebble.key"), key.serialize_pem()).unwrap();
+}
+
 /// Start pebble on free ports, answering to mailconf (which `start` starts, with `write` making
 /// its settings for pebble's ACME port); on a port clash with another process, all again.
 /// Returns mailconf, pebble, pebble's management port, mailconf's DNS and HTTPS ports.
@@ -28,13 +40,7 @@ pub fn pebble_for(
     start: &dyn Fn() -> Server,
 ) -> (Server, Kill, u16, u16, u16) {
     let pebble = tool("pebble", "pebble");
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    std::fs::write(dir.join("pebble.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.join("pebble.key"), key.serialize_pem()).unwrap();
+    listener_cert(dir);
     let unused = TcpListener::bind("127.0.0.1:0").unwrap();
     for attempt in 1..=5 {
         let (acme_port, mgmt_port) = (super::free_port(), super::free_port());

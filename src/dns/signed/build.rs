@@ -20,28 +20,34 @@ fn set(rtype: u16, ttl: u32, rdatas: Vec<Box<[u8]>>) -> RRset {
 
 impl View {
     /// The view of `zone`, served with `serial` and content fingerprint `content`, signed by
-    /// `key` with signatures of `validity`; `child_key` gives the keys of our own sub-zones
-    /// delegated from it (for their DS).
+    /// each of `keys` (two during a rollover) with signatures of `validity`; `child_keys`
+    /// gives the keys of our own sub-zones delegated from it (for their DS).
     pub fn build(
         zone: &records::Zone,
         (serial, content): (u32, [u8; 32]),
-        key: Arc<ZoneKey>,
-        child_key: impl Fn(&[u8]) -> Option<Arc<ZoneKey>>,
+        keys: Vec<Arc<ZoneKey>>,
+        child_keys: impl Fn(&[u8]) -> Vec<Arc<ZoneKey>>,
         validity: Validity,
     ) -> View {
         let origin = wire::name_wire(&zone.origin);
         let mut owners = owners(zone, serial);
         for o in &mut owners {
             if *o.name == *origin {
-                let ds = key.ds(&origin).into_boxed_slice();
-                o.rrsets.push(set(DNSKEY, zone.ttl, vec![key.dnskey.clone()]));
-                // RFC 7344 / RFC 8078: the parent may take these to keep its DS in step.
-                o.rrsets.push(set(CDNSKEY, zone.ttl, vec![key.dnskey.clone()]));
-                o.rrsets.push(set(CDS, zone.ttl, vec![ds]));
+                let dnskeys: Vec<Box<[u8]>> = keys.iter().map(|k| k.dnskey.clone()).collect();
+                let ds = keys.iter().map(|k| k.ds(&origin).into_boxed_slice()).collect();
+                o.rrsets.push(set(DNSKEY, zone.ttl, dnskeys.clone()));
+                // RFC 7344 / RFC 8078: the parent may take these to keep its DS in step. During
+                // a rollover both keys: a parent that takes them any time stays valid.
+                o.rrsets.push(set(CDNSKEY, zone.ttl, dnskeys));
+                o.rrsets.push(set(CDS, zone.ttl, ds));
             } else if o.rrsets.iter().any(|s| s.rtype == NS) {
                 o.delegation = true;
-                if let Some(k) = child_key(&o.name) {
-                    o.rrsets.push(set(DS, zone.ttl, vec![k.ds(&o.name).into_boxed_slice()]));
+                let ds: Vec<Box<[u8]>> = child_keys(&o.name)
+                    .iter()
+                    .map(|k| k.ds(&o.name).into_boxed_slice())
+                    .collect();
+                if !ds.is_empty() {
+                    o.rrsets.push(set(DS, zone.ttl, ds));
                 }
             }
         }
@@ -52,7 +58,7 @@ impl View {
             origin,
             serial,
             content,
-            key,
+            keys: keys.into_boxed_slice(),
             validity,
             negative_ttl,
             soa_ttl: zone.soa().ttl,

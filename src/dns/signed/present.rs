@@ -22,7 +22,7 @@ impl View {
                         line(&mut out, &owner, s.ttl, s.rtype, rd);
                     }
                 }
-                if let Some(sig) = self.sig(o, s) {
+                for sig in self.sigs(o, s) {
                     line(&mut out, &owner, s.ttl, RRSIG, sig);
                 }
             }

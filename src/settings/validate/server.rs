@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use super::Ctx;
 use crate::settings::raw::{self, S};
-use crate::settings::{AcmeSettings, DnssecAlgorithm, ServerSettings, TlsSource, TsigAlgorithm, TsigKey};
+use crate::settings::{
+    AcmeChallenge, AcmeSettings, DnssecAlgorithm, ServerSettings, TlsSource, TsigAlgorithm, TsigKey,
+};
 
 pub(super) fn server(cx: &mut Ctx, s: &raw::Server) -> ServerSettings {
     let https_listen = cx.socket_addrs(&s.https_listen, "server.https_listen");
@@ -181,6 +183,24 @@ fn acme(cx: &mut Ctx, a: &S<raw::Acme>) -> Option<Arc<AcmeSettings>> {
         50,
         1_000_000,
     );
+    let per_certificate = positive(at(&a.names_per_certificate), "names_per_certificate", 1, 100);
+    let challenge = match &a.challenge {
+        None => AcmeChallenge::default(),
+        Some(c) => {
+            let found = AcmeChallenge::ALL.iter().find(|(n, _)| *n == c.get_ref().trim());
+            if found.is_none() {
+                cx.err(
+                    &c.span(),
+                    "server.tls.acme.challenge",
+                    format!(
+                        "unknown challenge `{}`: `tls-alpn-01` (the default) or `dns-01`",
+                        c.get_ref()
+                    ),
+                );
+            }
+            found.map_or(AcmeChallenge::default(), |(_, c)| *c)
+        }
+    };
     (cx.diags.len() == errors_before).then(|| {
         Arc::new(AcmeSettings {
             directory: a.directory.get_ref().clone(),
@@ -193,6 +213,8 @@ fn acme(cx: &mut Ctx, a: &S<raw::Acme>) -> Option<Arc<AcmeSettings>> {
             retry_after: std::time::Duration::from_secs(retry_after),
             cert_cache: cert_cache as usize,
             certs_per_registered_domain_7d: per_domain as u32,
+            challenge,
+            names_per_certificate: per_certificate as u32,
         })
     })
 }
