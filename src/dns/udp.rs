@@ -29,12 +29,19 @@ pub(crate) fn spawn(
     state: Arc<ArcSwap<Authority>>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<(SocketAddr, Vec<JoinHandle<()>>)> {
-    let first = bind(addr)?;
+    // A port the kernel picks (`:0`, as tests ask) is one socket that every thread reads: with
+    // SO_REUSEPORT on a port from the ephemeral range, the kernel may give that same port to
+    // another program's client socket that sets SO_REUSEPORT too (dig does), if it runs as the
+    // same user; such a client, connected to us, then receives its own queries. A fixed port
+    // (53) is never handed out that way, and gets one socket per thread.
+    let shared = addr.port() == 0;
+    let first = bind(addr, !shared)?;
     let bound = first.local_addr()?;
-    let mut sockets = vec![first];
+    let mut sockets = Vec::with_capacity(threads.max(1));
     for _ in 1..threads {
-        sockets.push(bind(bound)?);
+        sockets.push(if shared { first.try_clone()? } else { bind(bound, true)? });
     }
+    sockets.push(first);
     // One limiter for all threads of an address: SO_REUSEPORT hashes a client's flows over the
     // threads, so per-thread buckets would give a client `rate / threads` or `rate × threads`.
     let limiter = Arc::new(std::sync::Mutex::new(RateLimiter::default()));
@@ -54,12 +61,12 @@ pub(crate) fn spawn(
     Ok((bound, handles))
 }
 
-fn bind(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
+fn bind(addr: SocketAddr, reuse_port: bool) -> anyhow::Result<UdpSocket> {
     let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
         sock.set_only_v6(true)?;
     }
-    sock.set_reuse_port(true)?;
+    sock.set_reuse_port(reuse_port)?;
     sock.bind(&addr.into())
         .with_context(|| format!("failed to bind UDP {addr}"))?;
     let sock: UdpSocket = sock.into();
