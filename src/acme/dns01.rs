@@ -4,12 +4,12 @@
 //! (`dns::DnsServer`) rebuilds just the zones that hold `_acme-challenge.<name>` with those
 //! records, so their serials move and their secondaries get a NOTIFY and transfer them like any
 //! other change, and reports back which names it placed (a name outside the zones mailconf
-//! serves is validated with TLS-ALPN-01 instead). The order then waits until every secondary of
-//! the zone (`transfer_to`, the addresses NOTIFY goes to) answers the TXT, and only then asks
-//! the CA to validate. When the authorization is over the records are taken down again (one
-//! more serial). Nothing is kept per domain: the board holds only the names of orders running
-//! (at most a few hundred bytes each), and the zones hold the records only while they wait.
-//! `mailconf zone` never sees them (only `serve` has a board).
+//! serves, or of a domain with a fixed `serial`, is validated with TLS-ALPN-01 instead). The order
+//! then waits until every secondary of the zone (`transfer_to`, the addresses NOTIFY goes to)
+//! answers the TXT, and only then asks the CA to validate. When the authorization is over the
+//! records are taken down again (one more serial). Nothing is kept per domain: the board holds
+//! only the names of orders running (at most a few hundred bytes each), and the zones hold the
+//! records only while they wait. `mailconf zone` never sees them (only `serve` has a board).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;

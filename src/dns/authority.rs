@@ -292,9 +292,16 @@ impl Authority {
         let now = tsig::now();
         let challenge = |host: &str| wire::lower_wire(&format!("{}.{host}", crate::vocab::ACME_CHALLENGE));
         let mut acme: FxHashMap<String, Vec<(String, String)>> = FxHashMap::default();
+        let mut taken: Vec<&str> = Vec::new();
         for (host, value) in entries {
             if let Some(slot) = self.slot_of(&challenge(host)) {
                 let domain = &self.settings.domains[slot.domain as usize];
+                // A fixed `serial` cannot move, so secondaries would never transfer the record:
+                // such a domain's names are validated with TLS-ALPN-01 (not placed).
+                if domain.dns.as_ref().is_some_and(|d| d.serial.is_some()) {
+                    continue;
+                }
+                taken.push(host);
                 let name = domain.names().nth(slot.name as usize).unwrap_or(&domain.name);
                 acme.entry(name.to_ascii_lowercase())
                     .or_default()
@@ -341,9 +348,9 @@ impl Authority {
             let (old, slot) = (&self.slots[i as usize], &new.slots[i as usize]);
             self.rebuild(&new, Some(old), slot, now, &mut changed);
         }
-        let placed = entries
-            .iter()
-            .filter_map(|(host, _)| Some((host.clone(), new.find_zone(&challenge(host))?.transfer_to.clone())))
+        let placed = taken
+            .into_iter()
+            .filter_map(|host| Some((host.to_string(), new.find_zone(&challenge(host))?.transfer_to.clone())))
             .collect();
         (new, changed, placed)
     }
@@ -824,6 +831,65 @@ pub(crate) fn refused(req: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A challenge is placed in the zone of its name, and only there; a domain with a fixed
+    /// serial gets none (its secondaries could not see it), nor does a name outside our zones.
+    #[test]
+    fn acme_challenges_go_where_the_serial_can_move() {
+        let text = r#"
+[provider.p]
+display_name = "P"
+[[provider.p.server]]
+protocol = "imap"
+host = "imap.p.example"
+port = 993
+security = "tls"
+[[provider.p.server]]
+protocol = "smtp"
+host = "smtp.p.example"
+port = 465
+security = "tls"
+
+[[domain]]
+name = "moving.example"
+provider = "p"
+[domain.dns]
+nameservers = ["ns1.p.example"]
+
+[[domain]]
+name = "fixed.example"
+provider = "p"
+[domain.dns]
+nameservers = ["ns1.p.example"]
+serial = 7
+"#;
+        let settings = Arc::new(Settings::from_toml(text, "t.toml").expect("settings"));
+        let auth = Authority::new(settings, Arc::default(), &crate::pacc::Rollover::default());
+        let entries = vec![
+            ("autoconfig.moving.example".to_string(), "a".repeat(43)),
+            ("autoconfig.fixed.example".to_string(), "b".repeat(43)),
+            ("autoconfig.elsewhere.example".to_string(), "c".repeat(43)),
+        ];
+        let (up, changed, placed) = auth.with_acme(&entries);
+        assert_eq!(placed.keys().collect::<Vec<_>>(), ["autoconfig.moving.example"]);
+        assert_eq!(changed.len(), 1, "only the moving domain's zone changes");
+        // The TXT answers for the challenge name of `host`, asked over TCP.
+        let txt = |a: &Authority, host: &str| {
+            let name: hickory_server::proto::rr::Name = format!("_acme-challenge.{host}.").parse().unwrap();
+            let mut m = Message::query();
+            m.add_query(Query::query(name, RecordType::TXT));
+            let Reply::Message(bytes) = a.respond(&m.to_vec().unwrap(), Transport::Tcp, [127, 0, 0, 1].into()) else {
+                panic!("no answer");
+            };
+            Message::from_vec(&bytes).unwrap().answers.len()
+        };
+        assert_eq!(txt(&auth, "autoconfig.moving.example"), 0);
+        assert_eq!(txt(&up, "autoconfig.moving.example"), 1);
+        assert_eq!(txt(&up, "autoconfig.fixed.example"), 0);
+        let (down, changed_back, _) = up.with_acme(&[]);
+        assert_eq!(changed_back.len(), 1);
+        assert_eq!(txt(&down, "autoconfig.moving.example"), 0);
+    }
 
     /// Not a test: what publishing and taking down two ACME DNS-01 challenges costs with the
     /// settings file `MAILCONF_SCALE_CONFIG` (e.g. `benches/gen-config.py 100000`), every zone
