@@ -30,8 +30,9 @@ enum Action {
     Hang,
     /// Forward, and add a `renewalInfo` URL (on the front) to the directory Pebble answers.
     WithRenewalInfo,
-    /// Answer a RenewalInfo object (RFC 9773 §4.2) whose window has passed: renew at once.
-    PastWindow,
+    /// Answer a RenewalInfo object (RFC 9773 §4.2) whose window starts and ends these many
+    /// seconds from now (a window that has passed: renew at once).
+    Window(i64, i64),
 }
 
 /// The front's rule: the action for a request, from its method and path.
@@ -283,13 +284,13 @@ async fn serve(tcp: tokio::net::TcpStream, dir: PathBuf, state: Arc<Mutex<FrontS
             let _ = tls.write_all(reply.as_bytes()).await;
             let _ = tls.shutdown().await;
         }
-        Action::PastWindow => {
+        Action::Window(start, end) => {
             let iso = |t: i64| mailconf::acme::clock::iso(t);
             let now = mailconf::acme::clock::now();
             let body = format!(
                 r#"{{"suggestedWindow": {{"start": "{}", "end": "{}"}}}}"#,
-                iso(now - 2 * 86_400),
-                iso(now - 86_400)
+                iso(now + start),
+                iso(now + end)
             );
             let reply = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nRetry-After: 21600\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -1192,7 +1193,7 @@ fn a_renewal_window_from_the_ca_that_has_passed_renews_at_once() {
     let front = Front::start(&dir);
     front.rule(|method, path| match (method, path) {
         ("GET", "/dir") => Action::WithRenewalInfo,
-        ("GET", p) if p.starts_with("/renewal-info/") => Action::PastWindow,
+        ("GET", p) if p.starts_with("/renewal-info/") => Action::Window(-2 * 86_400, -86_400),
         _ => Action::Forward,
     });
     let name = "one.faults.test";
@@ -1271,7 +1272,56 @@ fn a_renewal_window_from_the_ca_that_has_passed_renews_at_once() {
         .unwrap();
     let status = String::from_utf8_lossy(&status.stdout).into_owned();
     assert!(status.contains("order budget: 299 of 300 per 3 h left"), "{status}");
+    // The window kept for `acme status` was the replaced certificate's: the new one shows
+    // two thirds of its lifetime until the CA is asked about it.
+    assert!(status.contains("(two thirds of its lifetime)"), "{status}");
     // The renewed certificate asks later (within six hours), not in a loop.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(front.seen("GET", "/renewal-info/").len(), 1, "{}", front.log());
+}
+
+/// Issue 13, ARI: a window in the future is kept: no renewal yet, and `mailconf acme status`
+/// (which reads only `cache_dir`) says when inside the CA's window the certificate renews,
+/// instead of two thirds of its lifetime.
+#[test]
+fn a_renewal_window_ahead_is_what_acme_status_shows() {
+    let dir = temp_dir("acme-faults-ari-ahead");
+    let front = Front::start(&dir);
+    front.rule(|method, path| match (method, path) {
+        ("GET", "/dir") => Action::WithRenewalInfo,
+        ("GET", p) if p.starts_with("/renewal-info/") => Action::Window(3 * 3600, 4 * 3600),
+        _ => Action::Forward,
+    });
+    let (s, _pebble, _mgmt, _dns, _tls) = start(&dir, &front, &["ahead.faults.test"], &[]);
+    wait(&s, &front, 90, "the first certificate", || issued(&s).len() == 1);
+    let status = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_mailconf"))
+            .args(["acme", "status", "--config"])
+            .arg(dir.join("mailconf.toml"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    wait(&s, &front, 30, "the window in `acme status`", || {
+        status().contains("the CA's window")
+    });
+    let text = status();
+    let line = text.lines().find(|l| l.contains("the CA's window")).unwrap();
+    // "… renews T (the CA's window A to B)": A ≤ T < B, and A is about 3 h from now.
+    let times: Vec<i64> = line
+        .split([' ', '(', ')', ','])
+        .filter_map(mailconf::acme::ari::rfc3339)
+        .collect();
+    assert_eq!(times.len(), 4, "not_after, renewal, window start and end: {line}");
+    let (at, start, end) = (times[1], times[2], times[3]);
+    assert!(start <= at && at < end, "{line}");
+    let ahead = start - mailconf::acme::clock::now();
+    assert!((3 * 3600 - 120..=3 * 3600).contains(&ahead), "{line}");
+    assert_eq!(
+        lines(&s, "ACME renewal inside the CA's window (ARI)"),
+        1,
+        "{}",
+        s.log_text()
+    );
+    assert_eq!(issued(&s).len(), 1, "no renewal yet:\n{}", s.log_text());
 }

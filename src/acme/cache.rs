@@ -103,6 +103,47 @@ impl Failed {
     }
 }
 
+/// The file that keeps the CA's renewal window for the certificate for `names` (see
+/// [`Renewal`]).
+pub fn renewal_file(dir: &Path, names: &[String], directory: &str) -> PathBuf {
+    dir.join(hashed("renewal_", names, directory))
+}
+
+/// When the certificate that expires at `not_after` renews inside the CA's ARI window
+/// (`start`..`end`, RFC 9773), as the server last picked it: written by `serve` for
+/// `mailconf acme status`, which ignores it once the certificate is another one. One line,
+/// about 45 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Renewal {
+    pub not_after: i64,
+    pub at: i64,
+    pub start: i64,
+    pub end: i64,
+}
+
+impl Renewal {
+    pub fn to_text(&self) -> String {
+        format!("{} {} {} {}\n", self.not_after, self.at, self.start, self.end)
+    }
+
+    pub fn from_text(text: &str) -> Option<Renewal> {
+        let mut n = text.split_ascii_whitespace().map(|v| v.parse::<i64>().ok());
+        let r = Renewal {
+            not_after: n.next()??,
+            at: n.next()??,
+            start: n.next()??,
+            end: n.next()??,
+        };
+        (n.next().is_none() && r.start < r.end).then_some(r)
+    }
+
+    /// Read from `path`; `None` when there is none (or it is unreadable).
+    pub fn load(path: &Path) -> Option<Renewal> {
+        let bytes = read(path).ok().flatten()?;
+        Renewal::from_text(std::str::from_utf8(&bytes).ok()?)
+    }
+}
+
 /// The file's bytes; `None` if there is no such file.
 pub fn read(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
     match std::fs::read(path) {
@@ -336,6 +377,22 @@ mod tests {
         assert!(lru.get(7, 999).is_some());
         assert!(lru.get(7, 1000).is_none());
         assert!(lru.get(7, 0).is_none(), "dropped");
+    }
+
+    #[test]
+    fn renewal_windows_round_trip_on_one_line() {
+        let r = Renewal {
+            not_after: 1_800_000_000,
+            at: 1_799_000_000,
+            start: 1_798_900_000,
+            end: 1_799_100_000,
+        };
+        assert_eq!(Renewal::from_text(&r.to_text()), Some(r));
+        assert_eq!(r.to_text().lines().count(), 1);
+        assert_eq!(Renewal::from_text("1 2 3"), None, "cut");
+        assert_eq!(Renewal::from_text("1 2 5 4"), None, "end before start");
+        assert_eq!(Renewal::from_text("1 2 3 4 5"), None);
+        assert_eq!(Renewal::from_text("x 2 3 4"), None);
     }
 
     #[test]

@@ -893,6 +893,7 @@ impl Scheduler {
                         if at <= now + recheck {
                             info!(certificate = %self.acme.names(id)[0], renew_at = %clock::iso(at), window_start = %clock::iso(w.start), window_end = %clock::iso(w.end), "ACME renewal inside the CA's window (ARI)");
                         }
+                        self.save_renewal(id, at, w);
                         (at, recheck)
                     }
                     Ok((None, recheck)) => (fallback.unwrap_or(now + recheck), recheck),
@@ -1000,6 +1001,24 @@ impl Scheduler {
                 let at = self.failed(id, now, retry, &detail);
                 warn!(certificate = %label, retry_at = %clock::iso(at), error = %detail, "ACME order failed (will retry)");
             }
+        }
+    }
+
+    /// Keeps the renewal time picked in the CA's window for `mailconf acme status` (a failure
+    /// to write only costs that: the server keeps the time in memory).
+    fn save_renewal(&self, id: u32, at: i64, w: ari::Window) {
+        let not_after = self.queue.slots[id as usize].not_after;
+        let record = cache::Renewal {
+            not_after,
+            at,
+            start: w.start,
+            end: w.end,
+        };
+        let file = cache::renewal_file(&self.cfg.cache_dir, &self.acme.names(id), &self.cfg.directory);
+        if cache::Renewal::load(&file) != Some(record)
+            && let Err(e) = cache::write(&file, record.to_text().as_bytes())
+        {
+            debug!(file = %file.display(), error = %e, "ACME renewal window not saved for `acme status`");
         }
     }
 

@@ -31,19 +31,38 @@ pub fn report(settings: &Settings, cfg: &AcmeSettings, domain: Option<&str>, now
             Ok(None) => Ok(None),
             Err(_) => Err(cache::Unusable::Unreadable),
         };
-        let to_order = !matches!(validity, Ok(Some((nb, na))) if cache::renew_at(nb, na) > now);
+        // The CA's window, where the server has read one (ARI) for this certificate; else two
+        // thirds of its lifetime, as the server does without ARI.
+        let ari = match validity {
+            Ok(Some((_, na))) => cache::Renewal::load(&cache::renewal_file(&cfg.cache_dir, &names, &cfg.directory))
+                .filter(|r| r.not_after == na),
+            _ => None,
+        };
+        let renew_at = |nb: i64, na: i64| ari.map_or_else(|| cache::renew_at(nb, na), |r| r.at);
+        let to_order = !matches!(validity, Ok(Some((nb, na))) if renew_at(nb, na) > now);
         let state = match validity {
             Err(why) => {
                 missing += 1;
                 format!("unusable ({why}), ordered again by the server")
             }
             Ok(Some((nb, na))) if na > now => {
-                let renew = cache::renew_at(nb, na);
-                let when = if renew <= now {
+                let renew = renew_at(nb, na);
+                let mut when = if renew <= now {
                     "renewal due".to_string()
                 } else {
                     format!("renews {}", clock::iso(renew))
                 };
+                match ari {
+                    Some(r) => {
+                        let _ = write!(
+                            when,
+                            " (the CA's window {} to {})",
+                            clock::iso(r.start),
+                            clock::iso(r.end)
+                        );
+                    }
+                    None => when.push_str(" (two thirds of its lifetime)"),
+                }
                 format!("valid until {}, {when}", clock::iso(na))
             }
             Ok(Some((_, na))) => {
