@@ -216,6 +216,29 @@ def probe_seeds():
         + b"\0\x21\0\1\xc0\x0c\0\x21\0\1\0\0\x0e\x10\0\x1c\0\0\0\0\x03\xe1" + name("imap.alpha-mail.test"))
 
 
+def acme_seeds():
+    """The CA's answers the ACME client reads (target `acme`, first byte = reader): RFC 9773's
+    renewalInfo example and broken ones, Retry-After values, RFC 3339 times, and the RFC's
+    example certificate (DER, taken from the unit test in src/acme/ari.rs)."""
+    import base64
+    import re
+    for body in [
+        '{"suggestedWindow": {"start": "2025-01-02T04:00:00Z", "end": "2025-01-03T04:00:00Z"},'
+        ' "explanationURL": "https://acme.example.com/docs/ari"}',
+        '{"suggestedWindow": {"start": "2025-01-03T04:00:00Z", "end": "2025-01-02T04:00:00Z"}}',
+        '{"suggestedWindow": {"start": "2025-01-02T05:30:00.123+01:30", "end": "9999-12-31T23:59:60Z"}}',
+        '{"suggestedWindow": {}}', "{}",
+    ]:
+        put("acme", b"\0" + body.encode())
+    for value in ["120", "0", "-5", "Sun, 06 Nov 1994 08:49:37 GMT", "Wed, 02 Dec 2026 14:00:00 GMT", "soon"]:
+        put("acme", b"\1" + value.encode())
+    for t in ["2025-01-02T04:00:00Z", "2025-01-02t04:00:00.5-12:00", "0000-02-29 23:59:60z", "2025-13-02T04:00:00Z"]:
+        put("acme", b"\2" + t.encode())
+    src = (ROOT / "src" / "acme" / "ari.rs").read_text()
+    pem = re.search(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", src, re.S).group(1)
+    put("acme", b"\3" + base64.b64decode("".join(pem.split())))
+
+
 if __name__ == "__main__":
     dns_seeds()
     xfr_seeds()
@@ -224,5 +247,6 @@ if __name__ == "__main__":
     pox_seeds()
     settings_seeds()
     probe_seeds()
+    acme_seeds()
     for d in sorted(SEEDS.iterdir()):
         print(d.name, len(list(d.iterdir())))

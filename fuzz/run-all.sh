@@ -15,7 +15,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 runs=${RUNS:-10000000}
 seconds=${FUZZ_SECONDS:-}
-all=(dns_udp dns_tcp dns_xfr tsig http pox settings probe sources)
+all=(dns_udp dns_tcp dns_xfr tsig http pox settings probe sources acme)
 targets=("${@:-${all[@]}}")
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2

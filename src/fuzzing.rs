@@ -699,6 +699,47 @@ impl Fixture {
     }
 }
 
+impl Fixture {
+    /// What the ACME client reads from the CA outside rustls-acme (RFC 9773 ARI): the first
+    /// byte picks the reader — a `renewalInfo` body, a `Retry-After` value, an RFC 3339 time or
+    /// a certificate whose ARI ID is made. Readers never panic; a window starts before it ends,
+    /// the renewal time picked in it lies inside it (or is now), a wait is never negative and
+    /// the recheck stays within its bounds.
+    pub fn acme(&self, input: &[u8]) {
+        use crate::acme::ari;
+        let Some((&which, rest)) = input.split_first() else {
+            return;
+        };
+        let text = String::from_utf8_lossy(rest);
+        let now = 1_800_000_000;
+        match which % 4 {
+            0 => {
+                if let Some(w) = ari::parse_window(rest) {
+                    assert!(w.start < w.end, "window {w:?}");
+                    for random in [0.0, 0.5, 0.999_999] {
+                        let at = ari::pick(w, now, random);
+                        assert!(at == now || (w.start..w.end).contains(&at), "{at} outside {w:?}");
+                    }
+                }
+            }
+            1 => {
+                let wait = ari::retry_after_header(&text, now);
+                assert!(wait.is_none_or(|s| s >= 0), "negative wait {wait:?}");
+                let again = ari::recheck_after(wait);
+                assert!((60..=86_400).contains(&again) || again == ari::RECHECK_DEFAULT);
+            }
+            2 => {
+                let _ = ari::rfc3339(&text);
+            }
+            _ => {
+                if let Some(id) = ari::cert_id(rest) {
+                    assert!(id.split('.').count() == 2, "ARI ID {id}");
+                }
+            }
+        }
+    }
+}
+
 /// Every rejection points at a place in the text and says something.
 fn check_located(diags: &Diagnostics, text: &str) {
     assert!(!diags.0.is_empty(), "a rejection without a diagnostic");

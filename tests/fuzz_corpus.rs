@@ -8,7 +8,7 @@ use std::path::Path;
 use mailconf::fuzzing::Fixture;
 
 /// Target name → the seed directory it reads.
-const TARGETS: [(&str, &str); 9] = [
+const TARGETS: [(&str, &str); 10] = [
     ("dns_udp", "dns"),
     ("dns_tcp", "dns"),
     ("dns_xfr", "xfr"),
@@ -18,6 +18,7 @@ const TARGETS: [(&str, &str); 9] = [
     ("settings", "settings"),
     ("probe", "probe"),
     ("sources", "sources"),
+    ("acme", "acme"),
 ];
 
 fn run(fx: &Fixture, target: &str, input: &[u8]) {
@@ -31,6 +32,7 @@ fn run(fx: &Fixture, target: &str, input: &[u8]) {
         "pox" => fx.pox(input),
         "settings" => fx.settings(input),
         "probe" => fx.probe(input),
+        "acme" => fx.acme(input),
         _ => unreachable!(),
     }
 }
