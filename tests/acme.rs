@@ -12,16 +12,31 @@ use common::{Server, https_get, temp_dir, tool};
 
 /// mailconf's settings with ACME from pebble's directory at `acme_port`.
 fn write_config(config: &std::path::Path, dir: &std::path::Path, acme_port: u16) {
+    let text = config_text(dir, acme_port, "", "autoconfig_addresses = [\"127.0.0.1\"]\n");
     std::fs::write(
         config,
-        format!(
-            r#"[server]
+        text + r#"
+# No DNS records: its validation fails (pebble asks our DNS, which refuses), and that must not
+# hold up acme.test.
+[[domain]]
+name = "fail.test"
+provider = "p"
+"#,
+    )
+    .unwrap();
+}
+
+/// Settings with ACME from pebble at `acme_port` (plus `acme` in `[server.tls.acme]`) and the
+/// domain acme.test with DNS (plus `dns` in its `[domain.dns]`), served by mailconf.
+pub(crate) fn config_text(dir: &std::path::Path, acme_port: u16, acme: &str, dns: &str) -> String {
+    format!(
+        r#"[server]
 [server.tls.acme]
 directory = "https://127.0.0.1:{acme_port}/dir"
 contact = ["mailto:postmaster@acme.test"]
 cache_dir = "{d}/acme-cache"
 ca_roots = "{d}/pebble.pem"
-
+{acme}
 [provider.p]
 display_name = "ACME Test"
 [[provider.p.server]]
@@ -40,19 +55,10 @@ name = "acme.test"
 provider = "p"
 [domain.dns]
 nameservers = ["ns.acme.test"]
-autoconfig_addresses = ["127.0.0.1"]
 hosts = {{ mail = ["127.0.0.1"], ns = ["127.0.0.1"] }}
-
-# No DNS records: its validation fails (pebble asks our DNS, which refuses), and that must not
-# hold up acme.test.
-[[domain]]
-name = "fail.test"
-provider = "p"
-"#,
-            d = dir.display()
-        ),
+{dns}"#,
+        d = dir.display()
     )
-    .unwrap();
 }
 
 #[test]

@@ -23,43 +23,9 @@ fn serial(addr: SocketAddr) -> Option<u32> {
 /// `challenge = "dns-01"`; acme.test's web names point at 127.0.0.2, where nothing listens, so
 /// TLS-ALPN-01 could not succeed: only DNS-01 can. Knot at `knot_port` is the zone's secondary.
 fn write_config(config: &std::path::Path, dir: &std::path::Path, acme_port: u16, knot_port: u16) {
-    std::fs::write(
-        config,
-        format!(
-            r#"[server]
-[server.tls.acme]
-directory = "https://127.0.0.1:{acme_port}/dir"
-contact = ["mailto:postmaster@acme.test"]
-cache_dir = "{d}/acme-cache"
-ca_roots = "{d}/pebble.pem"
-challenge = "dns-01"
-
-[provider.p]
-display_name = "ACME Test"
-[[provider.p.server]]
-protocol = "imap"
-host = "mail.acme.test"
-port = 993
-security = "tls"
-[[provider.p.server]]
-protocol = "smtp"
-host = "mail.acme.test"
-port = 465
-security = "tls"
-
-[[domain]]
-name = "acme.test"
-provider = "p"
-[domain.dns]
-nameservers = ["ns.acme.test"]
-autoconfig_addresses = ["127.0.0.2"]
-transfer_to = ["127.0.0.1:{knot_port}"]
-hosts = {{ mail = ["127.0.0.1"], ns = ["127.0.0.1"] }}
-"#,
-            d = dir.display()
-        ),
-    )
-    .unwrap();
+    let dns = format!("autoconfig_addresses = [\"127.0.0.2\"]\ntransfer_to = [\"127.0.0.1:{knot_port}\"]\n");
+    let text = super::acme::config_text(dir, acme_port, "challenge = \"dns-01\"\n", &dns);
+    std::fs::write(config, text).unwrap();
 }
 
 /// A Knot secondary of acme.test from mailconf at `primary`, listening on `port`; its stderr
@@ -257,26 +223,7 @@ fn a_dns_01_challenge_in_a_signed_zone_validates() {
         "acme.test",
     ]);
     let ds = common::stdout(&out).lines().next().unwrap().to_string();
-    let f: Vec<&str> = ds.split_whitespace().collect();
-    let anchors = dir.join("anchors.conf");
-    std::fs::write(
-        &anchors,
-        format!(
-            "trust-anchors {{\n  {} static-ds {} {} {} \"{}\";\n}};\n",
-            f[0], f[4], f[5], f[6], f[7]
-        ),
-    )
-    .unwrap();
-    let delv = |name: &str, rtype: &str| {
-        let out = Command::new(tool("delv", "bind9-dnsutils"))
-            .arg(format!("@{}", primary.ip()))
-            .args(["-p", &primary.port().to_string(), "-a"])
-            .arg(&anchors)
-            .args(["+root=acme.test", name, rtype])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
-    };
+    let delv = |name: &str, rtype: &str| super::dnssec::delv(primary, &ds, &dir, name, rtype);
     let txt = delv("_acme-challenge.autoconfig.acme.test", "TXT");
     assert!(txt.contains("fully validated") && txt.contains(" IN TXT"), "{txt}");
     assert!(txt.contains(" IN RRSIG TXT 13 "), "signed with the zone:\n{txt}");

@@ -178,30 +178,10 @@ async fn serve(tcp: tokio::net::TcpStream, dir: PathBuf, state: Arc<Mutex<FrontS
     let Ok(mut tls) = tokio_rustls::TlsAcceptor::from(Arc::new(server)).accept(tcp).await else {
         return;
     };
-    let mut head = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match tls.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&chunk[..n]),
-        }
-    }
-    // The whole body too (its length is in the head), kept for the test.
-    let body_at = head.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    let length: usize = String::from_utf8_lossy(&head[..body_at])
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length:")
-                .map(|v| v.trim().parse().unwrap_or(0))
-        })
-        .unwrap_or(0);
-    while head.len() < body_at + length {
-        match tls.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&chunk[..n]),
-        }
-    }
+    // The whole request, its body too, kept for the test.
+    let Some((head, body_at, length)) = read_message(&mut tls).await else {
+        return;
+    };
     if length > 0 {
         state.lock().unwrap().bodies.push(head[body_at..].to_vec());
     }
@@ -247,31 +227,9 @@ async fn serve(tcp: tokio::net::TcpStream, dir: PathBuf, state: Arc<Mutex<FrontS
             if up.write_all(&head).await.is_err() {
                 return;
             }
-            let mut answer = Vec::new();
-            let body_at = loop {
-                if let Some(i) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
-                    break i + 4;
-                }
-                match up.read(&mut chunk).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => answer.extend_from_slice(&chunk[..n]),
-                }
+            let Some((answer, body_at, length)) = read_message(&mut up).await else {
+                return;
             };
-            let head_text = String::from_utf8_lossy(&answer[..body_at]).into_owned();
-            let length: usize = head_text
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().parse().unwrap_or(0))
-                })
-                .unwrap_or(0);
-            while answer.len() < body_at + length {
-                match up.read(&mut chunk).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => answer.extend_from_slice(&chunk[..n]),
-                }
-            }
             let body = String::from_utf8_lossy(&answer[body_at..body_at + length]).replacen(
                 '{',
                 &format!(r#"{{"renewalInfo": "https://127.0.0.1:{front_port}/renewal-info","#),
@@ -313,6 +271,7 @@ async fn serve(tcp: tokio::net::TcpStream, dir: PathBuf, state: Arc<Mutex<FrontS
         Action::Hang => {
             // Until the client gives up (it closes), at most 10 minutes.
             let _ = tokio::time::timeout(Duration::from_secs(600), async {
+                let mut chunk = [0u8; 4096];
                 while matches!(tls.read(&mut chunk).await, Ok(n) if n > 0) {}
             })
             .await;
@@ -364,6 +323,37 @@ hosts = {{ ns = ["127.0.0.1"] }}
         );
     }
     std::fs::write(config, text).unwrap();
+}
+
+/// One HTTP/1.1 message read whole (head, then as much body as its Content-Length says): its
+/// bytes, where the body starts and the body's length. `None` when the peer stops before.
+async fn read_message(r: &mut (impl tokio::io::AsyncRead + Unpin)) -> Option<(Vec<u8>, usize, usize)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let body_at = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match r.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let length: usize = String::from_utf8_lossy(&buf[..body_at])
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    while buf.len() < body_at + length {
+        match r.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Some((buf, body_at, length))
 }
 
 /// Start Pebble behind `front` and mailconf with `valid` and `invalid` domains (HTTPS, DNS,

@@ -149,8 +149,9 @@ fn validated(u: &Unbound, name: &str, rtype: &str, want: &str) -> Vec<String> {
     section(&out, "ANSWER")
 }
 
-/// `delv` (BIND's validator) with the DS as trust anchor, straight at mailconf.
-fn delv(auth: SocketAddr, ds: &str, dir: &Path, name: &str, rtype: &str) -> String {
+/// `delv` (BIND's validator) with the DS as trust anchor (and its owner as the root of the
+/// validation), straight at mailconf.
+pub(crate) fn delv(auth: SocketAddr, ds: &str, dir: &Path, name: &str, rtype: &str) -> String {
     let f: Vec<&str> = ds.split_whitespace().collect();
     let anchors = dir.join("anchors.conf");
     std::fs::write(
@@ -165,7 +166,8 @@ fn delv(auth: SocketAddr, ds: &str, dir: &Path, name: &str, rtype: &str) -> Stri
         .arg(format!("@{}", auth.ip()))
         .args(["-p", &auth.port().to_string(), "-a"])
         .arg(&anchors)
-        .args(["+root=mail.test", name, rtype])
+        .arg(format!("+root={}", f[0]))
+        .args([name, rtype])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
