@@ -450,79 +450,67 @@ pub fn ds_records(settings: &Settings, only: Option<&str>) -> anyhow::Result<Str
 /// `serve` then (within seconds, see `watch_rolls`) publishes both keys, signs with both, moves
 /// the serial and NOTIFYs. Returns what the operator needs: the new DS records.
 pub fn roll(settings: &Settings, name: &str) -> anyhow::Result<String> {
-    let dir =
-        settings.server.state_dir.as_deref().ok_or_else(|| {
-            anyhow::anyhow!("no [server] state_dir: DNSSEC keys are kept there, so no zone is signed")
-        })?;
-    let zones = registrar_zones(settings, Some(name));
-    if zones.is_empty() {
-        anyhow::bail!("`{name}` has no signed zone (dnssec is off for it, or it has no [domain.dns])");
-    }
-    let mut rolls = keystore::Rolls::load(Some(dir));
-    let mut text = String::new();
-    for (origin, wire_origin, ttl, alg) in &zones {
-        let now = rolls.of(wire_origin, *alg);
-        if now.rolling {
-            anyhow::bail!(
-                "a rollover of {origin} is under way already: finish it with `mailconf dnssec retire --domain {name}`"
-            );
-        }
-        let old = keystore::zone_key(dir, origin, *alg, now.generation)?;
-        let new = keystore::zone_key(dir, origin, *alg, now.generation + 1)?;
-        rolls.set(
-            wire_origin,
-            *alg,
-            keystore::Roll {
-                generation: now.generation,
-                rolling: true,
-            },
-        );
-        text.push_str(&format!(
-            "; {origin}: new key {} published beside key {}, both sign. New DS:\n",
-            new.tag, old.tag
-        ));
-        text.push_str(&ds_line(origin, wire_origin, *ttl, &new));
-    }
-    rolls.save(dir)?;
-    Ok(text)
+    roll_step(settings, name, true)
 }
 
 /// `mailconf dnssec retire --domain NAME`: end the rollovers `roll` started for `name`: the
 /// old keys are no longer published nor used (their files stay in `state_dir`). Returns the
 /// DS records in force from now on.
 pub fn retire(settings: &Settings, name: &str) -> anyhow::Result<String> {
+    roll_step(settings, name, false)
+}
+
+/// One step of a rollover for every registrar zone of `name`: `start` (roll) or end it
+/// (retire). Refused as a whole when a zone is not in the state the step needs.
+fn roll_step(settings: &Settings, name: &str, start: bool) -> anyhow::Result<String> {
     let dir =
         settings.server.state_dir.as_deref().ok_or_else(|| {
             anyhow::anyhow!("no [server] state_dir: DNSSEC keys are kept there, so no zone is signed")
         })?;
     let zones = registrar_zones(settings, Some(name));
+    if zones.is_empty() {
+        anyhow::bail!("`{name}` has no signed zone (dnssec is off for it, or it has no [domain.dns])");
+    }
     let mut rolls = keystore::Rolls::load(Some(dir));
     let mut text = String::new();
     for (origin, wire_origin, ttl, alg) in &zones {
         let now = rolls.of(wire_origin, *alg);
-        if !now.rolling {
-            anyhow::bail!(
+        match (start, now.rolling) {
+            (true, true) => anyhow::bail!(
+                "a rollover of {origin} is under way already: finish it with `mailconf dnssec retire --domain {name}`"
+            ),
+            (false, false) => anyhow::bail!(
                 "no rollover of {origin} is under way: start one with `mailconf dnssec roll --domain {name}`"
-            );
+            ),
+            _ => {}
         }
         let old = keystore::zone_key(dir, origin, *alg, now.generation)?;
         let new = keystore::zone_key(dir, origin, *alg, now.generation + 1)?;
-        rolls.set(
-            wire_origin,
-            *alg,
+        // Rolling: both generations published; retired: the new one alone.
+        let next = if start {
+            keystore::Roll {
+                generation: now.generation,
+                rolling: true,
+            }
+        } else {
             keystore::Roll {
                 generation: now.generation + 1,
                 rolling: false,
-            },
-        );
-        text.push_str(&format!(
-            "; {origin}: key {} retired, key {} signs alone. DS in force:\n",
-            old.tag, new.tag
-        ));
+            }
+        };
+        rolls.set(wire_origin, *alg, next);
+        text.push_str(&if start {
+            format!(
+                "; {origin}: new key {} published beside key {}, both sign. New DS:\n",
+                new.tag, old.tag
+            )
+        } else {
+            format!(
+                "; {origin}: key {} retired, key {} signs alone. DS in force:\n",
+                old.tag, new.tag
+            )
+        });
         text.push_str(&ds_line(origin, wire_origin, *ttl, &new));
-    }
-    if zones.is_empty() {
-        anyhow::bail!("`{name}` has no signed zone (dnssec is off for it, or it has no [domain.dns])");
     }
     rolls.save(dir)?;
     Ok(text)
