@@ -4,13 +4,17 @@
 #
 #   fuzz/run-all.sh                  10,000,000 executions per target (the issue-17 campaign)
 #   RUNS=100000 fuzz/run-all.sh dns_udp http
-#   FUZZ_SECONDS=5 fuzz/run-all.sh   a smoke run: a few seconds per target (.ci/run)
+#   SMOKE=2000 fuzz/run-all.sh       a smoke run (.ci/run): 2,000 executions per target from the
+#                                    committed seeds only, in a fresh corpus, with libFuzzer's
+#                                    random seed fixed: the same code gives the same run on any
+#                                    machine, so a smoke run that passed here passes in CI
+#   FUZZ_SECONDS=60 fuzz/run-all.sh  a minute per target (exploring; not reproducible)
 #   FUZZ_DEV=1 …                     unoptimised build: compiles in about half the time, runs slower
 #                                    (.ci/run's smoke run; not for the campaign)
 #
 # Inputs grow in fuzz/corpus/TARGET (not committed), seeded from fuzz/seeds/; a crash lands in
 # fuzz/artifacts/TARGET/ and makes the script exit 1. Copy it to fuzz/regressions/TARGET/ so
-# that tests/fuzz_corpus.rs replays it in the normal suite, then fix the code.
+# that tests/fuzz_corpus.rs replays it in the normal suite, then fix the code (or the check).
 set -uo pipefail
 cd "$(dirname "$0")"
 runs=${RUNS:-10000000}
@@ -28,14 +32,18 @@ seeds_of() { case $1 in dns_xfr) echo xfr ;; dns_*) echo dns ;; *) echo "$1" ;; 
 dict_of() { case $1 in dns_* | tsig) echo dns ;; pox | probe) echo xml ;; *) echo "$1" ;; esac; }
 limit=(-runs="$runs")
 [ -n "$seconds" ] && limit=(-runs=1000000000 -max_total_time="$seconds")
+smoke=${SMOKE:-}
+[ -n "$smoke" ] && limit=(-runs="$smoke" -seed=1)
 failed=0
 rows=()
 for t in "${targets[@]}"; do
-  mkdir -p "corpus/$t" "artifacts/$t"
+  corpus=corpus/$t
+  [ -n "$smoke" ] && corpus=$(mktemp -d)
+  mkdir -p "$corpus" "artifacts/$t"
   before=$(find "artifacts/$t" -type f | wc -l)
   log=$(mktemp)
   start=$(date +%s%N)
-  cargo fuzz run "${profile[@]}" --sanitizer none "$t" "corpus/$t" "seeds/$(seeds_of "$t")" -- \
+  cargo fuzz run "${profile[@]}" --sanitizer none "$t" "$corpus" "seeds/$(seeds_of "$t")" -- \
     "${limit[@]}" -dict="dict/$(dict_of "$t").dict" -timeout=10 -print_final_stats=1 >"$log" 2>&1
   rc=$?
   took=$((($(date +%s%N) - start) / 1000000))
@@ -47,6 +55,7 @@ for t in "${targets[@]}"; do
     tail -40 "$log" >&2
   fi
   rm -f "$log"
+  [ -n "$smoke" ] && rm -rf "$corpus"
   rows+=("$(printf '%-10s %14s %8s %9d.%d' "$t" "${execs:-?}" "$crashes" $((took / 1000)) $((took % 1000 / 100)))")
 done
 printf '%-10s %14s %8s %9s\n' target executions crashes seconds

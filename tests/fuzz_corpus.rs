@@ -50,20 +50,25 @@ fn seeds_and_regressions_replay() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let fx = Fixture::new();
     let mut count = 0;
+    let mut broken = Vec::new();
     for (target, seeds) in TARGETS {
         let inputs = files(&root.join("seeds").join(seeds));
         assert!(inputs.len() >= 6, "fuzz/seeds/{seeds} has {} seeds", inputs.len());
         for f in inputs.iter().chain(&files(&root.join("regressions").join(target))) {
             let input = std::fs::read(f).unwrap();
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&fx, target, &input)));
-            assert!(
-                outcome.is_ok(),
-                "{target}: {} breaks an invariant (see the panic above)",
-                f.display()
-            );
+            if outcome.is_err() {
+                broken.push(format!("{target}: {}", f.display()));
+            }
             count += 1;
         }
     }
+    // Every input is replayed before failing, so one run names them all.
+    assert!(
+        broken.is_empty(),
+        "inputs that break an invariant (each panic is printed above):\n{}",
+        broken.join("\n")
+    );
     assert!(count > 150, "only {count} inputs replayed");
 }
 
@@ -127,6 +132,51 @@ fn the_echo_check_tells_an_echo_from_document_text() {
             "{input}"
         );
     }
+}
+
+/// The "another provider's servers" check counts what the settings put in, not what the
+/// request repeats (the campaign's `fredsubmit.beta-mail.test@alpha.test` findings).
+#[test]
+fn the_leak_check_tells_a_leak_from_a_repeated_address() {
+    use mailconf::fuzzing::leaked_host;
+    let hosts = ["submit.beta-mail.test", "pop.beta-mail.test"];
+    let doc = |server: &str, user: &str| format!("<Server>{server}</Server><LoginName>{user}</LoginName>");
+    let user = "fredsubmit.beta-mail.test@alpha.test";
+    // Own servers, the address repeated: the same count under renamed settings.
+    let own = doc("imap.alpha-mail.test", user);
+    let own_renamed = doc("imap.alpha-mail.invalid", user);
+    assert_eq!(leaked_host(&hosts, own.as_bytes(), own_renamed.as_bytes()), None);
+    // Another provider's server from the settings: it changes with the settings.
+    let leak = doc("submit.beta-mail.test", user);
+    let leak_renamed = doc("submit.beta-mail.invalid", user);
+    assert_eq!(
+        leaked_host(&hosts, leak.as_bytes(), leak_renamed.as_bytes()),
+        Some("submit.beta-mail.test")
+    );
+}
+
+/// JSON quotes `"` as `\"`, so a JSON answer is checked for structure: input that adds a key or
+/// ends a string early is caught, a quoted echo is not.
+#[test]
+fn the_json_check_tells_injection_from_quoting() {
+    use mailconf::fuzzing::same_json_structure;
+    let careful = |v: &str| serde_json::json!({ "Protocol": "AutodiscoverV1", "Url": v }).to_string();
+    let careless = |v: &str| format!(r#"{{"Protocol":"AutodiscoverV1","Url":"{v}"}}"#);
+    let input = r#"x","Evil":"y"#;
+    let twin = input.replace('"', "_");
+    assert!(same_json_structure(
+        careful(input).as_bytes(),
+        careful(&twin).as_bytes()
+    ));
+    assert!(!same_json_structure(
+        careless(input).as_bytes(),
+        careless(&twin).as_bytes()
+    ));
+    // An unescaped quote that breaks the document: one parses, the other does not.
+    assert!(!same_json_structure(
+        careless("\"fred").as_bytes(),
+        careless("_fred").as_bytes()
+    ));
 }
 
 /// A hand-made breach of the "another domain's settings" rule, so the check is shown to fire.

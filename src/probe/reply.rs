@@ -15,7 +15,12 @@ pub struct SmtpReply {
 /// that changes mid-reply.
 pub fn smtp_line(acc: &mut Vec<(u16, String)>, line: &str) -> Result<Option<SmtpReply>, String> {
     let bytes = line.as_bytes();
-    if bytes.len() < 3 || !bytes[..3].iter().all(u8::is_ascii_digit) {
+    // Reply-code = %x32-35 %x30-35 %x30-39 (RFC 5321 §4.2): `045` or `260` is no reply.
+    if bytes.len() < 3
+        || !(b'2'..=b'5').contains(&bytes[0])
+        || !(b'0'..=b'5').contains(&bytes[1])
+        || !bytes[2].is_ascii_digit()
+    {
         return Err(format!("not an SMTP reply line: {:?}", truncate(line)));
     }
     let code: u16 = line[..3].parse().map_err(|_| "bad code".to_string())?;
@@ -167,6 +172,11 @@ mod tests {
         assert!(smtp_reply("250-a\r\n251 b\r\n").is_err());
         assert!(smtp_reply("250-a\r\n").is_err());
         assert!(smtp_reply("250xa\r\n").is_err());
+        // Codes outside RFC 5321's grammar (first digit 2–5, second 0–5), found by fuzzing:
+        // `045` once parsed as code 45.
+        for bad in ["045 x", "199 x", "600 x", "260 x", "0\r\n"] {
+            assert!(smtp_reply(bad).is_err(), "{bad:?}");
+        }
         assert_eq!(
             smtp_reply("250\r\n").unwrap(),
             SmtpReply {
@@ -219,10 +229,10 @@ mod tests {
             .collect()
     }
 
-    /// A valid reply: random three-digit code, 1–8 lines, `-` on all but the last, the last
+    /// A valid reply: random reply code (RFC 5321 §4.2's grammar), 1–8 lines, `-` on all but the last, the last
     /// either `NNN text` or a bare `NNN`. Returns the lines and the reply they must parse to.
     fn random_reply(rng: &mut Rng) -> (Vec<String>, SmtpReply) {
-        let code = rng.below(1000) as u16;
+        let code = ((2 + rng.below(4)) * 100 + rng.below(6) * 10 + rng.below(10)) as u16;
         let n = 1 + rng.below(8);
         let mut texts: Vec<String> = (0..n).map(|_| random_text(rng)).collect();
         let bare_last = rng.below(4) == 0;
