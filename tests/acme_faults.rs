@@ -30,8 +30,8 @@ enum Action {
     Hang,
     /// Forward, and add a `renewalInfo` URL (on the front) to the directory Pebble answers.
     WithRenewalInfo,
-    /// Answer a RenewalInfo object (RFC 9773 §4.2) whose window starts and ends these many
-    /// seconds from now (a window that has passed: renew at once).
+    /// Answer a RenewalInfo object (RFC 9773 §4.2) whose window starts and ends at these unix
+    /// times (a window that has passed: renew at once).
     Window(i64, i64),
 }
 
@@ -244,11 +244,10 @@ async fn serve(tcp: tokio::net::TcpStream, dir: PathBuf, state: Arc<Mutex<FrontS
         }
         Action::Window(start, end) => {
             let iso = |t: i64| mailconf::acme::clock::iso(t);
-            let now = mailconf::acme::clock::now();
             let body = format!(
                 r#"{{"suggestedWindow": {{"start": "{}", "end": "{}"}}}}"#,
-                iso(now + start),
-                iso(now + end)
+                iso(start),
+                iso(end)
             );
             let reply = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nRetry-After: 21600\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -1181,9 +1180,10 @@ fn a_renewal_window_from_the_ca_that_has_passed_renews_at_once() {
     use base64::Engine;
     let dir = temp_dir("acme-faults-ari");
     let front = Front::start(&dir);
-    front.rule(|method, path| match (method, path) {
+    let now = mailconf::acme::clock::now();
+    front.rule(move |method, path| match (method, path) {
         ("GET", "/dir") => Action::WithRenewalInfo,
-        ("GET", p) if p.starts_with("/renewal-info/") => Action::Window(-2 * 86_400, -86_400),
+        ("GET", p) if p.starts_with("/renewal-info/") => Action::Window(now - 2 * 86_400, now - 86_400),
         _ => Action::Forward,
     });
     let name = "one.faults.test";
@@ -1272,17 +1272,20 @@ fn a_renewal_window_from_the_ca_that_has_passed_renews_at_once() {
 
 /// Issue 13, ARI: a window in the future is kept: no renewal yet, and `mailconf acme status`
 /// (which reads only `cache_dir`) says when inside the CA's window the certificate renews,
-/// instead of two thirds of its lifetime.
+/// instead of two thirds of its lifetime. The time is drawn once per window: asked again after
+/// a restart, the CA's same window gives the same time (a new draw at every answer would pull
+/// renewals towards the window's start).
 #[test]
 fn a_renewal_window_ahead_is_what_acme_status_shows() {
     let dir = temp_dir("acme-faults-ari-ahead");
     let front = Front::start(&dir);
-    front.rule(|method, path| match (method, path) {
+    let now = mailconf::acme::clock::now();
+    front.rule(move |method, path| match (method, path) {
         ("GET", "/dir") => Action::WithRenewalInfo,
-        ("GET", p) if p.starts_with("/renewal-info/") => Action::Window(3 * 3600, 4 * 3600),
+        ("GET", p) if p.starts_with("/renewal-info/") => Action::Window(now + 3 * 3600, now + 4 * 3600),
         _ => Action::Forward,
     });
-    let (s, _pebble, _mgmt, _dns, _tls) = start(&dir, &front, &["ahead.faults.test"], &[]);
+    let (s, _pebble, _mgmt, dns_port, tls_port) = start(&dir, &front, &["ahead.faults.test"], &[]);
     wait(&s, &front, 90, "the first certificate", || issued(&s).len() == 1);
     let status = || {
         let out = Command::new(env!("CARGO_BIN_EXE_mailconf"))
@@ -1305,8 +1308,7 @@ fn a_renewal_window_ahead_is_what_acme_status_shows() {
     assert_eq!(times.len(), 4, "not_after, renewal, window start and end: {line}");
     let (at, start, end) = (times[1], times[2], times[3]);
     assert!(start <= at && at < end, "{line}");
-    let ahead = start - mailconf::acme::clock::now();
-    assert!((3 * 3600 - 120..=3 * 3600).contains(&ahead), "{line}");
+    assert_eq!((start, end), (now + 3 * 3600, now + 4 * 3600), "{line}");
     assert_eq!(
         lines(&s, "ACME renewal inside the CA's window (ARI)"),
         1,
@@ -1314,4 +1316,20 @@ fn a_renewal_window_ahead_is_what_acme_status_shows() {
         s.log_text()
     );
     assert_eq!(issued(&s).len(), 1, "no renewal yet:\n{}", s.log_text());
+    drop(s);
+
+    let asked = front.seen("GET", "/renewal-info/").len();
+    let s = restart(&dir, dns_port, tls_port);
+    wait(&s, &front, 60, "the window asked for again", || {
+        front.seen("GET", "/renewal-info/").len() > asked
+    });
+    wait(&s, &front, 10, "the answer taken", || {
+        s.log_text().contains("ACME renewal inside the CA's window (ARI)")
+    });
+    let again = status();
+    assert!(
+        again.contains(line),
+        "the same renewal time after a restart:\n{line}\n{again}"
+    );
+    assert_eq!(issued(&s).len(), 0, "no renewal yet:\n{}", s.log_text());
 }

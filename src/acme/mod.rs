@@ -889,11 +889,10 @@ impl Scheduler {
             AriDone::Check(id, fallback, answer) => {
                 let (renew, recheck) = match answer {
                     Ok((Some(w), recheck)) => {
-                        let at = ari::pick(w, now, ari::random());
+                        let at = self.renewal_time(id, w, now);
                         if at <= now + recheck {
                             info!(certificate = %self.acme.names(id)[0], renew_at = %clock::iso(at), window_start = %clock::iso(w.start), window_end = %clock::iso(w.end), "ACME renewal inside the CA's window (ARI)");
                         }
-                        self.save_renewal(id, at, w);
                         (at, recheck)
                     }
                     Ok((None, recheck)) => (fallback.unwrap_or(now + recheck), recheck),
@@ -1004,22 +1003,29 @@ impl Scheduler {
         }
     }
 
-    /// Keeps the renewal time picked in the CA's window for `mailconf acme status` (a failure
-    /// to write only costs that: the server keeps the time in memory).
-    fn save_renewal(&self, id: u32, at: i64, w: ari::Window) {
+    /// When certificate `id` renews inside the CA's window `w`: drawn once per window (RFC 9773
+    /// §4.2) and kept in `cache_dir`, so that asking again every few hours, or a restart, does
+    /// not draw again (each new draw would pull renewals towards the window's start). The file
+    /// also tells `mailconf acme status`; a failure to write costs only that and the redraw.
+    fn renewal_time(&self, id: u32, w: ari::Window, now: i64) -> i64 {
         let not_after = self.queue.slots[id as usize].not_after;
+        let file = cache::renewal_file(&self.cfg.cache_dir, &self.acme.names(id), &self.cfg.directory);
+        if let Some(kept) = cache::Renewal::load(&file)
+            && (kept.not_after, kept.start, kept.end) == (not_after, w.start, w.end)
+        {
+            return kept.at.max(now);
+        }
+        let at = ari::pick(w, now, ari::random());
         let record = cache::Renewal {
             not_after,
             at,
             start: w.start,
             end: w.end,
         };
-        let file = cache::renewal_file(&self.cfg.cache_dir, &self.acme.names(id), &self.cfg.directory);
-        if cache::Renewal::load(&file) != Some(record)
-            && let Err(e) = cache::write(&file, record.to_text().as_bytes())
-        {
-            debug!(file = %file.display(), error = %e, "ACME renewal window not saved for `acme status`");
+        if let Err(e) = cache::write(&file, record.to_text().as_bytes()) {
+            debug!(file = %file.display(), error = %e, "ACME renewal time not saved: drawn again at the next answer");
         }
+        at
     }
 
     /// Certificate `id`'s order failed: it waits (with backoff from `wait`), saved in
