@@ -485,5 +485,11 @@ pub(crate) fn parse_whole(text: &str, file: &str) -> Result<Settings, Diagnostic
     validate::parse_whole(text, file, None)
 }
 
+/// The split parser for files from `min_domains` domains on, not only large ones
+/// (`crate::fuzzing`: small inputs reach the split path cheaply).
+pub(crate) fn parse_split_from(text: &str, file: &str, min_domains: usize) -> Result<Settings, Diagnostics> {
+    validate::parse_split_from(text, file, min_domains)
+}
+
 #[cfg(test)]
 mod tests;

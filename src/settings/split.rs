@@ -100,6 +100,12 @@ impl Splitter {
 
 /// Split `text`, or `None` when it should be parsed whole.
 pub(super) fn split(text: &str) -> Option<Split> {
+    split_from(text, MIN_DOMAINS)
+}
+
+/// [`split`] for files with at least `min_domains` domains (the fuzz target splits small files,
+/// so that each input is cheap).
+pub(super) fn split_from(text: &str, min_domains: usize) -> Option<Split> {
     let mut domains: Vec<Range<usize>> = Vec::new();
     let mut rest: Vec<Range<usize>> = Vec::new();
     let mut splitter = Splitter::default();
@@ -116,7 +122,7 @@ pub(super) fn split(text: &str) -> Option<Split> {
         }
     }
     push(splitter.finish(text.len()).ok()?);
-    if domains.len() < MIN_DOMAINS {
+    if domains.len() < min_domains {
         return None;
     }
     let first = domains[0].start;

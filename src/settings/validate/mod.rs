@@ -199,6 +199,13 @@ pub(super) fn parse(text: &str, file: &str, previous: Option<&Settings>) -> Resu
         .unwrap_or_else(|| parse_whole(text, file, previous))
 }
 
+/// [`parse`], splitting files from `min_domains` domains on (for the fuzz target).
+pub(super) fn parse_split_from(text: &str, file: &str, min_domains: usize) -> Result<Settings, Diagnostics> {
+    super::split::split_from(text, min_domains)
+        .and_then(|split| parse_split(text, file, &split, None))
+        .unwrap_or_else(|| parse_whole(text, file, None))
+}
+
 /// The whole file as one document.
 pub(super) fn parse_whole(text: &str, file: &str, previous: Option<&Settings>) -> Result<Settings, Diagnostics> {
     let loc = Locator { file, text, base: 0 };
