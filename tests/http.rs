@@ -718,6 +718,49 @@ fn https_offers_http2_beside_http1() {
     );
 }
 
+/// The server's order of cipher suites wins: a client that lists AES-256-GCM-SHA384 first (as
+/// OpenSSL does) gets AES-128-GCM-SHA256, whose SHA-256 runs on the CPU's SHA instructions; a
+/// client that offers only ChaCha20 still connects. Over TLS 1.3 and 1.2, read by openssl.
+#[test]
+fn https_prefers_aes_128_gcm_over_the_clients_order() {
+    let (_s, addr, ca) = serve_https("http-suites");
+    let suite = |args: &[&str]| {
+        let mut child = Command::new(tool("openssl", "openssl"))
+            .args([
+                "s_client",
+                "-connect",
+                &addr.to_string(),
+                "-servername",
+                "autoconfig.example.com",
+            ])
+            .arg("-CAfile")
+            .arg(&ca)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let line = text
+            .lines()
+            .find(|l| l.contains("Cipher is"))
+            .unwrap_or_else(|| panic!("no cipher in s_client's output: {text}"));
+        assert!(text.contains("Verify return code: 0 (ok)"), "{text}");
+        line.rsplit(' ').next().unwrap().to_string()
+    };
+    let tls13 = "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256";
+    assert_eq!(suite(&["-tls1_3", "-ciphersuites", tls13]), "TLS_AES_128_GCM_SHA256");
+    assert_eq!(
+        suite(&["-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"]),
+        "TLS_CHACHA20_POLY1305_SHA256"
+    );
+    let tls12 = "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256";
+    assert_eq!(suite(&["-tls1_2", "-cipher", tls12]), "ECDHE-ECDSA-AES128-GCM-SHA256");
+}
+
 /// HTTP/2 keeps the slow-client protections: an idle connection (hyper gives HTTP/2 no header
 /// read timeout) is closed after the read timeout; on SIGTERM a request in flight still gets
 /// its answer, and an idle connection does not hold up the exit.

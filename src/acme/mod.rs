@@ -1179,13 +1179,7 @@ fn client_config(cfg: &AcmeSettings) -> Result<Arc<rustls::ClientConfig>, rustls
 /// The server configuration for HTTPS listeners: ALPN offers the challenge protocol too, and a
 /// connection that negotiated it is a validation, not a client (the caller closes it).
 pub fn server_config(acme: Arc<Acme>) -> Arc<rustls::ServerConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default protocol versions")
-        .with_no_client_auth()
-        .with_cert_resolver(acme);
-    cfg.alpn_protocols = crate::http::ALPN.iter().map(|p| p.to_vec()).collect();
+    let mut cfg = crate::http::finish_tls(crate::http::server_tls().with_no_client_auth().with_cert_resolver(acme));
     cfg.alpn_protocols.push(rustls_acme::acme::ACME_TLS_ALPN_NAME.to_vec());
     Arc::new(cfg)
 }
