@@ -7,7 +7,7 @@ use crate::common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::pebble::{issued, pebble_for};
+use common::pebble::{acme_status, issued, pebble_for};
 use common::{Server, https_get, temp_dir, tool};
 
 /// mailconf's settings with ACME from pebble's directory at `acme_port`.
@@ -382,12 +382,7 @@ fn a_thousand_domains_within_an_order_budget_with_on_demand_first_and_resume_aft
         200
     );
     // `acme status` reads the cache: the certified ones valid, the rest none yet (exit 1).
-    let out = Command::new(env!("CARGO_BIN_EXE_mailconf"))
-        .args(["acme", "status", "--config"])
-        .arg(&config)
-        .args(["--domain", &format!("d{}.scale.test", N - 1)])
-        .output()
-        .unwrap();
+    let out = acme_status(&config, Some(&format!("d{}.scale.test", N - 1)));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(
@@ -398,11 +393,7 @@ fn a_thousand_domains_within_an_order_budget_with_on_demand_first_and_resume_aft
         text.contains("order budget: 0 of 12 per 3 h left, next order allowed 20"),
         "{text}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_mailconf"))
-        .args(["acme", "status", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = acme_status(&config, None);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "some have none yet:\n{text}");
     assert_eq!(text.matches(": valid until").count(), first.len(), "{text}");
@@ -529,12 +520,7 @@ fn a_failing_domain_waits_out_its_backoff_after_a_restart() {
     let orders = pebble_orders(&dir);
 
     // `acme status` reads the failure from the cache.
-    let out = Command::new(env!("CARGO_BIN_EXE_mailconf"))
-        .args(["acme", "status", "--config"])
-        .arg(&config)
-        .args(["--domain", "fail.test"])
-        .output()
-        .unwrap();
+    let out = acme_status(&config, Some("fail.test"));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains(&format!(": none yet; 1 failed order(s), next try {retry_at}: ")),
@@ -637,12 +623,7 @@ fn new_certificates_per_registered_domain_stay_within_the_weekly_limit() {
     assert_eq!(pebble_orders(&dir), LIMIT + fail_orders, "pebble's count");
     drop(s);
 
-    let out = Command::new(env!("CARGO_BIN_EXE_mailconf"))
-        .args(["acme", "status", "--config"])
-        .arg(&config)
-        .args(["--domain", "d09.scale.test"])
-        .output()
-        .unwrap();
+    let out = acme_status(&config, Some("d09.scale.test"));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains(&format!(
@@ -750,11 +731,7 @@ fn three_domains_per_certificate_five_domains_two_orders() {
             assert_eq!(r.status, 200, "{name}");
         }
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_mailconf"))
-        .args(["acme", "status", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = acme_status(&config, None);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     let lines: Vec<&str> = text.lines().filter(|l| l.contains(": valid until")).collect();

@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::pebble::{Kill, issued, pebble_for, root};
+use common::pebble::{Kill, acme_status, issued, pebble_for, root};
 use common::{Server, http_get, https_get, temp_dir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -665,11 +665,7 @@ fn errors_mid_order_and_a_failing_domain_hold_up_nothing() {
     wait(&s, &front, 60, "/metrics to show 4 certified and 1 failing", || {
         acme_gauge(metrics, "certified") == Some(4) && acme_gauge(metrics, "failing") == Some(1)
     });
-    let out = Command::new(env!("CARGO_BIN_EXE_mailconf"))
-        .args(["acme", "status", "--config"])
-        .arg(dir.join("mailconf.toml"))
-        .output()
-        .unwrap();
+    let out = acme_status(dir.join("mailconf.toml"), None);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "one has none:\n{text}");
     assert_eq!(text.matches(": valid until").count(), 4, "{text}");
@@ -723,11 +719,7 @@ fn broken_certificate_cache_files_are_reported_and_ordered_again_never_served() 
     std::fs::write(&other, format!("{key}\n{}", &text[first..])).unwrap();
 
     // `acme status` checks what a handshake would load.
-    let out = Command::new(env!("CARGO_BIN_EXE_mailconf"))
-        .args(["acme", "status", "--config"])
-        .arg(dir.join("mailconf.toml"))
-        .output()
-        .unwrap();
+    let out = acme_status(dir.join("mailconf.toml"), None);
     let status = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{status}");
     assert!(
@@ -1255,11 +1247,7 @@ fn a_renewal_window_from_the_ca_that_has_passed_renews_at_once() {
     assert_eq!(second["replaces"], cert_id.as_str(), "{second}");
     // Such a renewal is exempt from the new-order limit (as at Let's Encrypt): only the first
     // order took from the budget.
-    let status = Command::new(env!("CARGO_BIN_EXE_mailconf"))
-        .args(["acme", "status", "--config"])
-        .arg(dir.join("mailconf.toml"))
-        .output()
-        .unwrap();
+    let status = acme_status(dir.join("mailconf.toml"), None);
     let status = String::from_utf8_lossy(&status.stdout).into_owned();
     assert!(status.contains("order budget: 299 of 300 per 3 h left"), "{status}");
     // The window kept for `acme status` was the replaced certificate's: the new one shows
@@ -1288,11 +1276,7 @@ fn a_renewal_window_ahead_is_what_acme_status_shows() {
     let (s, _pebble, _mgmt, dns_port, tls_port) = start(&dir, &front, &["ahead.faults.test"], &[]);
     wait(&s, &front, 90, "the first certificate", || issued(&s).len() == 1);
     let status = || {
-        let out = Command::new(env!("CARGO_BIN_EXE_mailconf"))
-            .args(["acme", "status", "--config"])
-            .arg(dir.join("mailconf.toml"))
-            .output()
-            .unwrap();
+        let out = acme_status(dir.join("mailconf.toml"), None);
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     wait(&s, &front, 30, "the window in `acme status`", || {

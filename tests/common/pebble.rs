@@ -126,3 +126,13 @@ pub fn issued(s: &Server) -> Vec<String> {
         })
         .collect()
 }
+
+/// `mailconf acme status --config CONFIG [--domain DOMAIN]` (it reads only `cache_dir`).
+pub fn acme_status(config: impl AsRef<std::path::Path>, domain: Option<&str>) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailconf"));
+    cmd.args(["acme", "status", "--config"]).arg(config.as_ref());
+    if let Some(d) = domain {
+        cmd.args(["--domain", d]);
+    }
+    cmd.output().unwrap()
+}
