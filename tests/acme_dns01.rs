@@ -213,16 +213,7 @@ fn a_dns_01_challenge_in_a_signed_zone_validates() {
         1,
         "the challenges in the zone",
     );
-    let out = common::mailconf(&[
-        "zone",
-        "--config",
-        config.to_str().unwrap(),
-        "--format",
-        "ds",
-        "--domain",
-        "acme.test",
-    ]);
-    let ds = common::stdout(&out).lines().next().unwrap().to_string();
+    let ds = super::dnssec::ds_line(&config, "acme.test");
     let delv = |name: &str, rtype: &str| super::dnssec::delv(primary, &ds, &dir, name, rtype);
     let txt = delv("_acme-challenge.autoconfig.acme.test", "TXT");
     assert!(txt.contains("fully validated") && txt.contains(" IN TXT"), "{txt}");

@@ -29,8 +29,8 @@ fn config(dir: &Path, extra: &str) -> std::path::PathBuf {
     path
 }
 
-/// `mailconf zone --format ds --domain mail.test`: one DS line.
-fn ds_line(config: &Path) -> String {
+/// `mailconf zone --format ds --domain DOMAIN`: its one DS line, checked.
+pub(crate) fn ds_line(config: &Path, domain: &str) -> String {
     let out = common::mailconf(&[
         "zone",
         "--config",
@@ -38,7 +38,7 @@ fn ds_line(config: &Path) -> String {
         "--format",
         "ds",
         "--domain",
-        "mail.test",
+        domain,
     ]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     let text = common::stdout(&out);
@@ -46,10 +46,12 @@ fn ds_line(config: &Path) -> String {
     assert_eq!(
         lines.len(),
         1,
-        "one DS, for mail.test (its _tcp sub-zone's DS is in mail.test):\n{text}"
+        "one DS, for {domain} (a sub-zone's DS is in {domain} itself):\n{text}"
     );
     let f: Vec<&str> = lines[0].split_whitespace().collect();
-    assert_eq!(&f[..4], ["mail.test.", "3600", "IN", "DS"], "{text}");
+    assert_eq!(f[0], format!("{domain}."), "{text}");
+    assert!(f[1].parse::<u32>().is_ok(), "a TTL: {text}");
+    assert_eq!(&f[2..4], ["IN", "DS"], "{text}");
     assert_eq!(f[6], "2", "digest type 2 (SHA-256)");
     assert_eq!(f[7].len(), 64, "{text}");
     lines[0].to_string()
@@ -179,7 +181,7 @@ fn unbound_and_delv_validate_answers_and_denials_and_keys_survive_a_restart() {
     let config = config(&dir, "");
     // The DS can be had before the first start (the command makes the key), and the server
     // then signs with that same key.
-    let ds = ds_line(&config);
+    let ds = ds_line(&config, "mail.test");
     let server = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
     let auth = server.addrs("DNS")[0];
     let unbound = Unbound::start(&dir.join("unbound"), auth, &ds);
@@ -235,7 +237,7 @@ fn unbound_and_delv_validate_answers_and_denials_and_keys_survive_a_restart() {
     let server = Server::start(&config, &["--dns-listen", &auth.to_string()], 1);
     let auth2 = server.addrs("DNS")[0];
     assert_eq!(dnskey(auth2), before, "same key after a restart");
-    assert_eq!(ds_line(&config), ds, "same DS after a restart");
+    assert_eq!(ds_line(&config, "mail.test"), ds, "same DS after a restart");
     validated(&unbound, "smtp.mail.test", "A", "NOERROR");
 
     // A changed record is served with a signature over the new data (a new signed view),
@@ -256,7 +258,7 @@ fn unbound_and_delv_validate_answers_and_denials_and_keys_survive_a_restart() {
 fn ed25519_validates_too() {
     let dir = temp_dir("dnssec-ed25519");
     let config = config(&dir, "dnssec_algorithm = \"ed25519\"");
-    let ds = ds_line(&config);
+    let ds = ds_line(&config, "mail.test");
     assert_eq!(ds.split_whitespace().nth(5), Some("15"), "{ds}");
     let server = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
     let auth = server.addrs("DNS")[0];
@@ -457,7 +459,7 @@ fn resigning_moves_the_serial_and_notifies_secondaries() {
         &format!("transfer_to = [\"127.0.0.1:{port}\"]"),
     );
     std::fs::write(&config, text).unwrap();
-    let ds = ds_line(&config);
+    let ds = ds_line(&config, "mail.test");
     let server = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
     let auth = server.addrs("DNS")[0];
 
@@ -677,7 +679,7 @@ fn keys_are_made_in_background_batches_and_kill_9_leaves_no_half_key() {
         assert_eq!(&std::fs::read(keys.join(name)).unwrap(), bytes, "{name} replaced");
     }
     // Every key parses (the command reads them all), and the zone validates with its DS.
-    let ds = ds_line(&config);
+    let ds = ds_line(&config, "mail.test");
     let out = delv(auth, &ds, &dir, "_imaps._tcp.mail.test", "SRV");
     assert!(out.contains("fully validated"), "{out}");
 }
@@ -690,7 +692,7 @@ fn csk_rollover_validates_at_every_step() {
     let dir = temp_dir("dnssec-roll");
     let config = config(&dir, "");
     let c = config.to_str().unwrap().to_string();
-    let ds0 = ds_line(&config);
+    let ds0 = ds_line(&config, "mail.test");
     let server = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
     let auth = server.addrs("DNS")[0];
     let dnskeys = |n: usize| -> Vec<String> {
@@ -794,7 +796,7 @@ fn csk_rollover_validates_at_every_step() {
     let out = dig(old.addr, &["+dnssec", "mail.test", "TXT"]);
     assert_eq!(status(&out), "SERVFAIL", "the old key is gone:\n{out}");
     drop(old); // before it retries in the background
-    assert_eq!(ds_line(&config), ds1);
+    assert_eq!(ds_line(&config, "mail.test"), ds1);
     let (ok, _, err) = step("retire");
     assert!(!ok && err.contains("no rollover"), "{err}");
     let text = dig(auth, &["+norec", "+nocmd", "+nostats", "+onesoa", "mail.test", "AXFR"]);
