@@ -6,8 +6,8 @@
 #   RUNS=100000 fuzz/run-all.sh dns_udp http
 #   SMOKE=2000 fuzz/run-all.sh       a smoke run (.ci/run): 2,000 executions per target from the
 #                                    committed seeds only, in a fresh corpus, with libFuzzer's
-#                                    random seed fixed: the same code gives the same run on any
-#                                    machine, so a smoke run that passed here passes in CI
+#                                    random seed fixed: the same code makes the same mutations on
+#                                    any machine (only the targets' hash seeds and clock vary)
 #   FUZZ_SECONDS=60 fuzz/run-all.sh  a minute per target (exploring; not reproducible)
 #   FUZZ_DEV=1 …                     unoptimised build: compiles in about half the time, runs slower
 #                                    (.ci/run's smoke run; not for the campaign)
