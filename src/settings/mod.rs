@@ -488,7 +488,7 @@ pub(crate) fn parse_whole(text: &str, file: &str) -> Result<Settings, Diagnostic
 /// The split parser for files from `min_domains` domains on, not only large ones
 /// (`crate::fuzzing`: small inputs reach the split path cheaply).
 pub(crate) fn parse_split_from(text: &str, file: &str, min_domains: usize) -> Result<Settings, Diagnostics> {
-    validate::parse_split_from(text, file, min_domains)
+    validate::parse_split_from(text, file, None, min_domains)
 }
 
 #[cfg(test)]

@@ -98,14 +98,10 @@ impl Splitter {
     }
 }
 
-/// Split `text`, or `None` when it should be parsed whole.
-pub(super) fn split(text: &str) -> Option<Split> {
-    split_from(text, MIN_DOMAINS)
-}
-
-/// [`split`] for files with at least `min_domains` domains (the fuzz target splits small files,
-/// so that each input is cheap).
-pub(super) fn split_from(text: &str, min_domains: usize) -> Option<Split> {
+/// Split `text`, or `None` when it should be parsed whole: always when it has fewer than
+/// `min_domains` domains ([`MIN_DOMAINS`] when serving; the fuzz target splits small files, so
+/// that each input is cheap).
+pub(super) fn split(text: &str, min_domains: usize) -> Option<Split> {
     let mut domains: Vec<Range<usize>> = Vec::new();
     let mut rest: Vec<Range<usize>> = Vec::new();
     let mut splitter = Splitter::default();
@@ -163,7 +159,7 @@ mod tests {
     #[test]
     fn splits_at_domain_headers() {
         let text = format!("[server]\n[provider.p]\ndisplay_name = \"P\"\n{}", domains(70));
-        let s = split(&text).expect("split");
+        let s = split(&text, MIN_DOMAINS).expect("split");
         assert_eq!(s.domains.len(), 70);
         assert!(s.rest.ends_with("display_name = \"P\"\n"));
         assert!(text[s.domains[3].clone()].starts_with("[[domain]]\nname = \"d3.example\""));
@@ -173,7 +169,7 @@ mod tests {
     #[test]
     fn tables_after_domains_stay_in_place() {
         let text = format!("{}[provider.p]\ndisplay_name = \"P\"\n", domains(70));
-        let s = split(&text).expect("split");
+        let s = split(&text, MIN_DOMAINS).expect("split");
         assert_eq!(s.rest.len(), text.len());
         assert!(s.rest.trim_start().starts_with("[provider.p]"));
         assert_eq!(s.rest.find("[provider.p]"), text.find("[provider.p]"));
@@ -181,13 +177,16 @@ mod tests {
 
     #[test]
     fn odd_layouts_are_parsed_whole() {
-        assert!(split(&domains(10)).is_none(), "small files");
+        assert!(split(&domains(10), MIN_DOMAINS).is_none(), "small files");
         let stray = format!("[domain.dns]\n{}", domains(70));
-        assert!(split(&stray).is_none(), "a domain sub-table outside a [[domain]]");
+        assert!(
+            split(&stray, MIN_DOMAINS).is_none(),
+            "a domain sub-table outside a [[domain]]"
+        );
         let open = format!("{}x = \"\"\"\n[[domain]]\n", domains(70));
-        assert!(split(&open).is_none(), "an unterminated multi-line string");
+        assert!(split(&open, MIN_DOMAINS).is_none(), "an unterminated multi-line string");
         // A header-like line inside a multi-line string does not split.
         let inside = format!("{}[[domain]]\nname = \"\"\"\n[[domain]]\n\"\"\"\n", domains(70));
-        assert_eq!(split(&inside).expect("split").domains.len(), 71);
+        assert_eq!(split(&inside, MIN_DOMAINS).expect("split").domains.len(), 71);
     }
 }

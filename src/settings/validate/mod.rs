@@ -194,16 +194,19 @@ impl Ctx<'_> {
 }
 
 pub(super) fn parse(text: &str, file: &str, previous: Option<&Settings>) -> Result<Settings, Diagnostics> {
-    super::split::split(text)
-        .and_then(|split| parse_split(text, file, &split, previous))
-        .unwrap_or_else(|| parse_whole(text, file, previous))
+    parse_split_from(text, file, previous, super::split::MIN_DOMAINS)
 }
 
-/// [`parse`], splitting files from `min_domains` domains on (for the fuzz target).
-pub(super) fn parse_split_from(text: &str, file: &str, min_domains: usize) -> Result<Settings, Diagnostics> {
-    super::split::split_from(text, min_domains)
-        .and_then(|split| parse_split(text, file, &split, None))
-        .unwrap_or_else(|| parse_whole(text, file, None))
+/// [`parse`], splitting files from `min_domains` domains on (the fuzz target splits small ones).
+pub(super) fn parse_split_from(
+    text: &str,
+    file: &str,
+    previous: Option<&Settings>,
+    min_domains: usize,
+) -> Result<Settings, Diagnostics> {
+    super::split::split(text, min_domains)
+        .and_then(|split| parse_split(text, file, &split, previous))
+        .unwrap_or_else(|| parse_whole(text, file, previous))
 }
 
 /// The whole file as one document.
@@ -702,7 +705,7 @@ mod tests {
     }
 
     fn both(text: &str) -> (Result<Settings, Diagnostics>, Option<Result<Settings, Diagnostics>>) {
-        let split = super::super::split::split(text).expect("large enough to split");
+        let split = super::super::split::split(text, super::super::split::MIN_DOMAINS).expect("large enough to split");
         (
             parse_whole(text, "t.toml", None),
             parse_split(text, "t.toml", &split, None),
