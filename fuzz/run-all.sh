@@ -11,6 +11,11 @@
 #   FUZZ_SECONDS=60 fuzz/run-all.sh  a minute per target (exploring; not reproducible)
 #   FUZZ_DEV=1 …                     unoptimised build: compiles in about half the time, runs slower
 #                                    (.ci/run's smoke run; not for the campaign)
+#   TRACE_COMPARES=0 …               build without libFuzzer's comparison hooks (cargo-fuzz
+#                                    --no-trace-compares): about twice the executions a second
+#                                    where third-party parsers dominate (settings: toml; sources:
+#                                    idna), at the cost of guidance towards magic values, which
+#                                    the dictionaries give; the campaign ran those two this way
 #
 # Inputs grow in fuzz/corpus/TARGET (not committed), seeded from fuzz/seeds/; a crash lands in
 # fuzz/artifacts/TARGET/ and makes the script exit 1. Copy it to fuzz/regressions/TARGET/ so
@@ -27,6 +32,8 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 profile=()
 [ -n "${FUZZ_DEV:-}" ] && profile=(--dev)
+# A separate target directory, so that switching does not rebuild the other variant.
+[ "${TRACE_COMPARES:-1}" = 0 ] && profile+=(--no-trace-compares --target-dir target/no-trace-compares)
 cargo fuzz build "${profile[@]}" --sanitizer none || exit 2
 seeds_of() { case $1 in dns_xfr) echo xfr ;; dns_*) echo dns ;; *) echo "$1" ;; esac; }
 dict_of() { case $1 in dns_* | tsig) echo dns ;; pox | probe) echo xml ;; *) echo "$1" ;; esac; }
