@@ -25,6 +25,14 @@ pub(super) struct File {
     pub source: Vec<S<Source>>,
 }
 
+/// One `[[domain]]` piece of a split file (`settings::split`): anything else in it means the
+/// split went wrong, so it fails to parse and the file is parsed whole.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Piece {
+    pub domain: Vec<S<Domain>>,
+}
+
 /// `[[source]]`: domains read from a database.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -45,22 +45,21 @@ impl Splitter {
     /// first section is `Rest`, possibly empty); `Err` for a layout that must be parsed whole.
     pub fn line(&mut self, at: usize, line: &str) -> Result<Option<(Section, Range<usize>)>, ()> {
         let section = *self.section.get_or_insert(Section::Rest);
-        if let Some(delim) = self.in_string {
-            if line.matches(delim).count() % 2 == 1 {
-                self.in_string = None;
-            }
+        if let Some(open) = self.in_string {
+            self.in_string = multiline_after(line, Some(open));
             return Ok(None);
         }
         let trimmed = line.trim_start();
         if !trimmed.starts_with('[') {
+            // Only a line with a triple quote can open a multi-line string.
             if has_triple_quote(line) {
-                for delim in ["\"\"\"", "'''"] {
-                    if line.matches(delim).count() % 2 == 1 {
-                        self.in_string = Some(delim);
-                    }
-                }
+                self.in_string = multiline_after(line, None);
             }
             return Ok(None);
+        }
+        if has_triple_quote(line) {
+            // A header opens no string, but a line of a multi-line array might: parse whole.
+            return Err(());
         }
         let written = trimmed.split('#').next().unwrap_or_default().trim_end();
         // Headers are nearly always written without inner spaces: no copy then.
@@ -138,6 +137,51 @@ pub(super) fn split(text: &str, min_domains: usize) -> Option<Split> {
     Some(Split { rest, domains })
 }
 
+/// The multi-line string `line` leaves open (as its closing delimiter), starting inside `open`.
+/// TOML 1.0's strings: basic `"…"` with backslash escapes, literal `'…'`, their multi-line forms
+/// `"""…"""` and `'''…'''` (up to two more quotes before the closing delimiter are content),
+/// and comments, from a `#` outside any string to the end of the line, whose quotes are text.
+/// A line the parser rejects needs no care here: its piece does not parse either.
+fn multiline_after(line: &str, mut open: Option<&'static str>) -> Option<&'static str> {
+    let b = line.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match open {
+            Some(delim) => {
+                let q = delim.as_bytes()[0];
+                if q == b'"' && b[i] == b'\\' {
+                    i += 2;
+                } else if b[i..].starts_with(delim.as_bytes()) {
+                    i += 3;
+                    while i < b.len() && b[i] == q {
+                        i += 1;
+                    }
+                    open = None;
+                } else {
+                    i += 1;
+                }
+            }
+            None => match b[i] {
+                b'#' => return None,
+                q @ (b'"' | b'\'') if b[i..].starts_with(&[q, q, q]) => {
+                    open = Some(if q == b'"' { "\"\"\"" } else { "'''" });
+                    i += 3;
+                }
+                q @ (b'"' | b'\'') => {
+                    // A one-line string, to its closing quote.
+                    i += 1;
+                    while i < b.len() && b[i] != q {
+                        i += if q == b'"' && b[i] == b'\\' { 2 } else { 1 };
+                    }
+                    i += 1;
+                }
+                _ => i += 1,
+            },
+        }
+    }
+    open
+}
+
 /// Whether `line` may open or close a multi-line string: most lines do not, and this is
 /// cheaper than counting the delimiters on every line of a 40 MB file.
 fn has_triple_quote(line: &str) -> bool {
@@ -188,5 +232,41 @@ mod tests {
         // A header-like line inside a multi-line string does not split.
         let inside = format!("{}[[domain]]\nname = \"\"\"\n[[domain]]\n\"\"\"\n", domains(70));
         assert_eq!(split(&inside, MIN_DOMAINS).expect("split").domains.len(), 71);
+        let array = format!("{}x = [\n[\"\"\"\n[provider.p]\n\"\"\"],\n]\n", domains(70));
+        assert!(
+            split(&array, MIN_DOMAINS).is_none(),
+            "a triple quote on a line that starts with ["
+        );
+    }
+
+    /// Found by the `settings` fuzz target: a comment holding `"""` opened a "string" that hid
+    /// the next `[provider.…]` header, so the provider went into a domain's piece.
+    #[test]
+    fn quotes_in_comments_and_strings_open_nothing() {
+        let ml = Some("\"\"\"");
+        for line in [
+            r#"# a comment with """ in it"#,
+            r##"x = "#" # """"##,
+            r#"x = '"""'"#,
+            r#"x = "\"\"\"""#,
+            r#"x = """one line""""#,
+            "x = \"\"\"ends with two quotes\"\"\"\"\"",
+            r#"x = '''"""'''"#,
+        ] {
+            assert_eq!(multiline_after(line, None), None, "{line}");
+        }
+        assert_eq!(multiline_after(r##"x = """# not a comment"##, None), ml);
+        assert_eq!(multiline_after(r"x = '''\", None), Some("'''"));
+        assert_eq!(multiline_after(r#"still \""" open"#, ml), ml);
+        assert_eq!(multiline_after(r#"closed""" # """"#, ml), None);
+        let text = format!(
+            "{}# a comment with \"\"\" in it\n[provider.p]\ndisplay_name = \"P\"\n{}",
+            domains(35),
+            domains(35)
+        );
+        let s = split(&text, MIN_DOMAINS).expect("split");
+        assert_eq!(s.domains.len(), 70);
+        assert!(s.rest.contains("[provider.p]"), "the provider is not in the rest");
+        assert!(s.domains.iter().all(|d| !text[d.clone()].contains("[provider.p]")));
     }
 }

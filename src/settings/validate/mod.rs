@@ -525,7 +525,7 @@ impl Checked {
 const DNSSEC_NEEDS_STATE: &str = "needs `[server] state_dir`: the signing keys are kept there across restarts";
 
 /// One `[[domain]]` piece parsed on its own (see `split`) and checked as domain `i`; `None`
-/// unless it parses and holds exactly one domain.
+/// unless it parses and holds exactly one domain and nothing else.
 #[allow(clippy::too_many_arguments)]
 fn check_piece(
     piece: &str,
@@ -537,7 +537,7 @@ fn check_piece(
     previous: Option<&Settings>,
     intern: &Interner,
 ) -> Option<Checked> {
-    let parsed: raw::File = toml::from_str(piece).ok()?;
+    let parsed: raw::Piece = toml::from_str(piece).ok()?;
     let [d] = <[_; 1]>::try_from(parsed.domain).ok()?;
     let checked = check_domain(loc, i, &d, raw_providers, providers, previous, intern);
     Some(Checked { piece: hash, ..checked })
