@@ -726,6 +726,26 @@ mod tests {
         );
     }
 
+    /// The `settings` fuzz target's find: a comment with `"""` hid the provider table after it,
+    /// which went into a domain's piece and was lost there.
+    #[test]
+    fn triple_quotes_in_comments_hide_no_table() {
+        let text = config(100, |i, d| match i {
+            50 => format!(
+                "{d}# a comment that quotes \"\"\"\n[provider.q]\ndisplay_name = \"Q\"\n\
+                 [[provider.q.server]]\nprotocol = \"imap\"\nhost = \"imap.example.org\"\nport = 993\nsecurity = \"tls\"\n\
+                 [[provider.q.server]]\nprotocol = \"smtp\"\nhost = \"smtp.example.org\"\nport = 465\nsecurity = \"tls\"\n"
+            ),
+            70 => d.replace("provider = \"p\"", "provider = \"q\""),
+            _ => d,
+        });
+        let (whole, split) = both(&text);
+        let (whole, split) = (whole.expect("valid"), split.expect("split parse").expect("valid"));
+        assert_eq!(whole.domains, split.domains);
+        assert_eq!(split.providers.len(), 2);
+        assert_eq!(split.domain("d70.example").map(|d| d.provider.id.as_str()), Some("q"));
+    }
+
     #[test]
     fn split_parse_reports_what_whole_parse_reports() {
         let text = config(100, |i, d| match i {
