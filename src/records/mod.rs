@@ -116,7 +116,7 @@ pub fn for_name_with(
 ) -> Option<DomainRecords> {
     let dns = domain.dns.as_ref()?;
     let apex = abs(name);
-    let zone_names = dns.zones.iter().map(|z| (relative(z, &apex), z)).collect();
+    let zone_names = dns.zones.iter().map(|z| relative(z, &apex)).collect();
     let b = Builder {
         dns,
         domain: name,
@@ -138,42 +138,49 @@ pub fn for_name_with(
                 .collect(),
         });
     }
-    let mut zones = Vec::new();
-    let mut parent = Vec::new();
     let apex_is_ours = dns.zones.iter().any(String::is_empty);
     let delegations = b.delegations();
-    for z in dns.zones.iter() {
-        let mut zgroups = vec![b.apex_group(z)];
-        if z.is_empty() && !delegations.records.is_empty() {
-            zgroups.push(delegations.clone());
+    // Zone i's groups, then (at index zones.len()) the parent's: each starts with its own
+    // records (SOA and NS; the delegations), then the data groups' records in order.
+    let mut placed: Vec<Vec<Group>> = dns
+        .zones
+        .iter()
+        .map(|z| {
+            let mut zgroups = vec![b.apex_group(z)];
+            if z.is_empty() && !delegations.records.is_empty() {
+                zgroups.push(delegations.clone());
+            }
+            zgroups
+        })
+        .collect();
+    placed.push(Vec::new());
+    if !apex_is_ours && !delegations.records.is_empty() {
+        placed[dns.zones.len()].push(delegations);
+    }
+    // Each record goes where it belongs, once, by value.
+    for g in groups {
+        let mut parts: Vec<Vec<Record>> = vec![Vec::new(); placed.len()];
+        for r in g.records {
+            let at = b.zone_index(&r.name).unwrap_or(dns.zones.len());
+            parts[at].push(r);
         }
-        for g in &groups {
-            let records: Vec<Record> = g
-                .records
-                .iter()
-                .filter(|r| b.zone_of(&r.name) == Some(z))
-                .cloned()
-                .collect();
+        for (at, records) in parts.into_iter().enumerate() {
             if !records.is_empty() {
-                zgroups.push(Group { records, ..g.clone() });
+                placed[at].push(Group {
+                    kind: g.kind,
+                    comment: g.comment.clone(),
+                    records,
+                });
             }
         }
-        zones.push(b.finish_zone(z, zgroups));
     }
-    if !apex_is_ours && !delegations.records.is_empty() {
-        parent.push(delegations);
-    }
-    for g in &groups {
-        let records: Vec<Record> = g
-            .records
-            .iter()
-            .filter(|r| b.zone_of(&r.name).is_none())
-            .cloned()
-            .collect();
-        if !records.is_empty() {
-            parent.push(Group { records, ..g.clone() });
-        }
-    }
+    let parent = placed.pop().unwrap_or_default();
+    let zones = dns
+        .zones
+        .iter()
+        .zip(placed)
+        .map(|(z, zgroups)| b.finish_zone(z, zgroups))
+        .collect();
     let mut transfer_to = settings.server.transfer_to.clone();
     transfer_to.extend(
         dns.transfer_to
@@ -194,8 +201,8 @@ struct Builder<'a> {
     domain: &'a str,
     /// The mail domain as a name.
     apex: Name,
-    /// The zone origins with their settings (`""`, `"_tcp"`…).
-    zone_names: Vec<(Name, &'a String)>,
+    /// The zone origins, in the order of `dns.zones` (`""`, `"_tcp"`…).
+    zone_names: Vec<Name>,
     /// PACC digests to publish, when the caller has them (see `pacc::Rollover`).
     pacc_digests: Option<&'a [String]>,
 }
@@ -247,13 +254,15 @@ impl Builder<'_> {
         self.rec(self.name(rel), RData::TXT(TXT::new(txt_chunks(value))))
     }
 
-    /// The zone (of this domain's) that holds `name`: the one with the longest origin.
-    fn zone_of(&self, name: &Name) -> Option<&String> {
+    /// The zone (of this domain's, an index into its `zones`) that holds `name`: the one with
+    /// the longest origin.
+    fn zone_index(&self, name: &Name) -> Option<usize> {
         self.zone_names
             .iter()
-            .filter(|(origin, _)| origin.zone_of(name))
-            .max_by_key(|(origin, _)| origin.num_labels())
-            .map(|(_, z)| *z)
+            .enumerate()
+            .filter(|(_, origin)| origin.zone_of(name))
+            .max_by_key(|(_, origin)| origin.num_labels())
+            .map(|(i, _)| i)
     }
 
     fn address(&self, name: Name, ip: IpAddr) -> Record {
