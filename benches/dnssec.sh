@@ -5,19 +5,25 @@
 # serves the generated hosting-provider config (benches/gen-config.py) with `dnssec = true`, and
 # runs dnsperf with the DO bit (-D) over the SRV names of
 #   - warm:   1,000 domains, asked once before (their signed views are cached);
-#   - spread: every domain, in random order (each zone asked again only after all others);
+#   - first pass: once through all of the spread's queries (each RRset signed when first asked);
+#   - spread: every domain, in random order (after the first pass: the steady state);
 #   - plain:  the same spread queries without DO (the unsigned fast path, for comparison).
 # Prints queries/s and VmRSS after each. Keys are made once, before, by `mailconf zone --format
 # ds` (one file per zone in the state directory, kept between cache sizes; STATE=DIR keeps them
 # between runs of this script too).
-# Needs: dnsperf, python3. Loopback only.
+# With PEERS=1, Knot serves the same zones (`mailconf zone --unsigned`) signed by itself
+# (`dnssec-signing: on`, its default policy: ECDSA P-256, KSK + ZSK, NSEC), started first; the
+# script prints how long Knot took until the last domain and 200 random ones answer with an
+# RRSIG, its memory, and after each mailconf figure the same queries against Knot.
+# Needs: dnsperf, python3 (and knotd with PEERS=1). Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-100000}; secs=${2:-10}; shift 2 || true
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(auto)
 work=$(mktemp -d)
 pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
+kpid=
+cleanup() { for p in $pid $kpid; do kill "$p" 2>/dev/null; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 command -v dnsperf >/dev/null || { echo "install dnsperf (tests/install-deps.sh)" >&2; exit 1; }
 # BIN=path/to/mailconf measures that binary instead of a release build of this checkout.
@@ -47,7 +53,37 @@ PY
 
 port() { python3 -c 'import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 qps() { dnsperf -s 127.0.0.1 -p "$port" -d "$work/$1" -l "$secs" -c 8 -T 1 -q 200 $2 2>&1 | awk '/Queries per second/ {print $4}'; }
-rss() { awk '/VmRSS/ {printf "%.0f MiB", $2/1024}' "/proc/$pid/status"; }
+rss() { awk '/VmRSS/ {printf "%.0f MiB", $2/1024}' "/proc/${1:-$pid}/status"; }
+
+if [ "${PEERS:-0}" = 1 ]; then
+  command -v knotd >/dev/null || { echo "install knot (tests/install-deps.sh)" >&2; exit 1; }
+  "$bin" zone --config "$work/mailconf.toml" --unsigned --out "$work/zones" 2>/dev/null
+  last="customer$((n - 1)).example"
+  ls "$work/zones" | sed -n 's/\.zone$//p' | grep -vxF "$last" > "$work/zone-list" || true
+  echo "$last" >> "$work/zone-list"
+  kport=$(port)
+  mkdir -p "$work/knot"
+  {
+    printf 'server:\n  rundir: %s/knot\n  listen: 127.0.0.1@%s\n  udp-workers: 2\n' "$work" "$kport"
+    printf 'database:\n  storage: %s/knot\nlog:\n  - target: stderr\n    any: error\n' "$work"
+    printf 'policy:\n  - id: signed\n    algorithm: ecdsap256sha256\n'
+    printf 'template:\n  - id: default\n    storage: %s/zones\n    zonefile-sync: -1\n    journal-content: none\n' "$work"
+    printf '    dnssec-signing: on\n    dnssec-policy: signed\n'
+    printf 'zone:\n'
+    sed 's/.*/  - domain: &\n    file: &.zone/' "$work/zone-list"
+  } > "$work/knot.conf"
+  t0=$(date +%s.%N)
+  knotd -c "$work/knot.conf" 2>"$work/knot.log" &
+  kpid=$!
+  k_ready=$(python3 benches/scale_probe.py signed "$kport" "$n" 200 "$t0")
+  [ "$k_ready" != never ] || { echo "Knot never signed" >&2; tail "$work/knot.log" >&2; exit 1; }
+  sleep 3
+  printf 'knot: signed and answering (last domain and 200 random) after %s s, %s\n' "$k_ready" "$(rss "$kpid")"
+  kq() { local save=${port:-}; port=$kport; qps "$@"; port=$save; }
+  printf '  knot warm   (1,000 domains, DO):  %8.0f q/s\n' "$(kq warm -D)"
+  printf '  knot spread (%d domains, DO): %8.0f q/s  %s\n' "$n" "$(kq spread -D)" "$(rss "$kpid")"
+  printf '  knot spread without DO:           %8.0f q/s\n' "$(kq spread '')"
+fi
 
 for size in "${sizes[@]}"; do
   conf="$work/serve-$size.toml"
@@ -61,8 +97,16 @@ for size in "${sizes[@]}"; do
   echo "cache $size ($cap views): built, $(rss)"
   qps warm -D >/dev/null   # sign them once
   printf '  warm   (1,000 domains, DO):  %8.0f q/s  %s\n' "$(qps warm -D)" "$(rss)"
+  # Once through every query of the spread (7 SRV names of every domain, random order): the
+  # first DO query for each RRset signs it (builds the zone's view unless cached).
+  t1=$(date +%s.%N)
+  first=$(dnsperf -s 127.0.0.1 -p "$port" -d "$work/spread" -n 1 -c 8 -T 1 -q 200 -D 2>&1 | awk '/Queries per second/ {print $4}')
+  printf '  first pass over all %d queries (DO): %8.0f q/s in %.0f s  %s\n' "$(wc -l < "$work/spread")" "$first" "$(echo "$(date +%s.%N) - $t1" | bc -l)" "$(rss)"
   printf '  spread (%d domains, DO): %8.0f q/s  %s\n' "$n" "$(qps spread -D)" "$(rss)"
   printf '  spread again (DO):           %8.0f q/s  %s\n' "$(qps spread -D)" "$(rss)"
   printf '  spread without DO:           %8.0f q/s  %s\n' "$(qps spread '')" "$(rss)"
+  if [ -n "$kpid" ]; then
+    printf '  knot spread (DO), right after:  %8.0f q/s\n' "$(kq spread -D)"
+  fi
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 done

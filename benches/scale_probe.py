@@ -17,6 +17,8 @@ servers are mailP.hoster.example. Subcommands:
                              PID, wait until the last domain's SRV shows the new target; sample
                              VmRSS every 50 ms; print key=value lines
   wrk-lua spread N | one K   a wrk script for Thunderbird GETs spread over N domains, or always domain K
+  signed DNS_PORT N COUNT T0 wait until the last domain and COUNT random ones answer their _imaps._tcp
+                             SRV with an RRSIG when asked with DO; print the seconds since T0
 """
 import http.client
 import os
@@ -39,11 +41,32 @@ def target(k, label, provider=None):
     return port, f"mail{k % 3 if provider is None else provider}.hoster.example"
 
 
-def encode(qid, name, qtype=33):
-    q = struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 0)  # RD off: authoritative servers
+def encode(qid, name, qtype=33, do=False):
+    q = struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 1 if do else 0)  # RD off: authoritative servers
     for label in name.rstrip(".").split("."):
         q += bytes([len(label)]) + label.encode()
-    return q + b"\0" + struct.pack(">HH", qtype, 1)
+    q += b"\0" + struct.pack(">HH", qtype, 1)
+    if do:  # OPT: 1232-byte UDP payload, DO bit set
+        q += b"\0" + struct.pack(">HHIH", 41, 1232, 0x8000, 0)
+    return q
+
+
+def answer_types(buf, qid):
+    """The types of the answer section's records (raises on a foreign or malformed message)."""
+    rid, flags, qd, an = struct.unpack(">HHHH", buf[:8])
+    if rid != qid or not flags & 0x8000:
+        raise ValueError("not our response")
+    off = 12
+    for _ in range(qd):
+        _, off = read_name(buf, off)
+        off += 4
+    types = []
+    for _ in range(an):
+        _, off = read_name(buf, off)
+        rtype, _, _, rdlen = struct.unpack(">HHIH", buf[off:off + 10])
+        types.append(rtype)
+        off += 10 + rdlen
+    return types
 
 
 def read_name(buf, off):
@@ -113,6 +136,27 @@ class Asker:
                 return srv_answers(buf, qid)
             except (ValueError, IndexError, struct.error):
                 continue  # a late answer to an earlier question: keep waiting for ours
+
+
+def signed(asker, name):
+    """True when NAME's SRV answer, asked with DO, carries an RRSIG."""
+    qid = random.getrandbits(16)
+    asker.sock.sendto(encode(qid, name, do=True), asker.addr)
+    try:
+        buf, _ = asker.sock.recvfrom(4096)
+        return 46 in answer_types(buf, qid)
+    except (OSError, ValueError, IndexError, struct.error):
+        return False
+
+
+def cmd_signed(dns_port, n, count, t0, limit=3600):
+    asker = Asker(dns_port, timeout=1.0)
+    ks = [n - 1] + random.sample(range(n), min(count, n))
+    while ks and time.time() - t0 < limit:
+        ks = [k for k in ks if not signed(asker, f"_imaps._tcp.customer{k}.example")]
+        if ks:
+            time.sleep(1)
+    print(f"{time.time() - t0:.2f}" if not ks else "never")
 
 
 def http_ok(port, k):
@@ -299,6 +343,8 @@ def main():
         cmd_change(args[0], args[1], int(args[2]))
     elif cmd == "reload":
         cmd_reload(int(args[0]), int(args[1]), int(args[2]), args[3], args[4], int(args[5]), int(args[6]))
+    elif cmd == "signed":
+        cmd_signed(int(args[0]), int(args[1]), int(args[2]), float(args[3]))
     elif cmd == "wrk-lua":
         cmd_wrk_lua(args[0], int(args[1]))
     else:

@@ -254,6 +254,61 @@ fn unbound_and_delv_validate_answers_and_denials_and_keys_survive_a_restart() {
     assert_eq!(dnskey(auth2), before, "same key after a reload");
 }
 
+/// A positive DO answer asked again comes from the RRSIG cache (the zone's unsigned records and
+/// the signatures its view made, not a view): the owner keeps the question's spelling as in
+/// unsigned answers (a view writes it in lower case), the RRSIG is the same (ECDSA signatures are
+/// random, so it was not made again), and validators accept it.
+#[test]
+fn repeated_do_answers_come_from_the_rrsig_cache_and_validate() {
+    let dir = temp_dir("dnssec-rrsig-cache");
+    let config = config(&dir, "");
+    let ds = ds_line(&config, "mail.test");
+    let server = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
+    let auth = server.addrs("DNS")[0];
+    let answer = |name: &str| {
+        let out = dig(auth, &["+norec", "+dnssec", name, "TXT"]);
+        assert_eq!(status(&out), "NOERROR", "{out}");
+        let lines = section(&out, "ANSWER");
+        let rrsig: Vec<&String> = lines.iter().filter(|l| l.contains(" RRSIG TXT 13 ")).collect();
+        assert_eq!(rrsig.len(), 1, "{out}");
+        let sig = rrsig[0].split_whitespace().skip(4).collect::<Vec<_>>().join(" ");
+        (lines, sig)
+    };
+    let (first, sig1) = answer("MaIl.TeSt");
+    assert!(
+        first.iter().all(|l| l.starts_with("mail.test.")),
+        "a view's answer: {first:?}"
+    );
+    let (second, sig2) = answer("MaIl.TeSt");
+    assert!(
+        second.iter().all(|l| l.starts_with("MaIl.TeSt.")),
+        "from the cache: {second:?}"
+    );
+    assert_eq!(sig1, sig2, "the same signature, kept");
+    assert_eq!(second.len(), first.len());
+    let unbound = Unbound::start(&dir.join("unbound"), auth, &ds);
+    let txt = validated(&unbound, "mail.test", "TXT", "NOERROR");
+    assert!(
+        txt.iter().any(|l| l.contains(&sig1)),
+        "Unbound got the cached signature: {txt:?}"
+    );
+    let out = delv(auth, &ds, &dir, "mail.test", "TXT");
+    assert!(out.contains("fully validated"), "{out}");
+    // A changed record: new data, so new signatures, never the cached ones.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("v=spf1 mx -all", "v=spf1 mx ~all")).unwrap();
+    server.signal("HUP");
+    server.wait_log(|l| l.contains("DNS zones reloaded"), 1, "the reload");
+    let (after, sig3) = answer("mail.test");
+    assert!(after.iter().any(|l| l.contains("v=spf1 mx ~all")), "{after:?}");
+    assert_ne!(sig3, sig1, "signed again for the new data");
+    let out = delv(auth, &ds, &dir, "mail.test", "TXT");
+    assert!(
+        out.contains("fully validated") && out.contains("v=spf1 mx ~all"),
+        "{out}"
+    );
+}
+
 #[test]
 fn ed25519_validates_too() {
     let dir = temp_dir("dnssec-ed25519");

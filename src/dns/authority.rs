@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     pub journal: Journal,
     /// Signed views of the zones DO queries asked for, bounded (see `signed`).
     pub views: signed::Cache,
+    /// The RRSIGs of positive answers those views made, bounded (see `signed`).
+    pub sigs: signed::Sigs,
 }
 
 /// One mail domain name (primary or alias) and its zones once built.
@@ -120,6 +122,7 @@ impl Authority {
             0 => signed::auto_size(signed_zones),
             n => n as usize,
         });
+        shared.sigs.set_capacity(signed::auto_sig_size(signed_zones));
         let catalog = settings.server.catalog.as_deref().map(|name| {
             let members = slots
                 .iter()
@@ -534,8 +537,26 @@ impl Authority {
             })
             .flatten();
         let zone = parent.unwrap_or(zone);
-        let view = self.view(slot, zone, now, false)?;
-        Some(view.answer(lower, qtype, dnssec_ok, out, counts))
+        let (view, kept) = self.view(slot, zone, now, false)?;
+        let rcode = view.answer(lower, qtype, dnssec_ok, out, counts);
+        // Only a view checked against the served zone (`kept`) may vouch for the blob's records.
+        if kept
+            && dnssec_ok
+            && parent.is_none()
+            && let Some(sigs) = view.positive_sigs(lower, qtype)
+        {
+            let key = signed::sig_key(&zone.origin, zone.serial, &zone.content, lower, qtype);
+            self.shared.sigs.insert(key, sigs);
+        }
+        Some(rcode)
+    }
+
+    /// The cached RRSIGs of the positive answer to a DO query (`lower`, `qtype`) in signed
+    /// `zone`, after its records, which the caller has written to `out`: the number of RRSIG
+    /// RRs appended, or `None` (nothing appended) when they are not cached.
+    pub(crate) fn cached_rrsigs(&self, lower: &[u8], qtype: u16, zone: &Zone, out: &mut Vec<u8>) -> Option<u16> {
+        let key = signed::sig_key(&zone.origin, zone.serial, &zone.content, lower, qtype);
+        self.shared.sigs.put(key, tsig::now(), &zone.origin, out)
     }
 
     /// The current signed view of signed `zone` (for transfers): its keys are made now if the
@@ -543,16 +564,18 @@ impl Authority {
     pub(crate) fn signed_view(&self, zone: &Zone) -> Option<Arc<signed::View>> {
         zone.dnssec?;
         self.view(self.slot_of(&zone.origin)?, zone, tsig::now(), true)
+            .map(|(v, _)| v)
     }
 
     /// The current signed view of `zone` (of `slot`): from the cache, or built now. `None`
     /// while the zone's key is not made yet, unless `make` (see `keystore`): the query is then
     /// answered unsigned. A validator accepts that: the parent cannot have a DS for a key
-    /// that does not exist yet, so the zone is provably insecure to it, not bogus.
-    fn view(&self, slot: &Slot, zone: &Zone, now: u64, make: bool) -> Option<Arc<signed::View>> {
+    /// that does not exist yet, so the zone is provably insecure to it, not bogus. With it,
+    /// whether the view was checked to hold the served zone's records (and so was cached).
+    fn view(&self, slot: &Slot, zone: &Zone, now: u64, make: bool) -> Option<(Arc<signed::View>, bool)> {
         let views = &self.shared.views;
         if let Some(v) = views.get(&zone.origin, |v| v.current(zone.serial, &zone.content, now)) {
-            return Some(v);
+            return Some((v, true));
         }
         let alg = zone.dnssec?;
         let dir = self.settings.server.state_dir.as_deref()?;
@@ -578,16 +601,16 @@ impl Authority {
         let view = Arc::new(view);
         // The records were made again from the same settings as the zone; were they the same?
         // A view without a sub-zone's DS (its key not made yet) is not kept.
-        if complete
+        let kept = complete
             && with_roll(
                 signed_content(&rz.content, alg.number(), epoch),
                 self.rolls.get(&zone.origin, alg),
             ) == zone.content
-            && view.current(zone.serial, &zone.content, now)
-        {
+            && view.current(zone.serial, &zone.content, now);
+        if kept {
             views.insert(&zone.origin, view.clone());
         }
-        Some(view)
+        Some((view, kept))
     }
 
     /// The zone whose origin is exactly `lower`.

@@ -15,6 +15,14 @@
 //! - A view is used only while its serial and content fingerprint are the served zone's and
 //!   its signatures are before their refresh time (`dnssec::Validity`): a changed record means
 //!   a new fingerprint, so a new view and new signatures; a stale signature is never served.
+//! - **Positive answers need no view once signed.** The RRSIGs a view made for the RRset of a
+//!   positive answer are also kept in a second bounded cache ([`Sigs`]), keyed by a 128-bit
+//!   hash of the zone's origin, serial and content fingerprint and the RRset's name and type,
+//!   with the signatures' refresh time. A DO query whose RRSIGs are there is answered from the
+//!   zone's unsigned blob (the same records the view signed: same zone content) plus those
+//!   RRSIGs. That entry is the signatures alone (~100 bytes) where a view is ~12 KiB, so the
+//!   RRsets clients ask for stay signed for every zone at 100,000 domains; a changed record is
+//!   a new fingerprint, so a new key, and old signatures are never found for new data.
 
 mod build;
 mod cache;
@@ -31,6 +39,116 @@ use canonical::canonical_cmp;
 
 pub(crate) use build::max_ttl;
 pub(crate) use cache::{Cache, auto_size};
+
+/// The RRSIGs of one positive answer's RRset, in few bytes: their refresh time (unix seconds,
+/// 4 octets), then per key the RRSIG RDATA without its signer name (the zone's origin, put back
+/// when answering): the 18 fixed octets and the 64-octet signature (P-256 and Ed25519 alike).
+pub(crate) struct Signed(Box<[u8]>);
+
+const SIG_FIXED: usize = 18;
+const SIG_LEN: usize = 64;
+
+impl Signed {
+    /// From `RRset::sig`'s form (each RRSIG RDATA after its 2-octet length) of a zone `origin`;
+    /// `None` if a signature is not 64 octets or not by `origin` (never cached then).
+    fn compact(refresh_at: u64, origin: &[u8], sigs: RrsigIter) -> Option<Signed> {
+        let mut b = u32::try_from(refresh_at).ok()?.to_be_bytes().to_vec();
+        for rd in sigs {
+            if rd.len() != SIG_FIXED + origin.len() + SIG_LEN || rd[SIG_FIXED..SIG_FIXED + origin.len()] != *origin {
+                return None;
+            }
+            b.extend_from_slice(&rd[..SIG_FIXED]);
+            b.extend_from_slice(&rd[SIG_FIXED + origin.len()..]);
+        }
+        (b.len() > 4).then(|| Signed(b.into()))
+    }
+}
+
+/// RRSIGs of positive answers by [`sig_key`] (see the module's comment), bounded: at most `cap`
+/// entries; when full, a quarter of them (chosen by their key's low bits, a different quarter
+/// each time) makes room. So a working set up to `cap` is never evicted, and memory never
+/// exceeds `cap` entries.
+#[derive(Default)]
+pub(crate) struct Sigs {
+    cap: std::sync::atomic::AtomicUsize,
+    map: std::sync::Mutex<(rustc_hash::FxHashMap<u128, Signed>, u8)>,
+}
+
+/// Memory of one [`Sigs`] entry: 4 + 82 octets in an allocation of 96, and the table's slot
+/// (32 octets) at its load factor.
+pub(crate) const SIG_BYTES: usize = 144;
+
+/// Memory the RRSIG cache takes at most.
+pub(crate) const AUTO_SIG_BYTES: usize = 128 << 20;
+
+/// The RRSIG cache's size for `signed_zones` signed zones: room for 16 RRsets a zone (twice the
+/// ~8 a mail client asks for), at most [`AUTO_SIG_BYTES`] (932,067 entries); at least 4.
+pub(crate) fn auto_sig_size(signed_zones: usize) -> usize {
+    (16 * signed_zones).clamp(4, AUTO_SIG_BYTES / SIG_BYTES)
+}
+
+impl Sigs {
+    pub fn set_capacity(&self, cap: usize) {
+        self.cap.store(cap.max(4), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn insert(&self, key: u128, value: Signed) {
+        let mut g = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let (map, round) = &mut *g;
+        if map.len() >= self.cap.load(std::sync::atomic::Ordering::Relaxed) && !map.contains_key(&key) {
+            let drop = *round & 3;
+            *round = round.wrapping_add(1);
+            map.retain(|k, _| (*k as u8) & 3 != drop);
+        }
+        map.insert(key, value);
+    }
+
+    /// If the RRSIGs of the positive answer `key` in zone `origin` are here and not past their
+    /// refresh at `now`, append each as an RR after the answer's records in `out`: owner the
+    /// question's name (a pointer to offset 12), TTL the RRset's (the RRSIG's original TTL).
+    /// Returns how many.
+    pub fn put(&self, key: u128, now: u64, origin: &[u8], out: &mut Vec<u8>) -> Option<u16> {
+        let g = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let e = g.0.get(&key)?;
+        let (refresh, sigs) = e.0.split_first_chunk::<4>()?;
+        if now >= u64::from(u32::from_be_bytes(*refresh)) {
+            return None;
+        }
+        let mut n = 0;
+        for one in sigs.chunks_exact(SIG_FIXED + SIG_LEN) {
+            let (fixed, sig) = one.split_at(SIG_FIXED);
+            out.extend_from_slice(&[0xC0, 12]);
+            out.extend_from_slice(&RRSIG.to_be_bytes());
+            out.extend_from_slice(&1u16.to_be_bytes());
+            out.extend_from_slice(&fixed[4..8]);
+            out.extend_from_slice(&((SIG_FIXED + origin.len() + SIG_LEN) as u16).to_be_bytes());
+            out.extend_from_slice(fixed);
+            out.extend_from_slice(origin);
+            out.extend_from_slice(sig);
+            n += 1;
+        }
+        Some(n)
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.map.lock().unwrap().0.len()
+    }
+}
+
+/// The key of the RRSIGs of (`lower`, `qtype`) in the zone `origin` served as `serial` with
+/// `content`: 128 bits of XXH3 over all of them (wire names end in their root label, so the
+/// concatenation is unambiguous).
+pub(crate) fn sig_key(origin: &[u8], serial: u32, content: &[u8; 32], lower: &[u8], qtype: u16) -> u128 {
+    let mut buf = [0u8; 2 * 255 + 38];
+    let mut n = 0;
+    for part in [origin, &serial.to_be_bytes(), content, lower, &qtype.to_be_bytes()] {
+        let part = &part[..part.len().min(buf.len() - n)];
+        buf[n..n + part.len()].copy_from_slice(part);
+        n += part.len();
+    }
+    xxhash_rust::xxh3::xxh3_128(&buf[..n])
+}
 
 const NS: u16 = 2;
 const SOA: u16 = 6;
@@ -127,11 +245,11 @@ impl View {
     }
 
     /// The RRSIGs of `s` (at `o`), one per key, made the first time they are needed.
-    fn sigs<'s>(&self, o: &Owner, s: &'s RRset) -> Sigs<'s> {
+    fn sigs<'s>(&self, o: &Owner, s: &'s RRset) -> RrsigIter<'s> {
         if o.delegation && s.rtype == NS {
-            return Sigs(&[]);
+            return RrsigIter(&[]);
         }
-        Sigs(s.sig.get_or_init(|| {
+        RrsigIter(s.sig.get_or_init(|| {
             let mut all = Vec::new();
             for key in self.keys.iter() {
                 let one = dnssec::rrsig(key, &self.origin, &o.name, s.rtype, s.ttl, &s.rdatas, self.validity);
@@ -140,6 +258,22 @@ impl View {
             }
             all.into()
         }))
+    }
+
+    /// The RRSIGs (made now if not yet) of the RRset of `qtype` at `lower`, for the RRSIG cache
+    /// ([`Sigs`]): only where a DO query for it is a plain positive answer, that RRset at that
+    /// name, with its RRSIGs and nothing else; not for DNSSEC's own types (DS belongs to the
+    /// parent), ANY, CNAMEs or delegations.
+    pub fn positive_sigs(&self, lower: &[u8], qtype: u16) -> Option<Signed> {
+        if dnssec_type(qtype) || matches!(qtype, ANY | CNAME) {
+            return None;
+        }
+        let o = &self.owners[self.find(lower).ok()?];
+        if o.delegation {
+            return None;
+        }
+        let s = o.rrsets.iter().find(|s| s.rtype == qtype)?;
+        Signed::compact(self.validity.refresh_at, &self.origin, self.sigs(o, s))
     }
 
     /// Write an RRset and its RRSIG (TTL `ttl`, for negative answers) into `out`.
@@ -292,9 +426,9 @@ impl View {
 }
 
 /// The RRSIG RDATAs of one RRset as `RRset::sig` keeps them.
-struct Sigs<'a>(&'a [u8]);
+struct RrsigIter<'a>(&'a [u8]);
 
-impl<'a> Iterator for Sigs<'a> {
+impl<'a> Iterator for RrsigIter<'a> {
     type Item = &'a [u8];
 
     fn next(&mut self) -> Option<&'a [u8]> {

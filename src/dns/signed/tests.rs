@@ -146,3 +146,59 @@ fn a_typical_signed_view_costs_a_few_kilobytes() {
         "{signed} bytes: the cache's sizing figure (VIEW_BYTES) is out of date"
     );
 }
+
+/// The RRSIG cache gives back exactly the RRSIG RDATA the view made (signer name put back),
+/// as an RR owned by the question's name with the RRset's TTL; never past the refresh time;
+/// only for plain positive answers; and holds at most its capacity.
+#[test]
+fn cached_rrsigs_are_the_views_own_bounded_and_never_stale() {
+    let z = zone(TEXT);
+    let t0 = 1_800_000_000u64;
+    let v = Validity::at(t0, max_ttl(&z), dnssec::LIFETIME);
+    let view = View::build(&z, (7, z.content), vec![key()], |_| Vec::new(), v);
+    let apex = wire::lower_wire("example.com");
+    let (mut out, mut counts) = (Vec::new(), [0u16; 3]);
+    view.answer(&apex, 16, true, &mut out, &mut counts);
+    let want = rrsigs(&out);
+    assert_eq!(want.len(), 1);
+
+    let sigs = Sigs::default();
+    sigs.set_capacity(8);
+    let key = sig_key(&apex, 7, &z.content, &apex, 16);
+    sigs.insert(
+        key,
+        view.positive_sigs(&apex, 16).expect("TXT at the apex is cacheable"),
+    );
+    let mut got = Vec::new();
+    assert_eq!(sigs.put(key, t0, &apex, &mut got), Some(1));
+    assert_eq!(&got[..6], &[0xC0, 12, 0, 46, 0, 1], "owner: the question; RRSIG, IN");
+    assert_eq!(&got[6..10], &want[0][4..8], "TTL: the RRset's (the original TTL)");
+    assert_eq!(usize::from(u16::from_be_bytes([got[10], got[11]])), want[0].len());
+    assert_eq!(got[12..], want[0][..], "the view's RRSIG RDATA, byte for byte");
+
+    // Never at or past the refresh time (the view would not be served then either).
+    assert!(view.current(7, &z.content, v.refresh_at - 1));
+    assert_eq!(sigs.put(key, v.refresh_at, &apex, &mut Vec::new()), None);
+    // Another serial, content, name or type is another key: no signatures for other data.
+    let changed = zone(&TEXT.replace("mx -all", "mx ~all"));
+    for other in [
+        sig_key(&apex, 8, &z.content, &apex, 16),
+        sig_key(&apex, 7, &changed.content, &apex, 16),
+        sig_key(&apex, 7, &z.content, &wire::lower_wire("www.example.com"), 16),
+        sig_key(&apex, 7, &z.content, &apex, 15),
+    ] {
+        assert_ne!(other, key);
+        assert_eq!(sigs.put(other, t0, &apex, &mut Vec::new()), None);
+    }
+    // Only plain positive answers: not DNSSEC's own types, ANY, absent types or names.
+    for qtype in [48, 43, 47, 255, 99] {
+        assert!(view.positive_sigs(&apex, qtype).is_none(), "type {qtype}");
+    }
+    assert!(view.positive_sigs(&wire::lower_wire("zz.example.com"), 1).is_none());
+    // Bounded: never more than its capacity, and what was just put in is there.
+    for i in 0..100u128 {
+        sigs.insert(i, view.positive_sigs(&apex, 16).unwrap());
+        assert!(sigs.len() <= 8, "{} entries", sigs.len());
+        assert!(sigs.put(i, t0, &apex, &mut Vec::new()).is_some());
+    }
+}
