@@ -249,16 +249,11 @@ fn retire(args: &RetireArgs) -> anyhow::Result<ExitCode> {
     let check = if args.force {
         ParentCheck::Skip
     } else {
-        let (addr, recursion) = match (args.parent_server, args.resolver) {
-            (Some(server), _) => (server, false),
-            (None, Some(resolver)) => (resolver, true),
-            (None, None) => (crate::dns::system_resolver()?, true),
-        };
-        ParentCheck::Ask(crate::probe::net::Resolver {
-            addr,
+        ParentCheck::Ask {
+            server: args.parent_server.or(args.resolver),
+            recursion: args.parent_server.is_none(),
             timeout: std::time::Duration::from_secs(args.timeout),
-            recursion,
-        })
+        }
     };
     dnssec(&args.dnssec, |settings, name| {
         crate::dns::retire(settings, name, &check)

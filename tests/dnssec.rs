@@ -985,7 +985,6 @@ fn retire_waits_until_the_parent_has_served_the_new_ds_for_its_ttl() {
     // the DS set's TTL (2 s) has passed; a second one (straight at the parent) still refuses,
     // with the same time.
     knot.serve(2, &[&ds0, &ds1]);
-    let seen = Instant::now();
     let (code, first, err) = retire(&resolver);
     assert_eq!(code, Some(3), "{first}\n{err}");
     let since = |out: &str| -> String {
@@ -1011,7 +1010,24 @@ fn retire_waits_until_the_parent_has_served_the_new_ds_for_its_ttl() {
     assert_eq!(since(&again), since(&first), "{again}");
     assert_eq!(std::fs::read_to_string(&rolls).unwrap(), saved);
 
-    // Past the TTL (and past `serve`'s 2 s look at the file): the sighting moved no serial and
+    // The parent drops the new DS again: the sighting is forgotten; back, it is a new sighting.
+    knot.serve(3, &[&ds0]);
+    let (code, out, _) = retire(&resolver);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("the parent does not serve the DS of the new key"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&rolls).unwrap(),
+        state,
+        "the sighting is forgotten"
+    );
+    knot.serve(4, &[&ds1]);
+    let seen = Instant::now();
+    let (code, first, _) = retire(&resolver);
+    assert_eq!(code, Some(3), "{first}");
+    let saved = std::fs::read_to_string(&rolls).unwrap();
+    assert!(saved.contains(" ds-seen 1 "), "{saved}");
+
+    // Past the TTL (and past `serve`'s 2 s look at the file): the sightings moved no serial and
     // no key; retire now retires.
     std::thread::sleep(Duration::from_secs(3).saturating_sub(seen.elapsed()));
     assert_eq!(serial(), s1, "a sighting changes nothing served");

@@ -489,11 +489,16 @@ pub fn roll(settings: &Settings, name: &str) -> anyhow::Result<String> {
 pub enum ParentCheck {
     /// `--force`: it does not.
     Skip,
-    /// Ask this server for each zone's DS (see `parent`).
-    Ask(crate::probe::net::Resolver),
+    /// Ask for each zone's DS (see `parent`): `server`, or the first name server of
+    /// /etc/resolv.conf; with `recursion` (RD) for a resolver, without for a parent server.
+    Ask {
+        server: Option<SocketAddr>,
+        recursion: bool,
+        timeout: std::time::Duration,
+    },
 }
 
-pub use parent::{server_addr, system_resolver};
+pub use parent::server_addr;
 
 /// What `roll` or `retire` did.
 #[derive(Debug)]
@@ -530,7 +535,20 @@ pub fn retire(settings: &Settings, name: &str, check: &ParentCheck) -> anyhow::R
     let mut text = String::new();
     match check {
         ParentCheck::Skip => text.push_str("; --force: the parent's DS was not checked\n"),
-        ParentCheck::Ask(resolver) => {
+        ParentCheck::Ask {
+            server,
+            recursion,
+            timeout,
+        } => {
+            let resolver = crate::probe::net::Resolver {
+                addr: match server {
+                    Some(a) => *a,
+                    None => parent::system_resolver()?,
+                },
+                timeout: *timeout,
+                recursion: *recursion,
+            };
+            let resolver = &resolver;
             let before = rolls.clone();
             let mut ready = true;
             for ((origin, wire_origin, ttl, alg), (generation, _, new)) in zones.iter().zip(&keys) {
