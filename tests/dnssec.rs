@@ -771,8 +771,10 @@ fn csk_rollover_validates_at_every_step() {
         validated(u, "nope.mail.test", "A", "NXDOMAIN");
         validated(u, "mail.test", "DNSKEY", "NOERROR");
     };
+    // No parent here: `retire --force` skips the check of the parent's DS (and asks no resolver).
     let step = |what: &str| {
-        let out = common::mailconf(&["dnssec", what, "--config", &c, "--domain", "mail.test"]);
+        let force: &[&str] = if what == "retire" { &["--force"] } else { &[] };
+        let out = common::mailconf(&[&["dnssec", what, "--config", &c, "--domain", "mail.test"][..], force].concat());
         (out.status.success(), common::stdout(&out), common::stderr(&out))
     };
     let ds_of = |text: &str| -> String {
@@ -840,6 +842,7 @@ fn csk_rollover_validates_at_every_step() {
     let (ok, out, err) = step("retire");
     assert!(ok, "{err}");
     assert_eq!(ds_of(&out), ds1);
+    assert!(out.contains("--force: the parent's DS was not checked"), "{out}");
     server.wait_log(|l| l.contains("DNSSEC key rollover state changed"), 2, "the retirement");
     let after = dnskeys(1);
     assert!(!after.contains(&before[0]) && both.contains(&after[0]), "{after:?}");
@@ -865,5 +868,247 @@ fn csk_rollover_validates_at_every_step() {
     assert_eq!(dnskeys(1), after);
     check(&u2);
     drop(u2); // the resolver first, so that nothing queries the server's port once it is free
+    drop(server);
+}
+
+/// Knot authoritative for `test.`, the parent of mail.test, on loopback: a zone file this test
+/// writes (delegation, glue, the DS records it is given, all with TTL 2), reloaded with `knotc`.
+struct ParentKnot {
+    _child: common::pebble::Kill,
+    dir: std::path::PathBuf,
+    addr: SocketAddr,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ParentKnot {
+    fn zone(&self, serial: u32, ds: &[&str]) {
+        let mut text = format!(
+            "$TTL 2\ntest. SOA ns.test. hostmaster.test. {serial} 3600 600 86400 2\ntest. NS ns.test.\n\
+             ns.test. A 127.0.0.1\nmail.test. NS ns.mail.test.\nns.mail.test. A 127.0.0.1\n"
+        );
+        for line in ds {
+            // `mail.test. 3600 IN DS …` from mailconf, with the parent's TTL.
+            let f: Vec<&str> = line.split_whitespace().collect();
+            text.push_str(&format!("{} 2 {}\n", f[0], f[2..].join(" ")));
+        }
+        std::fs::write(self.dir.join("test.zone"), text).unwrap();
+    }
+
+    fn start(dir: &Path, ds: &[&str]) -> ParentKnot {
+        std::fs::create_dir_all(dir).unwrap();
+        for _ in 0..5 {
+            let port = common::free_port();
+            let conf = dir.join("knot.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "server:\n  rundir: {d}\n  listen: 127.0.0.1@{port}\n\ndatabase:\n  storage: {d}\n\nlog:\n  - target: stderr\n    any: info\n\n\
+                     zone:\n  - domain: test.\n    storage: {d}\n    file: test.zone\n    zonefile-sync: -1\n    journal-content: none\n",
+                    d = dir.display()
+                ),
+            )
+            .unwrap();
+            let mut child = Command::new(tool("knotd", "knot"))
+                .args(["-c", conf.to_str().unwrap()])
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let log = common::collect_lines(child.stderr.take().unwrap());
+            let mut knot = ParentKnot {
+                _child: common::pebble::Kill(child),
+                dir: dir.to_path_buf(),
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                log,
+            };
+            knot.zone(1, ds);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let text = knot.log.lock().unwrap().join("\n");
+                if text.contains("server started") {
+                    knot.wait_for(ds.len());
+                    return knot;
+                }
+                if knot._child.0.try_wait().unwrap().is_some() {
+                    assert!(text.contains("cannot bind address"), "knotd stopped:\n{text}");
+                    break;
+                }
+                assert!(Instant::now() < deadline, "knotd did not start:\n{text}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("knotd found no free port in 5 attempts");
+    }
+
+    /// Serve `ds` from now on: the zone file rewritten with a new serial, `knotc zone-reload`.
+    fn serve(&self, serial: u32, ds: &[&str]) {
+        self.zone(serial, ds);
+        let out = Command::new(tool("knotc", "knot"))
+            .arg("-c")
+            .arg(self.dir.join("knot.conf"))
+            .args(["zone-reload", "test."])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        self.wait_for(ds.len());
+    }
+
+    /// Until Knot answers `mail.test DS` with `n` records.
+    fn wait_for(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = common::dig(self.addr, &["mail.test", "DS"]);
+            if status(&out) == "NOERROR" && section(&out, "ANSWER").len() == n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Knot never served {n} DS:\n{out}\n{}",
+                self.log.lock().unwrap().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// `mailconf dnssec retire` asks the parent (Knot for `test.`, through `--resolver` or
+/// `--parent-server`): refused while the parent lacks the new DS (the DS to give is printed,
+/// nothing changes), then, once it serves it, the first sighting is recorded and the retirement
+/// refused until the DS set's TTL (2 s) has passed; then it retires, and `serve` drops the old
+/// key. The sighting moves no serial. A resolver that does not answer is an error naming it.
+#[test]
+fn retire_waits_until_the_parent_has_served_the_new_ds_for_its_ttl() {
+    let dir = temp_dir("dnssec-parent");
+    let config = config(&dir, "");
+    let c = config.to_str().unwrap().to_string();
+    let ds0 = ds_line(&config, "mail.test");
+    let server = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
+    let auth = server.addrs("DNS")[0];
+    let dnskeys = || dig(auth, &["+norec", "+short", "mail.test", "DNSKEY"]);
+    let serial = || -> u32 {
+        let out = dig(auth, &["+norec", "+short", "mail.test", "SOA"]);
+        out.split_whitespace().nth(2).unwrap().parse().unwrap()
+    };
+    let rolled = common::mailconf(&["dnssec", "roll", "--config", &c, "--domain", "mail.test"]);
+    assert!(rolled.status.success(), "{}", common::stderr(&rolled));
+    let text = common::stdout(&rolled);
+    let ds1 = text.lines().find(|l| l.starts_with("mail.test. ")).unwrap().to_string();
+    server.wait_log(|l| l.contains("DNSSEC key rollover state changed"), 1, "the rollover");
+    let knot = ParentKnot::start(&dir.join("knot"), &[&ds0]);
+    let rolls = dir.join("state/dnssec/rolls");
+    let retire = |how: &[&str]| {
+        let out = common::mailconf(&[&["dnssec", "retire", "--config", &c, "--domain", "mail.test"][..], how].concat());
+        (out.status.code(), common::stdout(&out), common::stderr(&out))
+    };
+    let knot_addr = knot.addr.to_string();
+    let resolver = ["--resolver", knot_addr.as_str()];
+    let parent_server = ["--parent-server", knot_addr.as_str()];
+
+    // The parent serves the old DS only: refused, with the DS to give and what the parent serves.
+    let state = std::fs::read_to_string(&rolls).unwrap();
+    assert_eq!(state, "mail.test 13 0 rolling\n");
+    let keys = dnskeys();
+    let s1 = serial();
+    for how in [resolver, parent_server] {
+        let (code, out, err) = retire(&how);
+        assert_eq!(code, Some(3), "refused, not failed:\n{out}\n{err}");
+        assert!(err.contains("not retired yet"), "{err}");
+        assert!(
+            out.contains("the parent does not serve the DS of the new key") && out.contains(&knot_addr),
+            "{out}"
+        );
+        assert!(out.lines().any(|l| l == ds1), "the DS for the registrar:\n{out}");
+        assert!(
+            out.contains(&format!("; {}", ds0.replace(" 3600 IN ", " 2 IN "))),
+            "what the parent serves:\n{out}"
+        );
+        assert_eq!(std::fs::read_to_string(&rolls).unwrap(), state, "nothing changes");
+    }
+
+    // A resolver that does not answer: an error (exit 2) that names it; nothing changes.
+    let dead = format!("127.0.0.1:{}", common::free_port());
+    let started = Instant::now();
+    let (code, _, err) = retire(&["--resolver", &dead, "--timeout", "1"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!("cannot ask the resolver {dead} for the DS of mail.test.")),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(std::fs::read_to_string(&rolls).unwrap(), state);
+
+    // The registrar adds the new DS: the first retire records the sighting and refuses until
+    // the DS set's TTL (2 s) has passed; a second one (straight at the parent) still refuses,
+    // with the same time.
+    knot.serve(2, &[&ds0, &ds1]);
+    let (code, first, err) = retire(&resolver);
+    assert_eq!(code, Some(3), "{first}\n{err}");
+    let since = |out: &str| -> String {
+        let at = out
+            .find("the parent serves the new DS of mail.test. since ")
+            .unwrap_or_else(|| panic!("{out}"));
+        out[at..].split_whitespace().nth(9).unwrap().to_string()
+    };
+    assert!(
+        first.contains("resolvers may hold the old DS set until")
+            && first.contains("run `mailconf dnssec retire --domain mail.test` again after"),
+        "{first}"
+    );
+    let saved = std::fs::read_to_string(&rolls).unwrap();
+    let lines: Vec<&str> = saved.lines().collect();
+    assert_eq!(lines[0], "mail.test 13 0 rolling", "{saved}");
+    assert!(
+        lines.len() == 2 && lines[1].starts_with("mail.test 13 ds-seen 1 ") && lines[1].ends_with(" 2"),
+        "the sighting with the TTL:\n{saved}"
+    );
+    let (code, again, _) = retire(&parent_server);
+    assert_eq!(code, Some(3), "{again}");
+    assert_eq!(since(&again), since(&first), "{again}");
+    assert_eq!(std::fs::read_to_string(&rolls).unwrap(), saved);
+
+    // The parent drops the new DS again: the sighting is forgotten; back, it is a new sighting.
+    knot.serve(3, &[&ds0]);
+    let (code, out, _) = retire(&resolver);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("the parent does not serve the DS of the new key"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&rolls).unwrap(),
+        state,
+        "the sighting is forgotten"
+    );
+    knot.serve(4, &[&ds1]);
+    let seen = Instant::now();
+    let (code, first, _) = retire(&resolver);
+    assert_eq!(code, Some(3), "{first}");
+    let saved = std::fs::read_to_string(&rolls).unwrap();
+    assert!(saved.contains(" ds-seen 1 "), "{saved}");
+
+    // Past the TTL (and past `serve`'s 2 s look at the file): the sightings moved no serial and
+    // no key; retire now retires.
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(seen.elapsed()));
+    assert_eq!(serial(), s1, "a sighting changes nothing served");
+    assert_eq!(dnskeys(), keys);
+    let (code, out, err) = retire(&resolver);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("longer than the old DS set's TTL (2 s)"), "{out}");
+    assert!(out.lines().any(|l| l == ds1) && out.contains("retired"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&rolls).unwrap(),
+        "mail.test 13 1 done\n",
+        "the sighting is forgotten"
+    );
+    server.wait_log(|l| l.contains("DNSSEC key rollover state changed"), 2, "the retirement");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while dnskeys().lines().count() != 1 {
+        assert!(Instant::now() < deadline, "the old key stays published:\n{}", dnskeys());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_ne!(serial(), s1);
+    let rollover_lines = server
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("DNSSEC key rollover state changed"))
+        .count();
+    assert_eq!(rollover_lines, 2, "the roll and the retirement, not the sighting");
+    drop(knot);
     drop(server);
 }

@@ -104,6 +104,47 @@ impl ZoneKey {
     }
 }
 
+/// The digest of a DS record of type `digest_type` for DNSKEY RDATA `dnskey` at `owner`
+/// (lower-case wire name; RFC 4034 §5.1.4): SHA-1 (1), SHA-256 (2, what mailconf hands out) and
+/// SHA-384 (4). `None` for the types this cannot compute (GOST, SM3, …).
+pub(crate) fn ds_digest(owner: &[u8], dnskey: &[u8], digest_type: u8) -> Option<Vec<u8>> {
+    let algorithm = match digest_type {
+        1 => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        DIGEST_SHA256 => &ring::digest::SHA256,
+        4 => &ring::digest::SHA384,
+        _ => return None,
+    };
+    let mut h = ring::digest::Context::new(algorithm);
+    h.update(owner);
+    h.update(dnskey);
+    Some(h.finish().as_ref().to_vec())
+}
+
+/// Whether DS RDATA `ds` (key tag, algorithm, digest type, digest) at `owner` (lower-case wire
+/// name) is the DS of DNSKEY RDATA `dnskey`: same tag, algorithm and digest, for a digest type
+/// [`ds_digest`] computes. A DS of another digest type never matches (it cannot be checked).
+pub(crate) fn ds_matches(owner: &[u8], dnskey: &[u8], ds: &[u8]) -> bool {
+    let [t0, t1, algorithm, digest_type, digest @ ..] = ds else {
+        return false;
+    };
+    u16::from_be_bytes([*t0, *t1]) == key_tag(dnskey)
+        && dnskey.get(3) == Some(algorithm)
+        && ds_digest(owner, dnskey, *digest_type).is_some_and(|d| d == digest)
+}
+
+/// DS RDATA in presentation form: `TAG ALG TYPE HEX` (`\# …` if too short to be a DS).
+pub(crate) fn ds_text(ds: &[u8]) -> String {
+    let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02X}")).collect::<String>();
+    match ds {
+        [t0, t1, algorithm, digest_type, digest @ ..] => format!(
+            "{} {algorithm} {digest_type} {}",
+            u16::from_be_bytes([*t0, *t1]),
+            hex(digest)
+        ),
+        _ => format!("\\# {} {}", ds.len(), hex(ds)),
+    }
+}
+
 /// RFC 4034 Appendix B.
 pub(crate) fn key_tag(rdata: &[u8]) -> u16 {
     let mut ac: u32 = 0;
@@ -282,6 +323,76 @@ fn labels(owner: &[u8]) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// RFC 4034 §5.4 (SHA-1) and RFC 4509 §2.3 (SHA-256): the DS of `dskey.example.com.`; the
+    /// SHA-384 digest is BIND's (`dnssec-dsfromkey -a SHA-384`).
+    #[test]
+    fn ds_of_rfc_4509_example_and_matching() {
+        let public = "AQOeiiR0GOMYkDshWoSKz9XzfwJr1AYtsmx3TGkJaNXVbfi/2pHm822aJ5iI9BMzNXxeYCmZDRD99WYwYqUSdjMm\
+                      mAphXdvxegXd/M5+X7OrzKBaMbCVdFLUUh6DhweJBjEVv5f2wwjM9XzcnOf+EPbtG9DMBmADjFDc2w/rljwvFw==";
+        let mut dnskey = vec![1, 0, 3, 5];
+        dnskey.extend(base64::Engine::decode(&base64::engine::general_purpose::STANDARD, public).unwrap());
+        let owner = crate::dns::wire::lower_wire("dskey.example.com");
+        let unhex = |h: &str| -> Vec<u8> {
+            (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                .collect()
+        };
+        let ds = |digest_type: u8, hex: &str| {
+            let mut ds = vec![0xEC, 0x45, 5, digest_type]; // tag 60485
+            ds.extend(unhex(hex));
+            ds
+        };
+        let sha1 = ds(1, "2BB183AF5F22588179A53B0A98631FAD1A292118");
+        let sha256 = ds(2, "D4B7D520E7BB5F0F67674A0CCEB1E3E0614B93C4F9E99B8383F6A1E4469DA50A");
+        let sha384 = ds(
+            4,
+            "AB64DBEBE13C0B6BAE558B78CCAB93B836F8ADA4CBED2D4484A8715A819DE7B9E846315E70EA5D884B377394BDAF16A3",
+        );
+        assert_eq!(key_tag(&dnskey), 60485);
+        for good in [&sha1, &sha256, &sha384] {
+            assert!(ds_matches(&owner, &dnskey, good), "{}", ds_text(good));
+        }
+        assert_eq!(
+            ds_text(&sha256),
+            "60485 5 2 D4B7D520E7BB5F0F67674A0CCEB1E3E0614B93C4F9E99B8383F6A1E4469DA50A"
+        );
+        // Another owner, tag, algorithm or digest; a digest type not computed; a short RDATA.
+        assert!(!ds_matches(
+            &crate::dns::wire::lower_wire("example.com"),
+            &dnskey,
+            &sha256
+        ));
+        let mut other = sha256.clone();
+        other[1] ^= 1;
+        assert!(!ds_matches(&owner, &dnskey, &other), "tag");
+        let mut other = sha256.clone();
+        other[2] = 8;
+        assert!(!ds_matches(&owner, &dnskey, &other), "algorithm");
+        let mut other = sha256.clone();
+        *other.last_mut().unwrap() ^= 1;
+        assert!(!ds_matches(&owner, &dnskey, &other), "digest");
+        let mut other = sha256.clone();
+        other[3] = 3; // GOST: not computed, never matches
+        assert!(!ds_matches(&owner, &dnskey, &other), "GOST");
+        assert!(!ds_matches(&owner, &dnskey, &sha256[..3]));
+        assert_eq!(ds_text(&sha256[..3]), "\\# 3 EC4505");
+        // Our own keys: the DS we hand out matches, as do the other computed types.
+        for alg in [DnssecAlgorithm::EcdsaP256Sha256, DnssecAlgorithm::Ed25519] {
+            let key = ZoneKey::from_pkcs8(alg, &ZoneKey::generate(alg).unwrap()).unwrap();
+            let other = ZoneKey::from_pkcs8(alg, &ZoneKey::generate(alg).unwrap()).unwrap();
+            let ours = key.ds(&owner);
+            assert!(ds_matches(&owner, &key.dnskey, &ours));
+            assert!(!ds_matches(&owner, &other.dnskey, &ours), "another key's DS");
+            for t in [1, 4] {
+                let mut ds = ours[..3].to_vec();
+                ds.push(t);
+                ds.extend(ds_digest(&owner, &key.dnskey, t).unwrap());
+                assert!(ds_matches(&owner, &key.dnskey, &ds), "digest type {t}");
+            }
+        }
+    }
 
     #[test]
     fn key_tag_of_rfc_4034_example() {

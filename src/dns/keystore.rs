@@ -244,14 +244,43 @@ impl Roll {
     }
 }
 
+/// When `mailconf dnssec retire` first saw the parent serve the DS of key `generation` (the
+/// new key of a rollover), and the TTL of the parent's DS set then: the old DS set may be held
+/// by resolvers until `since + ttl`, and the old key retires only after that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DsSeen {
+    pub generation: u32,
+    /// Seconds since the Unix epoch.
+    pub since: u64,
+    pub ttl: u32,
+}
+
+impl DsSeen {
+    /// From when the old key may retire.
+    pub fn until(self) -> u64 {
+        self.since + u64::from(self.ttl)
+    }
+}
+
 /// The rollover state of every zone that ever rolled its key, from `state_dir/dnssec/rolls`
 /// (written by `mailconf dnssec roll`/`retire`). A zone that never rolled is not in it: its key
 /// is generation 0, and nothing about it changes. A few lines however many zones there are.
+///
+/// The file has a line per zone, `ZONE ALG GENERATION rolling|done`, and during a rollover whose
+/// new DS the parent was seen to serve, a second line `ZONE ALG ds-seen GENERATION SINCE TTL`
+/// (`DsSeen`). The sighting has a line of its own so that a `serve` older than it, which
+/// reads only four-field lines, skips it with a warning and keeps the zone's rollover state.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct Rolls(rustc_hash::FxHashMap<(Box<[u8]>, u8), Roll>);
+pub(crate) struct Rolls {
+    rolls: rustc_hash::FxHashMap<(Box<[u8]>, u8), Roll>,
+    seen: rustc_hash::FxHashMap<(Box<[u8]>, u8), DsSeen>,
+}
 
 /// The file name, in the key directory.
 const ROLLS: &str = "rolls";
+
+/// The second field of a `DsSeen` line.
+const DS_SEEN: &str = "ds-seen";
 
 impl Rolls {
     /// Read the state (empty without `state_dir` or file). Lines that do not parse are
@@ -260,32 +289,42 @@ impl Rolls {
         let Some(text) = state_dir.and_then(|d| std::fs::read_to_string(d.join("dnssec").join(ROLLS)).ok()) else {
             return Rolls::default();
         };
-        let mut map = rustc_hash::FxHashMap::default();
+        Rolls::parse(&text)
+    }
+
+    fn parse(text: &str) -> Rolls {
+        let mut out = Rolls::default();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let f: Vec<&str> = line.split_whitespace().collect();
+            let key = |origin: &str, alg: u8| (super::wire::lower_wire(origin), alg);
             let parsed = match f.as_slice() {
-                [origin, alg, generation, phase] => alg
-                    .parse::<u8>()
-                    .ok()
-                    .zip(generation.parse::<u32>().ok())
-                    .and_then(|(alg, generation)| {
-                        let rolling = match *phase {
-                            "rolling" => true,
-                            "done" => false,
-                            _ => return None,
-                        };
-                        Some(((super::wire::lower_wire(origin), alg), Roll { generation, rolling }))
-                    }),
+                [origin, alg, generation, phase] => (|| {
+                    let rolling = match *phase {
+                        "rolling" => true,
+                        "done" => false,
+                        _ => return None,
+                    };
+                    let generation = generation.parse().ok()?;
+                    out.rolls
+                        .insert(key(origin, alg.parse().ok()?), Roll { generation, rolling });
+                    Some(())
+                })(),
+                [origin, alg, DS_SEEN, generation, since, ttl] => (|| {
+                    let seen = DsSeen {
+                        generation: generation.parse().ok()?,
+                        since: since.parse().ok()?,
+                        ttl: ttl.parse().ok()?,
+                    };
+                    out.seen.insert(key(origin, alg.parse().ok()?), seen);
+                    Some(())
+                })(),
                 _ => None,
             };
-            match parsed {
-                Some((k, v)) => {
-                    map.insert(k, v);
-                }
-                None => tracing::warn!(line, "a line of the DNSSEC rollover state does not parse; skipped"),
+            if parsed.is_none() {
+                tracing::warn!(line, "a line of the DNSSEC rollover state does not parse; skipped");
             }
         }
-        Rolls(map)
+        out
     }
 
     /// Where the state file is (its change time tells `serve` to look again).
@@ -295,10 +334,10 @@ impl Rolls {
 
     /// The state of zone `origin` (lower-case wire name) signed with `algorithm`.
     pub fn get(&self, origin: &[u8], algorithm: DnssecAlgorithm) -> Option<Roll> {
-        if self.0.is_empty() {
+        if self.rolls.is_empty() {
             return None;
         }
-        self.0.get(&(Box::from(origin), algorithm.number())).copied()
+        self.rolls.get(&(Box::from(origin), algorithm.number())).copied()
     }
 
     /// The state of `origin`, generation 0 and not rolling if it never rolled.
@@ -310,39 +349,75 @@ impl Rolls {
     }
 
     pub fn set(&mut self, origin: &[u8], algorithm: DnssecAlgorithm, roll: Roll) {
-        self.0.insert((Box::from(origin), algorithm.number()), roll);
+        self.rolls.insert((Box::from(origin), algorithm.number()), roll);
     }
 
-    /// The zones (lower-case wire names) whose state differs between `self` and `other`.
+    /// When the parent was first seen serving the DS of the key that rolls in (see `DsSeen`).
+    pub fn ds_seen(&self, origin: &[u8], algorithm: DnssecAlgorithm) -> Option<DsSeen> {
+        self.seen.get(&(Box::from(origin), algorithm.number())).copied()
+    }
+
+    /// Record (`Some`) or forget (`None`) a sighting of the new DS.
+    pub fn set_ds_seen(&mut self, origin: &[u8], algorithm: DnssecAlgorithm, seen: Option<DsSeen>) {
+        let key = (Box::from(origin), algorithm.number());
+        match seen {
+            Some(s) => self.seen.insert(key, s),
+            None => self.seen.remove(&key),
+        };
+    }
+
+    /// The zones (lower-case wire names) whose state differs between `self` and `other`. Only
+    /// the keys in use count: a sighting of the parent's DS changes nothing that is served.
     pub fn changed<'a>(&'a self, other: &'a Rolls) -> impl Iterator<Item = &'a [u8]> + 'a {
         let one = self
-            .0
+            .rolls
             .iter()
-            .filter(|(k, v)| other.0.get(*k) != Some(*v))
+            .filter(|(k, v)| other.rolls.get(*k) != Some(*v))
             .map(|(k, _)| &*k.0);
-        let two = other.0.keys().filter(|k| !self.0.contains_key(*k)).map(|k| &*k.0);
+        let two = other
+            .rolls
+            .keys()
+            .filter(|k| !self.rolls.contains_key(*k))
+            .map(|k| &*k.0);
         one.chain(two)
+    }
+
+    /// The file's text: one line per zone and sighting, sorted.
+    fn text(&self) -> String {
+        let name = |origin: &[u8]| {
+            super::wire::name_from_wire(origin)
+                .to_ascii()
+                .trim_end_matches('.')
+                .to_ascii_lowercase()
+        };
+        let mut lines: Vec<String> = self
+            .rolls
+            .iter()
+            .map(|((origin, alg), r)| {
+                format!(
+                    "{} {alg} {} {}",
+                    name(origin),
+                    r.generation,
+                    if r.rolling { "rolling" } else { "done" }
+                )
+            })
+            .chain(self.seen.iter().map(|((origin, alg), s)| {
+                format!(
+                    "{} {alg} {DS_SEEN} {} {} {}",
+                    name(origin),
+                    s.generation,
+                    s.since,
+                    s.ttl
+                )
+            }))
+            .collect();
+        lines.sort();
+        lines.join("\n") + "\n"
     }
 
     /// Write the state: a temporary file, synced, renamed over the old one, the directory synced.
     pub fn save(&self, state_dir: &Path) -> anyhow::Result<()> {
         let dir = key_dir(state_dir)?;
-        let mut lines: Vec<String> = self
-            .0
-            .iter()
-            .map(|((origin, alg), r)| {
-                format!(
-                    "{} {alg} {} {}",
-                    super::wire::name_from_wire(origin)
-                        .to_ascii()
-                        .trim_end_matches('.')
-                        .to_ascii_lowercase(),
-                    r.generation,
-                    if r.rolling { "rolling" } else { "done" }
-                )
-            })
-            .collect();
-        lines.sort();
         let tmp = dir.join(format!(".{ROLLS}.tmp-{}", std::process::id()));
         let path = dir.join(ROLLS);
         let written = (|| {
@@ -352,7 +427,7 @@ impl Rolls {
                 .truncate(true)
                 .mode(0o600)
                 .open(&tmp)?;
-            f.write_all((lines.join("\n") + "\n").as_bytes())?;
+            f.write_all(self.text().as_bytes())?;
             f.sync_all()?;
             std::fs::rename(&tmp, &path)?;
             std::fs::File::open(&dir)?.sync_all()
@@ -397,6 +472,73 @@ mod tests {
         let mode = std::fs::metadata(dir.join("dnssec")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A state file written before sightings of the parent's DS existed loads as it did; one
+    /// with a sighting keeps it across save and load, and its zone lines stay the four fields
+    /// an older `serve` reads (the sighting line has six, so such a `serve` skips it).
+    #[test]
+    fn rolls_files_without_sightings_still_load_and_sightings_round_trip() {
+        let alg = DnssecAlgorithm::EcdsaP256Sha256;
+        let a = crate::dns::wire::lower_wire("a.example");
+        let b = crate::dns::wire::lower_wire("b.example");
+        // Exactly what the previous version wrote.
+        let old = Rolls::parse("a.example 13 0 rolling\nb.example 13 3 done\n");
+        assert_eq!(
+            old.get(&a, alg),
+            Some(Roll {
+                generation: 0,
+                rolling: true
+            })
+        );
+        assert_eq!(
+            old.get(&b, alg),
+            Some(Roll {
+                generation: 3,
+                rolling: false
+            })
+        );
+        assert_eq!(old.ds_seen(&a, alg), None);
+        assert_eq!(
+            old.text(),
+            "a.example 13 0 rolling\nb.example 13 3 done\n",
+            "written back the same"
+        );
+
+        let mut new = old.clone();
+        let seen = DsSeen {
+            generation: 1,
+            since: 1_767_225_600,
+            ttl: 86_400,
+        };
+        new.set_ds_seen(&a, alg, Some(seen));
+        assert_eq!(seen.until(), 1_767_312_000);
+        assert_eq!(new.changed(&old).count(), 0, "a sighting changes no key in use");
+        let text = new.text();
+        assert_eq!(
+            text,
+            "a.example 13 0 rolling\na.example 13 ds-seen 1 1767225600 86400\nb.example 13 3 done\n"
+        );
+        assert!(
+            text.lines()
+                .all(|l| (l.split_whitespace().count() == 4) != l.contains(" ds-seen ")),
+            "{text}"
+        );
+        let back = Rolls::parse(&text);
+        assert_eq!(back, new);
+        assert_eq!(back.ds_seen(&a, alg), Some(seen));
+        assert_eq!(back.ds_seen(&a, DnssecAlgorithm::Ed25519), None, "per algorithm");
+        assert_eq!(back.ds_seen(&b, alg), None);
+        let mut forgot = back.clone();
+        forgot.set_ds_seen(&a, alg, None);
+        assert_eq!(forgot, old);
+        // Lines that do not parse are skipped, the others kept.
+        let bad = Rolls::parse(
+            "a.example 13 0 rolling\na.example 13 ds-seen 1 soon 60\nb.example 13 x done\nb.example 13 ds-seen 1 5\n",
+        );
+        assert_eq!(bad.get(&a, alg), old.get(&a, alg));
+        assert_eq!(bad.get(&b, alg), None);
+        assert_eq!(bad.ds_seen(&a, alg), None);
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod dnssec;
 mod encode;
 mod keystore;
 mod notify;
+mod parent;
 mod signed;
 mod state;
 mod tcp;
@@ -254,10 +255,13 @@ async fn watch_rolls(state: Arc<ArcSwap<Authority>>, swapping: Arc<tokio::sync::
         let Ok((new, changed)) = tokio::task::spawn_blocking(move || old.reload(settings)).await else {
             continue;
         };
-        info!(
-            zones = changed.len(),
-            "DNSSEC key rollover state changed: zones re-signed with new serials"
-        );
+        // A sighting of the parent's DS (`mailconf dnssec retire`) changes the file, no key.
+        if !changed.is_empty() {
+            info!(
+                zones = changed.len(),
+                "DNSSEC key rollover state changed: zones re-signed with new serials"
+            );
+        }
         install(&state, &stop, new, changed).await;
     }
 }
@@ -450,19 +454,179 @@ pub fn ds_records(settings: &Settings, only: Option<&str>) -> anyhow::Result<Str
 /// `serve` then (within seconds, see `watch_rolls`) publishes both keys, signs with both, moves
 /// the serial and NOTIFYs. Returns what the operator needs: the new DS records.
 pub fn roll(settings: &Settings, name: &str) -> anyhow::Result<String> {
-    roll_step(settings, name, true)
+    let (dir, zones, mut rolls) = rollover_zones(settings, name)?;
+    let mut text = String::new();
+    for (origin, wire_origin, ttl, alg) in &zones {
+        let now = rolls.of(wire_origin, *alg);
+        if now.rolling {
+            anyhow::bail!(
+                "a rollover of {origin} is under way already: finish it with `mailconf dnssec retire --domain {name}`"
+            );
+        }
+        let old = keystore::zone_key(dir, origin, *alg, now.generation)?;
+        let new = keystore::zone_key(dir, origin, *alg, now.generation + 1)?;
+        // Both generations published.
+        rolls.set(
+            wire_origin,
+            *alg,
+            keystore::Roll {
+                generation: now.generation,
+                rolling: true,
+            },
+        );
+        rolls.set_ds_seen(wire_origin, *alg, None);
+        text.push_str(&format!(
+            "; {origin}: new key {} published beside key {}, both sign. New DS:\n",
+            new.tag, old.tag
+        ));
+        text.push_str(&ds_line(origin, wire_origin, *ttl, &new));
+    }
+    rolls.save(dir)?;
+    Ok(text)
+}
+
+/// How `retire` makes sure the parent serves the new DS.
+pub enum ParentCheck {
+    /// `--force`: it does not.
+    Skip,
+    /// Ask for each zone's DS (see `parent`): `server`, or the first name server of
+    /// /etc/resolv.conf; with `recursion` (RD) for a resolver, without for a parent server.
+    Ask {
+        server: Option<SocketAddr>,
+        recursion: bool,
+        timeout: std::time::Duration,
+    },
+}
+
+pub use parent::server_addr;
+
+/// What `roll` or `retire` did.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Done; the text says what, with the DS records (in force, or new).
+    Done(String),
+    /// Nothing retired: the parent does not serve the new DS (the text gives it, and what the
+    /// parent serves), or not for long enough yet (the text says until when). Running the same
+    /// command later retires.
+    NotYet(String),
 }
 
 /// `mailconf dnssec retire --domain NAME`: end the rollovers `roll` started for `name`: the
-/// old keys are no longer published nor used (their files stay in `state_dir`). Returns the
-/// DS records in force from now on.
-pub fn retire(settings: &Settings, name: &str) -> anyhow::Result<String> {
-    roll_step(settings, name, false)
+/// old keys are no longer published nor used (their files stay in `state_dir`).
+///
+/// Unless `check` is `Skip`, only once the parent serves the DS of every new key and has for
+/// the TTL of its DS set (see `parent::judge`): a first sighting is recorded in the rollover
+/// state and the retirement refused (`NotYet`) until then; a DS that is no longer served
+/// forgets its sighting. Nothing else changes while refused.
+pub fn retire(settings: &Settings, name: &str, check: &ParentCheck) -> anyhow::Result<Outcome> {
+    let (dir, zones, mut rolls) = rollover_zones(settings, name)?;
+    let mut keys = Vec::new();
+    for (origin, wire_origin, _, alg) in &zones {
+        let now = rolls.of(wire_origin, *alg);
+        if !now.rolling {
+            anyhow::bail!(
+                "no rollover of {origin} is under way: start one with `mailconf dnssec roll --domain {name}`"
+            );
+        }
+        let old = keystore::zone_key(dir, origin, *alg, now.generation)?;
+        let new = keystore::zone_key(dir, origin, *alg, now.generation + 1)?;
+        keys.push((now.generation, old, new));
+    }
+    let mut text = String::new();
+    match check {
+        ParentCheck::Skip => text.push_str("; --force: the parent's DS was not checked\n"),
+        ParentCheck::Ask {
+            server,
+            recursion,
+            timeout,
+        } => {
+            let resolver = crate::probe::net::Resolver {
+                addr: match server {
+                    Some(a) => *a,
+                    None => parent::system_resolver()?,
+                },
+                timeout: *timeout,
+                recursion: *recursion,
+            };
+            let resolver = &resolver;
+            let before = rolls.clone();
+            let mut ready = true;
+            for ((origin, wire_origin, ttl, alg), (generation, _, new)) in zones.iter().zip(&keys) {
+                let served = parent::ask(resolver, origin)?;
+                let now = tsig::now();
+                let seen = rolls.ds_seen(wire_origin, *alg);
+                let verdict = parent::judge(wire_origin, &new.dnskey, generation + 1, &served, seen, now);
+                let iso = |t: u64| crate::acme::clock::iso(t as i64);
+                match verdict {
+                    parent::Verdict::Missing => {
+                        ready = false;
+                        rolls.set_ds_seen(wire_origin, *alg, None);
+                        text.push_str(&format!(
+                            "; the parent does not serve the DS of the new key {} of {origin} (asked {}): give the registrar\n",
+                            new.tag, resolver.addr
+                        ));
+                        text.push_str(&ds_line(origin, wire_origin, *ttl, new));
+                        text.push_str(&served.describe(origin));
+                    }
+                    parent::Verdict::Waiting(seen) => {
+                        ready = false;
+                        rolls.set_ds_seen(wire_origin, *alg, Some(seen));
+                        text.push_str(&format!(
+                            "; the parent serves the new DS of {origin} since {}; resolvers may hold the old DS set until {} \
+                             (TTL {} s): run `mailconf dnssec retire --domain {name}` again after {}\n",
+                            iso(seen.since),
+                            iso(seen.until()),
+                            seen.ttl,
+                            iso(seen.until())
+                        ));
+                    }
+                    parent::Verdict::Ready(seen) => text.push_str(&format!(
+                        "; the parent serves the new DS of {origin} since {}, longer than the old DS set's TTL ({} s)\n",
+                        iso(seen.since),
+                        seen.ttl
+                    )),
+                }
+            }
+            if !ready {
+                if rolls != before {
+                    rolls.save(dir)?;
+                }
+                return Ok(Outcome::NotYet(text));
+            }
+        }
+    }
+    for ((origin, wire_origin, ttl, alg), (generation, old, new)) in zones.iter().zip(&keys) {
+        // The new key alone.
+        rolls.set(
+            wire_origin,
+            *alg,
+            keystore::Roll {
+                generation: generation + 1,
+                rolling: false,
+            },
+        );
+        rolls.set_ds_seen(wire_origin, *alg, None);
+        text.push_str(&format!(
+            "; {origin}: key {} retired, key {} signs alone. DS in force:\n",
+            old.tag, new.tag
+        ));
+        text.push_str(&ds_line(origin, wire_origin, *ttl, new));
+    }
+    rolls.save(dir)?;
+    Ok(Outcome::Done(text))
 }
 
-/// One step of a rollover for every registrar zone of `name`: `start` (roll) or end it
-/// (retire). Refused as a whole when a zone is not in the state the step needs.
-fn roll_step(settings: &Settings, name: &str, start: bool) -> anyhow::Result<String> {
+/// The registrar zones of `name` for `roll`/`retire`, with `state_dir` and the rollover
+/// state. An error when there is none.
+#[allow(clippy::type_complexity)]
+fn rollover_zones<'s>(
+    settings: &'s Settings,
+    name: &str,
+) -> anyhow::Result<(
+    &'s std::path::Path,
+    Vec<(String, Box<[u8]>, u32, crate::settings::DnssecAlgorithm)>,
+    keystore::Rolls,
+)> {
     let dir =
         settings.server.state_dir.as_deref().ok_or_else(|| {
             anyhow::anyhow!("no [server] state_dir: DNSSEC keys are kept there, so no zone is signed")
@@ -471,49 +635,7 @@ fn roll_step(settings: &Settings, name: &str, start: bool) -> anyhow::Result<Str
     if zones.is_empty() {
         anyhow::bail!("`{name}` has no signed zone (dnssec is off for it, or it has no [domain.dns])");
     }
-    let mut rolls = keystore::Rolls::load(Some(dir));
-    let mut text = String::new();
-    for (origin, wire_origin, ttl, alg) in &zones {
-        let now = rolls.of(wire_origin, *alg);
-        match (start, now.rolling) {
-            (true, true) => anyhow::bail!(
-                "a rollover of {origin} is under way already: finish it with `mailconf dnssec retire --domain {name}`"
-            ),
-            (false, false) => anyhow::bail!(
-                "no rollover of {origin} is under way: start one with `mailconf dnssec roll --domain {name}`"
-            ),
-            _ => {}
-        }
-        let old = keystore::zone_key(dir, origin, *alg, now.generation)?;
-        let new = keystore::zone_key(dir, origin, *alg, now.generation + 1)?;
-        // Rolling: both generations published; retired: the new one alone.
-        let next = if start {
-            keystore::Roll {
-                generation: now.generation,
-                rolling: true,
-            }
-        } else {
-            keystore::Roll {
-                generation: now.generation + 1,
-                rolling: false,
-            }
-        };
-        rolls.set(wire_origin, *alg, next);
-        text.push_str(&if start {
-            format!(
-                "; {origin}: new key {} published beside key {}, both sign. New DS:\n",
-                new.tag, old.tag
-            )
-        } else {
-            format!(
-                "; {origin}: key {} retired, key {} signs alone. DS in force:\n",
-                old.tag, new.tag
-            )
-        });
-        text.push_str(&ds_line(origin, wire_origin, *ttl, &new));
-    }
-    rolls.save(dir)?;
-    Ok(text)
+    Ok((dir, zones, keystore::Rolls::load(Some(dir))))
 }
 
 /// Signed zone files for `mailconf zone`: a signed domain's zones with their DNSSEC records and

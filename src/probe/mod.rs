@@ -182,6 +182,7 @@ pub fn run(opts: &Options) -> Result<Report, String> {
     let resolver = net::Resolver {
         addr: opts.resolver,
         timeout: opts.timeout,
+        recursion: true,
     };
     let tls = net::tls_config(opts.ca_file.as_deref())?;
     let mut report = Report {

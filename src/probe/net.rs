@@ -11,10 +11,11 @@ use hickory_server::proto::op::{Edns, Message, MessageType, OpCode, Query, Respo
 use hickory_server::proto::rr::{Name, RData, Record, RecordType};
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 
-/// A DNS answer: rcode and the answer section.
+/// A DNS answer: rcode, the AA bit and the answer section.
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub rcode: ResponseCode,
+    pub authoritative: bool,
     pub records: Vec<Record>,
 }
 
@@ -22,6 +23,8 @@ pub struct Answer {
 pub struct Resolver {
     pub addr: SocketAddr,
     pub timeout: Duration,
+    /// The RD bit: a resolver is asked to recurse, an authoritative server is not.
+    pub recursion: bool,
 }
 
 impl Resolver {
@@ -37,7 +40,7 @@ impl Resolver {
             .map_or(0, |d| d.subsec_nanos())
             & 0xffff) as u16;
         let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
-        msg.metadata.recursion_desired = true;
+        msg.metadata.recursion_desired = self.recursion;
         msg.add_query(Query::query(qname, rtype));
         let mut e = Edns::new();
         e.set_max_payload(1232);
@@ -51,6 +54,7 @@ impl Resolver {
         };
         Ok(Answer {
             rcode: resp.metadata.response_code,
+            authoritative: resp.metadata.authoritative,
             records: resp.answers,
         })
     }
@@ -76,16 +80,17 @@ impl Resolver {
     }
 
     fn tcp(&self, bytes: &[u8]) -> Result<Message, String> {
-        let mut s = TcpStream::connect_timeout(&self.addr, self.timeout).map_err(|e| e.to_string())?;
-        s.set_read_timeout(Some(self.timeout)).map_err(|e| e.to_string())?;
+        let tcp = |e: io::Error| format!("DNS over TCP to {}: {e}", self.addr);
+        let mut s = TcpStream::connect_timeout(&self.addr, self.timeout).map_err(tcp)?;
+        s.set_read_timeout(Some(self.timeout)).map_err(tcp)?;
         let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
         framed.extend_from_slice(bytes);
-        s.write_all(&framed).map_err(|e| e.to_string())?;
+        s.write_all(&framed).map_err(tcp)?;
         let mut len = [0u8; 2];
-        s.read_exact(&mut len).map_err(|e| e.to_string())?;
+        s.read_exact(&mut len).map_err(tcp)?;
         let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
-        s.read_exact(&mut buf).map_err(|e| e.to_string())?;
-        Message::from_vec(&buf).map_err(|e| e.to_string())
+        s.read_exact(&mut buf).map_err(tcp)?;
+        Message::from_vec(&buf).map_err(|e| format!("DNS over TCP from {}: bad message: {e}", self.addr))
     }
 
     /// A and AAAA of a host, through the resolver.
