@@ -62,6 +62,26 @@ pub(crate) fn read_key(
     }
 }
 
+/// The bytes of zone `origin`'s first key file (generation 0, kept even after a KSK rollover
+/// retired it): what its ZSKs are derived from (`ZoneKey::zsk`). `make`: made now if missing
+/// (else `None` while the key maker has not made it).
+pub(crate) fn zsk_secret(
+    state_dir: &Path,
+    origin: &str,
+    algorithm: DnssecAlgorithm,
+    make: bool,
+) -> anyhow::Result<Option<Vec<u8>>> {
+    let path = key_path(state_dir, origin, algorithm, 0);
+    if make && !path.exists() {
+        zone_key(state_dir, origin, algorithm, 0)?;
+    }
+    match std::fs::read(&path) {
+        Ok(der) => Ok(Some(der)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read `{}`", path.display())),
+    }
+}
+
 /// Key `generation` of zone `origin`, read from `state_dir`, or made and saved there first.
 pub(crate) fn zone_key(
     state_dir: &Path,
@@ -247,8 +267,11 @@ impl Roll {
 /// The rollover state of every zone that ever rolled its key, from `state_dir/dnssec/rolls`
 /// (written by `mailconf dnssec roll`/`retire`). A zone that never rolled is not in it: its key
 /// is generation 0, and nothing about it changes. A few lines however many zones there are.
+/// One more line, `zsk-since TIME`, says when this version (KSK + ZSKs) first signed zones
+/// ([`Rolls::record_zsk_since`]): before that a zone's one key signed everything, and the ZSK
+/// schedule waits an epoch after it (`dnssec::Epochs::zsks`).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct Rolls(rustc_hash::FxHashMap<(Box<[u8]>, u8), Roll>);
+pub(crate) struct Rolls(rustc_hash::FxHashMap<(Box<[u8]>, u8), Roll>, Option<u64>);
 
 /// The file name, in the key directory.
 const ROLLS: &str = "rolls";
@@ -261,8 +284,15 @@ impl Rolls {
             return Rolls::default();
         };
         let mut map = rustc_hash::FxHashMap::default();
+        let mut since = None;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let f: Vec<&str> = line.split_whitespace().collect();
+            if let ["zsk-since", t] = f.as_slice()
+                && let Ok(t) = t.parse::<u64>()
+            {
+                since = Some(t);
+                continue;
+            }
             let parsed = match f.as_slice() {
                 [origin, alg, generation, phase] => alg
                     .parse::<u8>()
@@ -285,7 +315,23 @@ impl Rolls {
                 None => tracing::warn!(line, "a line of the DNSSEC rollover state does not parse; skipped"),
             }
         }
-        Rolls(map)
+        Rolls(map, since)
+    }
+
+    /// When ZSKs were first served (`None`: never yet).
+    pub fn zsk_since(&self) -> Option<u64> {
+        self.1
+    }
+
+    /// Record `now` as the time ZSKs were first served, unless a time is recorded already:
+    /// `serve` at its start and `mailconf zone` (signed zone files) call this. Returns the state.
+    pub fn record_zsk_since(state_dir: &Path, now: u64) -> anyhow::Result<Rolls> {
+        let mut rolls = Rolls::load(Some(state_dir));
+        if rolls.1.is_none() {
+            rolls.1 = Some(now);
+            rolls.save(state_dir)?;
+        }
+        Ok(rolls)
     }
 
     /// Where the state file is (its change time tells `serve` to look again).
@@ -343,6 +389,7 @@ impl Rolls {
             })
             .collect();
         lines.sort();
+        lines.extend(self.1.map(|t| format!("zsk-since {t}")));
         let tmp = dir.join(format!(".{ROLLS}.tmp-{}", std::process::id()));
         let path = dir.join(ROLLS);
         let written = (|| {

@@ -55,6 +55,7 @@ impl DnsServer {
     /// on their first query and by a background warm-up that starts here.
     pub async fn start(addrs: &[SocketAddr], settings: &Arc<Settings>) -> anyhow::Result<DnsServer> {
         let previous = state::load(settings.server.state_dir.as_deref());
+        record_zsk_since(settings);
         let shared = Arc::new(Shared {
             previous,
             ..Shared::default()
@@ -364,6 +365,21 @@ fn make_keys(state: &Arc<ArcSwap<Authority>>, stop: &Arc<AtomicBool>) {
     }
 }
 
+/// Record, once, when zones were first signed with ZSKs (`keystore::Rolls::record_zsk_since`):
+/// for settings with signed domains and a `state_dir`. If it cannot be written, the KSKs go on
+/// signing everything (still valid) and the log says why.
+fn record_zsk_since(settings: &Settings) {
+    let Some(dir) = settings.server.state_dir.as_deref() else {
+        return;
+    };
+    if !settings.domains.iter().any(|d| settings.signed(d).is_some()) {
+        return;
+    }
+    if let Err(e) = keystore::Rolls::record_zsk_since(dir, tsig::now()) {
+        warn!(error = %format!("{e:#}"), "cannot record the start of ZSK signing: the KSKs keep signing every RRset");
+    }
+}
+
 /// Make the keys of the signed zones of `settings` (or of mail domain name `only`) that have
 /// none, in batches (`keystore`): for `mailconf zone`, before it reads them one by one.
 pub fn make_keys_for(settings: &Settings, only: Option<&str>) -> anyhow::Result<()> {
@@ -531,6 +547,7 @@ pub const SIGNED_MARK: &str = "; DNSSEC records and signatures";
 
 impl ZoneSigner {
     pub fn new(settings: &Settings) -> ZoneSigner {
+        record_zsk_since(settings);
         ZoneSigner {
             served: state::load(settings.server.state_dir.as_deref()),
             rolls: keystore::Rolls::load(settings.server.state_dir.as_deref()),
@@ -553,23 +570,19 @@ impl ZoneSigner {
         let Some(rz) = dr.zones.get(at) else { return Ok(None) };
         let origin = wire::name_wire(&rz.origin);
         let roll = self.rolls.get(&origin, alg);
-        let mut tags = Vec::new();
-        for generation in self.rolls.of(&origin, alg).generations() {
-            tags.push(
-                keystore::zone_key(dir, &rz.origin.to_ascii(), alg, generation)?
-                    .tag
-                    .to_string(),
-            );
-        }
-        let epochs = dnssec::Epochs::new(settings.server.dnssec_signature_lifetime);
+        let epochs = dnssec::Epochs::new(
+            settings.server.dnssec_signature_lifetime,
+            settings.server.dnssec_zsk_lifetime,
+        );
         let epoch = epochs.at(&origin, self.now);
-        let content = dnssec::with_roll(dnssec::signed_content(&rz.content, alg.number(), epoch), roll);
+        let zsks = epochs.zsks(&origin, epoch, self.rolls.zsk_since());
+        let content = dnssec::served_content(&rz.content, alg.number(), epoch, roll, zsks);
         let serial = self
             .served
             .get(&origin)
             .map_or(rz.serial, |(s, c)| zone::follow(rz.serial, &content, *s, c));
         let validity = epochs.validity(&origin, epoch, signed::max_ttl(rz));
-        let (view, _) = authority::build_view(dir, alg, &self.rolls, dr, at, (serial, content), validity, true)
+        let (view, _) = authority::build_view(dir, alg, &self.rolls, dr, at, (serial, content), validity, zsks, true)
             .ok_or_else(|| anyhow::anyhow!("no DNSSEC key for {}", rz.origin))?;
         let mut z = rz.clone();
         z.serial = serial;
@@ -580,9 +593,9 @@ impl ZoneSigner {
         let expires = i64::from(validity.expiration);
         let renew = expires - (epochs.lifetime() / 2) as i64;
         text.push_str(&format!(
-            "{SIGNED_MARK} (key {} algorithm {}, signing epoch {epoch}, content {}): valid until {}; \
+            "{SIGNED_MARK} ({}; algorithm {}, signing epoch {epoch}, content {}): valid until {}; \
              run `mailconf zone` again from {} for new ones.\n",
-            tags.join(" and "),
+            view.key_summary(),
             alg.number(),
             content[..8].iter().map(|b| format!("{b:02x}")).collect::<String>(),
             crate::acme::clock::iso(expires),

@@ -29,7 +29,7 @@ use super::dnssec::{self, Validity, ZoneKey};
 use super::wire;
 use canonical::canonical_cmp;
 
-pub(crate) use build::max_ttl;
+pub(crate) use build::{Keys, max_ttl};
 pub(crate) use cache::{Cache, auto_size};
 
 const NS: u16 = 2;
@@ -54,8 +54,8 @@ struct RRset {
     rtype: u16,
     ttl: u32,
     rdatas: Vec<Box<[u8]>>,
-    /// RRSIG RDATA, one per key (two during a key rollover), each after its length (two
-    /// octets, big-endian): one allocation either way. Never made for NS at a delegation (not
+    /// RRSIG RDATA, one per signing key (the ZSK; or the KSKs, two during a KSK rollover),
+    /// each after its length (two octets, big-endian): one allocation either way. Never made for NS at a delegation (not
     /// authoritative, RFC 4035 §2.2).
     sig: OnceLock<Box<[u8]>>,
 }
@@ -73,8 +73,11 @@ pub(crate) struct View {
     origin: Box<[u8]>,
     serial: u32,
     content: [u8; 32],
-    /// The keys that sign: one, or the old and the new one during a rollover (`keystore::Roll`).
-    keys: Box<[Arc<ZoneKey>]>,
+    /// The KSKs: one, or the old and the new one during a KSK rollover (`keystore::Roll`). They
+    /// sign the apex DNSKEY, CDS and CDNSKEY RRsets (and everything while `zsk` is `None`).
+    ksks: Box<[Arc<ZoneKey>]>,
+    /// The ZSK that signs every other RRset (`dnssec::Zsks`).
+    zsk: Option<Arc<ZoneKey>>,
     validity: Validity,
     negative_ttl: u32,
     soa_ttl: u32,
@@ -122,18 +125,52 @@ impl View {
         (bytes, allocations)
     }
 
+    /// The keys, for people: `KSK 123, ZSK 456 signs, ZSK 789` (DNSKEY order).
+    pub fn key_summary(&self) -> String {
+        let signing = self.zsk.as_ref().map(|k| k.tag);
+        let mut parts = Vec::new();
+        for s in self
+            .owners
+            .iter()
+            .take(1)
+            .flat_map(|o| &o.rrsets)
+            .filter(|s| s.rtype == DNSKEY)
+        {
+            for rd in &s.rdatas {
+                let tag = dnssec::key_tag(rd);
+                parts.push(match rd.get(..2) {
+                    Some([1, 0]) if signing == Some(tag) => format!("ZSK {tag} signs"),
+                    Some([1, 0]) => format!("ZSK {tag}"),
+                    _ if signing.is_none() => format!("KSK {tag} signs all"),
+                    _ => format!("KSK {tag}"),
+                });
+            }
+        }
+        parts.join(", ")
+    }
+
     fn find(&self, name: &[u8]) -> Result<usize, usize> {
         self.owners.binary_search_by(|o| canonical_cmp(&o.name, name))
     }
 
-    /// The RRSIGs of `s` (at `o`), one per key, made the first time they are needed.
+    /// The keys that sign RRset `rtype` at `owner`: the KSKs for the apex's key sets (what
+    /// the parent's DS vouches for), the ZSK for the rest.
+    fn signers(&self, owner: &[u8], rtype: u16) -> &[Arc<ZoneKey>] {
+        let key_set = matches!(rtype, DNSKEY | CDS | CDNSKEY) && *owner == *self.origin;
+        match &self.zsk {
+            Some(zsk) if !key_set => std::slice::from_ref(zsk),
+            _ => &self.ksks,
+        }
+    }
+
+    /// The RRSIGs of `s` (at `o`), one per signing key, made the first time they are needed.
     fn sigs<'s>(&self, o: &Owner, s: &'s RRset) -> Sigs<'s> {
         if o.delegation && s.rtype == NS {
             return Sigs(&[]);
         }
         Sigs(s.sig.get_or_init(|| {
             let mut all = Vec::new();
-            for key in self.keys.iter() {
+            for key in self.signers(&o.name, s.rtype) {
                 let one = dnssec::rrsig(key, &self.origin, &o.name, s.rtype, s.ttl, &s.rdatas, self.validity);
                 all.extend_from_slice(&(one.len() as u16).to_be_bytes());
                 all.extend_from_slice(&one);
