@@ -225,14 +225,18 @@ fn unbound_and_delv_validate_answers_and_denials_and_keys_survive_a_restart() {
     assert!(!plain.contains("RRSIG"), "{plain}");
     assert!(plain.contains(";; ADDITIONAL SECTION:"), "glue as before:\n{plain}");
 
-    // A restart signs with the same key: same DNSKEY, and the validator still says AD.
+    // A restart signs with the same keys: same DNSKEY set, and the validator still says AD.
     let dnskey = |addr: SocketAddr| {
         let out = dig(addr, &["+norec", "+short", "mail.test", "DNSKEY"]);
-        assert_eq!(out.lines().count(), 1, "one key (a CSK):\n{out}");
+        let ksks = out.lines().filter(|l| l.starts_with("257 3 13 ")).count();
+        let zsks = out.lines().filter(|l| l.starts_with("256 3 13 ")).count();
+        assert!(
+            ksks == 1 && (1..=2).contains(&zsks) && out.lines().count() == 1 + zsks,
+            "one KSK and its ZSK(s):\n{out}"
+        );
         out
     };
     let before = dnskey(auth);
-    assert!(before.starts_with("257 3 13 "), "{before}");
     drop(server);
     let server = Server::start(&config, &["--dns-listen", &auth.to_string()], 1);
     let auth2 = server.addrs("DNS")[0];
@@ -393,10 +397,10 @@ fn check_signed_copy(dir: &Path, zone: &str, text: &str) {
         assert!(out.status.success(), "{what} {zone}:\n{report}\n{text}");
         report
     };
-    // -z: our one key is a CSK (SEP flag), which BIND's checker treats as a KSK otherwise.
+    // Without -z: BIND checks the roles too (the KSK signs the key set, a ZSK the rest).
     let report = run(
         Command::new(tool("dnssec-verify", "bind9-utils"))
-            .args(["-z", "-o", zone])
+            .args(["-o", zone])
             .arg(&file),
         "dnssec-verify",
     );
@@ -636,6 +640,9 @@ fn keys_are_made_in_background_batches_and_kill_9_leaves_no_half_key() {
                 temps_left += 1;
                 continue;
             }
+            if name == "rolls" {
+                continue; // the DNSSEC state (`zsk-since`), not a key
+            }
             let bytes = std::fs::read(e.path()).unwrap();
             assert_eq!(bytes.len(), 138, "round {round}: {name} is not a whole key");
             if let Some(before) = seen.get(&name) {
@@ -659,6 +666,7 @@ fn keys_are_made_in_background_batches_and_kill_9_leaves_no_half_key() {
         let names: Vec<String> = std::fs::read_dir(&keys)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "rolls")
             .collect();
         // Done: every key there and no batch under way (its temporary files gone).
         let made = names.iter().filter(|n| !n.starts_with(".new-")).count();
@@ -684,26 +692,34 @@ fn keys_are_made_in_background_batches_and_kill_9_leaves_no_half_key() {
     assert!(out.contains("fully validated"), "{out}");
 }
 
-/// `mailconf dnssec roll` then `retire`: a CSK rollover by double signature, the zone validating
+/// `mailconf dnssec roll` then `retire`: a KSK rollover by double signature, the zone validating
 /// at every step with the DS in force then (Unbound, each step's trust anchor), the serial moving
-/// at each step (secondaries follow), the AXFR'd copy mid-rollover passing `dnssec-verify`.
+/// at each step (secondaries follow), the AXFR'd copy mid-rollover passing `dnssec-verify`. The
+/// ZSK signs all but the key sets throughout (the state says ZSKs have been served for long).
 #[test]
-fn csk_rollover_validates_at_every_step() {
+fn ksk_rollover_validates_at_every_step() {
     let dir = temp_dir("dnssec-roll");
     let config = config(&dir, "");
     let c = config.to_str().unwrap().to_string();
     let ds0 = ds_line(&config, "mail.test");
+    std::fs::write(dir.join("state/dnssec/rolls"), "zsk-since 0\n").unwrap();
     let server = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
     let auth = server.addrs("DNS")[0];
+    // The KSKs (flags 257) once there are `n`, beside one or two ZSKs (flags 256).
     let dnskeys = |n: usize| -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let out = dig(auth, &["+norec", "+short", "mail.test", "DNSKEY"]);
-            let keys: Vec<String> = out.lines().map(String::from).collect();
-            if keys.len() == n {
+            let keys: Vec<String> = out
+                .lines()
+                .filter(|l| l.starts_with("257 "))
+                .map(String::from)
+                .collect();
+            let zsks = out.lines().filter(|l| l.starts_with("256 ")).count();
+            if keys.len() == n && (1..=2).contains(&zsks) {
                 return keys;
             }
-            assert!(Instant::now() < deadline, "{n} DNSKEYs expected:\n{out}");
+            assert!(Instant::now() < deadline, "{n} KSKs expected:\n{out}");
             std::thread::sleep(Duration::from_millis(100));
         }
     };
@@ -772,14 +788,17 @@ fn csk_rollover_validates_at_every_step() {
         out.status.success() && report.contains("Zone fully signed") && report.contains("KSKs: 2 active"),
         "{report}\n{text}"
     );
-    let soa_sigs = text
-        .lines()
-        .filter(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.get(3) == Some(&"RRSIG") && f.get(4) == Some(&"SOA")
-        })
-        .count();
-    assert_eq!(soa_sigs, 2, "SOA signed by both keys:\n{text}");
+    let sigs = |rtype: &str| {
+        text.lines()
+            .filter(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.get(3) == Some(&"RRSIG") && f.get(4) == Some(&rtype)
+            })
+            .count()
+    };
+    assert_eq!(sigs("DNSKEY"), 2, "the key set signed by both KSKs:\n{text}");
+    assert_eq!(sigs("CDS"), 2, "{text}");
+    assert_eq!(sigs("SOA"), 1, "the SOA by the ZSK alone:\n{text}");
 
     // Step 2: retire. Only the new key: the new DS validates, the old one no longer does.
     let (ok, out, err) = step("retire");

@@ -801,13 +801,14 @@ pub(crate) fn build_view(
         ksks,
         zsks: Vec::with_capacity(2),
         signing: None,
+        ksks_too: zsks.ksk_too,
     };
     match keystore::zsk_secret(dir, &origin, alg, make) {
         Ok(Some(secret)) => {
             for g in zsks.published() {
                 match ZoneKey::zsk(alg, &secret, &origins[at], g) {
                     Ok(k) => {
-                        if zsks.signing == Some(g) {
+                        if zsks.signing == g {
                             own.signing = Some(own.zsks.len());
                         }
                         own.zsks.push(Arc::new(k));

@@ -273,20 +273,23 @@ impl Epochs {
     /// stays published, since its signatures may still be in caches. k ≥ 2, so never both.
     ///
     /// `since`: when this process's version first served ZSKs (`keystore::Rolls::zsk_since`;
-    /// `None`: not yet). Before that, zones were signed by their KSK alone, and a resolver may
-    /// hold that DNSKEY set: an epoch that started less than one epoch after `since` publishes
-    /// its ZSKs but the KSK still signs everything, so a ZSK signs only once it was published
-    /// for a whole epoch.
+    /// `None`: not yet). Before that, zones were signed by their one key (now the KSK) alone,
+    /// and a resolver may hold that DNSKEY set, without any ZSK. So in an epoch that started
+    /// less than one epoch after `since`, the KSK signs every RRset too (`ksk_too`, a double
+    /// signature beside the ZSK's): a resolver with the old DNSKEY set validates with the KSK's
+    /// signature, one with the new set with either. The ZSK alone signs only once it was
+    /// published for a whole epoch. (The KSK alone beside a published ZSK would validate as
+    /// well, but BIND's `dnssec-verify` and Knot's `kzonecheck` reject such a zone.)
     pub fn zsks(self, origin: &[u8], epoch: u64, since: Option<u64>) -> Zsks {
         let k = self.zsk;
         let g = epoch / k;
         let first = if epoch % k == 0 { g.saturating_sub(1) } else { g };
         let last = if epoch % k == k - 1 { g + 1 } else { g };
-        let migrating = since.is_none_or(|t| self.start(origin, epoch) < t.saturating_add(self.period));
         Zsks {
             first,
             last,
-            signing: (!migrating).then_some(g),
+            signing: g,
+            ksk_too: since.is_none_or(|t| self.start(origin, epoch) < t.saturating_add(self.period)),
         }
     }
 
@@ -327,12 +330,14 @@ impl Epochs {
 
 /// The ZSKs of a zone in one signing epoch ([`Epochs::zsks`]): generations `first..=last` are
 /// published (DNSKEY), `signing` signs every RRset but the apex DNSKEY, CDS and CDNSKEY (which
-/// the KSKs sign); `None`: the KSKs sign everything (the first epochs after an upgrade).
+/// the KSKs sign); with `ksk_too` (the first epochs after an upgrade) the KSKs sign those
+/// RRsets as well.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Zsks {
     pub first: u64,
     pub last: u64,
-    pub signing: Option<u64>,
+    pub signing: u64,
+    pub ksk_too: bool,
 }
 
 impl Zsks {
@@ -357,11 +362,8 @@ pub(crate) fn served_content(
     h.update(with_roll(signed_content(content, algorithm, epoch), roll));
     h.update(zsks.first.to_be_bytes());
     h.update(zsks.last.to_be_bytes());
-    h.update(zsks.signing.map_or([0xff; 9], |g| {
-        let mut b = [0; 9];
-        b[1..].copy_from_slice(&g.to_be_bytes());
-        b
-    }));
+    h.update(zsks.signing.to_be_bytes());
+    h.update([u8::from(zsks.ksk_too)]);
     h.finalize().into()
 }
 
@@ -513,80 +515,80 @@ mod tests {
         assert_eq!(Epochs::new(20, 20).zsk_epochs(), 2);
         assert_eq!(Epochs::new(20, 10).zsk_epochs(), 2, "at least two epochs");
         assert_eq!(Epochs::new(20, 31).zsk_epochs(), 4);
-        let z = |first, last, signing| Zsks { first, last, signing };
+        // Published first..=last, `signing` signs, `ksk`: the KSK signs everything too.
+        let z = |first, last, signing, ksk_too| Zsks {
+            first,
+            last,
+            signing,
+            ksk_too,
+        };
         let o = b"\x07example\x03com\x00";
         let since = Some(0); // long ago: no migration
         // Generation 1000 (epochs 5000–5004) and the next.
         let g = 1000;
         let expect = [
-            z(g - 1, g, Some(g)), // first epoch of g: g − 1 still published
-            z(g, g, Some(g)),
-            z(g, g, Some(g)),
-            z(g, g, Some(g)),
-            z(g, g + 1, Some(g)), // last epoch of g: g + 1 pre-published
-            z(g, g + 1, Some(g + 1)),
-            z(g + 1, g + 1, Some(g + 1)),
+            z(g - 1, g, g, false), // first epoch of g: g − 1 still published
+            z(g, g, g, false),
+            z(g, g, g, false),
+            z(g, g, g, false),
+            z(g, g + 1, g, false), // last epoch of g: g + 1 pre-published
+            z(g, g + 1, g + 1, false),
+            z(g + 1, g + 1, g + 1, false),
         ];
         for (i, want) in expect.iter().enumerate() {
             let epoch = 5 * g + i as u64;
             assert_eq!(e.zsks(o, epoch, since), *want, "epoch {epoch}");
         }
         // Generation 0: no generation −1 to keep.
-        assert_eq!(e.zsks(o, 0, None), z(0, 0, None));
-        assert_eq!(e.zsks(o, 4, None), z(0, 1, None));
-        assert_eq!(e.zsks(o, 5, since), z(0, 1, Some(1)));
+        assert_eq!(e.zsks(o, 0, None), z(0, 0, 0, true));
+        assert_eq!(e.zsks(o, 4, None), z(0, 1, 0, true));
+        assert_eq!(e.zsks(o, 5, since), z(0, 1, 1, false));
         // Every generation is published an epoch before it signs and an epoch after.
         let k = 2;
         let e2 = Epochs::new(20, 20);
         for epoch in 1000..1100u64 {
             let (before, now) = (e2.zsks(o, epoch - 1, since), e2.zsks(o, epoch, since));
-            let g = now.signing.unwrap();
-            assert_eq!(g, epoch / k);
-            assert!(before.published().contains(&g), "{epoch}: pre-published");
-            assert!(
-                now.published().contains(&before.signing.unwrap()),
-                "{epoch}: still published"
-            );
+            assert_eq!(now.signing, epoch / k);
+            assert!(before.published().contains(&now.signing), "{epoch}: pre-published");
+            assert!(now.published().contains(&before.signing), "{epoch}: still published");
             assert!(now.published().count() <= 2);
         }
-        // Migration: epochs that start less than an epoch after `since` publish the ZSK, the KSK
-        // signs; the first epoch starting an epoch or more after it signs with the ZSK that the
-        // previous epoch published. Without `since` (never recorded) the KSK keeps signing.
+        // Migration: in epochs that start less than an epoch after `since` the KSK signs
+        // everything too (the same ZSKs are published and sign); from the first epoch that
+        // starts an epoch or more after it, the ZSK alone. Without `since` (never recorded) the
+        // KSK keeps signing too.
         let period = LIFETIME / 2;
         let epoch = 1000;
         let start = e.start(o, epoch);
         assert_eq!(e.at(o, start), epoch);
         assert_eq!(e.at(o, start - 1), epoch - 1);
-        for (since, signs) in [
-            (start, false),
-            (start - 1, false),
-            (start - period + 1, false),
-            (start - period, true),
-            (start - 3 * period, true),
-            (start + period, false),
+        for (since, ksk_too) in [
+            (start, true),
+            (start - 1, true),
+            (start - period + 1, true),
+            (start - period, false),
+            (start - 3 * period, false),
+            (start + period, true),
         ] {
             let got = e.zsks(o, epoch, Some(since));
-            assert_eq!(got.signing.is_some(), signs, "since {since}, epoch start {start}");
-            assert_eq!(got.published(), e.zsks(o, epoch, Some(0)).published());
+            assert_eq!(got.ksk_too, ksk_too, "since {since}, epoch start {start}");
+            assert_eq!(Zsks { ksk_too: false, ..got }, e.zsks(o, epoch, Some(0)));
         }
-        assert_eq!(e.zsks(o, epoch, None).signing, None);
-        // The first epoch that signs: its ZSK was published in the epoch before, which was
-        // served by this version from its start.
+        assert!(e.zsks(o, epoch, None).ksk_too);
+        // The first epoch where the ZSK signs alone: its ZSK was published in the epoch before,
+        // which was served by this version from its start.
         for since in [start - 1, start - period / 2, start - period + 1] {
             let next = e.zsks(o, epoch + 1, Some(since));
+            assert!(!next.ksk_too);
             assert!(e.start(o, epoch) >= since);
-            assert!(
-                e.zsks(o, epoch, Some(since))
-                    .published()
-                    .contains(&next.signing.unwrap())
-            );
+            assert!(e.zsks(o, epoch, Some(since)).published().contains(&next.signing));
         }
         // What is published or signs is part of the served content.
         let c = [3u8; 32];
-        let a = served_content(&c, 13, 7, None, z(1, 1, Some(1)));
-        assert_ne!(a, served_content(&c, 13, 7, None, z(1, 2, Some(1))));
-        assert_ne!(a, served_content(&c, 13, 7, None, z(1, 1, None)));
-        assert_ne!(a, served_content(&c, 13, 8, None, z(1, 1, Some(1))));
+        let a = served_content(&c, 13, 7, None, z(1, 1, 1, false));
+        assert_ne!(a, served_content(&c, 13, 7, None, z(1, 2, 1, false)));
+        assert_ne!(a, served_content(&c, 13, 7, None, z(1, 1, 1, true)));
+        assert_ne!(a, served_content(&c, 13, 8, None, z(1, 1, 1, false)));
     }
 
     /// ZSKs derived from a KSK file: the same every time, another for another zone, algorithm

@@ -24,8 +24,10 @@ pub(crate) struct Keys {
     pub ksks: Vec<Arc<ZoneKey>>,
     /// The ZSKs published in DNSKEY (`dnssec::Zsks::published`).
     pub zsks: Vec<Arc<ZoneKey>>,
-    /// The one of `zsks` that signs the other RRsets; `None`: the KSKs sign everything.
+    /// The one of `zsks` that signs the other RRsets; `None` (not derived): the KSKs do.
     pub signing: Option<usize>,
+    /// The KSKs sign the other RRsets too (`dnssec::Zsks::ksk_too`).
+    pub ksks_too: bool,
 }
 
 impl View {
@@ -74,7 +76,11 @@ impl View {
             origin,
             serial,
             content,
-            zsk: keys.signing.and_then(|i| keys.zsks.get(i).cloned()),
+            others: match keys.signing.and_then(|i| keys.zsks.get(i)) {
+                Some(zsk) if keys.ksks_too => keys.ksks.iter().chain([zsk]).cloned().collect(),
+                Some(zsk) => Box::new([zsk.clone()]),
+                None => keys.ksks.clone().into_boxed_slice(),
+            },
             ksks: keys.ksks.into_boxed_slice(),
             validity,
             negative_ttl,

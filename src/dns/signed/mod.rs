@@ -74,10 +74,11 @@ pub(crate) struct View {
     serial: u32,
     content: [u8; 32],
     /// The KSKs: one, or the old and the new one during a KSK rollover (`keystore::Roll`). They
-    /// sign the apex DNSKEY, CDS and CDNSKEY RRsets (and everything while `zsk` is `None`).
+    /// sign the apex DNSKEY, CDS and CDNSKEY RRsets.
     ksks: Box<[Arc<ZoneKey>]>,
-    /// The ZSK that signs every other RRset (`dnssec::Zsks`).
-    zsk: Option<Arc<ZoneKey>>,
+    /// The keys that sign every other RRset: the ZSK (`dnssec::Zsks`); the KSKs and the ZSK in
+    /// the first epochs after an upgrade; the KSKs if the ZSK could not be derived.
+    others: Box<[Arc<ZoneKey>]>,
     validity: Validity,
     negative_ttl: u32,
     soa_ttl: u32,
@@ -125,9 +126,9 @@ impl View {
         (bytes, allocations)
     }
 
-    /// The keys, for people: `KSK 123, ZSK 456 signs, ZSK 789` (DNSKEY order).
+    /// The keys, for people: `KSK 123, ZSK 456 signs, ZSK 789` (DNSKEY order; "signs": the
+    /// RRsets other than the apex's key sets, which the KSKs sign).
     pub fn key_summary(&self) -> String {
-        let signing = self.zsk.as_ref().map(|k| k.tag);
         let mut parts = Vec::new();
         for s in self
             .owners
@@ -137,13 +138,17 @@ impl View {
             .filter(|s| s.rtype == DNSKEY)
         {
             for rd in &s.rdatas {
-                let tag = dnssec::key_tag(rd);
-                parts.push(match rd.get(..2) {
-                    Some([1, 0]) if signing == Some(tag) => format!("ZSK {tag} signs"),
-                    Some([1, 0]) => format!("ZSK {tag}"),
-                    _ if signing.is_none() => format!("KSK {tag} signs all"),
-                    _ => format!("KSK {tag}"),
-                });
+                let role = if rd.starts_with(&dnssec::ZSK_FLAGS.to_be_bytes()) {
+                    "ZSK"
+                } else {
+                    "KSK"
+                };
+                let signs = self.others.iter().any(|k| *k.dnskey == **rd);
+                parts.push(format!(
+                    "{role} {}{}",
+                    dnssec::key_tag(rd),
+                    if signs { " signs" } else { "" }
+                ));
             }
         }
         parts.join(", ")
@@ -156,10 +161,10 @@ impl View {
     /// The keys that sign RRset `rtype` at `owner`: the KSKs for the apex's key sets (what
     /// the parent's DS vouches for), the ZSK for the rest.
     fn signers(&self, owner: &[u8], rtype: u16) -> &[Arc<ZoneKey>] {
-        let key_set = matches!(rtype, DNSKEY | CDS | CDNSKEY) && *owner == *self.origin;
-        match &self.zsk {
-            Some(zsk) if !key_set => std::slice::from_ref(zsk),
-            _ => &self.ksks,
+        if matches!(rtype, DNSKEY | CDS | CDNSKEY) && *owner == *self.origin {
+            &self.ksks
+        } else {
+            &self.others
         }
     }
 

@@ -30,6 +30,7 @@ fn alone(k: Arc<ZoneKey>) -> Keys {
         ksks: vec![k],
         zsks: Vec::new(),
         signing: None,
+        ksks_too: false,
     }
 }
 
@@ -101,6 +102,7 @@ fn the_ksk_signs_the_key_sets_and_the_zsk_the_rest_for_both_algorithms() {
             ksks: vec![ksk.clone()],
             zsks: zsks.clone(),
             signing: Some(0),
+            ksks_too: false,
         };
         let view = View::build(&z, (1, z.content), keys, |_| Vec::new(), v);
         assert_eq!(
@@ -141,23 +143,32 @@ fn the_ksk_signs_the_key_sets_and_the_zsk_the_rest_for_both_algorithms() {
                 "not by the next ZSK"
             );
         }
-        // Without a signing ZSK (the first epoch after an upgrade) the KSK signs everything,
-        // the ZSK being published already.
+        // The first epochs after an upgrade: the KSK signs everything too, beside the ZSK.
         let keys = Keys {
             ksks: vec![ksk.clone()],
             zsks: zsks[..1].to_vec(),
-            signing: None,
+            signing: Some(0),
+            ksks_too: true,
         };
         let view = View::build(&z, (1, z.content), keys, |_| Vec::new(), v);
         let (mut out, mut counts) = (Vec::new(), [0u16; 3]);
         view.answer(&origin, 16, true, &mut out, &mut counts);
         let got = rrs(&out);
         let set: Vec<&[u8]> = got.iter().filter(|r| r.0 == 16).map(|r| &r.1[..]).collect();
-        let sig = &got.iter().find(|r| r.0 == RRSIG).unwrap().1;
-        assert!(verifies(sig, &origin, 16, &set, &ksk.dnskey), "{alg:?}");
+        let sigs: Vec<&[u8]> = got.iter().filter(|r| r.0 == RRSIG).map(|r| &r.1[..]).collect();
+        assert_eq!(sigs.len(), 2);
+        assert!(verifies(sigs[0], &origin, 16, &set, &ksk.dnskey), "{alg:?}");
+        assert!(verifies(sigs[1], &origin, 16, &set, &zsks[0].dnskey), "{alg:?}");
         assert_eq!(
             view.key_summary(),
-            format!("KSK {} signs all, ZSK {}", ksk.tag, zsks[0].tag)
+            format!("KSK {} signs, ZSK {} signs", ksk.tag, zsks[0].tag)
+        );
+        let (mut out, mut counts) = (Vec::new(), [0u16; 3]);
+        view.answer(&origin, DNSKEY, true, &mut out, &mut counts);
+        assert_eq!(
+            rrs(&out).iter().filter(|r| r.0 == RRSIG).count(),
+            1,
+            "DNSKEY: the KSK's alone"
         );
     }
 }
@@ -278,6 +289,7 @@ fn a_typical_signed_view_costs_a_few_kilobytes() {
         ksks: vec![key()],
         zsks: vec![zsk(1), zsk(2)],
         signing: Some(0),
+        ksks_too: false,
     };
     let view = View::build(&z, (1, z.content), keys, |_| Vec::new(), v);
     let unsigned = view.heap_bytes();
