@@ -831,3 +831,179 @@ fn ksk_rollover_validates_at_every_step() {
     drop(u2); // the resolver first, so that nothing queries the server's port once it is free
     drop(server);
 }
+
+/// RFC 4034 Appendix B key tag of a `dig` DNSKEY line's RDATA (`FLAGS 3 ALG BASE64...`).
+fn key_tag(fields: &[&str]) -> u16 {
+    use base64::Engine;
+    let flags: u16 = fields[0].parse().unwrap();
+    let mut rdata = flags.to_be_bytes().to_vec();
+    rdata.push(fields[1].parse().unwrap());
+    rdata.push(fields[2].parse().unwrap());
+    rdata.extend(
+        base64::engine::general_purpose::STANDARD
+            .decode(fields[3..].concat())
+            .unwrap(),
+    );
+    let mut ac: u32 = 0;
+    for (i, b) in rdata.iter().enumerate() {
+        ac += if i & 1 == 1 { u32::from(*b) } else { u32::from(*b) << 8 };
+    }
+    ac += (ac >> 16) & 0xFFFF;
+    (ac & 0xFFFF) as u16
+}
+
+/// What a zone publishes and who signs, at one moment: the KSK and ZSK tags of the DNSKEY set,
+/// the key tags of the RRSIGs over it and over the apex TXT RRset.
+#[derive(Debug, Clone, PartialEq)]
+struct KeyState {
+    serial: u32,
+    ksks: Vec<u16>,
+    zsks: Vec<u16>,
+    dnskey_signers: Vec<u16>,
+    txt_signers: Vec<u16>,
+}
+
+/// The key state of mail.test at `auth`, if the zone did not change while it was asked (the
+/// same serial before and after).
+fn key_state(auth: SocketAddr) -> Option<KeyState> {
+    let serial = || -> u32 {
+        let out = dig(auth, &["+norec", "+short", "mail.test", "SOA"]);
+        out.split_whitespace().nth(2).unwrap().parse().unwrap()
+    };
+    let before = serial();
+    let keys = section(&dig(auth, &["+norec", "+dnssec", "mail.test", "DNSKEY"]), "ANSWER");
+    let txt = section(&dig(auth, &["+norec", "+dnssec", "mail.test", "TXT"]), "ANSWER");
+    if serial() != before {
+        return None;
+    }
+    let signers = |lines: &[String], covered: &str| -> Vec<u16> {
+        let mut tags: Vec<u16> = lines
+            .iter()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|f| f[3] == "RRSIG" && f[4] == covered)
+            .map(|f| f[10].parse().unwrap())
+            .collect();
+        tags.sort();
+        tags
+    };
+    let with_flags = |flags: &str| -> Vec<u16> {
+        let mut tags: Vec<u16> = keys
+            .iter()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|f| f[3] == "DNSKEY" && f[4] == flags)
+            .map(|f| key_tag(&f[4..]))
+            .collect();
+        tags.sort();
+        tags
+    };
+    Some(KeyState {
+        serial: before,
+        ksks: with_flags("257"),
+        zsks: with_flags("256"),
+        dnskey_signers: signers(&keys, "DNSKEY"),
+        txt_signers: signers(&txt, "TXT"),
+    })
+}
+
+/// The automatic ZSK rollover, with 12-second signatures (a signing epoch every 6 s) and ZSKs
+/// that sign for two epochs, 1-second TTLs, watched with a validating Unbound that keeps its
+/// cache throughout (trust anchor: the KSK's DS, taken once before the start):
+/// - the DNSKEY set always holds the one KSK (the DS's) and one or two ZSKs; the KSK alone signs
+///   it; the TXT RRset is signed by a published ZSK, and in the first epochs after the first
+///   start (`zsk-since`) by the KSK too;
+/// - each signing ZSK was published in the epoch before (pre-published) and stays published in
+///   its first epoch after it stopped signing; a full roll (B pre-published while A signs, B
+///   signing with A still there, A gone) is seen;
+/// - at every epoch the serial moves, SRV and TXT answers validate (AD) through Unbound, and the
+///   AXFR'd copy passes dnssec-verify, kzonecheck and named-checkzone;
+/// - the DS the command prints stays the KSK's alone.
+#[test]
+fn zsk_rolls_by_itself_and_the_zone_validates_at_every_epoch() {
+    let dir = temp_dir("dnssec-zsk-roll");
+    let config = config(&dir, "dnssec_signature_lifetime = 12\ndnssec_zsk_lifetime = 12");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("ttl = 3600\nnegative_ttl = 120", "ttl = 1\nnegative_ttl = 1");
+    std::fs::write(&config, text).unwrap();
+    let ds = ds_line(&config, "mail.test");
+    let ksk: u16 = ds.split_whitespace().nth(4).unwrap().parse().unwrap();
+    let server = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
+    let auth = server.addrs("DNS")[0];
+    let unbound = Unbound::start(&dir.join("unbound"), auth, &ds);
+
+    // One state per epoch (serial), in order.
+    let mut epochs: Vec<KeyState> = Vec::new();
+    let rolled = |epochs: &[KeyState]| {
+        // Signing ZSK of each non-migration epoch, with the ZSKs published then.
+        let plain: Vec<(u16, &[u16])> = epochs
+            .iter()
+            .filter(|s| s.txt_signers.len() == 1)
+            .map(|s| (s.txt_signers[0], &s.zsks[..]))
+            .collect();
+        plain.windows(3).any(|w| {
+            let (a, b) = (w[0].0, w[1].0);
+            a != b && w[0].1.contains(&b) && w[1].1.contains(&a) && w[2].0 == b && !w[2].1.contains(&a)
+        })
+    };
+    let started = Instant::now();
+    while !rolled(&epochs) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no full ZSK roll seen in 60 s: {epochs:#?}\n{}",
+            server.log_text()
+        );
+        let Some(state) = key_state(auth) else { continue };
+        assert_eq!(state.ksks, [ksk], "the one KSK, the DS's: {state:?}");
+        assert_eq!(state.dnskey_signers, [ksk], "the KSK alone signs DNSKEY: {state:?}");
+        assert!((1..=2).contains(&state.zsks.len()), "{state:?}");
+        let zsk = match state.txt_signers.as_slice() {
+            [z] => *z,
+            // The first epochs: the KSK signs beside the ZSK.
+            [a, b] if *a == ksk || *b == ksk => {
+                assert!(
+                    epochs.iter().all(|s| s.txt_signers.len() == 2),
+                    "the KSK signs again after it stopped: {epochs:#?}\n{state:?}"
+                );
+                if *a == ksk { *b } else { *a }
+            }
+            other => panic!("TXT signed by {other:?}: {state:?}"),
+        };
+        assert!(state.zsks.contains(&zsk), "the signing ZSK is published: {state:?}");
+        match epochs.last() {
+            Some(last) if last.serial == state.serial => {
+                assert_eq!(*last, state, "one state per serial");
+                std::thread::sleep(Duration::from_millis(300));
+                continue;
+            }
+            Some(last) => {
+                assert!(
+                    state.serial.wrapping_sub(last.serial) < 0x8000_0000,
+                    "the serial went back: {last:?} → {state:?}"
+                );
+                let before = *last.txt_signers.iter().find(|t| **t != ksk).unwrap();
+                if before != zsk {
+                    assert!(
+                        last.zsks.contains(&zsk),
+                        "{zsk} signs unannounced: {last:?} → {state:?}"
+                    );
+                    assert!(
+                        state.zsks.contains(&before),
+                        "{before} dropped at once: {last:?} → {state:?}"
+                    );
+                }
+            }
+            None => assert_eq!(state.txt_signers.len(), 2, "the first epoch: {state:?}"),
+        }
+        // A new epoch: validated through Unbound, and a secondary's copy checked.
+        validated(&unbound, "_imaps._tcp.mail.test", "SRV", "NOERROR");
+        validated(&unbound, "mail.test", "TXT", "NOERROR");
+        let text = dig(auth, &["+norec", "+nocmd", "+nostats", "+onesoa", "mail.test", "AXFR"]);
+        check_signed_copy(&dir, "mail.test", &text);
+        eprintln!("{:>5.1} s: {state:?}", started.elapsed().as_secs_f32());
+        epochs.push(state);
+    }
+    assert!(epochs.iter().any(|s| s.txt_signers.len() == 2), "{epochs:#?}");
+    assert_eq!(ds_line(&config, "mail.test"), ds, "the DS stays the KSK's");
+    drop(unbound);
+    drop(server);
+}
