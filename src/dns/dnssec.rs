@@ -283,7 +283,11 @@ impl Epochs {
     pub fn zsks(self, origin: &[u8], epoch: u64, since: Option<u64>) -> Zsks {
         let k = self.zsk;
         let g = epoch / k;
-        let first = if epoch % k == 0 { g.saturating_sub(1) } else { g };
+        let first = if epoch.is_multiple_of(k) {
+            g.saturating_sub(1)
+        } else {
+            g
+        };
         let last = if epoch % k == k - 1 { g + 1 } else { g };
         Zsks {
             first,
