@@ -364,6 +364,8 @@ impl Authority {
             && (Arc::ptr_eq(a, b) || a == b)
             && self.settings.server.transfer_to == new_auth.settings.server.transfer_to
             && self.settings.signed(a) == new_auth.settings.signed(b)
+            // Other signature or ZSK lifetimes number the epochs and ZSKs anew: rebuilt at once.
+            && (self.settings.signed(a).is_none() || self.epochs() == new_auth.epochs())
     }
 
     /// The signing epochs of this snapshot's settings.
@@ -429,7 +431,7 @@ impl Authority {
                     alg.number(),
                     epoch,
                     self.rolls.get(&z.origin, alg),
-                    epochs.zsks(&z.origin, epoch, self.rolls.zsk_since()),
+                    epochs.zsks(&z.origin, epoch, self.rolls.zsk_since(epochs)),
                 );
             }
             if let Some((serial, content)) = previous.get(&z.origin).or_else(|| self.shared.previous.get(&z.origin)) {
@@ -580,7 +582,7 @@ impl Authority {
             validity = Validity::at(now, max_ttl, epochs.lifetime());
         }
         let served = (zone.serial, zone.content);
-        let zsks = epochs.zsks(&zone.origin, epoch, self.rolls.zsk_since());
+        let zsks = epochs.zsks(&zone.origin, epoch, self.rolls.zsk_since(epochs));
         let (view, complete) = build_view(dir, alg, &self.rolls, &dr, at, served, validity, zsks, make)?;
         let view = Arc::new(view);
         // The records were made again from the same settings as the zone; were they the same?

@@ -23,7 +23,7 @@ use std::sync::Mutex;
 
 use anyhow::Context;
 
-use super::dnssec::ZoneKey;
+use super::dnssec::{Epochs, ZoneKey};
 use crate::settings::DnssecAlgorithm;
 
 /// Keys made per batch at most: one `syncfs` and one directory sync each. Batches start at
@@ -267,11 +267,20 @@ impl Roll {
 /// The rollover state of every zone that ever rolled its key, from `state_dir/dnssec/rolls`
 /// (written by `mailconf dnssec roll`/`retire`). A zone that never rolled is not in it: its key
 /// is generation 0, and nothing about it changes. A few lines however many zones there are.
-/// One more line, `zsk-since TIME`, says when this version (KSK + ZSKs) first signed zones
-/// ([`Rolls::record_zsk_since`]): before that a zone's one key signed everything, and the ZSK
-/// schedule waits an epoch after it (`dnssec::Epochs::zsks`).
+/// One more line, `zsk-since TIME PERIOD K`, says since when zones are signed with ZSKs on the
+/// schedule of signing epochs of PERIOD seconds and K epochs per ZSK ([`Rolls::record_zsk_since`]):
+/// before that a zone's one key signed everything (or another schedule numbered the ZSKs), so
+/// the KSK signs beside the ZSK for an epoch after it (`dnssec::Epochs::zsks`).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct Rolls(rustc_hash::FxHashMap<(Box<[u8]>, u8), Roll>, Option<u64>);
+pub(crate) struct Rolls(rustc_hash::FxHashMap<(Box<[u8]>, u8), Roll>, Option<ZskSince>);
+
+/// The `zsk-since` line of [`Rolls`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ZskSince {
+    time: u64,
+    period: u64,
+    k: u64,
+}
 
 /// The file name, in the key directory.
 const ROLLS: &str = "rolls";
@@ -287,10 +296,10 @@ impl Rolls {
         let mut since = None;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let f: Vec<&str> = line.split_whitespace().collect();
-            if let ["zsk-since", t] = f.as_slice()
-                && let Ok(t) = t.parse::<u64>()
+            if let ["zsk-since", time, period, k] = f.as_slice()
+                && let (Ok(time), Ok(period), Ok(k)) = (time.parse(), period.parse(), k.parse())
             {
-                since = Some(t);
+                since = Some(ZskSince { time, period, k });
                 continue;
             }
             let parsed = match f.as_slice() {
@@ -318,20 +327,30 @@ impl Rolls {
         Rolls(map, since)
     }
 
-    /// When ZSKs were first served (`None`: never yet).
-    pub fn zsk_since(&self) -> Option<u64> {
+    /// Since when ZSKs are served on the schedule of `epochs` (`None`: never yet, or on another
+    /// schedule, whose generations are not these).
+    pub fn zsk_since(&self, epochs: Epochs) -> Option<u64> {
         self.1
+            .filter(|s| s.period == epochs.period() && s.k == epochs.zsk_epochs())
+            .map(|s| s.time)
     }
 
-    /// Record `now` as the time ZSKs were first served, unless a time is recorded already:
-    /// `serve` at its start and `mailconf zone` (signed zone files) call this. Returns the state.
-    pub fn record_zsk_since(state_dir: &Path, now: u64) -> anyhow::Result<Rolls> {
+    /// Record `now` as the time ZSKs were first served on the schedule of `epochs`, unless that
+    /// schedule is recorded already: `serve` at its start and reloads, and `mailconf zone`
+    /// (signed zone files) call this. A changed `dnssec_signature_lifetime` or
+    /// `dnssec_zsk_lifetime` numbers the ZSKs anew, without a pre-publish step: recorded anew,
+    /// the KSK then signs beside the new ZSK for an epoch, as after an upgrade.
+    pub fn record_zsk_since(state_dir: &Path, now: u64, epochs: Epochs) -> anyhow::Result<()> {
         let mut rolls = Rolls::load(Some(state_dir));
-        if rolls.1.is_none() {
-            rolls.1 = Some(now);
+        if rolls.zsk_since(epochs).is_none() {
+            rolls.1 = Some(ZskSince {
+                time: now,
+                period: epochs.period(),
+                k: epochs.zsk_epochs(),
+            });
             rolls.save(state_dir)?;
         }
-        Ok(rolls)
+        Ok(())
     }
 
     /// Where the state file is (its change time tells `serve` to look again).
@@ -389,7 +408,7 @@ impl Rolls {
             })
             .collect();
         lines.sort();
-        lines.extend(self.1.map(|t| format!("zsk-since {t}")));
+        lines.extend(self.1.map(|s| format!("zsk-since {} {} {}", s.time, s.period, s.k)));
         let tmp = dir.join(format!(".{ROLLS}.tmp-{}", std::process::id()));
         let path = dir.join(ROLLS);
         let written = (|| {
@@ -526,6 +545,21 @@ mod tests {
         );
         assert_eq!(later.changed(&back).collect::<Vec<_>>(), [&*a]);
         assert_eq!(Rolls::default().changed(&back).count(), 2);
+        // The `zsk-since` line: recorded once per schedule, kept by `roll`'s saves.
+        let e = Epochs::new(0, 0);
+        assert_eq!(back.zsk_since(e), None);
+        Rolls::record_zsk_since(&dir, 1000, e).unwrap();
+        Rolls::record_zsk_since(&dir, 2000, e).unwrap();
+        let with = Rolls::load(Some(&dir));
+        assert_eq!(with.zsk_since(e), Some(1000), "the first time stays");
+        assert_eq!(with.of(&b, alg).generation, 3, "the rollovers stay");
+        with.save(&dir).unwrap();
+        assert_eq!(Rolls::load(Some(&dir)).zsk_since(e), Some(1000));
+        let other = Epochs::new(0, 60 * 86_400);
+        assert_eq!(with.zsk_since(other), None, "another schedule: not since then");
+        Rolls::record_zsk_since(&dir, 3000, other).unwrap();
+        assert_eq!(Rolls::load(Some(&dir)).zsk_since(other), Some(3000));
+        assert_eq!(Rolls::load(Some(&dir)).zsk_since(e), None);
         std::fs::remove_file(Rolls::path(&dir)).unwrap();
         // Stopped after the first batch.
         let more = (0..(2 * BATCH)).map(|i| (format!("y{i}.example"), alg));

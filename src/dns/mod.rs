@@ -139,6 +139,8 @@ impl DnsServer {
         let started = std::time::Instant::now();
         let old = self.state.load_full();
         let s = settings.clone();
+        let recorded = settings.clone();
+        let _ = tokio::task::spawn_blocking(move || record_zsk_since(&recorded)).await;
         let Ok((new, changed)) = tokio::task::spawn_blocking(move || old.reload(s)).await else {
             return;
         };
@@ -365,8 +367,8 @@ fn make_keys(state: &Arc<ArcSwap<Authority>>, stop: &Arc<AtomicBool>) {
     }
 }
 
-/// Record, once, when zones were first signed with ZSKs (`keystore::Rolls::record_zsk_since`):
-/// for settings with signed domains and a `state_dir`. If it cannot be written, the KSKs go on
+/// Record, once per ZSK schedule, when zones were first signed with ZSKs on it
+/// (`keystore::Rolls::record_zsk_since`): for settings with signed domains and a `state_dir`. If it cannot be written, the KSKs go on
 /// signing everything (still valid) and the log says why.
 fn record_zsk_since(settings: &Settings) {
     let Some(dir) = settings.server.state_dir.as_deref() else {
@@ -375,7 +377,11 @@ fn record_zsk_since(settings: &Settings) {
     if !settings.domains.iter().any(|d| settings.signed(d).is_some()) {
         return;
     }
-    if let Err(e) = keystore::Rolls::record_zsk_since(dir, tsig::now()) {
+    let epochs = dnssec::Epochs::new(
+        settings.server.dnssec_signature_lifetime,
+        settings.server.dnssec_zsk_lifetime,
+    );
+    if let Err(e) = keystore::Rolls::record_zsk_since(dir, tsig::now(), epochs) {
         warn!(error = %format!("{e:#}"), "cannot record the start of ZSK signing: the KSKs keep signing every RRset");
     }
 }
@@ -575,7 +581,7 @@ impl ZoneSigner {
             settings.server.dnssec_zsk_lifetime,
         );
         let epoch = epochs.at(&origin, self.now);
-        let zsks = epochs.zsks(&origin, epoch, self.rolls.zsk_since());
+        let zsks = epochs.zsks(&origin, epoch, self.rolls.zsk_since(epochs));
         let content = dnssec::served_content(&rz.content, alg.number(), epoch, roll, zsks);
         let serial = self
             .served
