@@ -702,7 +702,8 @@ fn ksk_rollover_validates_at_every_step() {
     let config = config(&dir, "");
     let c = config.to_str().unwrap().to_string();
     let ds0 = ds_line(&config, "mail.test");
-    std::fs::write(dir.join("state/dnssec/rolls"), "zsk-since 0\n").unwrap();
+    // ZSKs served since 1970 on the default schedule (7-day epochs, 5 per ZSK).
+    std::fs::write(dir.join("state/dnssec/rolls"), "zsk-since 0 604800 5\n").unwrap();
     let server = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
     let auth = server.addrs("DNS")[0];
     // The KSKs (flags 257) once there are `n`, beside one or two ZSKs (flags 256).
@@ -916,6 +917,8 @@ fn key_state(auth: SocketAddr) -> Option<KeyState> {
 ///   signing with A still there, A gone) is seen;
 /// - at every epoch the serial moves, SRV and TXT answers validate (AD) through Unbound, and the
 ///   AXFR'd copy passes dnssec-verify, kzonecheck and named-checkzone;
+/// - a reload with another `dnssec_zsk_lifetime` (which numbers the ZSKs anew) moves the serial
+///   at once, and the KSK signs beside the new ZSK until that was published for an epoch;
 /// - the DS the command prints stays the KSK's alone.
 #[test]
 fn zsk_rolls_by_itself_and_the_zone_validates_at_every_epoch() {
@@ -930,11 +933,77 @@ fn zsk_rolls_by_itself_and_the_zone_validates_at_every_epoch() {
     let server = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
     let auth = server.addrs("DNS")[0];
     let unbound = Unbound::start(&dir.join("unbound"), auth, &ds);
+    let started = Instant::now();
 
-    // One state per epoch (serial), in order.
+    // The ZSK that signs in `s`, and whether the KSK signs beside it.
+    let signer = |s: &KeyState| -> (u16, bool) {
+        match s.txt_signers.as_slice() {
+            [z] => (*z, false),
+            [a, b] if *a == ksk => (*b, true),
+            [a, b] if *b == ksk => (*a, true),
+            other => panic!("TXT signed by {other:?}: {s:?}"),
+        }
+    };
+    // Watch the zone epoch by epoch (one state per serial, in order, into `epochs`) until
+    // `done` says so, checking each state and each step.
+    let watch = |epochs: &mut Vec<KeyState>, done: &dyn Fn(&[KeyState]) -> bool, what: &str| {
+        let from = epochs.len();
+        while !done(&epochs[from..]) {
+            assert!(
+                started.elapsed() < Duration::from_secs(80),
+                "{what}: not seen in time: {epochs:#?}\n{}",
+                server.log_text()
+            );
+            let Some(state) = key_state(auth) else { continue };
+            assert_eq!(state.ksks, [ksk], "the one KSK, the DS's: {state:?}");
+            assert_eq!(state.dnskey_signers, [ksk], "the KSK alone signs DNSKEY: {state:?}");
+            assert!((1..=2).contains(&state.zsks.len()), "{state:?}");
+            let (zsk, ksk_too) = signer(&state);
+            assert!(state.zsks.contains(&zsk), "the signing ZSK is published: {state:?}");
+            match epochs.last() {
+                Some(last) if last.serial == state.serial => {
+                    assert_eq!(*last, state, "one state per serial");
+                    std::thread::sleep(Duration::from_millis(300));
+                    continue;
+                }
+                Some(last) => {
+                    assert!(
+                        state.serial.wrapping_sub(last.serial) < 0x8000_0000,
+                        "the serial went back: {last:?} → {state:?}"
+                    );
+                    let (before, ksk_before) = signer(last);
+                    assert!(
+                        !ksk_too || ksk_before || epochs.len() == from,
+                        "the KSK signs again after it stopped: {last:?} → {state:?}"
+                    );
+                    // A new ZSK alone must have been announced, and the old one stays an epoch.
+                    if before != zsk && !ksk_too {
+                        assert!(
+                            last.zsks.contains(&zsk),
+                            "{zsk} signs unannounced: {last:?} → {state:?}"
+                        );
+                        assert!(
+                            state.zsks.contains(&before),
+                            "{before} dropped at once: {last:?} → {state:?}"
+                        );
+                    }
+                }
+                None => assert!(ksk_too, "the first epoch: {state:?}"),
+            }
+            // A new epoch: validated through Unbound, and a secondary's copy checked.
+            validated(&unbound, "_imaps._tcp.mail.test", "SRV", "NOERROR");
+            validated(&unbound, "mail.test", "TXT", "NOERROR");
+            let text = dig(auth, &["+norec", "+nocmd", "+nostats", "+onesoa", "mail.test", "AXFR"]);
+            check_signed_copy(&dir, "mail.test", &text);
+            eprintln!("{:>5.1} s: {state:?}", started.elapsed().as_secs_f32());
+            epochs.push(state);
+        }
+    };
+
+    // A full roll, after the first epochs where the KSK signs too.
     let mut epochs: Vec<KeyState> = Vec::new();
     let rolled = |epochs: &[KeyState]| {
-        // Signing ZSK of each non-migration epoch, with the ZSKs published then.
+        // Signing ZSK of each epoch where it signs alone, with the ZSKs published then.
         let plain: Vec<(u16, &[u16])> = epochs
             .iter()
             .filter(|s| s.txt_signers.len() == 1)
@@ -945,64 +1014,29 @@ fn zsk_rolls_by_itself_and_the_zone_validates_at_every_epoch() {
             a != b && w[0].1.contains(&b) && w[1].1.contains(&a) && w[2].0 == b && !w[2].1.contains(&a)
         })
     };
-    let started = Instant::now();
-    while !rolled(&epochs) {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no full ZSK roll seen in 60 s: {epochs:#?}\n{}",
-            server.log_text()
-        );
-        let Some(state) = key_state(auth) else { continue };
-        assert_eq!(state.ksks, [ksk], "the one KSK, the DS's: {state:?}");
-        assert_eq!(state.dnskey_signers, [ksk], "the KSK alone signs DNSKEY: {state:?}");
-        assert!((1..=2).contains(&state.zsks.len()), "{state:?}");
-        let zsk = match state.txt_signers.as_slice() {
-            [z] => *z,
-            // The first epochs: the KSK signs beside the ZSK.
-            [a, b] if *a == ksk || *b == ksk => {
-                assert!(
-                    epochs.iter().all(|s| s.txt_signers.len() == 2),
-                    "the KSK signs again after it stopped: {epochs:#?}\n{state:?}"
-                );
-                if *a == ksk { *b } else { *a }
-            }
-            other => panic!("TXT signed by {other:?}: {state:?}"),
-        };
-        assert!(state.zsks.contains(&zsk), "the signing ZSK is published: {state:?}");
-        match epochs.last() {
-            Some(last) if last.serial == state.serial => {
-                assert_eq!(*last, state, "one state per serial");
-                std::thread::sleep(Duration::from_millis(300));
-                continue;
-            }
-            Some(last) => {
-                assert!(
-                    state.serial.wrapping_sub(last.serial) < 0x8000_0000,
-                    "the serial went back: {last:?} → {state:?}"
-                );
-                let before = *last.txt_signers.iter().find(|t| **t != ksk).unwrap();
-                if before != zsk {
-                    assert!(
-                        last.zsks.contains(&zsk),
-                        "{zsk} signs unannounced: {last:?} → {state:?}"
-                    );
-                    assert!(
-                        state.zsks.contains(&before),
-                        "{before} dropped at once: {last:?} → {state:?}"
-                    );
-                }
-            }
-            None => assert_eq!(state.txt_signers.len(), 2, "the first epoch: {state:?}"),
-        }
-        // A new epoch: validated through Unbound, and a secondary's copy checked.
-        validated(&unbound, "_imaps._tcp.mail.test", "SRV", "NOERROR");
-        validated(&unbound, "mail.test", "TXT", "NOERROR");
-        let text = dig(auth, &["+norec", "+nocmd", "+nostats", "+onesoa", "mail.test", "AXFR"]);
-        check_signed_copy(&dir, "mail.test", &text);
-        eprintln!("{:>5.1} s: {state:?}", started.elapsed().as_secs_f32());
-        epochs.push(state);
-    }
-    assert!(epochs.iter().any(|s| s.txt_signers.len() == 2), "{epochs:#?}");
+    watch(&mut epochs, &rolled, "a full ZSK roll");
+    assert!(signer(&epochs[0]).1, "the KSK signs beside the ZSK first: {epochs:#?}");
+
+    // Another ZSK lifetime: new ZSK numbers, so the KSK signs beside the new ZSK for an epoch.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("dnssec_zsk_lifetime = 12", "dnssec_zsk_lifetime = 18"),
+    )
+    .unwrap();
+    let last = epochs.last().unwrap().serial;
+    server.signal("HUP");
+    server.wait_log(|l| l.contains("DNS zones reloaded"), 1, "the reload");
+    let reloaded = key_state(auth).or_else(|| key_state(auth)).unwrap();
+    assert_ne!(reloaded.serial, last, "rebuilt at the reload: {reloaded:?}");
+    let ksk_then_alone = |epochs: &[KeyState]| {
+        epochs.first().is_some_and(|s| signer(s).1) && epochs.last().is_some_and(|s| !signer(s).1)
+    };
+    watch(
+        &mut epochs,
+        &ksk_then_alone,
+        "the KSK beside the new ZSK, then the ZSK alone",
+    );
     assert_eq!(ds_line(&config, "mail.test"), ds, "the DS stays the KSK's");
     drop(unbound);
     drop(server);
