@@ -805,7 +805,8 @@ pub(crate) fn build_view(
         signing: None,
         ksks_too: zsks.ksk_too,
     };
-    match keystore::zsk_secret(dir, &origin, alg, make) {
+    // Read after `keys` made the first KSK if `make` (a zone that never rolled).
+    match keystore::zsk_secret(dir, &origin, alg) {
         Ok(Some(secret)) => {
             for g in zsks.published() {
                 match ZoneKey::zsk(alg, &secret, &origins[at], g) {

@@ -63,18 +63,15 @@ pub(crate) fn read_key(
 }
 
 /// The bytes of zone `origin`'s first key file (generation 0, kept even after a KSK rollover
-/// retired it): what its ZSKs are derived from (`ZoneKey::zsk`). `make`: made now if missing
-/// (else `None` while the key maker has not made it).
+/// retired it): what its ZSKs are derived from (`ZoneKey::zsk`). `None` while it is not made
+/// yet, or if it was removed: never made here, since a new first key would replace every ZSK
+/// at once, unannounced (the KSKs then sign everything, which validates).
 pub(crate) fn zsk_secret(
     state_dir: &Path,
     origin: &str,
     algorithm: DnssecAlgorithm,
-    make: bool,
 ) -> anyhow::Result<Option<Vec<u8>>> {
     let path = key_path(state_dir, origin, algorithm, 0);
-    if make && !path.exists() {
-        zone_key(state_dir, origin, algorithm, 0)?;
-    }
     match std::fs::read(&path) {
         Ok(der) => Ok(Some(der)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

@@ -368,8 +368,9 @@ fn make_keys(state: &Arc<ArcSwap<Authority>>, stop: &Arc<AtomicBool>) {
 }
 
 /// Record, once per ZSK schedule, when zones were first signed with ZSKs on it
-/// (`keystore::Rolls::record_zsk_since`): for settings with signed domains and a `state_dir`. If it cannot be written, the KSKs go on
-/// signing everything (still valid) and the log says why.
+/// (`keystore::Rolls::record_zsk_since`): for settings with signed domains and a `state_dir`.
+/// If it cannot be written, the KSKs go on signing everything beside the ZSKs (still valid),
+/// and the log says why.
 fn record_zsk_since(settings: &Settings) {
     let Some(dir) = settings.server.state_dir.as_deref() else {
         return;
@@ -382,7 +383,7 @@ fn record_zsk_since(settings: &Settings) {
         settings.server.dnssec_zsk_lifetime,
     );
     if let Err(e) = keystore::Rolls::record_zsk_since(dir, tsig::now(), epochs) {
-        warn!(error = %format!("{e:#}"), "cannot record the start of ZSK signing: the KSKs keep signing every RRset");
+        warn!(error = %format!("{e:#}"), "cannot record the start of ZSK signing: the KSKs keep signing every RRset too");
     }
 }
 

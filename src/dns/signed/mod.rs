@@ -54,8 +54,8 @@ struct RRset {
     rtype: u16,
     ttl: u32,
     rdatas: Vec<Box<[u8]>>,
-    /// RRSIG RDATA, one per signing key (the ZSK; or the KSKs, two during a KSK rollover),
-    /// each after its length (two octets, big-endian): one allocation either way. Never made for NS at a delegation (not
+    /// RRSIG RDATA, one per signing key (`View::signers`), each after its length (two octets,
+    /// big-endian): one allocation either way. Never made for NS at a delegation (not
     /// authoritative, RFC 4035 §2.2).
     sig: OnceLock<Box<[u8]>>,
 }
