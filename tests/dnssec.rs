@@ -264,6 +264,9 @@ fn ed25519_validates_too() {
     let config = config(&dir, "dnssec_algorithm = \"ed25519\"");
     let ds = ds_line(&config, "mail.test");
     assert_eq!(ds.split_whitespace().nth(5), Some("15"), "{ds}");
+    // ZSKs served for long already (`zsk-since` in 1970): the ZSK alone signs the records (the
+    // first epochs, where the KSK signs beside it, are tested with P-256).
+    std::fs::write(dir.join("state/dnssec/rolls"), "zsk-since 0 604800 5\n").unwrap();
     let server = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
     let auth = server.addrs("DNS")[0];
     for (name, rtype) in [
@@ -273,6 +276,21 @@ fn ed25519_validates_too() {
     ] {
         let out = delv(auth, &ds, &dir, name, rtype);
         assert!(out.contains("fully validated"), "delv {name} {rtype}:\n{out}");
+    }
+    let keys = dig(auth, &["+norec", "+short", "mail.test", "DNSKEY"]);
+    assert!(
+        keys.lines().any(|l| l.starts_with("257 3 15 ")) && keys.lines().any(|l| l.starts_with("256 3 15 ")),
+        "an Ed25519 KSK and ZSK:\n{keys}"
+    );
+    let soa = dig(auth, &["+norec", "+dnssec", "mail.test", "SOA"]);
+    let sigs: Vec<String> = section(&soa, "ANSWER")
+        .into_iter()
+        .filter(|l| l.contains(" RRSIG "))
+        .collect();
+    assert_eq!(sigs.len(), 1, "the ZSK's signature alone:\n{soa}");
+    for zone in ["mail.test", "_tcp.mail.test"] {
+        let text = dig(auth, &["+norec", "+nocmd", "+nostats", "+onesoa", zone, "AXFR"]);
+        check_signed_copy(&dir, zone, &text);
     }
 }
 
