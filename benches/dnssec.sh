@@ -90,8 +90,11 @@ for size in "${sizes[@]}"; do
   if [ "$size" = auto ]; then cp "$work/mailconf.toml" "$conf"
   else sed "s|^dnssec = true|dnssec = true\ndnssec_cache_zones = $size|" "$work/mailconf.toml" > "$conf"; fi
   port=$(port)
+  t0=$(date +%s.%N)
   RUST_LOG=info "$bin" serve --config "$conf" --dns-listen "127.0.0.1:$port" 2>"$work/serve.log" &
   pid=$!
+  printf 'mailconf: last domain and 200 random answer with an RRSIG after %s s\n' \
+    "$(python3 benches/scale_probe.py signed "$port" "$n" 200 "$t0")"
   for _ in $(seq 600); do grep -q "DNS zones built" "$work/serve.log" && break; sleep 0.5; done
   cap=$(grep -o "dnssec_cache_zones=[0-9]*" "$work/serve.log" | head -1 | cut -d= -f2 || true)
   echo "cache $size ($cap views): built, $(rss)"

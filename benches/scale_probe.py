@@ -142,11 +142,17 @@ def signed(asker, name):
     """True when NAME's SRV answer, asked with DO, carries an RRSIG."""
     qid = random.getrandbits(16)
     asker.sock.sendto(encode(qid, name, do=True), asker.addr)
-    try:
-        buf, _ = asker.sock.recvfrom(4096)
-        return 46 in answer_types(buf, qid)
-    except (OSError, ValueError, IndexError, struct.error):
-        return False
+    deadline = time.monotonic() + asker.timeout
+    while time.monotonic() < deadline:
+        try:
+            asker.sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            buf, _ = asker.sock.recvfrom(4096)
+            return 46 in answer_types(buf, qid)
+        except (ValueError, IndexError, struct.error):
+            continue  # a late answer to an earlier question: keep waiting for ours
+        except OSError:
+            return False
+    return False
 
 
 def cmd_signed(dns_port, n, count, t0, limit=3600):

@@ -39,7 +39,7 @@ pub enum Command {
     /// ACME certificates: what the cache holds.
     #[command(subcommand)]
     Acme(AcmeCommand),
-    /// DNSSEC key rollovers (KSK/CSK) of the zones whose DS the registrar holds.
+    /// DNSSEC KSK rollovers of the zones whose DS the registrar holds (ZSKs roll by themselves).
     #[command(subcommand)]
     Dnssec(DnssecCommand),
 }

@@ -225,14 +225,18 @@ fn unbound_and_delv_validate_answers_and_denials_and_keys_survive_a_restart() {
     assert!(!plain.contains("RRSIG"), "{plain}");
     assert!(plain.contains(";; ADDITIONAL SECTION:"), "glue as before:\n{plain}");
 
-    // A restart signs with the same key: same DNSKEY, and the validator still says AD.
+    // A restart signs with the same keys: same DNSKEY set, and the validator still says AD.
     let dnskey = |addr: SocketAddr| {
         let out = dig(addr, &["+norec", "+short", "mail.test", "DNSKEY"]);
-        assert_eq!(out.lines().count(), 1, "one key (a CSK):\n{out}");
+        let ksks = out.lines().filter(|l| l.starts_with("257 3 13 ")).count();
+        let zsks = out.lines().filter(|l| l.starts_with("256 3 13 ")).count();
+        assert!(
+            ksks == 1 && (1..=2).contains(&zsks) && out.lines().count() == 1 + zsks,
+            "one KSK and its ZSK(s):\n{out}"
+        );
         out
     };
     let before = dnskey(auth);
-    assert!(before.starts_with("257 3 13 "), "{before}");
     drop(server);
     let server = Server::start(&config, &["--dns-listen", &auth.to_string()], 1);
     let auth2 = server.addrs("DNS")[0];
@@ -269,10 +273,15 @@ fn repeated_do_answers_come_from_the_rrsig_cache_and_validate() {
         let out = dig(auth, &["+norec", "+dnssec", name, "TXT"]);
         assert_eq!(status(&out), "NOERROR", "{out}");
         let lines = section(&out, "ANSWER");
-        let rrsig: Vec<&String> = lines.iter().filter(|l| l.contains(" RRSIG TXT 13 ")).collect();
-        assert_eq!(rrsig.len(), 1, "{out}");
-        let sig = rrsig[0].split_whitespace().skip(4).collect::<Vec<_>>().join(" ");
-        (lines, sig)
+        // The ZSK's RRSIG (and the KSK's beside it in the first epochs after the ZSKs came).
+        let mut sigs: Vec<String> = lines
+            .iter()
+            .filter(|l| l.contains(" RRSIG TXT 13 "))
+            .map(|l| l.split_whitespace().skip(4).collect::<Vec<_>>().join(" "))
+            .collect();
+        assert!(!sigs.is_empty(), "{out}");
+        sigs.sort();
+        (lines, sigs.join("\n"))
     };
     let (first, sig1) = answer("MaIl.TeSt");
     assert!(
@@ -288,10 +297,12 @@ fn repeated_do_answers_come_from_the_rrsig_cache_and_validate() {
     assert_eq!(second.len(), first.len());
     let unbound = Unbound::start(&dir.join("unbound"), auth, &ds);
     let txt = validated(&unbound, "mail.test", "TXT", "NOERROR");
-    assert!(
-        txt.iter().any(|l| l.contains(&sig1)),
-        "Unbound got the cached signature: {txt:?}"
-    );
+    for sig in sig1.lines() {
+        assert!(
+            txt.iter().any(|l| l.contains(sig)),
+            "Unbound got the cached signatures: {txt:?}"
+        );
+    }
     let out = delv(auth, &ds, &dir, "mail.test", "TXT");
     assert!(out.contains("fully validated"), "{out}");
     // A changed record: new data, so new signatures, never the cached ones.
@@ -315,6 +326,9 @@ fn ed25519_validates_too() {
     let config = config(&dir, "dnssec_algorithm = \"ed25519\"");
     let ds = ds_line(&config, "mail.test");
     assert_eq!(ds.split_whitespace().nth(5), Some("15"), "{ds}");
+    // ZSKs served for long already (`zsk-since` in 1970): the ZSK alone signs the records (the
+    // first epochs, where the KSK signs beside it, are tested with P-256).
+    std::fs::write(dir.join("state/dnssec/rolls"), "zsk-since 0 604800 5\n").unwrap();
     let server = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
     let auth = server.addrs("DNS")[0];
     for (name, rtype) in [
@@ -324,6 +338,21 @@ fn ed25519_validates_too() {
     ] {
         let out = delv(auth, &ds, &dir, name, rtype);
         assert!(out.contains("fully validated"), "delv {name} {rtype}:\n{out}");
+    }
+    let keys = dig(auth, &["+norec", "+short", "mail.test", "DNSKEY"]);
+    assert!(
+        keys.lines().any(|l| l.starts_with("257 3 15 ")) && keys.lines().any(|l| l.starts_with("256 3 15 ")),
+        "an Ed25519 KSK and ZSK:\n{keys}"
+    );
+    let soa = dig(auth, &["+norec", "+dnssec", "mail.test", "SOA"]);
+    let sigs: Vec<String> = section(&soa, "ANSWER")
+        .into_iter()
+        .filter(|l| l.contains(" RRSIG "))
+        .collect();
+    assert_eq!(sigs.len(), 1, "the ZSK's signature alone:\n{soa}");
+    for zone in ["mail.test", "_tcp.mail.test"] {
+        let text = dig(auth, &["+norec", "+nocmd", "+nostats", "+onesoa", zone, "AXFR"]);
+        check_signed_copy(&dir, zone, &text);
     }
 }
 
@@ -448,10 +477,10 @@ fn check_signed_copy(dir: &Path, zone: &str, text: &str) {
         assert!(out.status.success(), "{what} {zone}:\n{report}\n{text}");
         report
     };
-    // -z: our one key is a CSK (SEP flag), which BIND's checker treats as a KSK otherwise.
+    // Without -z: BIND checks the roles too (the KSK signs the key set, a ZSK the rest).
     let report = run(
         Command::new(tool("dnssec-verify", "bind9-utils"))
-            .args(["-z", "-o", zone])
+            .args(["-o", zone])
             .arg(&file),
         "dnssec-verify",
     );
@@ -691,6 +720,9 @@ fn keys_are_made_in_background_batches_and_kill_9_leaves_no_half_key() {
                 temps_left += 1;
                 continue;
             }
+            if name == "rolls" {
+                continue; // the DNSSEC state (`zsk-since`), not a key
+            }
             let bytes = std::fs::read(e.path()).unwrap();
             assert_eq!(bytes.len(), 138, "round {round}: {name} is not a whole key");
             if let Some(before) = seen.get(&name) {
@@ -714,6 +746,7 @@ fn keys_are_made_in_background_batches_and_kill_9_leaves_no_half_key() {
         let names: Vec<String> = std::fs::read_dir(&keys)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "rolls")
             .collect();
         // Done: every key there and no batch under way (its temporary files gone).
         let made = names.iter().filter(|n| !n.starts_with(".new-")).count();
@@ -739,26 +772,35 @@ fn keys_are_made_in_background_batches_and_kill_9_leaves_no_half_key() {
     assert!(out.contains("fully validated"), "{out}");
 }
 
-/// `mailconf dnssec roll` then `retire`: a CSK rollover by double signature, the zone validating
+/// `mailconf dnssec roll` then `retire`: a KSK rollover by double signature, the zone validating
 /// at every step with the DS in force then (Unbound, each step's trust anchor), the serial moving
-/// at each step (secondaries follow), the AXFR'd copy mid-rollover passing `dnssec-verify`.
+/// at each step (secondaries follow), the AXFR'd copy mid-rollover passing `dnssec-verify`. The
+/// ZSK signs all but the key sets throughout (the state says ZSKs have been served for long).
 #[test]
-fn csk_rollover_validates_at_every_step() {
+fn ksk_rollover_validates_at_every_step() {
     let dir = temp_dir("dnssec-roll");
     let config = config(&dir, "");
     let c = config.to_str().unwrap().to_string();
     let ds0 = ds_line(&config, "mail.test");
+    // ZSKs served since 1970 on the default schedule (7-day epochs, 5 per ZSK).
+    std::fs::write(dir.join("state/dnssec/rolls"), "zsk-since 0 604800 5\n").unwrap();
     let server = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
     let auth = server.addrs("DNS")[0];
+    // The KSKs (flags 257) once there are `n`, beside one or two ZSKs (flags 256).
     let dnskeys = |n: usize| -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let out = dig(auth, &["+norec", "+short", "mail.test", "DNSKEY"]);
-            let keys: Vec<String> = out.lines().map(String::from).collect();
-            if keys.len() == n {
+            let keys: Vec<String> = out
+                .lines()
+                .filter(|l| l.starts_with("257 "))
+                .map(String::from)
+                .collect();
+            let zsks = out.lines().filter(|l| l.starts_with("256 ")).count();
+            if keys.len() == n && (1..=2).contains(&zsks) {
                 return keys;
             }
-            assert!(Instant::now() < deadline, "{n} DNSKEYs expected:\n{out}");
+            assert!(Instant::now() < deadline, "{n} KSKs expected:\n{out}");
             std::thread::sleep(Duration::from_millis(100));
         }
     };
@@ -829,14 +871,17 @@ fn csk_rollover_validates_at_every_step() {
         out.status.success() && report.contains("Zone fully signed") && report.contains("KSKs: 2 active"),
         "{report}\n{text}"
     );
-    let soa_sigs = text
-        .lines()
-        .filter(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.get(3) == Some(&"RRSIG") && f.get(4) == Some(&"SOA")
-        })
-        .count();
-    assert_eq!(soa_sigs, 2, "SOA signed by both keys:\n{text}");
+    let sigs = |rtype: &str| {
+        text.lines()
+            .filter(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.get(3) == Some(&"RRSIG") && f.get(4) == Some(&rtype)
+            })
+            .count()
+    };
+    assert_eq!(sigs("DNSKEY"), 2, "the key set signed by both KSKs:\n{text}");
+    assert_eq!(sigs("CDS"), 2, "{text}");
+    assert_eq!(sigs("SOA"), 1, "the SOA by the ZSK alone:\n{text}");
 
     // Step 2: retire. Only the new key: the new DS validates, the old one no longer does.
     let (ok, out, err) = step("retire");
@@ -1004,8 +1049,15 @@ fn retire_waits_until_the_parent_has_served_the_new_ds_for_its_ttl() {
     let parent_server = ["--parent-server", knot_addr.as_str()];
 
     // The parent serves the old DS only: refused, with the DS to give and what the parent serves.
+    // The rollover's line (and the ZSK schedule's `zsk-since` line, which is not ours here).
+    let rollover = |text: &str| {
+        text.lines()
+            .filter(|l| !l.starts_with("zsk-since "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     let state = std::fs::read_to_string(&rolls).unwrap();
-    assert_eq!(state, "mail.test 13 0 rolling\n");
+    assert_eq!(rollover(&state), "mail.test 13 0 rolling");
     let keys = dnskeys();
     let s1 = serial();
     for how in [resolver, parent_server] {
@@ -1054,7 +1106,8 @@ fn retire_waits_until_the_parent_has_served_the_new_ds_for_its_ttl() {
         "{first}"
     );
     let saved = std::fs::read_to_string(&rolls).unwrap();
-    let lines: Vec<&str> = saved.lines().collect();
+    let kept = rollover(&saved);
+    let lines: Vec<&str> = kept.lines().collect();
     assert_eq!(lines[0], "mail.test 13 0 rolling", "{saved}");
     assert!(
         lines.len() == 2 && lines[1].starts_with("mail.test 13 ds-seen 1 ") && lines[1].ends_with(" 2"),
@@ -1092,14 +1145,14 @@ fn retire_waits_until_the_parent_has_served_the_new_ds_for_its_ttl() {
     assert!(out.contains("longer than the old DS set's TTL (2 s)"), "{out}");
     assert!(out.lines().any(|l| l == ds1) && out.contains("retired"), "{out}");
     assert_eq!(
-        std::fs::read_to_string(&rolls).unwrap(),
-        "mail.test 13 1 done\n",
+        rollover(&std::fs::read_to_string(&rolls).unwrap()),
+        "mail.test 13 1 done",
         "the sighting is forgotten"
     );
     server.wait_log(|l| l.contains("DNSSEC key rollover state changed"), 2, "the retirement");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while dnskeys().lines().count() != 1 {
-        assert!(Instant::now() < deadline, "the old key stays published:\n{}", dnskeys());
+    while dnskeys().lines().filter(|l| l.starts_with("257 ")).count() != 1 {
+        assert!(Instant::now() < deadline, "the old KSK stays published:\n{}", dnskeys());
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_ne!(serial(), s1);
@@ -1110,5 +1163,214 @@ fn retire_waits_until_the_parent_has_served_the_new_ds_for_its_ttl() {
         .count();
     assert_eq!(rollover_lines, 2, "the roll and the retirement, not the sighting");
     drop(knot);
+    drop(server);
+}
+
+/// RFC 4034 Appendix B key tag of a `dig` DNSKEY line's RDATA (`FLAGS 3 ALG BASE64...`).
+fn key_tag(fields: &[&str]) -> u16 {
+    use base64::Engine;
+    let flags: u16 = fields[0].parse().unwrap();
+    let mut rdata = flags.to_be_bytes().to_vec();
+    rdata.push(fields[1].parse().unwrap());
+    rdata.push(fields[2].parse().unwrap());
+    rdata.extend(
+        base64::engine::general_purpose::STANDARD
+            .decode(fields[3..].concat())
+            .unwrap(),
+    );
+    let mut ac: u32 = 0;
+    for (i, b) in rdata.iter().enumerate() {
+        ac += if i & 1 == 1 { u32::from(*b) } else { u32::from(*b) << 8 };
+    }
+    ac += (ac >> 16) & 0xFFFF;
+    (ac & 0xFFFF) as u16
+}
+
+/// What a zone publishes and who signs, at one moment: the KSK and ZSK tags of the DNSKEY set,
+/// the key tags of the RRSIGs over it and over the apex TXT RRset.
+#[derive(Debug, Clone, PartialEq)]
+struct KeyState {
+    serial: u32,
+    ksks: Vec<u16>,
+    zsks: Vec<u16>,
+    dnskey_signers: Vec<u16>,
+    txt_signers: Vec<u16>,
+}
+
+/// The key state of mail.test at `auth`, if the zone did not change while it was asked (the
+/// same serial before and after).
+fn key_state(auth: SocketAddr) -> Option<KeyState> {
+    let serial = || -> u32 {
+        let out = dig(auth, &["+norec", "+short", "mail.test", "SOA"]);
+        out.split_whitespace().nth(2).unwrap().parse().unwrap()
+    };
+    let before = serial();
+    let keys = section(&dig(auth, &["+norec", "+dnssec", "mail.test", "DNSKEY"]), "ANSWER");
+    let txt = section(&dig(auth, &["+norec", "+dnssec", "mail.test", "TXT"]), "ANSWER");
+    if serial() != before {
+        return None;
+    }
+    let signers = |lines: &[String], covered: &str| -> Vec<u16> {
+        let mut tags: Vec<u16> = lines
+            .iter()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|f| f[3] == "RRSIG" && f[4] == covered)
+            .map(|f| f[10].parse().unwrap())
+            .collect();
+        tags.sort();
+        tags
+    };
+    let with_flags = |flags: &str| -> Vec<u16> {
+        let mut tags: Vec<u16> = keys
+            .iter()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|f| f[3] == "DNSKEY" && f[4] == flags)
+            .map(|f| key_tag(&f[4..]))
+            .collect();
+        tags.sort();
+        tags
+    };
+    Some(KeyState {
+        serial: before,
+        ksks: with_flags("257"),
+        zsks: with_flags("256"),
+        dnskey_signers: signers(&keys, "DNSKEY"),
+        txt_signers: signers(&txt, "TXT"),
+    })
+}
+
+/// The automatic ZSK rollover, with 12-second signatures (a signing epoch every 6 s) and ZSKs
+/// that sign for two epochs, 1-second TTLs, watched with a validating Unbound that keeps its
+/// cache throughout (trust anchor: the KSK's DS, taken once before the start):
+/// - the DNSKEY set always holds the one KSK (the DS's) and one or two ZSKs; the KSK alone signs
+///   it; the TXT RRset is signed by a published ZSK, and in the first epochs after the first
+///   start (`zsk-since`) by the KSK too;
+/// - each signing ZSK was published in the epoch before (pre-published) and stays published in
+///   its first epoch after it stopped signing; a full roll (B pre-published while A signs, B
+///   signing with A still there, A gone) is seen;
+/// - at every epoch the serial moves, SRV and TXT answers validate (AD) through Unbound, and the
+///   AXFR'd copy passes dnssec-verify, kzonecheck and named-checkzone;
+/// - a reload with another `dnssec_zsk_lifetime` (which numbers the ZSKs anew) moves the serial
+///   at once, and the KSK signs beside the new ZSK until that was published for an epoch;
+/// - the DS the command prints stays the KSK's alone.
+#[test]
+fn zsk_rolls_by_itself_and_the_zone_validates_at_every_epoch() {
+    let dir = temp_dir("dnssec-zsk-roll");
+    let config = config(&dir, "dnssec_signature_lifetime = 12\ndnssec_zsk_lifetime = 12");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("ttl = 3600\nnegative_ttl = 120", "ttl = 1\nnegative_ttl = 1");
+    std::fs::write(&config, text).unwrap();
+    let ds = ds_line(&config, "mail.test");
+    let ksk: u16 = ds.split_whitespace().nth(4).unwrap().parse().unwrap();
+    let server = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
+    let auth = server.addrs("DNS")[0];
+    let unbound = Unbound::start(&dir.join("unbound"), auth, &ds);
+    let started = Instant::now();
+
+    // The ZSK that signs in `s`, and whether the KSK signs beside it.
+    let signer = |s: &KeyState| -> (u16, bool) {
+        match s.txt_signers.as_slice() {
+            [z] => (*z, false),
+            [a, b] if *a == ksk => (*b, true),
+            [a, b] if *b == ksk => (*a, true),
+            other => panic!("TXT signed by {other:?}: {s:?}"),
+        }
+    };
+    // Watch the zone epoch by epoch (one state per serial, in order, into `epochs`) until
+    // `done` says so, checking each state and each step.
+    let watch = |epochs: &mut Vec<KeyState>, done: &dyn Fn(&[KeyState]) -> bool, what: &str| {
+        let from = epochs.len();
+        while !done(&epochs[from..]) {
+            assert!(
+                started.elapsed() < Duration::from_secs(80),
+                "{what}: not seen in time: {epochs:#?}\n{}",
+                server.log_text()
+            );
+            let Some(state) = key_state(auth) else { continue };
+            assert_eq!(state.ksks, [ksk], "the one KSK, the DS's: {state:?}");
+            assert_eq!(state.dnskey_signers, [ksk], "the KSK alone signs DNSKEY: {state:?}");
+            assert!((1..=2).contains(&state.zsks.len()), "{state:?}");
+            let (zsk, ksk_too) = signer(&state);
+            assert!(state.zsks.contains(&zsk), "the signing ZSK is published: {state:?}");
+            match epochs.last() {
+                Some(last) if last.serial == state.serial => {
+                    assert_eq!(*last, state, "one state per serial");
+                    std::thread::sleep(Duration::from_millis(300));
+                    continue;
+                }
+                Some(last) => {
+                    assert!(
+                        state.serial.wrapping_sub(last.serial) < 0x8000_0000,
+                        "the serial went back: {last:?} → {state:?}"
+                    );
+                    let (before, ksk_before) = signer(last);
+                    assert!(
+                        !ksk_too || ksk_before || epochs.len() == from,
+                        "the KSK signs again after it stopped: {last:?} → {state:?}"
+                    );
+                    // A new ZSK alone must have been announced, and the old one stays an epoch.
+                    if before != zsk && !ksk_too {
+                        assert!(
+                            last.zsks.contains(&zsk),
+                            "{zsk} signs unannounced: {last:?} → {state:?}"
+                        );
+                        assert!(
+                            state.zsks.contains(&before),
+                            "{before} dropped at once: {last:?} → {state:?}"
+                        );
+                    }
+                }
+                None => assert!(ksk_too, "the first epoch: {state:?}"),
+            }
+            // A new epoch: validated through Unbound, and a secondary's copy checked.
+            validated(&unbound, "_imaps._tcp.mail.test", "SRV", "NOERROR");
+            validated(&unbound, "mail.test", "TXT", "NOERROR");
+            let text = dig(auth, &["+norec", "+nocmd", "+nostats", "+onesoa", "mail.test", "AXFR"]);
+            check_signed_copy(&dir, "mail.test", &text);
+            eprintln!("{:>5.1} s: {state:?}", started.elapsed().as_secs_f32());
+            epochs.push(state);
+        }
+    };
+
+    // A full roll, after the first epochs where the KSK signs too.
+    let mut epochs: Vec<KeyState> = Vec::new();
+    let rolled = |epochs: &[KeyState]| {
+        // Signing ZSK of each epoch where it signs alone, with the ZSKs published then.
+        let plain: Vec<(u16, &[u16])> = epochs
+            .iter()
+            .filter(|s| s.txt_signers.len() == 1)
+            .map(|s| (s.txt_signers[0], &s.zsks[..]))
+            .collect();
+        plain.windows(3).any(|w| {
+            let (a, b) = (w[0].0, w[1].0);
+            a != b && w[0].1.contains(&b) && w[1].1.contains(&a) && w[2].0 == b && !w[2].1.contains(&a)
+        })
+    };
+    watch(&mut epochs, &rolled, "a full ZSK roll");
+    assert!(signer(&epochs[0]).1, "the KSK signs beside the ZSK first: {epochs:#?}");
+
+    // Another ZSK lifetime: new ZSK numbers, so the KSK signs beside the new ZSK for an epoch.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("dnssec_zsk_lifetime = 12", "dnssec_zsk_lifetime = 18"),
+    )
+    .unwrap();
+    let last = epochs.last().unwrap().serial;
+    server.signal("HUP");
+    server.wait_log(|l| l.contains("DNS zones reloaded"), 1, "the reload");
+    let reloaded = key_state(auth).or_else(|| key_state(auth)).unwrap();
+    assert_ne!(reloaded.serial, last, "rebuilt at the reload: {reloaded:?}");
+    let ksk_then_alone = |epochs: &[KeyState]| {
+        epochs.first().is_some_and(|s| signer(s).1) && epochs.last().is_some_and(|s| !signer(s).1)
+    };
+    watch(
+        &mut epochs,
+        &ksk_then_alone,
+        "the KSK beside the new ZSK, then the ZSK alone",
+    );
+    assert_eq!(ds_line(&config, "mail.test"), ds, "the DS stays the KSK's");
+    drop(unbound);
     drop(server);
 }

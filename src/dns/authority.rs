@@ -17,7 +17,7 @@ use hickory_server::proto::rr::{DNSClass, RData, RecordType};
 
 use super::answer::{EDE_PROHIBITED, EDNS_PAYLOAD, Question, append_opt, udp_limit};
 use super::catalog::{Catalog, Delta, Journal};
-use super::dnssec::{Epochs, Validity, signed_content, with_roll};
+use super::dnssec::{Epochs, Validity, ZoneKey, Zsks, served_content};
 use super::keystore;
 use super::signed;
 use super::tsig;
@@ -367,11 +367,16 @@ impl Authority {
             && (Arc::ptr_eq(a, b) || a == b)
             && self.settings.server.transfer_to == new_auth.settings.server.transfer_to
             && self.settings.signed(a) == new_auth.settings.signed(b)
+            // Other signature or ZSK lifetimes number the epochs and ZSKs anew: rebuilt at once.
+            && (self.settings.signed(a).is_none() || self.epochs() == new_auth.epochs())
     }
 
     /// The signing epochs of this snapshot's settings.
     pub(crate) fn epochs(&self) -> Epochs {
-        Epochs::new(self.settings.server.dnssec_signature_lifetime)
+        Epochs::new(
+            self.settings.server.dnssec_signature_lifetime,
+            self.settings.server.dnssec_zsk_lifetime,
+        )
     }
 
     /// Has the signing epoch of a signed zone of `slot` (built) ended by `now`?
@@ -424,9 +429,12 @@ impl Authority {
             if let Some(alg) = dnssec {
                 let epoch = epochs.at(&z.origin, now);
                 z.epoch = epoch as u16;
-                z.content = with_roll(
-                    signed_content(&z.content, alg.number(), epoch),
+                z.content = served_content(
+                    &z.content,
+                    alg.number(),
+                    epoch,
                     self.rolls.get(&z.origin, alg),
+                    epochs.zsks(&z.origin, epoch, self.rolls.zsk_since(epochs)),
                 );
             }
             if let Some((serial, content)) = previous.get(&z.origin).or_else(|| self.shared.previous.get(&z.origin)) {
@@ -597,14 +605,18 @@ impl Authority {
             validity = Validity::at(now, max_ttl, epochs.lifetime());
         }
         let served = (zone.serial, zone.content);
-        let (view, complete) = build_view(dir, alg, &self.rolls, &dr, at, served, validity, make)?;
+        let zsks = epochs.zsks(&zone.origin, epoch, self.rolls.zsk_since(epochs));
+        let (view, complete) = build_view(dir, alg, &self.rolls, &dr, at, served, validity, zsks, make)?;
         let view = Arc::new(view);
         // The records were made again from the same settings as the zone; were they the same?
         // A view without a sub-zone's DS (its key not made yet) is not kept.
         let kept = complete
-            && with_roll(
-                signed_content(&rz.content, alg.number(), epoch),
+            && served_content(
+                &rz.content,
+                alg.number(),
+                epoch,
                 self.rolls.get(&zone.origin, alg),
+                zsks,
             ) == zone.content
             && view.current(zone.serial, &zone.content, now);
         if kept {
@@ -758,10 +770,11 @@ impl Authority {
 }
 
 /// The signed view of zone `at` of `dr`, served with `served` (serial, content), signed with
-/// the keys in `dir` (the generations `rolls` says) for `validity`, and whether it is complete
-/// (every key of the zone and of its sub-zones was there). `None` when none of the zone's own
-/// keys is there. `make`: make the keys that are missing now (transfers, the command line);
-/// answers never do (`keystore`).
+/// the KSKs in `dir` (the generations `rolls` says) and the ZSKs `zsks` (derived from the
+/// zone's first KSK file) for `validity`, and whether it is complete (every key of the zone and
+/// of its sub-zones was there). `None` when none of the zone's own KSKs is there; without its
+/// ZSKs the KSKs sign everything (valid, since they are in the DNSKEY set). `make`: make the
+/// keys that are missing now (transfers, the command line); answers never do (`keystore`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build_view(
     dir: &std::path::Path,
@@ -771,6 +784,7 @@ pub(crate) fn build_view(
     at: usize,
     served: (u32, [u8; 32]),
     validity: Validity,
+    zsks: Zsks,
     make: bool,
 ) -> Option<(signed::View, bool)> {
     let origins: Vec<Box<[u8]>> = dr.zones.iter().map(|z| wire::name_wire(&z.origin)).collect();
@@ -803,9 +817,40 @@ pub(crate) fn build_view(
         None => Vec::new(),
     };
     let rz = dr.zones.get(at)?;
-    let own = keys(rz, &origins[at]);
-    if own.is_empty() {
+    let ksks = keys(rz, &origins[at]);
+    if ksks.is_empty() {
         return None;
+    }
+    let origin = rz.origin.to_ascii();
+    let mut own = signed::Keys {
+        ksks,
+        zsks: Vec::with_capacity(2),
+        signing: None,
+        ksks_too: zsks.ksk_too,
+    };
+    // Read after `keys` made the first KSK if `make` (a zone that never rolled).
+    match keystore::zsk_secret(dir, &origin, alg) {
+        Ok(Some(secret)) => {
+            for g in zsks.published() {
+                match ZoneKey::zsk(alg, &secret, &origins[at], g) {
+                    Ok(k) => {
+                        if zsks.signing == g {
+                            own.signing = Some(own.zsks.len());
+                        }
+                        own.zsks.push(Arc::new(k));
+                    }
+                    Err(e) => {
+                        key_warning(&origin, &e);
+                        complete.set(false);
+                    }
+                }
+            }
+        }
+        Ok(None) => complete.set(false),
+        Err(e) => {
+            key_warning(&origin, &e);
+            complete.set(false);
+        }
     }
     let view = signed::View::build(rz, served, own, child, validity);
     Some((view, complete.get()))

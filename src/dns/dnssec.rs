@@ -1,24 +1,33 @@
 //! DNSSEC keys and signatures: the crypto half of online signing (`signed` is the zone half).
 //!
-//! Design (issue 12, first slice):
-//! - **One key per zone, a CSK** (DNSKEY flags 257: KSK and ZSK in one key; two during a
-//!   rollover, `keystore::Roll`), algorithm 13
-//!   (ECDSA P-256/SHA-256, RFC 9904's MUST) or 15 (Ed25519), computed with `ring`, which the
-//!   build already has for rustls: no OpenSSL, no new crate. The RFC 4034 §3.1.8.1 signed data
-//!   is written here by hand (a few lines) and checked against dnspython, Unbound and delv.
-//! - **Keys live in `state_dir/dnssec/`** (`keystore`), made in batches in the background
-//!   and reused across restarts and reloads.
+//! Design (issue 12):
+//! - **A KSK and ZSKs per zone.** The KSK (DNSKEY flags 257; two during a KSK rollover,
+//!   `keystore::Roll`) is the key whose DS the parent holds: it signs only the apex DNSKEY, CDS
+//!   and CDNSKEY RRsets. A ZSK (flags 256, same algorithm) signs every other RRset, and is
+//!   rolled by itself (pre-publish, RFC 7583 §3.2) on a schedule that is a pure function of
+//!   the signing epoch ([`Epochs::zsks`]): no timer and no state of its own.
+//! - Algorithm 13 (ECDSA P-256/SHA-256, RFC 9904's MUST) or 15 (Ed25519), computed with
+//!   `ring`, which the build already has for rustls: no OpenSSL. The RFC 4034 §3.1.8.1 signed
+//!   data is written here by hand (a few lines) and checked against dnspython, Unbound and delv.
+//! - **KSKs live in `state_dir/dnssec/`** (`keystore`), made in batches in the background
+//!   and reused across restarts and reloads. **ZSKs are derived, not stored** ([`ZoneKey::zsk`]):
+//!   ZSK generation g of a zone is HKDF-SHA256 of the zone's first KSK file, with the zone's
+//!   name, the algorithm and g as info. So there is no ZSK file to make, lose or back up, and
+//!   no answer waits for one.
 //! - Keys are not kept in memory beyond the signed views that use them (`signed::Cache`,
 //!   bounded), so 100,000 signed domains cost disk files, not RAM.
 
+use ring::hkdf;
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use sha2::{Digest, Sha256};
 
 use crate::settings::DnssecAlgorithm;
 
-/// DNSKEY flags of a CSK: Zone Key (bit 7) + Secure Entry Point (bit 15).
-pub(crate) const CSK_FLAGS: u16 = 257;
+/// DNSKEY flags of a KSK: Zone Key (bit 7) + Secure Entry Point (bit 15).
+pub(crate) const KSK_FLAGS: u16 = 257;
+/// DNSKEY flags of a ZSK: Zone Key alone.
+pub(crate) const ZSK_FLAGS: u16 = 256;
 /// DS digest type 2: SHA-256 (RFC 4509).
 const DIGEST_SHA256: u8 = 2;
 
@@ -38,6 +47,7 @@ enum Pair {
 }
 
 impl ZoneKey {
+    /// A KSK from its PKCS#8 file.
     pub(super) fn from_pkcs8(algorithm: DnssecAlgorithm, der: &[u8]) -> anyhow::Result<ZoneKey> {
         let (pair, public) = match algorithm {
             DnssecAlgorithm::EcdsaP256Sha256 => {
@@ -54,17 +64,84 @@ impl ZoneKey {
                 (Pair::Ed25519(p), public)
             }
         };
+        Ok(ZoneKey::with(algorithm, KSK_FLAGS, &public, pair))
+    }
+
+    fn with(algorithm: DnssecAlgorithm, flags: u16, public: &[u8], pair: Pair) -> ZoneKey {
         let mut dnskey = Vec::with_capacity(4 + public.len());
-        dnskey.extend_from_slice(&CSK_FLAGS.to_be_bytes());
+        dnskey.extend_from_slice(&flags.to_be_bytes());
         dnskey.push(3);
         dnskey.push(algorithm.number());
-        dnskey.extend_from_slice(&public);
-        Ok(ZoneKey {
+        dnskey.extend_from_slice(public);
+        ZoneKey {
             algorithm: algorithm.number(),
             tag: key_tag(&dnskey),
             dnskey: dnskey.into_boxed_slice(),
             pair,
-        })
+        }
+    }
+
+    /// ZSK `generation` of zone `origin` (lower-case wire name), derived from `secret` (the
+    /// bytes of the zone's first KSK file, which never changes): HKDF-SHA256 (RFC 5869) with
+    /// info = origin ‖ algorithm ‖ generation (8 octets, big-endian) ‖ attempt. The same on every
+    /// run and machine that has the KSK file; another zone, algorithm or generation gives an
+    /// unrelated key, and a ZSK tells nothing about the KSK (HKDF is one-way).
+    ///
+    /// Ed25519: the 32 octets are the seed (RFC 8032). P-256: the 32 octets are the private
+    /// scalar if it is in [1, n − 1], else the next attempt (a chance of 2⁻³² each, so no
+    /// bias); `ring` cannot compute a public key from a scalar, so the pure-Rust `p256` crate
+    /// does, and `ring` signs.
+    pub(crate) fn zsk(
+        algorithm: DnssecAlgorithm,
+        secret: &[u8],
+        origin: &[u8],
+        generation: u64,
+    ) -> anyhow::Result<ZoneKey> {
+        struct Len;
+        impl hkdf::KeyType for Len {
+            fn len(&self) -> usize {
+                32
+            }
+        }
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"mailconf-dnssec-zsk").extract(secret);
+        let failed = || anyhow::anyhow!("HKDF failed");
+        for attempt in 0u8..=255 {
+            let mut okm = [0u8; 32];
+            let alg = [algorithm.number()];
+            let gen_be = generation.to_be_bytes();
+            let tries = [attempt];
+            let info: [&[u8]; 4] = [origin, &alg, &gen_be, &tries];
+            prk.expand(&info, Len)
+                .map_err(|_| failed())?
+                .fill(&mut okm)
+                .map_err(|_| failed())?;
+            match algorithm {
+                DnssecAlgorithm::Ed25519 => {
+                    let p = Ed25519KeyPair::from_seed_unchecked(&okm)
+                        .map_err(|e| anyhow::anyhow!("cannot make an Ed25519 ZSK: {e}"))?;
+                    let public = p.public_key().as_ref().to_vec();
+                    return Ok(ZoneKey::with(algorithm, ZSK_FLAGS, &public, Pair::Ed25519(p)));
+                }
+                DnssecAlgorithm::EcdsaP256Sha256 => {
+                    use p256::elliptic_curve::sec1::ToEncodedPoint;
+                    // Zero or not below the group order: the next attempt.
+                    let Ok(secret) = p256::SecretKey::from_bytes(&okm.into()) else {
+                        continue;
+                    };
+                    let point = secret.public_key().to_encoded_point(false);
+                    let p = EcdsaKeyPair::from_private_key_and_public_key(
+                        &ECDSA_P256_SHA256_FIXED_SIGNING,
+                        &okm,
+                        point.as_bytes(),
+                        &SystemRandom::new(),
+                    )
+                    .map_err(|e| anyhow::anyhow!("cannot make an ECDSA P-256 ZSK: {e}"))?;
+                    let public = p.public_key().as_ref()[1..].to_vec();
+                    return Ok(ZoneKey::with(algorithm, ZSK_FLAGS, &public, Pair::Ecdsa(p)));
+                }
+            }
+        }
+        anyhow::bail!("no P-256 ZSK in 256 attempts")
     }
 
     pub(super) fn generate(algorithm: DnssecAlgorithm) -> anyhow::Result<Vec<u8>> {
@@ -197,14 +274,71 @@ impl Validity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Epochs {
     period: u64,
+    /// Epochs per ZSK generation (at least 2, see [`Epochs::zsks`]).
+    zsk: u64,
 }
 
+/// Knot's `zsk-lifetime` default: 30 days.
+pub(crate) const ZSK_LIFETIME: u64 = 30 * 86_400;
+
 impl Epochs {
-    /// Epochs of signatures valid `lifetime` seconds (0: the default, 14 days).
-    pub fn new(lifetime: u64) -> Epochs {
+    /// Epochs of signatures valid `lifetime` seconds (0: the default, 14 days), and ZSKs that
+    /// sign for `zsk_lifetime` seconds (0: the default, 30 days), rounded up to whole epochs,
+    /// at least 2.
+    pub fn new(lifetime: u64, zsk_lifetime: u64) -> Epochs {
         let lifetime = if lifetime == 0 { LIFETIME } else { lifetime };
+        let zsk_lifetime = if zsk_lifetime == 0 { ZSK_LIFETIME } else { zsk_lifetime };
+        let period = (lifetime / 2).max(1);
         Epochs {
-            period: (lifetime / 2).max(1),
+            period,
+            zsk: zsk_lifetime.div_ceil(period).max(2),
+        }
+    }
+
+    /// Seconds an epoch lasts.
+    pub fn period(self) -> u64 {
+        self.period
+    }
+
+    /// Signing epochs per ZSK generation.
+    pub fn zsk_epochs(self) -> u64 {
+        self.zsk
+    }
+
+    /// When `epoch` of zone `origin` starts (seconds since 1970).
+    pub fn start(self, origin: &[u8], epoch: u64) -> u64 {
+        (epoch * self.period).saturating_sub(self.offset(origin))
+    }
+
+    /// The ZSKs of zone `origin` in `epoch` (a pre-publish rollover, RFC 7583 §3.2, one step
+    /// per epoch). With k epochs per generation, generation g = epoch / k signs. In the last
+    /// epoch of a generation (epoch % k = k − 1) ZSK g + 1 is published beside it, not signing,
+    /// so every resolver has it before its first signature (an epoch, 7 days by default, is far
+    /// more than the DNSKEY TTL); in the first epoch of a generation (epoch % k = 0) ZSK g − 1
+    /// stays published, since its signatures may still be in caches. k ≥ 2, so never both.
+    ///
+    /// `since`: when this version first served ZSKs on this schedule (`keystore::Rolls::zsk_since`;
+    /// `None`: not yet). Before that, zones were signed by their one key (now the KSK) alone,
+    /// and a resolver may hold that DNSKEY set, without any ZSK. So in an epoch that started
+    /// less than one epoch after `since`, the KSK signs every RRset too (`ksk_too`, a double
+    /// signature beside the ZSK's): a resolver with the old DNSKEY set validates with the KSK's
+    /// signature, one with the new set with either. The ZSK alone signs only once it was
+    /// published for a whole epoch. (The KSK alone beside a published ZSK would validate as
+    /// well, but BIND's `dnssec-verify` and Knot's `kzonecheck` reject such a zone.)
+    pub fn zsks(self, origin: &[u8], epoch: u64, since: Option<u64>) -> Zsks {
+        let k = self.zsk;
+        let g = epoch / k;
+        let first = if epoch.is_multiple_of(k) {
+            g.saturating_sub(1)
+        } else {
+            g
+        };
+        let last = if epoch % k == k - 1 { g + 1 } else { g };
+        Zsks {
+            first,
+            last,
+            signing: g,
+            ksk_too: since.is_none_or(|t| self.start(origin, epoch) < t.saturating_add(self.period)),
         }
     }
 
@@ -234,14 +368,52 @@ impl Epochs {
 
     /// The signature times of `epoch` for a zone whose largest TTL is `max_ttl`.
     pub fn validity(self, origin: &[u8], epoch: u64, max_ttl: u32) -> Validity {
-        let start = (epoch * self.period).saturating_sub(self.offset(origin));
-        Validity::at(start, max_ttl, self.lifetime())
+        Validity::at(self.start(origin, epoch), max_ttl, self.lifetime())
     }
 
     /// How often to look for zones whose epoch ended: 1/168 of the period (hourly by default).
     pub fn tick(self) -> std::time::Duration {
         std::time::Duration::from_secs((self.period / 168).clamp(1, 3_600))
     }
+}
+
+/// The ZSKs of a zone in one signing epoch ([`Epochs::zsks`]): generations `first..=last` are
+/// published (DNSKEY), `signing` signs every RRset but the apex DNSKEY, CDS and CDNSKEY (which
+/// the KSKs sign); with `ksk_too` (the first epochs after an upgrade) the KSKs sign those
+/// RRsets as well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Zsks {
+    pub first: u64,
+    pub last: u64,
+    pub signing: u64,
+    pub ksk_too: bool,
+}
+
+impl Zsks {
+    /// The published generations, oldest first.
+    pub fn published(self) -> std::ops::RangeInclusive<u64> {
+        self.first..=self.last
+    }
+}
+
+/// The content fingerprint a signed zone is served with: the records, algorithm and epoch
+/// ([`signed_content`]), its KSK rollover state ([`with_roll`]) and its ZSKs: whatever changes
+/// what is published or what signs moves the serial.
+pub(crate) fn served_content(
+    content: &[u8; 32],
+    algorithm: u8,
+    epoch: u64,
+    roll: Option<super::keystore::Roll>,
+    zsks: Zsks,
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"mailconf-dnssec-zsk");
+    h.update(with_roll(signed_content(content, algorithm, epoch), roll));
+    h.update(zsks.first.to_be_bytes());
+    h.update(zsks.last.to_be_bytes());
+    h.update(zsks.signing.to_be_bytes());
+    h.update([u8::from(zsks.ksk_too)]);
+    h.finalize().into()
 }
 
 /// The content fingerprint a signed zone is served with: the records' fingerprint, the
@@ -323,6 +495,7 @@ fn labels(owner: &[u8]) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::DnssecAlgorithm;
 
     /// RFC 4034 §5.4 (SHA-1) and RFC 4509 §2.3 (SHA-256): the DS of `dskey.example.com.`; the
     /// SHA-384 digest is BIND's (`dnssec-dsfromkey -a SHA-384`).
@@ -418,7 +591,7 @@ mod tests {
 
     #[test]
     fn epochs_move_every_half_lifetime_spread_by_zone_and_signatures_keep_half_their_life() {
-        let e = Epochs::new(0);
+        let e = Epochs::new(0, 0);
         assert_eq!(e.lifetime(), LIFETIME);
         assert_eq!(e.tick(), std::time::Duration::from_secs(3600));
         let a = b"\x07example\x03com\x00";
@@ -451,6 +624,137 @@ mod tests {
         assert_ne!(signed_content(&c, 13, 1), signed_content(&c, 13, 2));
         assert_ne!(signed_content(&c, 13, 1), signed_content(&c, 15, 1));
         assert_ne!(signed_content(&c, 13, 1), c);
+    }
+
+    /// Which ZSKs are published and which signs, epoch by epoch (k = 30 days / 7 days → 5).
+    #[test]
+    fn zsk_schedule_prepublishes_one_epoch_signs_k_and_retires_one_epoch_after() {
+        let e = Epochs::new(0, 0);
+        assert_eq!(e.zsk_epochs(), 5, "30 days in 7-day epochs, rounded up");
+        assert_eq!(Epochs::new(20, 20).zsk_epochs(), 2);
+        assert_eq!(Epochs::new(20, 10).zsk_epochs(), 2, "at least two epochs");
+        assert_eq!(Epochs::new(20, 31).zsk_epochs(), 4);
+        // Published first..=last, `signing` signs, `ksk`: the KSK signs everything too.
+        let z = |first, last, signing, ksk_too| Zsks {
+            first,
+            last,
+            signing,
+            ksk_too,
+        };
+        let o = b"\x07example\x03com\x00";
+        let since = Some(0); // long ago: no migration
+        // Generation 1000 (epochs 5000–5004) and the next.
+        let g = 1000;
+        let expect = [
+            z(g - 1, g, g, false), // first epoch of g: g − 1 still published
+            z(g, g, g, false),
+            z(g, g, g, false),
+            z(g, g, g, false),
+            z(g, g + 1, g, false), // last epoch of g: g + 1 pre-published
+            z(g, g + 1, g + 1, false),
+            z(g + 1, g + 1, g + 1, false),
+        ];
+        for (i, want) in expect.iter().enumerate() {
+            let epoch = 5 * g + i as u64;
+            assert_eq!(e.zsks(o, epoch, since), *want, "epoch {epoch}");
+        }
+        // Generation 0: no generation −1 to keep.
+        assert_eq!(e.zsks(o, 0, None), z(0, 0, 0, true));
+        assert_eq!(e.zsks(o, 4, None), z(0, 1, 0, true));
+        assert_eq!(e.zsks(o, 5, since), z(0, 1, 1, false));
+        // Every generation is published an epoch before it signs and an epoch after.
+        let k = 2;
+        let e2 = Epochs::new(20, 20);
+        for epoch in 1000..1100u64 {
+            let (before, now) = (e2.zsks(o, epoch - 1, since), e2.zsks(o, epoch, since));
+            assert_eq!(now.signing, epoch / k);
+            assert!(before.published().contains(&now.signing), "{epoch}: pre-published");
+            assert!(now.published().contains(&before.signing), "{epoch}: still published");
+            assert!(now.published().count() <= 2);
+        }
+        // Migration: in epochs that start less than an epoch after `since` the KSK signs
+        // everything too (the same ZSKs are published and sign); from the first epoch that
+        // starts an epoch or more after it, the ZSK alone. Without `since` (never recorded) the
+        // KSK keeps signing too.
+        let period = LIFETIME / 2;
+        let epoch = 1000;
+        let start = e.start(o, epoch);
+        assert_eq!(e.at(o, start), epoch);
+        assert_eq!(e.at(o, start - 1), epoch - 1);
+        for (since, ksk_too) in [
+            (start, true),
+            (start - 1, true),
+            (start - period + 1, true),
+            (start - period, false),
+            (start - 3 * period, false),
+            (start + period, true),
+        ] {
+            let got = e.zsks(o, epoch, Some(since));
+            assert_eq!(got.ksk_too, ksk_too, "since {since}, epoch start {start}");
+            assert_eq!(Zsks { ksk_too: false, ..got }, e.zsks(o, epoch, Some(0)));
+        }
+        assert!(e.zsks(o, epoch, None).ksk_too);
+        // The first epoch where the ZSK signs alone: its ZSK was published in the epoch before,
+        // which was served by this version from its start.
+        for since in [start - 1, start - period / 2, start - period + 1] {
+            let next = e.zsks(o, epoch + 1, Some(since));
+            assert!(!next.ksk_too);
+            assert!(e.start(o, epoch) >= since);
+            assert!(e.zsks(o, epoch, Some(since)).published().contains(&next.signing));
+        }
+        // What is published or signs is part of the served content.
+        let c = [3u8; 32];
+        let a = served_content(&c, 13, 7, None, z(1, 1, 1, false));
+        assert_ne!(a, served_content(&c, 13, 7, None, z(1, 2, 1, false)));
+        assert_ne!(a, served_content(&c, 13, 7, None, z(1, 1, 1, true)));
+        assert_ne!(a, served_content(&c, 13, 8, None, z(1, 1, 1, false)));
+    }
+
+    /// ZSKs derived from a KSK file: the same every time, another for another zone, algorithm
+    /// or generation, flags 256; each signs what its DNSKEY verifies.
+    #[test]
+    fn zsks_are_derived_deterministically_per_zone_and_generation() {
+        let a = b"\x07example\x03com\x00";
+        let b = b"\x07example\x03net\x00";
+        for alg in [DnssecAlgorithm::EcdsaP256Sha256, DnssecAlgorithm::Ed25519] {
+            let secret = ZoneKey::generate(alg).unwrap();
+            let k = |secret: &[u8], origin: &[u8], g| ZoneKey::zsk(alg, secret, origin, g).unwrap();
+            let one = k(&secret, a, 7);
+            assert_eq!(one.dnskey, k(&secret, a, 7).dnskey, "deterministic");
+            assert_eq!(&one.dnskey[..4], &[1, 0, 3, alg.number()], "flags 256, protocol 3");
+            assert_eq!(one.tag, key_tag(&one.dnskey));
+            assert_ne!(one.dnskey, k(&secret, a, 8).dnskey, "per generation");
+            assert_ne!(one.dnskey, k(&secret, b, 7).dnskey, "per zone");
+            assert_ne!(one.dnskey, k(b"another KSK", a, 7).dnskey, "per KSK");
+            let ksk = ZoneKey::from_pkcs8(alg, &secret).unwrap();
+            assert_ne!(ksk.dnskey[4..], one.dnskey[4..]);
+            assert_eq!(&ksk.dnskey[..2], &[1, 1]);
+            // An RRSIG by the derived key verifies with its DNSKEY's public key.
+            let rd: Box<[u8]> = Box::from(&b"\x04text"[..]);
+            let v = Validity::at(1_800_000_000, 60, LIFETIME);
+            let sig = rrsig(&one, a, a, 16, 60, std::slice::from_ref(&rd), v);
+            let signer_end = 18 + a.len();
+            let mut data = sig[..signer_end].to_vec();
+            data.extend_from_slice(a);
+            data.extend_from_slice(&[0, 16, 0, 1, 0, 0, 0, 60, 0, rd.len() as u8]);
+            data.extend_from_slice(&rd);
+            let (valg, public): (&dyn ring::signature::VerificationAlgorithm, Vec<u8>) = match alg {
+                DnssecAlgorithm::EcdsaP256Sha256 => (
+                    &ring::signature::ECDSA_P256_SHA256_FIXED,
+                    [&[4u8][..], &one.dnskey[4..]].concat(),
+                ),
+                DnssecAlgorithm::Ed25519 => (&ring::signature::ED25519, one.dnskey[4..].to_vec()),
+            };
+            let key = ring::signature::UnparsedPublicKey::new(valg, &public);
+            assert!(key.verify(&data, &sig[signer_end..]).is_ok(), "{alg:?}");
+            data[signer_end] ^= 1;
+            assert!(key.verify(&data, &sig[signer_end..]).is_err());
+        }
+        // Fixed key tags keep the derivation from changing by accident: a change would replace
+        // every zone's ZSK at once, without a rollover.
+        let fixed = ZoneKey::zsk(DnssecAlgorithm::Ed25519, b"secret", a, 0).unwrap();
+        let p256 = ZoneKey::zsk(DnssecAlgorithm::EcdsaP256Sha256, b"secret", a, 0).unwrap();
+        assert_eq!((fixed.tag, p256.tag), (28811, 39124));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use std::sync::Mutex;
 
 use anyhow::Context;
 
-use super::dnssec::ZoneKey;
+use super::dnssec::{Epochs, ZoneKey};
 use crate::settings::DnssecAlgorithm;
 
 /// Keys made per batch at most: one `syncfs` and one directory sync each. Batches start at
@@ -84,6 +84,23 @@ pub(crate) fn zone_key(
 pub(crate) struct Made {
     pub made: usize,
     pub existing: usize,
+}
+
+/// The bytes of zone `origin`'s first key file (generation 0, kept even after a KSK rollover
+/// retired it): what its ZSKs are derived from (`ZoneKey::zsk`). `None` while it is not made
+/// yet, or if it was removed: never made here, since a new first key would replace every ZSK
+/// at once, unannounced (the KSKs then sign everything, which validates).
+pub(crate) fn zsk_secret(
+    state_dir: &Path,
+    origin: &str,
+    algorithm: DnssecAlgorithm,
+) -> anyhow::Result<Option<Vec<u8>>> {
+    let path = key_path(state_dir, origin, algorithm, 0);
+    match std::fs::read(&path) {
+        Ok(der) => Ok(Some(der)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read `{}`", path.display())),
+    }
 }
 
 /// Make the first key of every zone of `origins` (algorithm of each) that has none, in batches.
@@ -270,10 +287,24 @@ impl DsSeen {
 /// new DS the parent was seen to serve, a second line `ZONE ALG ds-seen GENERATION SINCE TTL`
 /// (`DsSeen`). The sighting has a line of its own so that a `serve` older than it, which
 /// reads only four-field lines, skips it with a warning and keeps the zone's rollover state.
+///
+/// One more line, `zsk-since TIME PERIOD K`, says since when zones are signed with ZSKs on the
+/// schedule of signing epochs of PERIOD seconds and K epochs per ZSK ([`Rolls::record_zsk_since`]):
+/// before that a zone's one key signed everything (or another schedule numbered the ZSKs), so
+/// the KSK signs beside the ZSK for an epoch after it (`dnssec::Epochs::zsks`).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Rolls {
     rolls: rustc_hash::FxHashMap<(Box<[u8]>, u8), Roll>,
     seen: rustc_hash::FxHashMap<(Box<[u8]>, u8), DsSeen>,
+    zsk_since: Option<ZskSince>,
+}
+
+/// The `zsk-since` line of [`Rolls`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ZskSince {
+    time: u64,
+    period: u64,
+    k: u64,
 }
 
 /// The file name, in the key directory.
@@ -298,6 +329,14 @@ impl Rolls {
             let f: Vec<&str> = line.split_whitespace().collect();
             let key = |origin: &str, alg: u8| (super::wire::lower_wire(origin), alg);
             let parsed = match f.as_slice() {
+                ["zsk-since", time, period, k] => (|| {
+                    out.zsk_since = Some(ZskSince {
+                        time: time.parse().ok()?,
+                        period: period.parse().ok()?,
+                        k: k.parse().ok()?,
+                    });
+                    Some(())
+                })(),
                 [origin, alg, generation, phase] => (|| {
                     let rolling = match *phase {
                         "rolling" => true,
@@ -325,6 +364,32 @@ impl Rolls {
             }
         }
         out
+    }
+
+    /// Since when ZSKs are served on the schedule of `epochs` (`None`: never yet, or on another
+    /// schedule, whose generations are not these).
+    pub fn zsk_since(&self, epochs: Epochs) -> Option<u64> {
+        self.zsk_since
+            .filter(|s| s.period == epochs.period() && s.k == epochs.zsk_epochs())
+            .map(|s| s.time)
+    }
+
+    /// Record `now` as the time ZSKs were first served on the schedule of `epochs`, unless that
+    /// schedule is recorded already: `serve` at its start and reloads, and `mailconf zone`
+    /// (signed zone files) call this. A changed `dnssec_signature_lifetime` or
+    /// `dnssec_zsk_lifetime` numbers the ZSKs anew, without a pre-publish step: recorded anew,
+    /// the KSK then signs beside the new ZSK for an epoch, as after an upgrade.
+    pub fn record_zsk_since(state_dir: &Path, now: u64, epochs: Epochs) -> anyhow::Result<()> {
+        let mut rolls = Rolls::load(Some(state_dir));
+        if rolls.zsk_since(epochs).is_none() {
+            rolls.zsk_since = Some(ZskSince {
+                time: now,
+                period: epochs.period(),
+                k: epochs.zsk_epochs(),
+            });
+            rolls.save(state_dir)?;
+        }
+        Ok(())
     }
 
     /// Where the state file is (its change time tells `serve` to look again).
@@ -412,6 +477,10 @@ impl Rolls {
             }))
             .collect();
         lines.sort();
+        lines.extend(
+            self.zsk_since
+                .map(|s| format!("zsk-since {} {} {}", s.time, s.period, s.k)),
+        );
         lines.join("\n") + "\n"
     }
 
@@ -621,6 +690,21 @@ mod tests {
         );
         assert_eq!(later.changed(&back).collect::<Vec<_>>(), [&*a]);
         assert_eq!(Rolls::default().changed(&back).count(), 2);
+        // The `zsk-since` line: recorded once per schedule, kept by `roll`'s saves.
+        let e = Epochs::new(0, 0);
+        assert_eq!(back.zsk_since(e), None);
+        Rolls::record_zsk_since(&dir, 1000, e).unwrap();
+        Rolls::record_zsk_since(&dir, 2000, e).unwrap();
+        let with = Rolls::load(Some(&dir));
+        assert_eq!(with.zsk_since(e), Some(1000), "the first time stays");
+        assert_eq!(with.of(&b, alg).generation, 3, "the rollovers stay");
+        with.save(&dir).unwrap();
+        assert_eq!(Rolls::load(Some(&dir)).zsk_since(e), Some(1000));
+        let other = Epochs::new(0, 60 * 86_400);
+        assert_eq!(with.zsk_since(other), None, "another schedule: not since then");
+        Rolls::record_zsk_since(&dir, 3000, other).unwrap();
+        assert_eq!(Rolls::load(Some(&dir)).zsk_since(other), Some(3000));
+        assert_eq!(Rolls::load(Some(&dir)).zsk_since(e), None);
         std::fs::remove_file(Rolls::path(&dir)).unwrap();
         // Stopped after the first batch.
         let more = (0..(2 * BATCH)).map(|i| (format!("y{i}.example"), alg));

@@ -56,6 +56,7 @@ impl DnsServer {
     /// on their first query and by a background warm-up that starts here.
     pub async fn start(addrs: &[SocketAddr], settings: &Arc<Settings>) -> anyhow::Result<DnsServer> {
         let previous = state::load(settings.server.state_dir.as_deref());
+        record_zsk_since(settings);
         let shared = Arc::new(Shared {
             previous,
             ..Shared::default()
@@ -139,6 +140,8 @@ impl DnsServer {
         let started = std::time::Instant::now();
         let old = self.state.load_full();
         let s = settings.clone();
+        let recorded = settings.clone();
+        let _ = tokio::task::spawn_blocking(move || record_zsk_since(&recorded)).await;
         let Ok((new, changed)) = tokio::task::spawn_blocking(move || old.reload(s)).await else {
             return;
         };
@@ -365,6 +368,26 @@ fn make_keys(state: &Arc<ArcSwap<Authority>>, stop: &Arc<AtomicBool>) {
     });
     if let Err(e) = spawned {
         warn!(error = %e, "cannot start the DNSSEC key thread");
+    }
+}
+
+/// Record, once per ZSK schedule, when zones were first signed with ZSKs on it
+/// (`keystore::Rolls::record_zsk_since`): for settings with signed domains and a `state_dir`.
+/// If it cannot be written, the KSKs go on signing everything beside the ZSKs (still valid),
+/// and the log says why.
+fn record_zsk_since(settings: &Settings) {
+    let Some(dir) = settings.server.state_dir.as_deref() else {
+        return;
+    };
+    if !settings.domains.iter().any(|d| settings.signed(d).is_some()) {
+        return;
+    }
+    let epochs = dnssec::Epochs::new(
+        settings.server.dnssec_signature_lifetime,
+        settings.server.dnssec_zsk_lifetime,
+    );
+    if let Err(e) = keystore::Rolls::record_zsk_since(dir, tsig::now(), epochs) {
+        warn!(error = %format!("{e:#}"), "cannot record the start of ZSK signing: the KSKs keep signing every RRset too");
     }
 }
 
@@ -653,6 +676,7 @@ pub const SIGNED_MARK: &str = "; DNSSEC records and signatures";
 
 impl ZoneSigner {
     pub fn new(settings: &Settings) -> ZoneSigner {
+        record_zsk_since(settings);
         ZoneSigner {
             served: state::load(settings.server.state_dir.as_deref()),
             rolls: keystore::Rolls::load(settings.server.state_dir.as_deref()),
@@ -675,23 +699,19 @@ impl ZoneSigner {
         let Some(rz) = dr.zones.get(at) else { return Ok(None) };
         let origin = wire::name_wire(&rz.origin);
         let roll = self.rolls.get(&origin, alg);
-        let mut tags = Vec::new();
-        for generation in self.rolls.of(&origin, alg).generations() {
-            tags.push(
-                keystore::zone_key(dir, &rz.origin.to_ascii(), alg, generation)?
-                    .tag
-                    .to_string(),
-            );
-        }
-        let epochs = dnssec::Epochs::new(settings.server.dnssec_signature_lifetime);
+        let epochs = dnssec::Epochs::new(
+            settings.server.dnssec_signature_lifetime,
+            settings.server.dnssec_zsk_lifetime,
+        );
         let epoch = epochs.at(&origin, self.now);
-        let content = dnssec::with_roll(dnssec::signed_content(&rz.content, alg.number(), epoch), roll);
+        let zsks = epochs.zsks(&origin, epoch, self.rolls.zsk_since(epochs));
+        let content = dnssec::served_content(&rz.content, alg.number(), epoch, roll, zsks);
         let serial = self
             .served
             .get(&origin)
             .map_or(rz.serial, |(s, c)| zone::follow(rz.serial, &content, *s, c));
         let validity = epochs.validity(&origin, epoch, signed::max_ttl(rz));
-        let (view, _) = authority::build_view(dir, alg, &self.rolls, dr, at, (serial, content), validity, true)
+        let (view, _) = authority::build_view(dir, alg, &self.rolls, dr, at, (serial, content), validity, zsks, true)
             .ok_or_else(|| anyhow::anyhow!("no DNSSEC key for {}", rz.origin))?;
         let mut z = rz.clone();
         z.serial = serial;
@@ -702,9 +722,9 @@ impl ZoneSigner {
         let expires = i64::from(validity.expiration);
         let renew = expires - (epochs.lifetime() / 2) as i64;
         text.push_str(&format!(
-            "{SIGNED_MARK} (key {} algorithm {}, signing epoch {epoch}, content {}): valid until {}; \
+            "{SIGNED_MARK} ({}; algorithm {}, signing epoch {epoch}, content {}): valid until {}; \
              run `mailconf zone` again from {} for new ones.\n",
-            tags.join(" and "),
+            view.key_summary(),
             alg.number(),
             content[..8].iter().map(|b| format!("{b:02x}")).collect::<String>(),
             crate::acme::clock::iso(expires),

@@ -74,6 +74,8 @@ pub struct ServerSettings {
     pub dnssec_algorithm: DnssecAlgorithm,
     /// `dnssec_signature_lifetime` in seconds; 0 (not written): 14 days, Knot's default.
     pub dnssec_signature_lifetime: u64,
+    /// `dnssec_zsk_lifetime` in seconds; 0 (not written): 30 days, Knot's `zsk-lifetime`.
+    pub dnssec_zsk_lifetime: u64,
     /// `dnssec_cache_zones`; 0 (not written): sized from the number of signed zones.
     pub dnssec_cache_zones: u32,
     /// Certificate and key for `https_listen` and for signing Apple profiles, read from

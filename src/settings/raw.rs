@@ -94,6 +94,8 @@ pub(super) struct Server {
     pub dnssec_algorithm: Option<S<String>>,
     /// Seconds a DNSSEC signature is valid (re-signed every half of it).
     pub dnssec_signature_lifetime: Option<S<u64>>,
+    /// Seconds a ZSK signs before the next one takes over (rounded up to whole signing epochs).
+    pub dnssec_zsk_lifetime: Option<S<u64>>,
     /// Signed zones kept ready for DO queries (absent: sized from the number of signed zones).
     pub dnssec_cache_zones: Option<S<u32>>,
 }

@@ -1037,6 +1037,14 @@ fn dnssec_signature_lifetime_is_bounded() {
             vec!["4:29: server.dnssec_signature_lifetime: must be 10 to 7776000 seconds (90 days)"]
         );
     }
+    assert_eq!(ok(&with("")).server.dnssec_zsk_lifetime, 0, "0: the default");
+    assert_eq!(ok(&with("dnssec_zsk_lifetime = 20")).server.dnssec_zsk_lifetime, 20);
+    for bad in ["9", "31536001"] {
+        assert_eq!(
+            errors(&with(&format!("dnssec_zsk_lifetime = {bad}"))),
+            vec!["4:23: server.dnssec_zsk_lifetime: must be 10 to 31536000 seconds (365 days)"]
+        );
+    }
     assert_eq!(
         ok(&with("dnssec_cache_zones = 300000")).server.dnssec_cache_zones,
         300_000

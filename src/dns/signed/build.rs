@@ -18,14 +18,26 @@ fn set(rtype: u16, ttl: u32, rdatas: Vec<Box<[u8]>>) -> RRset {
     }
 }
 
+/// The keys of a signed view.
+pub(crate) struct Keys {
+    /// The KSKs (two during a KSK rollover): in DNSKEY, CDS and CDNSKEY; they sign those.
+    pub ksks: Vec<Arc<ZoneKey>>,
+    /// The ZSKs published in DNSKEY (`dnssec::Zsks::published`).
+    pub zsks: Vec<Arc<ZoneKey>>,
+    /// The one of `zsks` that signs the other RRsets; `None` (not derived): the KSKs do.
+    pub signing: Option<usize>,
+    /// The KSKs sign the other RRsets too (`dnssec::Zsks::ksk_too`).
+    pub ksks_too: bool,
+}
+
 impl View {
-    /// The view of `zone`, served with `serial` and content fingerprint `content`, signed by
-    /// each of `keys` (two during a rollover) with signatures of `validity`; `child_keys`
-    /// gives the keys of our own sub-zones delegated from it (for their DS).
+    /// The view of `zone`, served with `serial` and content fingerprint `content`, with `keys`
+    /// and signatures of `validity`; `child_keys` gives the KSKs of our own sub-zones
+    /// delegated from it (for their DS).
     pub fn build(
         zone: &records::Zone,
         (serial, content): (u32, [u8; 32]),
-        keys: Vec<Arc<ZoneKey>>,
+        keys: Keys,
         child_keys: impl Fn(&[u8]) -> Vec<Arc<ZoneKey>>,
         validity: Validity,
     ) -> View {
@@ -33,12 +45,18 @@ impl View {
         let mut owners = owners(zone, serial);
         for o in &mut owners {
             if *o.name == *origin {
-                let dnskeys: Vec<Box<[u8]>> = keys.iter().map(|k| k.dnskey.clone()).collect();
-                let ds = keys.iter().map(|k| k.ds(&origin).into_boxed_slice()).collect();
-                o.rrsets.push(set(DNSKEY, zone.ttl, dnskeys.clone()));
-                // RFC 7344 / RFC 8078: the parent may take these to keep its DS in step. During
-                // a rollover both keys: a parent that takes them any time stays valid.
-                o.rrsets.push(set(CDNSKEY, zone.ttl, dnskeys));
+                let ksks: Vec<Box<[u8]>> = keys.ksks.iter().map(|k| k.dnskey.clone()).collect();
+                let dnskeys = ksks
+                    .iter()
+                    .cloned()
+                    .chain(keys.zsks.iter().map(|k| k.dnskey.clone()))
+                    .collect();
+                let ds = keys.ksks.iter().map(|k| k.ds(&origin).into_boxed_slice()).collect();
+                o.rrsets.push(set(DNSKEY, zone.ttl, dnskeys));
+                // RFC 7344 / RFC 8078: the parent may take these to keep its DS in step: the
+                // KSKs only. During a KSK rollover both: a parent that takes them any time
+                // stays valid.
+                o.rrsets.push(set(CDNSKEY, zone.ttl, ksks));
                 o.rrsets.push(set(CDS, zone.ttl, ds));
             } else if o.rrsets.iter().any(|s| s.rtype == NS) {
                 o.delegation = true;
@@ -58,7 +76,12 @@ impl View {
             origin,
             serial,
             content,
-            keys: keys.into_boxed_slice(),
+            others: match keys.signing.and_then(|i| keys.zsks.get(i)) {
+                Some(zsk) if keys.ksks_too => keys.ksks.iter().chain([zsk]).cloned().collect(),
+                Some(zsk) => Box::new([zsk.clone()]),
+                None => keys.ksks.clone().into_boxed_slice(),
+            },
+            ksks: keys.ksks.into_boxed_slice(),
             validity,
             negative_ttl,
             soa_ttl: zone.soa().ttl,

@@ -37,7 +37,7 @@ use super::dnssec::{self, Validity, ZoneKey};
 use super::wire;
 use canonical::canonical_cmp;
 
-pub(crate) use build::max_ttl;
+pub(crate) use build::{Keys, max_ttl};
 pub(crate) use cache::{Cache, auto_size};
 
 /// The RRSIGs of one positive answer's RRset, in few bytes: their refresh time (unix seconds,
@@ -172,8 +172,8 @@ struct RRset {
     rtype: u16,
     ttl: u32,
     rdatas: Vec<Box<[u8]>>,
-    /// RRSIG RDATA, one per key (two during a key rollover), each after its length (two
-    /// octets, big-endian): one allocation either way. Never made for NS at a delegation (not
+    /// RRSIG RDATA, one per signing key (`View::signers`), each after its length (two octets,
+    /// big-endian): one allocation either way. Never made for NS at a delegation (not
     /// authoritative, RFC 4035 §2.2).
     sig: OnceLock<Box<[u8]>>,
 }
@@ -191,8 +191,12 @@ pub(crate) struct View {
     origin: Box<[u8]>,
     serial: u32,
     content: [u8; 32],
-    /// The keys that sign: one, or the old and the new one during a rollover (`keystore::Roll`).
-    keys: Box<[Arc<ZoneKey>]>,
+    /// The KSKs: one, or the old and the new one during a KSK rollover (`keystore::Roll`). They
+    /// sign the apex DNSKEY, CDS and CDNSKEY RRsets.
+    ksks: Box<[Arc<ZoneKey>]>,
+    /// The keys that sign every other RRset: the ZSK (`dnssec::Zsks`); the KSKs and the ZSK in
+    /// the first epochs after an upgrade; the KSKs if the ZSK could not be derived.
+    others: Box<[Arc<ZoneKey>]>,
     validity: Validity,
     negative_ttl: u32,
     soa_ttl: u32,
@@ -240,18 +244,56 @@ impl View {
         (bytes, allocations)
     }
 
+    /// The keys, for people: `KSK 123, ZSK 456 signs, ZSK 789` (DNSKEY order; "signs": the
+    /// RRsets other than the apex's key sets, which the KSKs sign).
+    pub fn key_summary(&self) -> String {
+        let mut parts = Vec::new();
+        for s in self
+            .owners
+            .iter()
+            .take(1)
+            .flat_map(|o| &o.rrsets)
+            .filter(|s| s.rtype == DNSKEY)
+        {
+            for rd in &s.rdatas {
+                let role = if rd.starts_with(&dnssec::ZSK_FLAGS.to_be_bytes()) {
+                    "ZSK"
+                } else {
+                    "KSK"
+                };
+                let signs = self.others.iter().any(|k| *k.dnskey == **rd);
+                parts.push(format!(
+                    "{role} {}{}",
+                    dnssec::key_tag(rd),
+                    if signs { " signs" } else { "" }
+                ));
+            }
+        }
+        parts.join(", ")
+    }
+
     fn find(&self, name: &[u8]) -> Result<usize, usize> {
         self.owners.binary_search_by(|o| canonical_cmp(&o.name, name))
     }
 
-    /// The RRSIGs of `s` (at `o`), one per key, made the first time they are needed.
+    /// The keys that sign RRset `rtype` at `owner`: the KSKs for the apex's key sets (what
+    /// the parent's DS vouches for), the ZSK for the rest.
+    fn signers(&self, owner: &[u8], rtype: u16) -> &[Arc<ZoneKey>] {
+        if matches!(rtype, DNSKEY | CDS | CDNSKEY) && *owner == *self.origin {
+            &self.ksks
+        } else {
+            &self.others
+        }
+    }
+
+    /// The RRSIGs of `s` (at `o`), one per signing key, made the first time they are needed.
     fn sigs<'s>(&self, o: &Owner, s: &'s RRset) -> RrsigIter<'s> {
         if o.delegation && s.rtype == NS {
             return RrsigIter(&[]);
         }
         RrsigIter(s.sig.get_or_init(|| {
             let mut all = Vec::new();
-            for key in self.keys.iter() {
+            for key in self.signers(&o.name, s.rtype) {
                 let one = dnssec::rrsig(key, &self.origin, &o.name, s.rtype, s.ttl, &s.rdatas, self.validity);
                 all.extend_from_slice(&(one.len() as u16).to_be_bytes());
                 all.extend_from_slice(&one);

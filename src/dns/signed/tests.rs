@@ -16,8 +16,161 @@ fn zone(text: &str) -> records::Zone {
 }
 
 fn key() -> Arc<ZoneKey> {
+    ksk(DnssecAlgorithm::EcdsaP256Sha256)
+}
+
+fn ksk(alg: DnssecAlgorithm) -> Arc<ZoneKey> {
     let dir = std::env::temp_dir().join(format!("mailconf-signed-view-{}", std::process::id()));
-    Arc::new(crate::dns::keystore::zone_key(&dir, "example.com", DnssecAlgorithm::EcdsaP256Sha256, 0).unwrap())
+    Arc::new(crate::dns::keystore::zone_key(&dir, "example.com", alg, 0).unwrap())
+}
+
+/// A KSK alone, signing everything (as in the first epoch after an upgrade).
+fn alone(k: Arc<ZoneKey>) -> Keys {
+    Keys {
+        ksks: vec![k],
+        zsks: Vec::new(),
+        signing: None,
+        ksks_too: false,
+    }
+}
+
+/// Does RRSIG RDATA `sig` over the RRset (`owner`, `rtype`, `rdatas`) verify with DNSKEY RDATA
+/// `dnskey`? The RFC 4034 §3.1.8.1 signed data, made here independently of `dnssec::rrsig`.
+fn verifies(sig: &[u8], owner: &[u8], rtype: u16, rdatas: &[&[u8]], dnskey: &[u8]) -> bool {
+    let signer_len = {
+        let mut i = 18;
+        while sig[i] != 0 {
+            i += 1 + sig[i] as usize;
+        }
+        i + 1 - 18
+    };
+    let mut data = sig[..18 + signer_len].to_vec();
+    let mut sorted = rdatas.to_vec();
+    sorted.sort();
+    for rd in sorted {
+        data.extend_from_slice(owner);
+        data.extend_from_slice(&rtype.to_be_bytes());
+        data.extend_from_slice(&[0, 1]);
+        data.extend_from_slice(&sig[4..8]);
+        data.extend_from_slice(&(rd.len() as u16).to_be_bytes());
+        data.extend_from_slice(rd);
+    }
+    let (alg, public): (&dyn ring::signature::VerificationAlgorithm, Vec<u8>) = match dnskey[3] {
+        13 => (
+            &ring::signature::ECDSA_P256_SHA256_FIXED,
+            [&[4u8][..], &dnskey[4..]].concat(),
+        ),
+        15 => (&ring::signature::ED25519, dnskey[4..].to_vec()),
+        a => panic!("algorithm {a}"),
+    };
+    u16::from_be_bytes([sig[16], sig[17]]) == dnssec::key_tag(dnskey)
+        && ring::signature::UnparsedPublicKey::new(alg, &public)
+            .verify(&data, &sig[18 + signer_len..])
+            .is_ok()
+}
+
+/// The RRs of `out` (after `View::answer`): (type, RDATA).
+fn rrs(out: &[u8]) -> Vec<(u16, Vec<u8>)> {
+    let mut i = 0;
+    let mut all = Vec::new();
+    while i < out.len() {
+        let name_end = i + out[i..].iter().position(|&b| b == 0).unwrap() + 1;
+        let rtype = u16::from_be_bytes([out[name_end], out[name_end + 1]]);
+        let len = u16::from_be_bytes([out[name_end + 8], out[name_end + 9]]) as usize;
+        all.push((rtype, out[name_end + 10..name_end + 10 + len].to_vec()));
+        i = name_end + 10 + len;
+    }
+    all
+}
+
+/// With a KSK and derived ZSKs (both algorithms): the DNSKEY set holds the KSK and every
+/// published ZSK, CDS and CDNSKEY the KSK alone; the DNSKEY set is signed by the KSK only, every
+/// other RRset by the signing ZSK only, and each signature verifies with its DNSKEY.
+#[test]
+fn the_ksk_signs_the_key_sets_and_the_zsk_the_rest_for_both_algorithms() {
+    let z = zone(TEXT);
+    let origin = wire::lower_wire("example.com");
+    let v = Validity::at(1_800_000_000, max_ttl(&z), dnssec::LIFETIME);
+    for alg in [DnssecAlgorithm::EcdsaP256Sha256, DnssecAlgorithm::Ed25519] {
+        let ksk = ksk(alg);
+        let secret = b"the bytes of the first KSK file";
+        let zsks: Vec<Arc<ZoneKey>> = [41, 42]
+            .iter()
+            .map(|&g| Arc::new(ZoneKey::zsk(alg, secret, &origin, g).unwrap()))
+            .collect();
+        let keys = Keys {
+            ksks: vec![ksk.clone()],
+            zsks: zsks.clone(),
+            signing: Some(0),
+            ksks_too: false,
+        };
+        let view = View::build(&z, (1, z.content), keys, |_| Vec::new(), v);
+        assert_eq!(
+            view.key_summary(),
+            format!("KSK {}, ZSK {} signs, ZSK {}", ksk.tag, zsks[0].tag, zsks[1].tag)
+        );
+        let ask = |qtype: u16| {
+            let (mut out, mut counts) = (Vec::new(), [0u16; 3]);
+            view.answer(&origin, qtype, true, &mut out, &mut counts);
+            rrs(&out)
+        };
+        let dnskey = ask(DNSKEY);
+        let set: Vec<&[u8]> = dnskey.iter().filter(|r| r.0 == DNSKEY).map(|r| &r.1[..]).collect();
+        assert_eq!(set, [&*ksk.dnskey, &*zsks[0].dnskey, &*zsks[1].dnskey], "{alg:?}");
+        assert_eq!(&set[1][..2], &[1, 0], "ZSK flags 256");
+        let sigs: Vec<&[u8]> = dnskey.iter().filter(|r| r.0 == RRSIG).map(|r| &r.1[..]).collect();
+        assert_eq!(sigs.len(), 1, "DNSKEY signed by the KSK alone");
+        assert!(verifies(sigs[0], &origin, DNSKEY, &set, &ksk.dnskey), "{alg:?}");
+        for t in [CDS, CDNSKEY] {
+            let got = ask(t);
+            assert_eq!(got.iter().filter(|r| r.0 == t).count(), 1, "{t}: the KSK only");
+            let sig = &got.iter().find(|r| r.0 == RRSIG).unwrap().1;
+            let set: Vec<&[u8]> = got.iter().filter(|r| r.0 == t).map(|r| &r.1[..]).collect();
+            assert!(verifies(sig, &origin, t, &set, &ksk.dnskey), "{t} {alg:?}");
+        }
+        for t in [16, SOA, NS] {
+            let got = ask(t);
+            let sigs: Vec<&[u8]> = got.iter().filter(|r| r.0 == RRSIG).map(|r| &r.1[..]).collect();
+            let set: Vec<&[u8]> = got.iter().filter(|r| r.0 == t).map(|r| &r.1[..]).collect();
+            assert_eq!(sigs.len(), 1, "{t}: one signature");
+            assert!(
+                verifies(sigs[0], &origin, t, &set, &zsks[0].dnskey),
+                "{t} by the ZSK, {alg:?}"
+            );
+            assert!(!verifies(sigs[0], &origin, t, &set, &ksk.dnskey));
+            assert!(
+                !verifies(sigs[0], &origin, t, &set, &zsks[1].dnskey),
+                "not by the next ZSK"
+            );
+        }
+        // The first epochs after an upgrade: the KSK signs everything too, beside the ZSK.
+        let keys = Keys {
+            ksks: vec![ksk.clone()],
+            zsks: zsks[..1].to_vec(),
+            signing: Some(0),
+            ksks_too: true,
+        };
+        let view = View::build(&z, (1, z.content), keys, |_| Vec::new(), v);
+        let (mut out, mut counts) = (Vec::new(), [0u16; 3]);
+        view.answer(&origin, 16, true, &mut out, &mut counts);
+        let got = rrs(&out);
+        let set: Vec<&[u8]> = got.iter().filter(|r| r.0 == 16).map(|r| &r.1[..]).collect();
+        let sigs: Vec<&[u8]> = got.iter().filter(|r| r.0 == RRSIG).map(|r| &r.1[..]).collect();
+        assert_eq!(sigs.len(), 2);
+        assert!(verifies(sigs[0], &origin, 16, &set, &ksk.dnskey), "{alg:?}");
+        assert!(verifies(sigs[1], &origin, 16, &set, &zsks[0].dnskey), "{alg:?}");
+        assert_eq!(
+            view.key_summary(),
+            format!("KSK {} signs, ZSK {} signs", ksk.tag, zsks[0].tag)
+        );
+        let (mut out, mut counts) = (Vec::new(), [0u16; 3]);
+        view.answer(&origin, DNSKEY, true, &mut out, &mut counts);
+        assert_eq!(
+            rrs(&out).iter().filter(|r| r.0 == RRSIG).count(),
+            1,
+            "DNSKEY: the KSK's alone"
+        );
+    }
 }
 
 /// The RRSIG RDATA after the ANSWER records of `out` written by `View::answer`.
@@ -42,7 +195,7 @@ fn signatures_verify_and_a_view_is_never_served_stale_or_for_other_data() {
     let key = key();
     let t0 = 1_800_000_000u64;
     let v = Validity::at(t0, max_ttl(&z), dnssec::LIFETIME);
-    let view = View::build(&z, (7, z.content), vec![key.clone()], |_| Vec::new(), v);
+    let view = View::build(&z, (7, z.content), alone(key.clone()), |_| Vec::new(), v);
     let (mut out, mut counts) = (Vec::new(), [0u16; 3]);
     let rcode = view.answer(&wire::lower_wire("example.com"), 16, true, &mut out, &mut counts);
     assert_eq!((rcode, counts), (0, [2, 0, 0]), "TXT and its RRSIG");
@@ -91,7 +244,7 @@ fn signatures_verify_and_a_view_is_never_served_stale_or_for_other_data() {
 fn nxdomain_proves_the_name_and_the_wildcard_absent_and_nodata_shows_the_types() {
     let z = zone(TEXT);
     let v = Validity::at(1_800_000_000, 3600, dnssec::LIFETIME);
-    let view = View::build(&z, (1, z.content), vec![key()], |_| Vec::new(), v);
+    let view = View::build(&z, (1, z.content), alone(key()), |_| Vec::new(), v);
     let (mut out, mut counts) = (Vec::new(), [0u16; 3]);
     let rcode = view.answer(&wire::lower_wire("zz.example.com"), 1, true, &mut out, &mut counts);
     // SOA + RRSIG, NSEC covering zz + RRSIG, NSEC covering *.example.com + RRSIG.
@@ -129,7 +282,16 @@ fn a_typical_signed_view_costs_a_few_kilobytes() {
         [domain.mta_sts]\nmode = \"enforce\"\n";
     let z = zone(text);
     let v = Validity::at(1_800_000_000, 3600, dnssec::LIFETIME);
-    let view = View::build(&z, (1, z.content), vec![key()], |_| Vec::new(), v);
+    // A KSK and two ZSKs (one pre-published or retiring, as in one epoch of every k).
+    let origin = wire::lower_wire("example.com");
+    let zsk = |g| Arc::new(ZoneKey::zsk(DnssecAlgorithm::EcdsaP256Sha256, b"ksk", &origin, g).unwrap());
+    let keys = Keys {
+        ksks: vec![key()],
+        zsks: vec![zsk(1), zsk(2)],
+        signing: Some(0),
+        ksks_too: false,
+    };
+    let view = View::build(&z, (1, z.content), keys, |_| Vec::new(), v);
     let unsigned = view.heap_bytes();
     let records = view.transfer_records().len(); // signs every RRset
     let signed = view.heap_bytes();
@@ -155,7 +317,7 @@ fn cached_rrsigs_are_the_views_own_bounded_and_never_stale() {
     let z = zone(TEXT);
     let t0 = 1_800_000_000u64;
     let v = Validity::at(t0, max_ttl(&z), dnssec::LIFETIME);
-    let view = View::build(&z, (7, z.content), vec![key()], |_| Vec::new(), v);
+    let view = View::build(&z, (7, z.content), alone(key()), |_| Vec::new(), v);
     let apex = wire::lower_wire("example.com");
     let (mut out, mut counts) = (Vec::new(), [0u16; 3]);
     view.answer(&apex, 16, true, &mut out, &mut counts);

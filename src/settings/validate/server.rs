@@ -104,6 +104,18 @@ pub(super) fn server(cx: &mut Ctx, s: &raw::Server) -> ServerSettings {
         Some((_, n)) => n,
         None => 0,
     };
+    let dnssec_zsk_lifetime = match at(&s.dnssec_zsk_lifetime) {
+        Some((span, n)) if !(LIFETIME_MIN..=ZSK_LIFETIME_MAX).contains(&n) => {
+            cx.err(
+                &span,
+                "server.dnssec_zsk_lifetime",
+                format!("must be {LIFETIME_MIN} to {ZSK_LIFETIME_MAX} seconds (365 days)"),
+            );
+            0
+        }
+        Some((_, n)) => n,
+        None => 0,
+    };
     let dnssec_cache_zones = match at(&s.dnssec_cache_zones) {
         Some((span, n)) if n == 0 || n > 10_000_000 => {
             cx.err(&span, "server.dnssec_cache_zones", "must be 1 to 10000000");
@@ -116,6 +128,7 @@ pub(super) fn server(cx: &mut Ctx, s: &raw::Server) -> ServerSettings {
         dnssec,
         dnssec_algorithm,
         dnssec_signature_lifetime,
+        dnssec_zsk_lifetime,
         dnssec_cache_zones,
         dns_listen: cx.socket_addrs(&s.dns_listen, "server.dns_listen"),
         http_listen: cx.socket_addrs(&s.http_listen, "server.http_listen"),
@@ -223,6 +236,9 @@ fn acme(cx: &mut Ctx, a: &S<raw::Acme>) -> Option<Arc<AcmeSettings>> {
 /// signatures); RRSIG times are 32-bit, and 90 days is already far more than anyone uses.
 const LIFETIME_MIN: u64 = 10;
 const LIFETIME_MAX: u64 = 90 * 86_400;
+/// `dnssec_zsk_lifetime` at most: a year. It is rounded up to at least two signing epochs (one
+/// signature lifetime), so any value from 10 s works.
+const ZSK_LIFETIME_MAX: u64 = 365 * 86_400;
 
 /// A number and where it is written.
 fn at<T: Copy + Into<u64>>(v: &Option<S<T>>) -> Option<(std::ops::Range<usize>, u64)> {
