@@ -35,6 +35,16 @@ state=${STATE:-$work/state}
 sed "s|^\[server\]|[server]\nstate_dir = \"$state\"\ndnssec = true|" "$work/base.toml" > "$work/mailconf.toml"
 "$bin" zone --config "$work/mailconf.toml" --format ds > "$work/ds.txt"
 printf 'keys: %d zones with a DS at the parent, made in %.1f s\n' "$(wc -l < "$work/ds.txt")" "$(echo "$(date +%s.%N) - $t0" | bc -l)"
+# The steady state of a deployment that has served ZSKs for a while (ZSK_DAYS, default 30): in
+# the first epochs after ZSKs come, the KSK signs beside the ZSK (README "DNSSEC"), which doubles
+# the signatures. Recorded as the default schedule's (7-day epochs, 5 epochs a ZSK); ZSK_DAYS=0
+# leaves the state as `serve` finds it.
+if [ "${ZSK_DAYS:-30}" != 0 ]; then
+  rolls="$state/dnssec/rolls"
+  { grep -v '^zsk-since ' "$rolls" 2>/dev/null || true
+    echo "zsk-since $(( $(date +%s) - ${ZSK_DAYS:-30} * 86400 )) 604800 5"; } > "$rolls.new"
+  mv "$rolls.new" "$rolls"
+fi
 
 python3 - "$n" "$work" <<'PY'
 import random, sys

@@ -269,19 +269,23 @@ fn repeated_do_answers_come_from_the_rrsig_cache_and_validate() {
     let ds = ds_line(&config, "mail.test");
     let server = Server::start(&config, &["--dns-listen", "127.0.0.1:0"], 1);
     let auth = server.addrs("DNS")[0];
-    let answer = |name: &str| {
-        let out = dig(auth, &["+norec", "+dnssec", name, "TXT"]);
+    let answer_type = |name: &str, rtype: &str| {
+        let out = dig(auth, &["+norec", "+dnssec", name, rtype]);
         assert_eq!(status(&out), "NOERROR", "{out}");
         let lines = section(&out, "ANSWER");
         // The ZSK's RRSIG (and the KSK's beside it in the first epochs after the ZSKs came).
         let mut sigs: Vec<String> = lines
             .iter()
-            .filter(|l| l.contains(" RRSIG TXT 13 "))
+            .filter(|l| l.contains(&format!(" RRSIG {rtype} 13 ")))
             .map(|l| l.split_whitespace().skip(4).collect::<Vec<_>>().join(" "))
             .collect();
         assert!(!sigs.is_empty(), "{out}");
         sigs.sort();
-        (lines, sigs.join("\n"))
+        (lines, sigs.join("\n"), section(&out, "ADDITIONAL"))
+    };
+    let answer = |name: &str| {
+        let (lines, sigs, _) = answer_type(name, "TXT");
+        (lines, sigs)
     };
     let (first, sig1) = answer("MaIl.TeSt");
     assert!(
@@ -305,6 +309,27 @@ fn repeated_do_answers_come_from_the_rrsig_cache_and_validate() {
     }
     let out = delv(auth, &ds, &dir, "mail.test", "TXT");
     assert!(out.contains("fully validated"), "{out}");
+    // An SRV whose target is in the zone: unsigned, its address rides along in the additional
+    // section; with DO, from a view or from the cache, the answer section alone.
+    let plain = dig(auth, &["+norec", "_imaps._tcp.mail.test", "SRV"]);
+    assert!(!section(&plain, "ADDITIONAL").is_empty(), "glue without DO:\n{plain}");
+    let (a1, s1, add1) = answer_type("_IMAPS._tcp.mail.test", "SRV");
+    let (a2, s2, add2) = answer_type("_IMAPS._tcp.mail.test", "SRV");
+    assert!(
+        a1.iter().all(|l| l.starts_with("_imaps._tcp.mail.test.")),
+        "a view's: {a1:?}"
+    );
+    assert!(
+        a2.iter().all(|l| l.starts_with("_IMAPS._tcp.mail.test.")),
+        "cached: {a2:?}"
+    );
+    assert_eq!((s1, a1.len()), (s2, a2.len()));
+    assert!(add1.is_empty() && add2.is_empty(), "{add1:?} {add2:?}");
+    let srv = validated(&unbound, "_imaps._tcp.mail.test", "SRV", "NOERROR");
+    assert!(
+        srv.iter().any(|l| l.ends_with("SRV 0 1 993 imap.mail.test.")),
+        "{srv:?}"
+    );
     // A changed record: new data, so new signatures, never the cached ones.
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, text.replace("v=spf1 mx -all", "v=spf1 mx ~all")).unwrap();

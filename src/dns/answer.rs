@@ -122,7 +122,9 @@ impl Authority {
 
 impl Authority {
     /// A DO query's positive answer from the zone's unsigned blob and the RRSIGs cached for it
-    /// (see `signed`): RCODE 0, or `None` with `out` as it was when they are not cached.
+    /// (see `signed`): RCODE 0, or `None` with `out` as it was when they are not cached. Like
+    /// the signed views' answers, it holds the answer section alone: the blob's additional
+    /// records (addresses of in-zone SRV targets) are left out rather than sent unsigned.
     fn cached_signed(
         &self,
         q: &Question,
@@ -138,9 +140,24 @@ impl Authority {
         let Found::Answer(blob) = zone.find(rel, q.qtype) else {
             return None;
         };
-        let [an, 0, 0] = blob.counts() else { return None };
+        let [an, 0, _] = blob.counts() else { return None };
         let start = out.len();
         blob.write(out, domain_at, zone.serial);
+        // The end of the answer section: past `an` records (name, 10 octets, RDATA).
+        let mut end = Some(start);
+        for _ in 0..an {
+            end = end.and_then(|i| super::wire::skip_name(out, i)).and_then(|i| {
+                let len = u16::from_be_bytes([*out.get(i + 8)?, *out.get(i + 9)?]);
+                Some(i + 10 + usize::from(len))
+            });
+        }
+        match end.filter(|&e| e <= out.len()) {
+            Some(e) => out.truncate(e),
+            None => {
+                out.truncate(start);
+                return None;
+            }
+        }
         match self.cached_rrsigs(q.lower, q.qtype, zone, out) {
             Some(n) => {
                 *counts = [an + n, 0, 0];
