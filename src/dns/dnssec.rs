@@ -123,16 +123,15 @@ impl ZoneKey {
                     return Ok(ZoneKey::with(algorithm, ZSK_FLAGS, &public, Pair::Ed25519(p)));
                 }
                 DnssecAlgorithm::EcdsaP256Sha256 => {
-                    use p256::elliptic_curve::sec1::ToEncodedPoint;
-                    // Zero or not below the group order: the next attempt.
-                    let Ok(secret) = p256::SecretKey::from_bytes(&okm.into()) else {
-                        continue;
+                    let point = match p256_public(&okm) {
+                        Some(point) => point,
+                        // Zero or not below the group order: the next attempt.
+                        None => continue,
                     };
-                    let point = secret.public_key().to_encoded_point(false);
                     let p = EcdsaKeyPair::from_private_key_and_public_key(
                         &ECDSA_P256_SHA256_FIXED_SIGNING,
                         &okm,
-                        point.as_bytes(),
+                        &point,
                         &SystemRandom::new(),
                     )
                     .map_err(|e| anyhow::anyhow!("cannot make an ECDSA P-256 ZSK: {e}"))?;
@@ -220,6 +219,35 @@ pub(crate) fn ds_text(ds: &[u8]) -> String {
         ),
         _ => format!("\\# {} {}", ds.len(), hex(ds)),
     }
+}
+
+/// Derived P-256 public keys already computed, by a hash of their private scalar: `p256`'s
+/// scalar multiplication (no precomputed tables) cost ~200 µs a ZSK in a release build, more than
+/// the rest of building a signed view, and views are built again and again while DO queries
+/// first reach every zone; ring then checks the pair with its own fast code (~20 µs). At most
+/// [`PUBLICS`] entries (~200 bytes each with the table); when full it starts again empty.
+static P256_PUBLICS: std::sync::Mutex<Option<rustc_hash::FxHashMap<u128, [u8; 65]>>> = std::sync::Mutex::new(None);
+const PUBLICS: usize = 1 << 16;
+
+/// The uncompressed public point of P-256 private scalar `d` (big-endian), or `None` if `d` is
+/// zero or not below the group order.
+fn p256_public(d: &[u8; 32]) -> Option<[u8; 65]> {
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    let id = xxhash_rust::xxh3::xxh3_128(d);
+    let mut memo = P256_PUBLICS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(point) = memo.as_ref().and_then(|m| m.get(&id)) {
+        return Some(*point);
+    }
+    drop(memo);
+    let secret = p256::SecretKey::from_bytes(&(*d).into()).ok()?;
+    let point: [u8; 65] = secret.public_key().to_encoded_point(false).as_bytes().try_into().ok()?;
+    memo = P256_PUBLICS.lock().unwrap_or_else(|e| e.into_inner());
+    let m = memo.get_or_insert_with(Default::default);
+    if m.len() >= PUBLICS {
+        m.clear();
+    }
+    m.insert(id, point);
+    Some(point)
 }
 
 /// RFC 4034 Appendix B.

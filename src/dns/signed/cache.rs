@@ -24,11 +24,11 @@ pub(crate) const CACHE_VIEWS: usize = 8192;
 pub(crate) const VIEW_BYTES: usize = 12 * 1024;
 
 /// Memory the cache takes at most unless `dnssec_cache_zones` says otherwise.
-pub(crate) const AUTO_BYTES: usize = 64 << 20;
+pub(crate) const AUTO_BYTES: usize = 16 << 20;
 
 /// The cache size for `signed_zones` signed zones: room for every one of them (twice the
 /// count: with two generations, a cache of 2 × N views never evicts among N zones), but no
-/// more than [`AUTO_BYTES`] of views (5,461 views of [`VIEW_BYTES`]); at least 2. Positive
+/// more than [`AUTO_BYTES`] of views (1,365 views of [`VIEW_BYTES`]); at least 2. Positive
 /// answers need a view only until their RRSIGs are in the RRSIG cache (`Sigs`).
 pub(crate) fn auto_size(signed_zones: usize) -> usize {
     (2 * signed_zones).clamp(2, AUTO_BYTES / VIEW_BYTES)
@@ -116,6 +116,6 @@ mod tests {
         }
         assert_eq!(auto_size(1000), 2000);
         assert_eq!(auto_size(0), 2);
-        assert_eq!(auto_size(130_000), 5_461, "64 MiB of 12 KiB views");
+        assert_eq!(auto_size(130_000), 1_365, "16 MiB of 12 KiB views");
     }
 }
