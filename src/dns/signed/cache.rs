@@ -114,7 +114,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(auto_size(1000), 2000);
+        assert_eq!(auto_size(500), 1000);
         assert_eq!(auto_size(0), 2);
         assert_eq!(auto_size(130_000), 1_365, "16 MiB of 12 KiB views");
     }
