@@ -51,24 +51,6 @@ def encode(qid, name, qtype=33, do=False):
     return q
 
 
-def answer_types(buf, qid):
-    """The types of the answer section's records (raises on a foreign or malformed message)."""
-    rid, flags, qd, an = struct.unpack(">HHHH", buf[:8])
-    if rid != qid or not flags & 0x8000:
-        raise ValueError("not our response")
-    off = 12
-    for _ in range(qd):
-        _, off = read_name(buf, off)
-        off += 4
-    types = []
-    for _ in range(an):
-        _, off = read_name(buf, off)
-        rtype, _, _, rdlen = struct.unpack(">HHIH", buf[off:off + 10])
-        types.append(rtype)
-        off += 10 + rdlen
-    return types
-
-
 def read_name(buf, off):
     """A (possibly compressed) name at OFF; returns (name, offset after it)."""
     labels, end, jumps = [], None, 0
@@ -88,8 +70,9 @@ def read_name(buf, off):
         off += 1 + n
 
 
-def srv_answers(buf, qid):
-    """(rcode, [(port, target)]) of an SRV response; raises on a malformed or foreign message."""
+def answers(buf, qid):
+    """(flags, [(type, offset of RDATA, RDLENGTH)]) of the answer section of a response to
+    question QID; raises on a malformed or foreign message."""
     rid, flags, qd, an = struct.unpack(">HHHH", buf[:8])
     if rid != qid or not flags & 0x8000:
         raise ValueError("not our response")
@@ -101,12 +84,25 @@ def srv_answers(buf, qid):
     for _ in range(an):
         _, off = read_name(buf, off)
         rtype, _, _, rdlen = struct.unpack(">HHIH", buf[off:off + 10])
-        off += 10
+        out.append((rtype, off + 10, rdlen))
+        off += 10 + rdlen
+    return flags, out
+
+
+def srv_answers(buf, qid):
+    """(rcode, [(port, target)]) of an SRV response; raises on a malformed or foreign message."""
+    flags, rrs = answers(buf, qid)
+    out = []
+    for rtype, off, _ in rrs:
         if rtype == 33:
             _, _, port = struct.unpack(">HHH", buf[off:off + 6])
             out.append((port, read_name(buf, off + 6)[0]))
-        off += rdlen
     return flags & 0xF, out
+
+
+def answer_types(buf, qid):
+    """The types of the answer section's records (raises on a foreign or malformed message)."""
+    return [rtype for rtype, _, _ in answers(buf, qid)[1]]
 
 
 class Asker:
@@ -120,8 +116,13 @@ class Asker:
 
     def srv(self, name):
         """(rcode, answers), or None on timeout."""
+        return self.ask(name, srv_answers)
+
+    def ask(self, name, parse, do=False):
+        """PARSE(response, qid) of the response to NAME's SRV question (with DO if DO), or None
+        on timeout."""
         qid = random.getrandbits(16)
-        self.sock.sendto(encode(qid, name), self.addr)
+        self.sock.sendto(encode(qid, name, do=do), self.addr)
         deadline = time.monotonic() + self.timeout
         while True:
             left = deadline - time.monotonic()
@@ -133,26 +134,17 @@ class Asker:
             except socket.timeout:
                 return None
             try:
-                return srv_answers(buf, qid)
+                return parse(buf, qid)
             except (ValueError, IndexError, struct.error):
                 continue  # a late answer to an earlier question: keep waiting for ours
 
 
 def signed(asker, name):
     """True when NAME's SRV answer, asked with DO, carries an RRSIG."""
-    qid = random.getrandbits(16)
-    asker.sock.sendto(encode(qid, name, do=True), asker.addr)
-    deadline = time.monotonic() + asker.timeout
-    while time.monotonic() < deadline:
-        try:
-            asker.sock.settimeout(max(deadline - time.monotonic(), 0.001))
-            buf, _ = asker.sock.recvfrom(4096)
-            return 46 in answer_types(buf, qid)
-        except (ValueError, IndexError, struct.error):
-            continue  # a late answer to an earlier question: keep waiting for ours
-        except OSError:
-            return False
-    return False
+    try:
+        return 46 in (asker.ask(name, answer_types, do=True) or [])
+    except OSError:
+        return False  # not listening yet
 
 
 def cmd_signed(dns_port, n, count, t0, limit=3600):
