@@ -18,6 +18,7 @@
 # Needs: dnsperf, python3 (and knotd with PEERS=1). Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/knot-conf.sh
 n=${1:-100000}; secs=${2:-10}; shift 2 || true
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(auto)
 work=$(mktemp -d)
@@ -68,20 +69,8 @@ rss() { awk '/VmRSS/ {printf "%.0f MiB", $2/1024}' "/proc/${1:-$pid}/status"; }
 if [ "${PEERS:-0}" = 1 ]; then
   command -v knotd >/dev/null || { echo "install knot (tests/install-deps.sh)" >&2; exit 1; }
   "$bin" zone --config "$work/mailconf.toml" --unsigned --out "$work/zones" 2>/dev/null
-  last="customer$((n - 1)).example"
-  ls "$work/zones" | sed -n 's/\.zone$//p' | grep -vxF "$last" > "$work/zone-list" || true
-  echo "$last" >> "$work/zone-list"
   kport=$(port)
-  mkdir -p "$work/knot"
-  {
-    printf 'server:\n  rundir: %s/knot\n  listen: 127.0.0.1@%s\n  udp-workers: 2\n' "$work" "$kport"
-    printf 'database:\n  storage: %s/knot\nlog:\n  - target: stderr\n    any: error\n' "$work"
-    printf 'policy:\n  - id: signed\n    algorithm: ecdsap256sha256\n'
-    printf 'template:\n  - id: default\n    storage: %s/zones\n    zonefile-sync: -1\n    journal-content: none\n' "$work"
-    printf '    dnssec-signing: on\n    dnssec-policy: signed\n'
-    printf 'zone:\n'
-    sed 's/.*/  - domain: &\n    file: &.zone/' "$work/zone-list"
-  } > "$work/knot.conf"
+  knot_conf "$work" "$kport" "customer$((n - 1)).example" signed
   t0=$(date +%s.%N)
   knotd -c "$work/knot.conf" 2>"$work/knot.log" &
   kpid=$!

@@ -24,6 +24,7 @@
 # Memory: ~150 MiB to serve 100k domains, ~200 MiB during their reload (README, "Scale and sizing").
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/knot-conf.sh
 n=${1:-10000}
 runs=${2:-5}
 parts=",${PARTS:-check,serve,reload,dns,http},"
@@ -200,19 +201,9 @@ if has dns; then
   if [ "$peers" = 1 ]; then
     [ -d "$work/zones" ] || "$bin" zone --config "$work/big.toml" --out "$work/zones" 2>/dev/null
     chmod -R a+rX "$work"
-    last="customer$((n - 1)).example"
-    # Every zone, the last domain's last (the one the start time waits for).
-    ls "$work/zones" | sed -n 's/\.zone$//p' | grep -vxF "$last" > "$work/zone-list" || true
-    echo "$last" >> "$work/zone-list"
     kport=$(port)
-    mkdir -p "$work/knot"
-    {
-      printf 'server:\n  rundir: %s/knot\n  listen: 127.0.0.1@%s\n  udp-workers: 2\n' "$work" "$kport"
-      printf 'database:\n  storage: %s/knot\nlog:\n  - target: stderr\n    any: error\n' "$work"
-      printf 'template:\n  - id: default\n    storage: %s/zones\n    zonefile-sync: -1\n    journal-content: none\n' "$work"
-      printf 'zone:\n'
-      sed 's/.*/  - domain: &\n    file: &.zone/' "$work/zone-list"
-    } > "$work/knot.conf"
+    # Every zone, the last domain's last (the one the start time waits for).
+    knot_conf "$work" "$kport" "customer$((n - 1)).example"
     t0=$(date +%s.%N)
     knotd -c "$work/knot.conf" 2>"$work/knot.log" &
     kpid=$!; pids+=("$kpid")
