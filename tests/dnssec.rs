@@ -1101,8 +1101,11 @@ fn retire_waits_until_the_parent_has_served_the_new_ds_for_its_ttl() {
         assert_eq!(std::fs::read_to_string(&rolls).unwrap(), state, "nothing changes");
     }
 
-    // A resolver that does not answer: an error (exit 2) that names it; nothing changes.
-    let dead = format!("127.0.0.1:{}", common::free_port());
+    // A resolver that does not answer: an error (exit 2) that names it; nothing changes. Its
+    // port stays bound here (silent): a port only picked free could meanwhile be another test's
+    // `dig` source port, which would then receive this query.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dead = silent.local_addr().unwrap().to_string();
     let started = Instant::now();
     let (code, _, err) = retire(&["--resolver", &dead, "--timeout", "1"]);
     assert_eq!(code, Some(2), "{err}");
