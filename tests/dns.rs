@@ -113,6 +113,28 @@ fn query_case_is_echoed() {
     }
 }
 
+/// A DNS listener on a port the kernel picked (`--dns-listen 127.0.0.1:0`, as every test asks)
+/// shares that port with no other socket. dig binds its client sockets to port 0 with
+/// SO_REUSEPORT and connects them to the server; were the server's sockets SO_REUSEPORT too,
+/// the kernel could hand dig the server's own port (same user), and dig, connected to itself,
+/// would receive its own query ("Warning: query response not set", seen in `scale_reload`).
+#[test]
+fn a_kernel_picked_port_is_shared_with_no_client_socket() {
+    use socket2::{Domain, Socket, Type};
+    let (_s, addr, _) = serve("dns-picked-port");
+    for ip in [[127, 0, 0, 1], [0, 0, 0, 0]] {
+        let client = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
+        client.set_reuse_port(true).unwrap();
+        let at = std::net::SocketAddr::from((ip, addr.port()));
+        assert!(
+            client.bind(&at.into()).is_err(),
+            "a SO_REUSEPORT client socket could bind {at}, the server's UDP port"
+        );
+    }
+    let out = dig(addr, &["_imaps._tcp.mail.test", "SRV"]);
+    assert_eq!(status(&out), "NOERROR", "{out}");
+}
+
 #[test]
 fn not_an_open_resolver() {
     let (_s, addr, _) = serve("dns-refused");

@@ -85,19 +85,21 @@ impl DnsServer {
             local_addrs: Vec::new(),
         };
         for addr in addrs {
-            // UDP and TCP on one port. For port 0, a plain UDP socket (no SO_REUSEPORT, so it
-            // can share with no one) finds a port free for UDP and holds it until TCP has it too.
+            // UDP and TCP on one port. For port 0, a UDP socket without SO_REUSEPORT (so it can
+            // share with no one) finds a port free for UDP; it holds the port until TCP has it too
+            // and is then the socket served.
             let mut tries = if addr.port() == 0 { 20 } else { 1 };
             let (listener, bound, handles) = loop {
                 tries -= 1;
                 let attempt = (|| {
-                    let probe = (addr.port() == 0)
-                        .then(|| std::net::UdpSocket::bind(addr))
-                        .transpose()?;
-                    let at = probe.as_ref().map_or(Ok(*addr), |p| p.local_addr())?;
+                    let (at, udp_at) = if addr.port() == 0 {
+                        let sock = udp::bind_picked(*addr)?;
+                        (sock.local_addr()?, udp::Udp::Picked(sock))
+                    } else {
+                        (*addr, udp::Udp::At(*addr))
+                    };
                     let listener = crate::listen::tcp(at, "DNS")?;
-                    drop(probe);
-                    let (bound, handles) = udp::spawn(at, threads, server.state.clone(), server.stop.clone())?;
+                    let (bound, handles) = udp::spawn(udp_at, threads, server.state.clone(), server.stop.clone())?;
                     anyhow::Ok((listener, bound, handles))
                 })();
                 match attempt {

@@ -1,6 +1,6 @@
 //! UDP transport: one blocking thread per core and address on SO_REUSEPORT sockets, so the
-//! kernel spreads queries and no async machinery sits on the hot path; queries and answers
-//! move in batches (`recvmmsg`/`sendmmsg`).
+//! kernel spreads queries (a port the kernel picks is one socket the threads share) and no async
+//! machinery sits on the hot path; queries and answers move in batches (`recvmmsg`/`sendmmsg`).
 
 use std::io::{IoSlice, IoSliceMut};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -22,20 +22,35 @@ use super::authority::{Authority, Reply, Transport};
 use super::wire::{self, question_name_end};
 use crate::metrics::{METRICS, qtype_of};
 
-/// Bind `threads` sockets to `addr` and start one answering thread per socket.
+/// Where the UDP threads read.
+pub(crate) enum Udp {
+    /// A configured port (53): one SO_REUSEPORT socket per thread, so the kernel spreads queries.
+    At(SocketAddr),
+    /// A socket already on a port the kernel picked (`:0`, as tests ask; see [`bind_picked`]),
+    /// which every thread reads.
+    Picked(UdpSocket),
+}
+
+/// A socket on a port the kernel picks, without SO_REUSEPORT. With SO_REUSEPORT on a port from
+/// the ephemeral range, the kernel may give that same port to another program's client socket
+/// that sets SO_REUSEPORT too (dig does), if it runs as the same user; such a client, connected
+/// to us, then receives its own queries (dig: "query response not set"). A fixed port (53) is
+/// never handed out that way.
+pub(crate) fn bind_picked(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
+    bind(addr, false)
+}
+
+/// Start one answering thread per socket: `threads` of them.
 pub(crate) fn spawn(
-    addr: SocketAddr,
+    at: Udp,
     threads: usize,
     state: Arc<ArcSwap<Authority>>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<(SocketAddr, Vec<JoinHandle<()>>)> {
-    // A port the kernel picks (`:0`, as tests ask) is one socket that every thread reads: with
-    // SO_REUSEPORT on a port from the ephemeral range, the kernel may give that same port to
-    // another program's client socket that sets SO_REUSEPORT too (dig does), if it runs as the
-    // same user; such a client, connected to us, then receives its own queries. A fixed port
-    // (53) is never handed out that way, and gets one socket per thread.
-    let shared = addr.port() == 0;
-    let first = bind(addr, !shared)?;
+    let (first, shared) = match at {
+        Udp::At(addr) => (bind(addr, true)?, false),
+        Udp::Picked(sock) => (sock, true),
+    };
     let bound = first.local_addr()?;
     let mut sockets = Vec::with_capacity(threads.max(1));
     for _ in 1..threads {
