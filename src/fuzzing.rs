@@ -267,7 +267,7 @@ impl Fixture {
             query: i.query,
             host: i.host,
             body: i.body,
-            time: "12:34:56",
+            time: || "12:34:56".into(),
             secure: i.flags & 1 != 0,
             https_available: i.flags & 2 != 0,
             acme: None,

@@ -175,13 +175,32 @@ pub fn documentation_url<'s>(services: &Services<'s>, name: &str) -> Cow<'s, str
         .map_or_else(|| Cow::Owned(crate::vocab::setup_url(name)), Cow::Borrowed)
 }
 
-/// Substitute `%EMAILADDRESS%`, `%EMAILLOCALPART%` and `%EMAILDOMAIN%`.
+/// Substitute `%EMAILADDRESS%`, `%EMAILLOCALPART%` and `%EMAILDOMAIN%`, in one pass over the
+/// template: what is put in is never read again (a local part may hold `%`, so
+/// `%EMAILDOMAIN%@example.com` stays as typed), and an answer costs one allocation.
 pub fn expand(template: &str, a: &EmailAddress) -> String {
     let [addr, local, dom] = PLACEHOLDERS;
-    template
-        .replace(addr, &a.to_string())
-        .replace(local, &a.local)
-        .replace(dom, &a.domain)
+    let mut out = String::with_capacity(template.len() + a.local.len() + a.domain.len() + 1);
+    let mut rest = template;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        if let Some(after) = rest.strip_prefix(addr) {
+            out.extend([a.local.as_str(), "@", a.domain.as_str()]);
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix(local) {
+            out.push_str(&a.local);
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix(dom) {
+            out.push_str(&a.domain);
+            rest = after;
+        } else {
+            out.push('%');
+            rest = &rest[1..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 impl Auth {
@@ -194,6 +213,16 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expand_puts_the_address_in_once() {
+        let a = EmailAddress::parse("%EMAILDOMAIN%+100%@Example.COM").unwrap();
+        assert_eq!(expand("%EMAILADDRESS%", &a), "%EMAILDOMAIN%+100%@example.com");
+        assert_eq!(expand("%EMAILLOCALPART%", &a), "%EMAILDOMAIN%+100%");
+        assert_eq!(expand("u-%EMAILDOMAIN%-%EMAILDOMAIN%", &a), "u-example.com-example.com");
+        assert_eq!(expand("100% %EMAIL% %%EMAILDOMAIN%%", &a), "100% %EMAIL% %example.com%");
+        assert_eq!(expand("fixed", &a), "fixed");
+    }
 
     #[test]
     fn addresses() {

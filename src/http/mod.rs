@@ -22,7 +22,7 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -452,18 +452,15 @@ async fn serve(
         .headers
         .get(hyper::header::ACCEPT_LANGUAGE)
         .and_then(|h| h.to_str().ok());
-    let body = match tokio::time::timeout(READ_TIMEOUT, Limited::new(body, MAX_BODY).collect()).await {
-        Ok(Ok(b)) => Ok(b.to_bytes()),
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            Err((413, "request body too large"))
-        }
-        Ok(Err(_)) => Err((400, "unreadable request body")),
-        Err(_) => Err((408, "request body timed out")),
+    // A request without a body (every GET) needs no read, and so no timer.
+    let body = if body.is_end_stream() {
+        Ok(Bytes::new())
+    } else {
+        read_body(body).await
     };
     let reply = match body {
         Ok(body) => {
             let settings = front.state.load();
-            let time = clock();
             routes::handle(
                 &settings,
                 &routes::Request {
@@ -472,7 +469,7 @@ async fn serve(
                     query: parts.uri.query(),
                     host: host.as_deref(),
                     body: &body,
-                    time: &time,
+                    time: clock,
                     secure,
                     https_available: front.https_available,
                     acme: front.acme.as_deref(),
@@ -510,6 +507,18 @@ async fn serve(
     Ok(resp
         .body(Full::new(Bytes::from(reply.body)))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
+}
+
+/// The body of a request, at most [`MAX_BODY`] bytes, within [`READ_TIMEOUT`].
+async fn read_body(body: Incoming) -> Result<Bytes, (u16, &'static str)> {
+    match tokio::time::timeout(READ_TIMEOUT, Limited::new(body, MAX_BODY).collect()).await {
+        Ok(Ok(b)) => Ok(b.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err((413, "request body too large"))
+        }
+        Ok(Err(_)) => Err((400, "unreadable request body")),
+        Err(_) => Err((408, "request body timed out")),
+    }
 }
 
 /// `hh:mm:ss` (UTC) for Autodiscover error documents.

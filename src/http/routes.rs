@@ -28,8 +28,9 @@ pub struct Request<'a> {
     pub query: Option<&'a str>,
     pub host: Option<&'a str>,
     pub body: &'a [u8],
-    /// `hh:mm:ss` now, for Autodiscover error documents (the renderers own no clock).
-    pub time: &'a str,
+    /// `hh:mm:ss` now, for Autodiscover error documents (the renderers own no clock); asked only
+    /// when one is written.
+    pub time: fn() -> String,
     /// Arrived over HTTPS.
     pub secure: bool,
     /// An HTTPS listener exists, so plain HTTP may redirect there.
@@ -214,7 +215,7 @@ fn pox_error(namespace: &str, code: u16, message: &str, req: &Request) -> Reply 
     reply(
         200,
         POX,
-        autodiscover::error(namespace, code, message, req.time, ERROR_ID),
+        autodiscover::error(namespace, code, message, &(req.time)(), ERROR_ID),
         "",
     )
 }

@@ -10,7 +10,8 @@ pub(crate) type W = Writer<Vec<u8>>;
 
 /// A complete document: `<?xml version="1.0" encoding="utf-8"?>` then whatever `body` writes.
 pub(crate) fn document(body: impl FnOnce(&mut W) -> io::Result<()>) -> Vec<u8> {
-    let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
+    // Room for a whole Thunderbird or Outlook answer (1–3 KB), so it is not grown step by step.
+    let mut w = Writer::new_with_indent(Vec::with_capacity(4096), b' ', 2);
     // Writing to a Vec cannot fail.
     w.write_event(Event::Decl(BytesDecl::new("1.0", Some("utf-8"), None)))
         .expect("write to Vec");
