@@ -16,6 +16,7 @@ mod authority;
 mod catalog;
 mod dnssec;
 mod encode;
+mod epochs;
 mod fuzz_core;
 mod keystore;
 mod notify;

@@ -90,7 +90,7 @@ fn rrs(out: &[u8]) -> Vec<(u16, Vec<u8>)> {
 fn the_ksk_signs_the_key_sets_and_the_zsk_the_rest_for_both_algorithms() {
     let z = zone(TEXT);
     let origin = wire::lower_wire("example.com");
-    let v = Validity::at(1_800_000_000, max_ttl(&z), dnssec::LIFETIME);
+    let v = Validity::at(1_800_000_000, max_ttl(&z), crate::dns::epochs::LIFETIME);
     for alg in [DnssecAlgorithm::EcdsaP256Sha256, DnssecAlgorithm::Ed25519] {
         let ksk = ksk(alg);
         let secret = b"the bytes of the first KSK file";
@@ -194,7 +194,7 @@ fn signatures_verify_and_a_view_is_never_served_stale_or_for_other_data() {
     let z = zone(TEXT);
     let key = key();
     let t0 = 1_800_000_000u64;
-    let v = Validity::at(t0, max_ttl(&z), dnssec::LIFETIME);
+    let v = Validity::at(t0, max_ttl(&z), crate::dns::epochs::LIFETIME);
     let view = View::build(&z, (7, z.content), alone(key.clone()), |_| Vec::new(), v);
     let (mut out, mut counts) = (Vec::new(), [0u16; 3]);
     let rcode = view.answer(&wire::lower_wire("example.com"), 16, true, &mut out, &mut counts);
@@ -243,7 +243,7 @@ fn signatures_verify_and_a_view_is_never_served_stale_or_for_other_data() {
 #[test]
 fn nxdomain_proves_the_name_and_the_wildcard_absent_and_nodata_shows_the_types() {
     let z = zone(TEXT);
-    let v = Validity::at(1_800_000_000, 3600, dnssec::LIFETIME);
+    let v = Validity::at(1_800_000_000, 3600, crate::dns::epochs::LIFETIME);
     let view = View::build(&z, (1, z.content), alone(key()), |_| Vec::new(), v);
     let (mut out, mut counts) = (Vec::new(), [0u16; 3]);
     let rcode = view.answer(&wire::lower_wire("zz.example.com"), 1, true, &mut out, &mut counts);
@@ -281,7 +281,7 @@ fn a_typical_signed_view_costs_a_few_kilobytes() {
         dmarc = \"v=DMARC1; p=quarantine; rua=mailto:dmarc@example.com\"\n\
         [domain.mta_sts]\nmode = \"enforce\"\n";
     let z = zone(text);
-    let v = Validity::at(1_800_000_000, 3600, dnssec::LIFETIME);
+    let v = Validity::at(1_800_000_000, 3600, crate::dns::epochs::LIFETIME);
     // A KSK and two ZSKs (one pre-published or retiring, as in one epoch of every k).
     let origin = wire::lower_wire("example.com");
     let zsk = |g| Arc::new(ZoneKey::zsk(DnssecAlgorithm::EcdsaP256Sha256, b"ksk", &origin, g).unwrap());
@@ -316,7 +316,7 @@ fn a_typical_signed_view_costs_a_few_kilobytes() {
 fn cached_rrsigs_are_the_views_own_bounded_and_never_stale() {
     let z = zone(TEXT);
     let t0 = 1_800_000_000u64;
-    let v = Validity::at(t0, max_ttl(&z), dnssec::LIFETIME);
+    let v = Validity::at(t0, max_ttl(&z), crate::dns::epochs::LIFETIME);
     let view = View::build(&z, (7, z.content), alone(key()), |_| Vec::new(), v);
     let apex = wire::lower_wire("example.com");
     let (mut out, mut counts) = (Vec::new(), [0u16; 3]);
