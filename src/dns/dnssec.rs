@@ -2,7 +2,7 @@
 //!
 //! Design (issue 12):
 //! - **A KSK and ZSKs per zone.** The KSK (DNSKEY flags 257; two during a KSK rollover,
-//!   `keystore::Roll`) is the key whose DS the parent holds: it signs only the apex DNSKEY, CDS
+//!   `rolls::Roll`) is the key whose DS the parent holds: it signs only the apex DNSKEY, CDS
 //!   and CDNSKEY RRsets. A ZSK (flags 256, same algorithm) signs every other RRset, and is
 //!   rolled by itself (pre-publish, RFC 7583 §3.2) on a schedule that is a pure function of
 //!   the signing epoch ([`Epochs::zsks`]): no timer and no state of its own.
@@ -269,7 +269,7 @@ pub(crate) fn served_content(
     content: &[u8; 32],
     algorithm: u8,
     epoch: u64,
-    roll: Option<super::keystore::Roll>,
+    roll: Option<super::rolls::Roll>,
     zsks: Zsks,
 ) -> [u8; 32] {
     let mut h = Sha256::new();
@@ -297,7 +297,7 @@ pub(crate) fn signed_content(content: &[u8; 32], algorithm: u8, epoch: u64) -> [
 /// A signed zone's content fingerprint with its key rollover state folded in: each step of a
 /// rollover publishes other keys, so it moves the serial (and NOTIFYs secondaries) like any
 /// change. Unchanged for a zone that never rolled.
-pub(crate) fn with_roll(content: [u8; 32], roll: Option<super::keystore::Roll>) -> [u8; 32] {
+pub(crate) fn with_roll(content: [u8; 32], roll: Option<super::rolls::Roll>) -> [u8; 32] {
     let Some(r) = roll else { return content };
     let mut h = Sha256::new();
     h.update(b"mailconf-dnssec-roll");

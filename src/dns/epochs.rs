@@ -87,7 +87,7 @@ impl Epochs {
     /// more than the DNSKEY TTL); in the first epoch of a generation (epoch % k = 0) ZSK g − 1
     /// stays published, since its signatures may still be in caches. k ≥ 2, so never both.
     ///
-    /// `since`: when this version first served ZSKs on this schedule (`keystore::Rolls::zsk_since`;
+    /// `since`: when this version first served ZSKs on this schedule (`rolls::Rolls::zsk_since`;
     /// `None`: not yet). Before that, zones were signed by their one key (now the KSK) alone,
     /// and a resolver may hold that DNSKEY set, without any ZSK. So in an epoch that started
     /// less than one epoch after `since`, the KSK signs every RRset too (`ksk_too`, a double

@@ -22,6 +22,7 @@ mod keystore;
 mod notify;
 mod parent;
 mod rollover;
+mod rolls;
 mod signed;
 mod signer;
 mod state;

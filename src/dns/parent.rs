@@ -1,7 +1,7 @@
 //! `mailconf dnssec retire` checks the parent's DS before the old key goes: the DS of the key
 //! that rolls in must be served by the parent, and have been for as long as resolvers may hold
 //! the DS set from before it (its TTL). One `retire` run cannot wait that long, so the first
-//! sighting is kept in the rollover state (`keystore::DsSeen`) and a later run retires.
+//! sighting is kept in the rollover state (`rolls::DsSeen`) and a later run retires.
 //!
 //! The DS is asked of a resolver (RD set) or of one of the parent zone's servers (RD clear) with
 //! the probe's DNS stub (`crate::probe::net::Resolver`: UDP, TCP when truncated, a timeout). The
@@ -15,7 +15,7 @@ use hickory_server::proto::rr::RecordType;
 use hickory_server::proto::serialize::binary::BinEncodable;
 
 use super::dnssec::{ds_matches, ds_text};
-use super::keystore::DsSeen;
+use super::rolls::DsSeen;
 use crate::probe::net::Resolver;
 
 /// The DS set the parent serves for a zone: each DS's RDATA and the set's TTL.

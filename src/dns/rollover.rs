@@ -7,11 +7,11 @@ use std::net::SocketAddr;
 
 use tracing::warn;
 
-use super::{dnssec, keystore, parent, tsig, wire};
+use super::{dnssec, keystore, parent, rolls, tsig, wire};
 use crate::settings::Settings;
 
 /// Record, once per ZSK schedule, when zones were first signed with ZSKs on it
-/// (`keystore::Rolls::record_zsk_since`): for settings with signed domains and a `state_dir`.
+/// (`rolls::Rolls::record_zsk_since`): for settings with signed domains and a `state_dir`.
 /// If it cannot be written, the KSKs go on signing everything beside the ZSKs (still valid),
 /// and the log says why.
 pub(super) fn record_zsk_since(settings: &Settings) {
@@ -25,7 +25,7 @@ pub(super) fn record_zsk_since(settings: &Settings) {
         settings.server.dnssec_signature_lifetime,
         settings.server.dnssec_zsk_lifetime,
     );
-    if let Err(e) = keystore::Rolls::record_zsk_since(dir, tsig::now(), epochs) {
+    if let Err(e) = rolls::Rolls::record_zsk_since(dir, tsig::now(), epochs) {
         warn!(error = %format!("{e:#}"), "cannot record the start of ZSK signing: the KSKs keep signing every RRset too");
     }
 }
@@ -100,7 +100,7 @@ pub fn ds_records(settings: &Settings, only: Option<&str>) -> anyhow::Result<Str
         return Ok(String::new());
     };
     make_keys_for(settings, only)?;
-    let rolls = keystore::Rolls::load(Some(dir));
+    let rolls = rolls::Rolls::load(Some(dir));
     let mut text = String::new();
     for (origin, wire_origin, ttl, alg) in registrar_zones(settings, only) {
         for generation in rolls.of(&wire_origin, alg).generations() {
@@ -131,7 +131,7 @@ pub fn roll(settings: &Settings, name: &str) -> anyhow::Result<String> {
         rolls.set(
             wire_origin,
             *alg,
-            keystore::Roll {
+            rolls::Roll {
                 generation: now.generation,
                 rolling: true,
             },
@@ -260,7 +260,7 @@ pub fn retire(settings: &Settings, name: &str, check: &ParentCheck) -> anyhow::R
         rolls.set(
             wire_origin,
             *alg,
-            keystore::Roll {
+            rolls::Roll {
                 generation: generation + 1,
                 rolling: false,
             },
@@ -285,7 +285,7 @@ fn rollover_zones<'s>(
 ) -> anyhow::Result<(
     &'s std::path::Path,
     Vec<(String, Box<[u8]>, u32, crate::settings::DnssecAlgorithm)>,
-    keystore::Rolls,
+    rolls::Rolls,
 )> {
     let dir =
         settings.server.state_dir.as_deref().ok_or_else(|| {
@@ -295,5 +295,5 @@ fn rollover_zones<'s>(
     if zones.is_empty() {
         anyhow::bail!("`{name}` has no signed zone (dnssec is off for it, or it has no [domain.dns])");
     }
-    Ok((dir, zones, keystore::Rolls::load(Some(dir))))
+    Ok((dir, zones, rolls::Rolls::load(Some(dir))))
 }

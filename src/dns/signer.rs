@@ -1,7 +1,7 @@
 //! Signed zone files for `mailconf zone`, signed as `serve` signs them (`ZoneSigner`).
 
 use super::rollover::record_zsk_since;
-use super::{authority, dnssec, keystore, signed, state, tsig, wire, zone};
+use super::{authority, dnssec, rolls, signed, state, tsig, wire, zone};
 use crate::settings::Settings;
 
 /// Signed zone files for `mailconf zone`: a signed domain's zones with their DNSSEC records and
@@ -9,7 +9,7 @@ use crate::settings::Settings;
 /// serve, from `state_dir`; signatures valid for the epoch, so at least half the lifetime).
 pub struct ZoneSigner {
     served: authority::Served,
-    rolls: keystore::Rolls,
+    rolls: rolls::Rolls,
     now: u64,
 }
 
@@ -22,7 +22,7 @@ impl ZoneSigner {
         record_zsk_since(settings);
         ZoneSigner {
             served: state::load(settings.server.state_dir.as_deref()),
-            rolls: keystore::Rolls::load(settings.server.state_dir.as_deref()),
+            rolls: rolls::Rolls::load(settings.server.state_dir.as_deref()),
             now: tsig::now(),
         }
     }

@@ -9,7 +9,7 @@ use arc_swap::ArcSwap;
 use tracing::{info, warn};
 
 use super::authority::{self, Authority};
-use super::{keystore, notify, state, tsig};
+use super::{keystore, notify, rolls, state, tsig};
 
 /// Serve `new`: record its serials, NOTIFY the secondaries of the `changed` zones, and build
 /// the zones not built yet in the background.
@@ -74,7 +74,7 @@ pub(super) async fn resign(
 }
 
 /// Key rollovers: `mailconf dnssec roll` and `retire` write `state_dir/dnssec/rolls`
-/// (`keystore::Rolls`). Every 2 s this looks at that file (a `stat`, nothing per zone) and, when
+/// (`rolls::Rolls`). Every 2 s this looks at that file (a `stat`, nothing per zone) and, when
 /// it changed, reloads the same settings: the zones whose rollover moved on are rebuilt with
 /// their keys, get a new serial and a NOTIFY; nothing else changes. A SIGHUP reload reads the
 /// file as well.
@@ -86,7 +86,7 @@ pub(super) async fn watch_rolls(
     use std::os::unix::fs::MetadataExt;
     let stamp = |state: &ArcSwap<Authority>| {
         let dir = state.load().settings().server.state_dir.clone()?;
-        let m = std::fs::metadata(keystore::Rolls::path(&dir)).ok()?;
+        let m = std::fs::metadata(rolls::Rolls::path(&dir)).ok()?;
         Some((m.ino(), m.mtime(), m.mtime_nsec(), m.len()))
     };
     let mut seen = stamp(&state);

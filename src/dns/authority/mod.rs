@@ -23,7 +23,7 @@ use rustc_hash::FxHashMap;
 
 use super::catalog::{Catalog, Journal};
 use super::dnssec::Epochs;
-use super::keystore;
+use super::rolls;
 use super::signed;
 use super::wire;
 use super::zone::{Interner, Zone};
@@ -73,8 +73,8 @@ pub(crate) struct Authority {
     pub rate_limit: u32,
     /// The catalog zone (`[server] catalog`).
     pub(crate) catalog: Option<Catalog>,
-    /// Key rollovers (`keystore::Rolls`), read with the settings.
-    rolls: keystore::Rolls,
+    /// Key rollovers (`rolls::Rolls`), read with the settings.
+    rolls: rolls::Rolls,
     /// ACME DNS-01 challenges to publish (`crate::acme::dns01`), by lower-case mail domain
     /// name: (host, TXT value). Empty unless an order waits for them.
     acme: Arc<FxHashMap<String, Vec<(String, String)>>>,
@@ -145,7 +145,7 @@ impl Authority {
             Catalog::new(name, members, shared.previous.get(&wire::lower_wire(name)).copied())
         });
         Authority {
-            rolls: keystore::Rolls::load(settings.server.state_dir.as_deref()),
+            rolls: rolls::Rolls::load(settings.server.state_dir.as_deref()),
             rate_limit: settings.server.dns_rate_limit,
             settings,
             index: Arc::new(index),

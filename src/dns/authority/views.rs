@@ -7,11 +7,11 @@ use hickory_server::proto::rr::RecordType;
 
 use super::{Authority, Slot};
 use crate::dns::dnssec::{Validity, ZoneKey, Zsks, served_content};
-use crate::dns::keystore;
 use crate::dns::signed;
 use crate::dns::tsig;
 use crate::dns::wire;
 use crate::dns::zone::Zone;
+use crate::dns::{keystore, rolls};
 use crate::records;
 
 impl Authority {
@@ -132,7 +132,7 @@ impl Authority {
 pub(crate) fn build_view(
     dir: &std::path::Path,
     alg: crate::settings::DnssecAlgorithm,
-    rolls: &keystore::Rolls,
+    rolls: &rolls::Rolls,
     dr: &records::DomainRecords,
     at: usize,
     served: (u32, [u8; 32]),

@@ -191,7 +191,7 @@ pub(crate) struct View {
     origin: Box<[u8]>,
     serial: u32,
     content: [u8; 32],
-    /// The KSKs: one, or the old and the new one during a KSK rollover (`keystore::Roll`). They
+    /// The KSKs: one, or the old and the new one during a KSK rollover (`rolls::Roll`). They
     /// sign the apex DNSKEY, CDS and CDNSKEY RRsets.
     ksks: Box<[Arc<ZoneKey>]>,
     /// The keys that sign every other RRset: the ZSK (`dnssec::Zsks`); the KSKs and the ZSK in
