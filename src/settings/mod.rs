@@ -5,6 +5,10 @@
 //! file but the settings text; the certificate files the settings name are read by a separate
 //! step, [`Settings::read_files`] (`files`). Knows nothing of DNS wire formats, HTTP or XML:
 //! `records` and `render` derive everything else from [`Settings`].
+//!
+//! Over 400 lines: this file is the typed model itself, every struct and enum the rest of the
+//! program reads, kept together so that it reads top to bottom; parsing and the rules are in
+//! `validate`, the raw TOML shape in `raw`.
 
 mod diagnostic;
 mod files;
