@@ -37,10 +37,12 @@ impl Validity {
 /// A signed zone is signed for one epoch at a time: its signatures run from the epoch's start
 /// (backdated) for `lifetime`, and a new epoch starts every half lifetime (7 days by default),
 /// so a signature is always replaced with half its validity left. The epoch is folded into the
-/// zone's content fingerprint ([`signed_content`]), so a new epoch is a content change like any
-/// other: the SOA serial moves (kept in `state_dir` across restarts) and secondaries get a
+/// zone's content fingerprint ([`signed_content`]), so a new epoch is a content change like
+/// any other: the SOA serial moves (kept in `state_dir` across restarts) and secondaries get a
 /// NOTIFY and transfer the new signatures. Epoch boundaries are spread over the period by a
 /// hash of the zone's name, so 100,000 zones do not all move at once.
+///
+/// [`signed_content`]: super::dnssec::signed_content
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Epochs {
     period: u64,

@@ -1,7 +1,7 @@
 //! The one task that orders every certificate ([`Scheduler`]): its state, its loop, and the
 //! start of each order within the slots, the budgets and a pause. What it does besides lives in
 //! its submodules: the start-up scan of the cache ([`scan`]), the CA's renewal information
-//! ([`renewals`]), what an order's end does ([`outcome`]), and the account ([`account`]).
+//! ([`renewals`]), what an order's end does ([`outcome`]), and the account ([`account`](mod@account)).
 
 mod account;
 mod outcome;

@@ -245,7 +245,7 @@ fn at<T: Copy + Into<u64>>(v: &Option<S<T>>) -> Option<(std::ops::Range<usize>, 
     v.as_ref().map(|n| (n.span(), (*n.get_ref()).into()))
 }
 
-/// `[server.tls]` cert and key: only where they are; [`super::files`] reads them.
+/// `[server.tls]` cert and key: only where they are; [`crate::settings::files`] reads them.
 fn tls_source(cx: &mut Ctx, t: &S<raw::Tls>) -> Option<TlsSource> {
     let span = t.span();
     let t = t.get_ref();
